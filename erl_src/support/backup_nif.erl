@@ -1,0 +1,102 @@
+%% @doc The stable stub of the Rust NIF library `backup_nif'.
+%%
+%% Kept apart from mod_backup on purpose: Zotonic hot-reloads changed modules, and a NIF
+%% library cannot be re-attached to a new version of its module. This stub rarely changes.
+%%
+%% When the library is missing or fails to load the VM keeps running: every function then
+%% raises `{nif_not_loaded, #{file := File, reason := Reason, build := Command}}'.
+%% @end
+
+%% Copyright 2026 The zotonic_mod_backup authors
+%%
+%% Licensed under the Apache License, Version 2.0 (the "License");
+%% you may not use this file except in compliance with the License.
+%% You may obtain a copy of the License at
+%%
+%%     http://www.apache.org/licenses/LICENSE-2.0
+%%
+%% Unless required by applicable law or agreed to in writing, software
+%% distributed under the License is distributed on an "AS IS" BASIS,
+%% WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+%% See the License for the specific language governing permissions and
+%% limitations under the License.
+
+-module(backup_nif).
+
+-export([
+    file_digest/1,
+    is_loaded/0,
+    library_path/0
+]).
+
+-on_load(init/0).
+
+-include_lib("kernel/include/logger.hrl").
+
+-define(LIBNAME, "backup_nif").
+-define(BUILD_COMMAND, <<"rebar3 compile (or: sh native/build_nif.sh) in the zotonic_mod_backup app dir">>).
+
+%% @doc sha256 (lower-case hex), crc32 and size of a file, read once on a dirty IO scheduler.
+-spec file_digest(Path) -> {ok, #{sha256 := binary(), crc32 := non_neg_integer(), size := non_neg_integer()}}
+                         | {error, {Reason :: atom(), #{message := binary(), path => binary()}}}
+    when Path :: file:filename_all().
+file_digest(_Path) ->
+    not_loaded().
+
+%% @doc True when the native library is loaded.
+-spec is_loaded() -> boolean().
+is_loaded() ->
+    persistent_term:get({?MODULE, load_error}, undefined) =:= undefined.
+
+%% @doc The library file this module loads (or tried to load), with its extension.
+-spec library_path() -> file:filename().
+library_path() ->
+    library_base() ++ ".so".
+
+%% ---------------------------------------------------------------------------------------------
+
+init() ->
+    case erlang:load_nif(library_base(), 0) of
+        ok ->
+            persistent_term:erase({?MODULE, load_error}),
+            ok;
+        {error, {Reason, Text}} ->
+            Info = #{
+                file => unicode:characters_to_binary(library_path()),
+                reason => Reason,
+                message => unicode:characters_to_binary(io_lib:format("~s", [Text])),
+                build => ?BUILD_COMMAND
+            },
+            persistent_term:put({?MODULE, load_error}, Info),
+            ?LOG_ERROR(#{
+                in => zotonic_mod_backup,
+                text => <<"Could not load the backup NIF library; backups are disabled until it is built">>,
+                result => error,
+                reason => Reason,
+                file => maps:get(file, Info),
+                build => ?BUILD_COMMAND
+            }),
+            % Stay loaded with the stubs so callers get a clear error instead of `undef'.
+            ok
+    end.
+
+-spec not_loaded() -> no_return().
+not_loaded() ->
+    Info = persistent_term:get({?MODULE, load_error}, #{
+        file => unicode:characters_to_binary(library_path()),
+        build => ?BUILD_COMMAND
+    }),
+    erlang:nif_error({nif_not_loaded, Info}).
+
+library_base() ->
+    filename:join([priv_dir(), "native", ?LIBNAME]).
+
+priv_dir() ->
+    case code:priv_dir(zotonic_mod_backup) of
+        {error, bad_name} ->
+            % Not loaded as an application (e.g. `erl -pa ebin'): priv/ is next to ebin/.
+            Ebin = filename:dirname(code:which(?MODULE)),
+            filename:join(filename:dirname(Ebin), "priv");
+        Dir ->
+            Dir
+    end.

@@ -1,0 +1,10 @@
+//! The backup engine of zotonic_mod_backup.
+//!
+//! Everything that can run without an Erlang VM lives here, so it can be tested with plain
+//! `cargo test` and used by the `zbackup` command-line tool as well as the NIF.
+
+pub mod digest;
+pub mod error;
+
+pub use digest::{file_digest, Digest};
+pub use error::{Error, Result};
