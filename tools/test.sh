@@ -1,0 +1,62 @@
+#!/bin/sh
+# The one test command: sets up the machine, then runs every check and test. Exit status is
+# non-zero when any step fails; the last line sums up the tests of all runners.
+set -u
+cd "$(dirname "$0")/.."
+[ -x "$HOME/.cargo/bin/cargo" ] && PATH="$HOME/.cargo/bin:$PATH"
+export PATH
+export REBAR_COLOR=none
+
+sh tools/setup.sh || { echo "tests: 0 passed, 1 failed"; exit 1; }
+eval "$(sh tools/pg_env.sh)" || { echo "tests: 0 passed, 1 failed"; exit 1; }
+trap 'sh tools/pg_env.sh stop' EXIT
+
+logdir=$(mktemp -d /tmp/zb-test.XXXXXX)
+failed_steps=""
+
+step() {
+    name=$1; shift
+    echo "==> $name: $*"
+    if "$@" >"$logdir/$name.log" 2>&1; then
+        tail -n 3 "$logdir/$name.log"
+    else
+        cat "$logdir/$name.log"
+        echo "==> $name FAILED"
+        failed_steps="$failed_steps $name"
+    fi
+}
+
+step fmt cargo fmt --all -- --check
+step clippy cargo clippy --locked --workspace --all-targets -- -D warnings
+step cargo_test cargo test --locked --workspace
+step compile rebar3 compile
+step xref rebar3 xref
+step eunit rebar3 eunit
+step ct rebar3 ct
+
+# Sum what the runners said: cargo ("test result: ok. N passed; M failed"), EUnit ("All N tests
+# passed." / "Failed: F.  Skipped: S.  Passed: P."), Common Test ("Failed F tests. Passed P tests."
+# / "All P tests passed.").
+passed=0; failed=0
+eval "$(awk '
+  /^test result:/ { p += $4; f += $6 }
+  END { printf "cp=%d cf=%d\n", p, f }' "$logdir/cargo_test.log" 2>/dev/null)"
+passed=$((passed + cp)); failed=$((failed + cf))
+for runner in eunit ct; do
+    eval "$(awk '
+      /All [0-9]+ tests passed/ { for (i = 1; i <= NF; i++) if ($i == "All") p += $(i+1) }
+      /Failed: [0-9]+\. +Skipped: [0-9]+\. +Passed: [0-9]+\./ { gsub(/\./, ""); for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1) } }
+      /Failed [0-9]+ tests?\. Passed [0-9]+ tests?\./ { f += $2; p += $5 }
+      /^[0-9]+ tests, [0-9]+ failures?/ { p += $1 - $3; f += $3 }
+      END { printf "rp=%d rf=%d\n", p, f }' "$logdir/$runner.log" 2>/dev/null)"
+    passed=$((passed + rp)); failed=$((failed + rf))
+done
+rm -rf "$logdir"
+
+if [ -n "$failed_steps" ]; then
+    echo "failed steps:$failed_steps"
+    [ "$failed" -gt 0 ] || failed=1
+    echo "tests: $passed passed, $failed failed"
+    exit 1
+fi
+echo "tests: $passed passed, $failed failed"
