@@ -23,15 +23,41 @@ pub enum Error {
     /// A caller-supplied value is unusable (bad option, bad name).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A Z1 encrypted file whose password check does not match the given password.
+    #[error("wrong password")]
+    WrongPassword,
+    /// Not a readable Z1 encrypted file: bad magic, truncated header, iteration count out of range.
+    #[error("bad encrypted file: {0}")]
+    BadEncryptedFile(String),
+    /// Encryption or decryption asked for with an empty password.
+    #[error("no password given")]
+    NoPassword,
 }
 
 impl Error {
-    /// Wraps an I/O error with the path it happened on.
+    /// Wraps an I/O error with the path it happened on. A typed `Error` that a `Read`/`Write`
+    /// adaptor carried inside the `io::Error` (see `Error::into_io`) comes back out as itself.
     pub fn io(path: impl AsRef<Path>, source: io::Error) -> Self {
+        if source.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            let kind = source.kind();
+            if let Some(inner) = source.into_inner() {
+                return match inner.downcast::<Error>() {
+                    Ok(typed) => *typed,
+                    Err(other) => Error::io(path, io::Error::new(kind, other)),
+                };
+            }
+            return Error::io(path, io::Error::from(kind));
+        }
         Error::Io {
             path: path.as_ref().to_path_buf(),
             source,
         }
+    }
+
+    /// Carries this error through an `io::Result` (for `Read`/`Write` adaptors); `Error::io`
+    /// unwraps it again, so the reason survives.
+    pub fn into_io(self) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, self)
     }
 
     /// The stable reason, as Erlang sees it (`enoent`, `bad_archive`, ...).
@@ -42,6 +68,9 @@ impl Error {
             Error::UnsafePath(_) => "unsafe_path",
             Error::Cancelled => "cancelled",
             Error::InvalidArgument(_) => "einval",
+            Error::WrongPassword => "wrong_password",
+            Error::BadEncryptedFile(_) => "bad_encrypted_file",
+            Error::NoPassword => "no_password",
         }
     }
 
@@ -89,4 +118,15 @@ mod tests {
         assert_eq!(Error::Cancelled.reason(), "cancelled");
         assert_eq!(Error::UnsafePath("../x".into()).reason(), "unsafe_path");
     }
+
+    #[test]
+    fn typed_error_carried_through_io_error_keeps_its_reason() {
+        let e = Error::io("/x", Error::WrongPassword.into_io());
+        assert_eq!(e.reason(), "wrong_password");
+        let e = Error::io("/x", Error::BadEncryptedFile("magic".into()).into_io());
+        assert_eq!(e.reason(), "bad_encrypted_file");
+        let plain = io::Error::new(io::ErrorKind::InvalidData, "some text");
+        assert_eq!(Error::io("/x", plain).reason(), "bad_archive");
+    }
+
 }
