@@ -1,9 +1,18 @@
-%% @doc Backup module. Creates backups of the database and files, and keeps a revision log of
-%% resources. A drop-in for Zotonic's own mod_backup whose heavy work runs in a Rust NIF
-%% (see backup_nif).
+%% @doc Backup module. Makes nightly and manual backups of a site's database, configuration and
+%% media files, lists and serves them for download, and uploads them to a cloud filestore.
+%% A drop-in for Zotonic's own mod_backup whose compression, tar and encryption run in a Rust
+%% NIF (see backup_archive and backup_crypto).
 %%
-%% This is the foundation skeleton: the per-site server and the module attributes. Backups,
-%% restore and revisions are added on top of it.
+%% One server per site, registered as z_utils:name_for_site(mod_backup, Site). It owns the
+%% site's backup.json (all updates are serialised through it, see update_index/2), runs at
+%% most one backup and one upload at a time, each in a linked worker process, and turns the
+%% workers' reports into MQTT statuses on model/backup/event/backup:
+%% started, sql_backup_started, archive_backup_started, progress (with percent), completed,
+%% error, uploaded, upload_error.
+%%
+%% Every hour the server checks the nightly rule: daily_dump 1 or 2, the UTC time past 03:00
+%% and no set newer than today 00:00 UTC -> start a backup. The clock can be replaced per site
+%% (set_clock/2) so the rule and the set names can be tested.
 %% @end
 
 %% Copyright 2026 The zotonic_mod_backup authors
@@ -28,9 +37,84 @@
 -mod_prio(600).
 -mod_provides([backup]).
 -mod_depends([]).
+%% The revision log (tables backup_revision, backup_edge_log, backup_medium_log) adds
+%% -mod_schema(4) and manage_schema/2 together with m_backup_revision; declaring the schema
+%% version before the tables are made would make Zotonic skip their installation later.
+-mod_config([
+    #{
+        key => daily_dump,
+        type => integer,
+        default => "0",
+        description => "Nightly backup: 0 = none, 1 = database, config and files, 2 = database and config only."
+    },
+    #{
+        key => admin_panel,
+        type => boolean,
+        default => false,
+        description => "Show the revisions and import/export panel on the resource edit pages."
+    },
+    #{
+        key => allow_backup_download,
+        type => boolean,
+        default => true,
+        description => "Allow downloading backup files from the admin backup page."
+    },
+    #{
+        key => allow_manual_backup,
+        type => boolean,
+        default => true,
+        description => "Allow starting a backup from the admin backup page."
+    },
+    #{
+        key => revision_retention_months,
+        type => integer,
+        default => 18,
+        description => "Months to keep resource revisions (at least 1)."
+    },
+    #{
+        key => user_revision_retention_days,
+        type => integer,
+        default => 90,
+        description => "Days to keep revisions of resources with personal data (at least 1)."
+    },
+    #{
+        key => user_deletion_retention_days,
+        type => integer,
+        default => 30,
+        description => "Days to keep revisions of deleted users (1 to 30)."
+    },
+    #{
+        key => encrypt_backups,
+        type => boolean,
+        default => false,
+        description => "Encrypt backup files. Switching this on generates a password when none is set."
+    },
+    #{
+        key => backup_encrypt_password,
+        type => string,
+        default => "",
+        description => "Password of the encrypted backups. Keep a copy in a safe place outside this server."
+    }
+]).
 
 -export([
-    start_link/1
+    start_link/1,
+
+    observe_admin_menu/3,
+    observe_backup_list/2,
+    observe_backup_start/2,
+    observe_m_config_update/2,
+
+    start_backup/1,
+    start_backup/2,
+    list_backups/1,
+    backup_in_progress/1,
+    is_uploading/1,
+    file_exists/2,
+    file_forbidden/2,
+
+    update_index/2,
+    set_clock/2
 ]).
 
 -export([
@@ -42,38 +126,731 @@
     code_change/3
 ]).
 
+-include_lib("zotonic_core/include/zotonic.hrl").
+-include_lib("zotonic_core/include/zotonic_file.hrl").
+-include_lib("zotonic_mod_admin/include/admin_menu.hrl").
+-include("backup.hrl").
+
+%% How often the nightly rule is checked.
+-define(PERIODIC_INTERVAL, 3600 * 1000).
+
+%% Sets from older versions named <site>-7 are dropped once this old.
+-define(OLD_SUNDAY_MAX_AGE, 7 * 24 * 3600).
+
+-type clock() :: fun(() -> calendar:datetime()).
+
 -record(state, {
-    context :: term()
+    context :: z:context(),
+    is_env_backup = false :: boolean(),
+    timer_ref :: timer:tref() | undefined,
+    clock = undefined :: clock() | undefined,
+    backup_pid = undefined :: pid() | undefined,
+    backup_start = undefined :: calendar:datetime() | undefined,
+    backup_name = undefined :: binary() | undefined,
+    backup_result = undefined :: undefined | {ok, map()} | {error, term()},
+    progress = #{} :: map(),
+    upload_pid = undefined :: pid() | undefined,
+    upload_name = undefined :: binary() | undefined
 }).
 
-%% @doc Started by Zotonic's module manager, once per site.
--spec start_link(Args) -> {ok, pid()} | {error, term()} when Args :: proplists:proplist().
-start_link(Args) when is_list(Args) ->
-    gen_server:start_link(?MODULE, Args, []).
+%% ---------------------------------------------------------------------------------------------
+%% Observers
+
+%% @doc Admin menu: "Backup" under modules, "Deleted pages" under content.
+-spec observe_admin_menu(#admin_menu{}, Acc, Context) -> Acc when
+    Acc :: list(),
+    Context :: z:context().
+observe_admin_menu(#admin_menu{}, Acc, Context) ->
+    [
+        #menu_item{
+            id = admin_backup,
+            parent = admin_modules,
+            label = ?__("Backup", Context),
+            url = {admin_backup},
+            visiblecheck = {acl, use, mod_backup}
+        },
+        #menu_separator{
+            parent = admin_content,
+            visiblecheck = {acl, use, mod_backup},
+            sort = 2000000
+        },
+        #menu_item{
+            id = admin_backup_deleted,
+            parent = admin_content,
+            label = ?__("Deleted pages", Context),
+            url = {admin_backup_deleted},
+            visiblecheck = {acl, use, mod_backup},
+            sort = 2000000
+        }
+        | Acc
+    ].
+
+%% @doc Zotonic's command line: list the backups.
+-spec observe_backup_list(backup_list, Context) -> [ map() ] when
+    Context :: z:context().
+observe_backup_list(backup_list, Context) ->
+    list_backups(Context).
+
+%% @doc Zotonic's command line: start a full backup.
+-spec observe_backup_start(backup_start, Context) -> ok | {error, Reason} when
+    Context :: z:context(),
+    Reason :: in_progress | env_backup.
+observe_backup_start(backup_start, Context) ->
+    start_backup(Context).
+
+%% @doc Switching encryption on without a password generates one.
+-spec observe_m_config_update(#m_config_update{}, Context) -> ok when
+    Context :: z:context().
+observe_m_config_update(#m_config_update{ module = ?MODULE, key = encrypt_backups }, Context) ->
+    ensure_encrypt_password(Context);
+observe_m_config_update(#m_config_update{}, _Context) ->
+    ok.
+
+%% The revision log adds here: observe_rsc_update_done/2, observe_rsc_delete/2,
+%% observe_edge_insert/2, observe_edge_delete/2, observe_media_update_done/2,
+%% observe_rsc_upload/2, observe_search_query/2 (backup_deleted) and observe_tick_24h/2.
+%% The restore half adds observe_backup_restore/2, observe_backup_download/2,
+%% restore_backup/1,3 and download_backup/1.
 
 %% ---------------------------------------------------------------------------------------------
+%% API
 
+%% @doc Started by Zotonic's module manager, once per site.
+-spec start_link(Args) -> {ok, pid()} | {error, term()} when
+    Args :: proplists:proplist().
+start_link(Args) when is_list(Args) ->
+    {context, Context} = proplists:lookup(context, Args),
+    Name = z_utils:name_for_site(?MODULE, z_context:site(Context)),
+    gen_server:start_link({local, Name}, ?MODULE, Args, []).
+
+%% @doc Start a full backup: database, config and (without a cloud filestore) media files.
+-spec start_backup(Context) -> ok | {error, Reason} when
+    Context :: z:context(),
+    Reason :: in_progress | env_backup.
+start_backup(Context) ->
+    start_backup(true, Context).
+
+%% @doc Start a full backup, or one of only the database and config.
+-spec start_backup(IsFullBackup, Context) -> ok | {error, Reason} when
+    IsFullBackup :: boolean(),
+    Context :: z:context(),
+    Reason :: in_progress | env_backup.
+start_backup(IsFullBackup, Context) ->
+    gen_server:call(server(Context), {start_backup, z_convert:to_bool(IsFullBackup)}).
+
+%% @doc The backup sets, newest first; while a backup runs, first an entry for it with
+%% is_running = true.
+-spec list_backups(Context) -> [ map() ] when
+    Context :: z:context().
+list_backups(Context) ->
+    Sets = list_sets(backup_json_index:read(backup_create:dir(Context))),
+    case gen_server:call(server(Context), in_progress) of
+        undefined ->
+            Sets;
+        {Name, Start} ->
+            [ #{ name => <<"(", Name/binary, ")">>, timestamp => Start, is_running => true } | Sets ]
+    end.
+
+%% @doc Is a backup running for this site?
+-spec backup_in_progress(Context) -> boolean() when
+    Context :: z:context().
+backup_in_progress(Context) ->
+    gen_server:call(server(Context), in_progress) =/= undefined.
+
+%% @doc Is an upload to the cloud filestore running for this site?
+-spec is_uploading(Context) -> boolean() when
+    Context :: z:context().
+is_uploading(Context) ->
+    gen_server:call(server(Context), is_uploading).
+
+%% @doc controller_file callback: the path of a backup file, only for names in backup.json.
+-spec file_exists(File, Context) -> {true, Path} | false when
+    File :: file:filename_all(),
+    Context :: z:context(),
+    Path :: file:filename_all().
+file_exists(File, Context) ->
+    case indexed_file(File, Context) of
+        {ok, Path} ->
+            ?LOG_INFO(#{
+                in => zotonic_mod_backup,
+                text => <<"Download of backup file">>,
+                result => ok,
+                file => File
+            }),
+            {true, Path};
+        {error, Reason} ->
+            ?LOG_WARNING(#{
+                in => zotonic_mod_backup,
+                text => <<"Download of backup file refused, not a backup file">>,
+                result => error,
+                reason => Reason,
+                file => File
+            }),
+            false
+    end.
+
+%% @doc controller_file callback: downloads need an admin or use of mod_backup, downloads
+%% switched on, and a file named in backup.json.
+-spec file_forbidden(File, Context) -> boolean() when
+    File :: file:filename_all(),
+    Context :: z:context().
+file_forbidden(File, Context) ->
+    IsAllowed = (z_acl:is_admin(Context) orelse z_acl:is_allowed(use, mod_backup, Context))
+        andalso backup_config:allow_backup_download(Context)
+        andalso element(1, indexed_file(File, Context)) =:= ok,
+    case IsAllowed of
+        true ->
+            false;
+        false ->
+            ?LOG_WARNING(#{
+                in => zotonic_mod_backup,
+                text => <<"Download of backup file forbidden">>,
+                result => error,
+                reason => eacces,
+                file => File
+            }),
+            true
+    end.
+
+%% @doc Change backup.json. The function runs in the site's server, so updates never
+%% interleave; it gets the index and returns the new one.
+-spec update_index(Fun, Context) -> {ok, Index} | {error, Reason} when
+    Fun :: fun((backup_json_index:index()) -> backup_json_index:index()),
+    Context :: z:context(),
+    Index :: backup_json_index:index(),
+    Reason :: term().
+update_index(Fun, Context) when is_function(Fun, 1) ->
+    gen_server:call(server(Context), {update_index, Fun}, infinity).
+
+%% @doc Replace the clock of the site's server (a fun returning the UTC datetime), or restore
+%% the system clock with undefined. For tests of the nightly rule and the set names.
+-spec set_clock(Clock, Context) -> ok when
+    Clock :: clock() | undefined,
+    Context :: z:context().
+set_clock(Clock, Context) when is_function(Clock, 0); Clock =:= undefined ->
+    gen_server:call(server(Context), {set_clock, Clock}).
+
+%% ---------------------------------------------------------------------------------------------
+%% gen_server
+
+%% @private
 -spec init(proplists:proplist()) -> {ok, #state{}}.
 init(Args) ->
+    process_flag(trap_exit, true),
     {context, Context} = proplists:lookup(context, Args),
-    {ok, #state{context = Context}}.
+    z_context:logger_md(Context),
+    Context1 = z_acl:sudo(z_context:new(Context)),
+    IsEnvBackup = (m_site:environment(Context1) =:= backup),
+    Dir = backup_create:dir(Context1),
+    case backup_create:cleanup_tmp_files(Dir) of
+        [] ->
+            ok;
+        Removed ->
+            ?LOG_NOTICE(#{
+                in => zotonic_mod_backup,
+                text => <<"Backup removed temporary files of an interrupted backup">>,
+                result => ok,
+                files => Removed
+            })
+    end,
+    Message = case IsEnvBackup of
+        true -> periodic_download;
+        false -> periodic_backup
+    end,
+    {ok, TRef} = timer:send_interval(?PERIODIC_INTERVAL, Message),
+    {ok, #state{
+        context = Context1,
+        is_env_backup = IsEnvBackup,
+        timer_ref = TRef
+    }}.
 
--spec handle_call(term(), gen_server:from(), #state{}) -> {reply, {error, unknown_call}, #state{}}.
-handle_call(_Request, _From, State) ->
+%% @private
+-spec handle_call(term(), gen_server:from(), #state{}) -> {reply, term(), #state{}}.
+handle_call({start_backup, _IsFull}, _From, #state{ is_env_backup = true } = State) ->
+    {reply, {error, env_backup}, State};
+handle_call({start_backup, _IsFull}, _From, #state{ backup_pid = Pid } = State) when is_pid(Pid) ->
+    {reply, {error, in_progress}, State};
+handle_call({start_backup, IsFull}, _From, State) ->
+    {reply, ok, do_start_backup(IsFull, State)};
+handle_call(in_progress, _From, #state{ backup_pid = undefined } = State) ->
+    {reply, undefined, State};
+handle_call(in_progress, _From, #state{ backup_name = Name, backup_start = Start } = State) ->
+    {reply, {Name, Start}, State};
+handle_call(is_uploading, _From, #state{ upload_pid = Pid } = State) ->
+    {reply, is_pid(Pid), State};
+handle_call({update_index, Fun}, _From, State) ->
+    {reply, do_update_index(Fun, State), State};
+handle_call({set_clock, Clock}, _From, State) ->
+    {reply, ok, State#state{ clock = Clock }};
+handle_call(Request, _From, State) ->
+    ?LOG_WARNING(#{
+        in => zotonic_mod_backup,
+        text => <<"Backup server: unknown call">>,
+        result => error,
+        reason => unknown_call,
+        request => Request
+    }),
     {reply, {error, unknown_call}, State}.
 
+%% @private
 -spec handle_cast(term(), #state{}) -> {noreply, #state{}}.
 handle_cast(_Msg, State) ->
     {noreply, State}.
 
+%% @private
 -spec handle_info(term(), #state{}) -> {noreply, #state{}}.
+handle_info(periodic_backup, #state{ is_env_backup = false } = State) ->
+    {noreply, periodic_backup(State)};
+handle_info(periodic_download, #state{ is_env_backup = true } = State) ->
+    % Standby servers poll the filestore for new sets here (the restore half of the module).
+    {noreply, State};
+handle_info({mod_backup_phase, Pid, Phase, From, To}, #state{ backup_pid = Pid } = State) ->
+    Progress = #{ phase => Phase, from => From, to => To, percent => From },
+    publish_progress(Progress, State),
+    {noreply, State#state{ progress = Progress }};
+handle_info({backup_archive, _Ref, #{} = Counts}, #state{ backup_pid = Pid } = State) when is_pid(Pid) ->
+    {noreply, archive_progress(Counts, State)};
+handle_info({mod_backup_result, Pid, Result}, #state{ backup_pid = Pid } = State) ->
+    {noreply, register_result(Result, State)};
+handle_info({'EXIT', Pid, Reason}, #state{ backup_pid = Pid } = State) ->
+    {noreply, backup_done(Reason, State)};
+handle_info({'EXIT', Pid, Reason}, #state{ upload_pid = Pid } = State) ->
+    {noreply, upload_done(Reason, State)};
+handle_info({'EXIT', _Pid, _Reason}, State) ->
+    {noreply, State};
 handle_info(_Info, State) ->
     {noreply, State}.
 
+%% @private
 -spec terminate(term(), #state{}) -> ok.
-terminate(_Reason, _State) ->
-    ok.
+terminate(_Reason, #state{ timer_ref = TRef, backup_pid = BackupPid, upload_pid = UploadPid } = State) ->
+    _ = timer:cancel(TRef),
+    stop_worker(UploadPid),
+    case is_pid(BackupPid) of
+        true ->
+            stop_worker(BackupPid),
+            _ = backup_create:cleanup_tmp_files(backup_create:dir(State#state.context)),
+            ok;
+        false ->
+            ok
+    end.
 
+%% @private
 -spec code_change(term(), #state{}, term()) -> {ok, #state{}}.
 code_change(_OldVsn, State, _Extra) ->
     {ok, State}.
+
+%% ---------------------------------------------------------------------------------------------
+%% Backups
+
+periodic_backup(#state{ backup_pid = Pid } = State) when is_pid(Pid) ->
+    State;
+periodic_backup(#state{ upload_pid = Pid } = State) when is_pid(Pid) ->
+    State;
+periodic_backup(#state{ context = Context } = State) ->
+    State1 = case backup_config:daily_dump(Context) of
+        ?BACKUP_NONE -> State;
+        ?BACKUP_ALL -> maybe_nightly(true, State);
+        ?BACKUP_DB -> maybe_nightly(false, State)
+    end,
+    case State1#state.backup_pid of
+        undefined -> maybe_upload(State1);
+        _ -> State1
+    end.
+
+%% The nightly rule: after 03:00 UTC, and no set made since today 00:00 UTC.
+maybe_nightly(IsFull, #state{ context = Context } = State) ->
+    {Date, Time} = now_utc(State),
+    case Time >= {3, 0, 0} of
+        true ->
+            Index = backup_json_index:read(backup_create:dir(Context)),
+            Newest = lists:max([ 0 | [ Ts || #{ <<"timestamp">> := Ts } <- maps:values(Index) ] ]),
+            case Newest < unix_seconds({Date, {0, 0, 0}}) of
+                true -> do_start_backup(IsFull, State);
+                false -> State
+            end;
+        false ->
+            State
+    end.
+
+do_start_backup(IsFull, #state{ context = Context } = State) ->
+    Now = {Date, _} = now_utc(State),
+    Name = backup_create:name(z_context:site(Context), Date),
+    Server = self(),
+    Spec = #{ name => Name, is_full_backup => IsFull, context => Context, server => Server },
+    publish_status(<<"started">>, State),
+    Pid = spawn_link(fun() -> backup_worker(Server, Spec) end),
+    State#state{
+        backup_pid = Pid,
+        backup_start = Now,
+        backup_name = Name,
+        backup_result = undefined,
+        progress = #{}
+    }.
+
+%% The worker waits for a running upload (its files may be the ones we overwrite), then for
+%% backups of other sites on this node (one engine job at a time), then makes the set and
+%% reports the outcome to the server.
+backup_worker(Server, #{ context := Context } = Spec) ->
+    z_context:logger_md(Context),
+    wait_for_upload(Server),
+    Result = global:trans(
+        {{?MODULE, backup}, self()},
+        fun() ->
+            try
+                backup_create:make_backup(Spec)
+            catch
+                Class:Reason:Stack ->
+                    ?LOG_ERROR(#{
+                        in => zotonic_mod_backup,
+                        text => <<"Backup crashed">>,
+                        result => error,
+                        reason => Reason,
+                        class => Class,
+                        stack => Stack
+                    }),
+                    {error, Reason}
+            end
+        end,
+        [ node() ],
+        infinity),
+    Server ! {mod_backup_result, self(), Result},
+    ok.
+
+wait_for_upload(Server) ->
+    case gen_server:call(Server, is_uploading, infinity) of
+        true ->
+            timer:sleep(1000),
+            wait_for_upload(Server);
+        false ->
+            ok
+    end.
+
+register_result({ok, Files}, #state{ backup_name = Name, backup_start = Start } = State) ->
+    Entry = #{
+        <<"timestamp">> => unix_seconds(Start),
+        <<"database">> => maps:get(database, Files, undefined),
+        <<"database_hash">> => maps:get(database_hash, Files, undefined),
+        <<"config_files">> => maps:get(config_files, Files, undefined),
+        <<"config_files_hash">> => maps:get(config_files_hash, Files, undefined),
+        <<"files">> => maps:get(files, Files, undefined),
+        <<"files_hash">> => maps:get(files_hash, Files, undefined),
+        <<"is_filestore_uploaded">> => false,
+        <<"is_encrypted">> => maps:get(is_encrypted, Files, false)
+    },
+    Dir = backup_create:dir(State#state.context),
+    NowTs = unix_seconds(now_utc(State)),
+    Fun = fun(Index) ->
+        % A set of the same name is replaced: drop its files that the new set did not rewrite.
+        case maps:find(Name, Index) of
+            {ok, Old} -> backup_create:delete_set_files({Old, backup_json_index:set_files(Entry)}, Dir);
+            error -> ok
+        end,
+        drop_old_sunday_sets(Index#{ Name => Entry }, NowTs, Dir)
+    end,
+    case do_update_index(Fun, State) of
+        {ok, _} ->
+            State#state{ backup_result = {ok, Files} };
+        {error, Reason} = Error ->
+            ?LOG_ERROR(#{
+                in => zotonic_mod_backup,
+                text => <<"Backup could not be registered in backup.json">>,
+                result => error,
+                reason => Reason,
+                name => Name
+            }),
+            forget_set(Name, Entry, State),
+            State#state{ backup_result = Error }
+    end;
+register_result({error, _} = Error, #state{ backup_name = Name } = State) ->
+    forget_set(Name, undefined, State),
+    State#state{ backup_result = Error }.
+
+backup_done(Reason, #state{ backup_name = Name, backup_result = Result } = State) ->
+    Status = case {Reason, Result} of
+        {normal, {ok, _}} ->
+            <<"completed">>;
+        {normal, _} ->
+            <<"error">>;
+        {_, _} ->
+            ?LOG_ERROR(#{
+                in => zotonic_mod_backup,
+                text => <<"Backup process stopped">>,
+                result => error,
+                reason => Reason,
+                name => Name
+            }),
+            forget_set(Name, undefined, State),
+            _ = backup_create:cleanup_tmp_files(backup_create:dir(State#state.context)),
+            <<"error">>
+    end,
+    publish_status(Status, State),
+    State1 = State#state{
+        backup_pid = undefined,
+        backup_start = undefined,
+        backup_name = undefined,
+        backup_result = undefined,
+        progress = #{}
+    },
+    maybe_upload(State1).
+
+%% A failed set is removed from the index, and its files from the disk.
+forget_set(Name, Extra, State) ->
+    Dir = backup_create:dir(State#state.context),
+    case Extra of
+        undefined -> ok;
+        _ -> backup_create:delete_set_files(Extra, Dir)
+    end,
+    Fun = fun(Index) ->
+        case maps:find(Name, Index) of
+            {ok, Old} ->
+                backup_create:delete_set_files(Old, Dir),
+                maps:remove(Name, Index);
+            error ->
+                Index
+        end
+    end,
+    _ = do_update_index(Fun, State),
+    ok.
+
+%% Sets named <site>-7 come from older versions that made Sunday sets; drop them after a week.
+drop_old_sunday_sets(Index, NowTs, Dir) ->
+    maps:filter(
+        fun(Name, #{ <<"timestamp">> := Ts } = Entry) ->
+            IsOldSunday = binary:longest_common_suffix([Name, <<"-7">>]) =:= 2
+                andalso Ts =< NowTs - ?OLD_SUNDAY_MAX_AGE,
+            case IsOldSunday of
+                true ->
+                    backup_create:delete_set_files(Entry, Dir),
+                    false;
+                false ->
+                    true
+            end
+        end,
+        Index).
+
+do_update_index(Fun, #state{ context = Context }) ->
+    try
+        backup_json_index:update(backup_create:dir(Context), Fun)
+    catch
+        Class:Reason:Stack ->
+            ?LOG_ERROR(#{
+                in => zotonic_mod_backup,
+                text => <<"Backup index update failed">>,
+                result => error,
+                reason => Reason,
+                class => Class,
+                stack => Stack
+            }),
+            {error, Reason}
+    end.
+
+%% ---------------------------------------------------------------------------------------------
+%% Uploads to the cloud filestore
+
+maybe_upload(#state{ upload_pid = Pid } = State) when is_pid(Pid) ->
+    State;
+maybe_upload(#state{ context = Context } = State) ->
+    case backup_config:is_filestore_enabled(Context) of
+        true ->
+            Index = backup_json_index:read(backup_create:dir(Context)),
+            Pending = [ {Ts, Name} || {Name, #{ <<"timestamp">> := Ts } = E} <- maps:to_list(Index),
+                                      maps:get(<<"is_filestore_uploaded">>, E, false) =/= true ],
+            case lists:sort(Pending) of
+                [] ->
+                    State;
+                Sorted ->
+                    {_, Name} = lists:last(Sorted),
+                    Entry = maps:get(Name, Index),
+                    Server = self(),
+                    Pid = spawn_link(fun() -> upload_worker(Server, Name, Entry, Context) end),
+                    State#state{ upload_pid = Pid, upload_name = Name }
+            end;
+        false ->
+            State
+    end.
+
+%% Upload database and config (media files live in the filestore already), mark the set as
+%% uploaded, then upload backup.json so a standby sees the set only when its files are there.
+upload_worker(Server, Name, Entry, Context) ->
+    z_context:logger_md(Context),
+    Dir = backup_create:dir(Context),
+    Files = [ F || F <- [ maps:get(<<"database">>, Entry, undefined),
+                          maps:get(<<"config_files">>, Entry, undefined) ],
+                   is_binary(F), F =/= <<>> ],
+    ok = upload_files(Files, Dir, Context),
+    Mark = fun(Index) ->
+        case maps:find(Name, Index) of
+            {ok, E} -> Index#{ Name => E#{ <<"is_filestore_uploaded">> => true } };
+            error -> Index
+        end
+    end,
+    {ok, _} = gen_server:call(Server, {update_index, Mark}, infinity),
+    ok = upload_file(?BACKUP_INDEX, Dir, Context),
+    ?LOG_INFO(#{
+        in => zotonic_mod_backup,
+        text => <<"Backup uploaded to the filestore">>,
+        result => ok,
+        name => Name
+    }),
+    ok.
+
+upload_files([], _Dir, _Context) ->
+    ok;
+upload_files([ F | Fs ], Dir, Context) ->
+    ok = upload_file(F, Dir, Context),
+    upload_files(Fs, Dir, Context).
+
+upload_file(File, Dir, Context) ->
+    Request = #filestore_request{
+        action = upload,
+        remote = <<"backup/", File/binary>>,
+        local = filename:join(Dir, File)
+    },
+    case z_notifier:first(Request, Context) of
+        ok ->
+            ok;
+        Other ->
+            ?LOG_ERROR(#{
+                in => zotonic_mod_backup,
+                text => <<"Backup upload to the filestore failed">>,
+                result => error,
+                reason => Other,
+                file => File
+            }),
+            exit({upload_failed, File, Other})
+    end.
+
+upload_done(Reason, State) ->
+    Status = case Reason of
+        normal -> <<"uploaded">>;
+        _ -> <<"upload_error">>
+    end,
+    publish_status(Status, State),
+    State#state{ upload_pid = undefined, upload_name = undefined }.
+
+%% ---------------------------------------------------------------------------------------------
+%% Progress
+
+archive_progress(#{ bytes_done := Done, bytes_total := Total },
+                 #state{ progress = #{ from := From, to := To, percent := Old } = P } = State)
+    when is_integer(Done), is_integer(Total), Total > 0 ->
+    Percent = From + ((To - From) * min(Done, Total)) div Total,
+    case Percent > Old of
+        true ->
+            P1 = P#{ percent => Percent },
+            publish_progress(P1, State),
+            State#state{ progress = P1 };
+        false ->
+            State
+    end;
+archive_progress(_Counts, State) ->
+    State.
+
+publish_progress(#{ phase := Phase, percent := Percent }, #state{ backup_name = Name } = State) ->
+    publish(#{
+        status => <<"progress">>,
+        name => Name,
+        phase => atom_to_binary(Phase, utf8),
+        percent => Percent
+    }, State).
+
+publish_status(Status, State) ->
+    publish(#{ status => Status }, State).
+
+publish(Payload, #state{ context = Context }) ->
+    _ = z_mqtt:publish(?BACKUP_TOPIC, Payload, Context),
+    ok.
+
+%% ---------------------------------------------------------------------------------------------
+%% Helpers
+
+server(Context) ->
+    z_utils:name_for_site(?MODULE, z_context:site(Context)).
+
+now_utc(#state{ clock = undefined }) -> calendar:universal_time();
+now_utc(#state{ clock = Clock }) -> Clock().
+
+unix_seconds(DT) ->
+    calendar:datetime_to_gregorian_seconds(DT) - 62167219200.
+
+from_unix_seconds(Ts) ->
+    calendar:gregorian_seconds_to_datetime(Ts + 62167219200).
+
+list_sets(Index) ->
+    Sets = maps:fold(
+        fun(Name, #{ <<"timestamp">> := Ts } = E, Acc) ->
+            Set = #{
+                name => Name,
+                timestamp => from_unix_seconds(Ts),
+                is_encrypted => maps:get(<<"is_encrypted">>, E, false) =:= true,
+                is_database_present => is_file(<<"database">>, E),
+                is_files_present => is_file(<<"files">>, E),
+                is_config_files_present => is_file(<<"config_files">>, E),
+                is_filestore_uploaded => maps:get(<<"is_filestore_uploaded">>, E, false) =:= true
+            },
+            [ {Ts, Name, Set} | Acc ]
+        end,
+        [],
+        Index),
+    [ S || {_, _, S} <- lists:reverse(lists:sort(Sets)) ].
+
+is_file(Key, Entry) ->
+    case maps:get(Key, Entry, undefined) of
+        F when is_binary(F), F =/= <<>> -> true;
+        _ -> false
+    end.
+
+%% A download name must be a plain file name in the backup dir that backup.json names.
+indexed_file(File, Context) ->
+    case catch unicode:characters_to_binary(File) of
+        FileB when is_binary(FileB) ->
+            case is_plain_name(FileB) of
+                true ->
+                    Dir = backup_create:dir(Context),
+                    case backup_json_index:find_file(FileB, backup_json_index:read(Dir)) of
+                        {ok, _Name} ->
+                            Path = filename:join(Dir, FileB),
+                            case filelib:is_regular(Path) of
+                                true -> {ok, Path};
+                                false -> {error, enoent}
+                            end;
+                        error ->
+                            {error, not_indexed}
+                    end;
+                false ->
+                    {error, bad_name}
+            end;
+        _ ->
+            {error, bad_name}
+    end.
+
+is_plain_name(<<>>) -> false;
+is_plain_name(<<".", _/binary>>) -> false;
+is_plain_name(Name) -> binary:match(Name, [<<"/">>, <<"\\">>, <<0>>, <<"..">>]) =:= nomatch.
+
+ensure_encrypt_password(Context) ->
+    case m_config:get_boolean(?MODULE, encrypt_backups, Context) of
+        true ->
+            case z_convert:to_binary(m_config:get_value(?MODULE, backup_encrypt_password, Context)) of
+                <<>> ->
+                    ok = m_config:set_value(?MODULE, backup_encrypt_password, z_ids:password(), Context),
+                    ?LOG_NOTICE(#{
+                        in => zotonic_mod_backup,
+                        text => <<"Backup encryption switched on, generated a password">>,
+                        result => ok
+                    }),
+                    ok;
+                _ ->
+                    ok
+            end;
+        false ->
+            ok
+    end.
+
+stop_worker(Pid) when is_pid(Pid) ->
+    unlink(Pid),
+    exit(Pid, kill),
+    ok;
+stop_worker(undefined) ->
+    ok.

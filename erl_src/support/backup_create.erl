@@ -1,0 +1,658 @@
+%% @doc Make one backup set: the database dump (name.sql.gz), the site's config and security
+%% files (config-name.tar.gz) and, for a full backup, the media archive (name.tar.gz); each
+%% optionally encrypted to file.enc. Every compression and tar step runs in the Rust engine
+%% (backup_archive), which also returns the sha256 of what it wrote, so no file is read twice.
+%%
+%% All parts are written as "<file>.tmp" and only renamed into place when the whole set
+%% succeeded; on any error every temporary file is removed and the caller gets {error, Reason}.
+%% The set is registered in backup.json by mod_backup, not here.
+%%
+%% The worker reports its phases to the mod_backup server as
+%% {mod_backup_phase, self(), Phase, FromPercent, ToPercent}; the engine sends its byte
+%% progress ({backup_archive, Ref, Progress}) to that server too, which turns both into the
+%% "progress" status on MQTT.
+%% @end
+
+%% Copyright 2026 The zotonic_mod_backup authors
+%%
+%% Licensed under the Apache License, Version 2.0 (the "License");
+%% you may not use this file except in compliance with the License.
+%% You may obtain a copy of the License at
+%%
+%%     http://www.apache.org/licenses/LICENSE-2.0
+%%
+%% Unless required by applicable law or agreed to in writing, software
+%% distributed under the License is distributed on an "AS IS" BASIS,
+%% WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+%% See the License for the specific language governing permissions and
+%% limitations under the License.
+
+-module(backup_create).
+
+-export([
+    make_backup/1,
+    dir/1,
+    name/2,
+    command_configuration/0,
+    pg_dump/2,
+    config_file_list/1,
+    config_file_list/3,
+    cleanup_tmp_files/1,
+    delete_set_files/2
+]).
+
+-include_lib("kernel/include/file.hrl").
+-include_lib("zotonic_core/include/zotonic.hrl").
+-include("../backup.hrl").
+
+%% Weekly sets rotate over this many names.
+-define(WEEKLY_BACKUPS, 5).
+
+%% Largest part of pg_dump's stderr kept for the log.
+-define(MAX_STDERR, 16384).
+
+-type spec() :: #{
+    name := binary(),
+    is_full_backup := boolean(),
+    context := z:context(),
+    server => pid() | undefined
+}.
+-type part() :: #{
+    key := database | config_files | files,
+    file := binary(),
+    tmp := file:filename_all(),
+    hash := binary()
+}.
+-export_type([spec/0]).
+
+%% @doc Make the set named in Spec in the backup directory. Returns the index entry fields
+%% (atoms as keys, file names relative to the backup dir) or the reason of the failure.
+-spec make_backup(Spec) -> {ok, Files} | {error, Reason} when
+    Spec :: spec(),
+    Files :: #{ atom() => binary() | boolean() | undefined },
+    Reason :: not_configured | database_archive | config_archive | files_archive
+            | encrypt | file:posix() | term().
+make_backup(#{ name := Name, is_full_backup := IsFull, context := Context } = Spec) ->
+    Dir = dir(Context),
+    Server = maps:get(server, Spec, undefined),
+    IsFiles = IsFull andalso not backup_config:is_filestore_enabled(Context),
+    IsEncrypt = backup_config:is_encrypting(Context),
+    Phases = phases(IsFiles, IsEncrypt),
+    ?LOG_INFO(#{
+        in => zotonic_mod_backup,
+        text => <<"Backup starting">>,
+        name => Name,
+        full_backup => IsFiles,
+        encrypt => IsEncrypt
+    }),
+    Steps = [
+        fun(Acc) -> step_database(Name, Dir, Server, Phases, Context, Acc) end,
+        fun(Acc) -> step_config(Name, Dir, Server, Phases, Context, Acc) end,
+        fun(Acc) when IsFiles -> step_files(Name, Dir, Server, Phases, Context, Acc);
+           (Acc) -> {ok, Acc}
+        end,
+        fun(Acc) when IsEncrypt -> step_encrypt(Dir, Server, Phases, Context, Acc);
+           (Acc) -> {ok, Acc}
+        end
+    ],
+    case run_steps(Steps, []) of
+        {ok, Parts} ->
+            case commit(Parts, Dir) of
+                ok ->
+                    Files = entry_fields(lists:reverse(Parts), IsEncrypt),
+                    ?LOG_INFO(#{
+                        in => zotonic_mod_backup,
+                        text => <<"Backup finished">>,
+                        result => ok,
+                        name => Name,
+                        files => Files
+                    }),
+                    {ok, Files};
+                {error, Reason} = Error ->
+                    remove_parts(Parts),
+                    ?LOG_ERROR(#{
+                        in => zotonic_mod_backup,
+                        text => <<"Backup failed: could not move files into place">>,
+                        result => error,
+                        reason => Reason,
+                        name => Name
+                    }),
+                    Error
+            end;
+        {error, Reason, Parts} ->
+            remove_parts(Parts),
+            ?LOG_ERROR(#{
+                in => zotonic_mod_backup,
+                text => <<"Backup failed">>,
+                result => error,
+                reason => Reason,
+                name => Name
+            }),
+            {error, Reason}
+    end.
+
+%% @doc The backup directory of the site, created when missing.
+-spec dir(Context) -> file:filename_all() when
+    Context :: z:context().
+dir(Context) ->
+    case z_path:files_subdir_ensure(<<"backup">>, Context) of
+        {error, Reason} -> error({backup_dir, Reason});
+        Dir -> unicode:characters_to_binary(Dir)
+    end.
+
+%% @doc The name of the set for a (UTC) date: Mon..Sat "<site>-1".."<site>-6", Sundays a
+%% weekly set "<site>-w<K>" with K = (Gregorian days div 7) rem 5.
+-spec name(Site, Date) -> binary() when
+    Site :: atom() | binary(),
+    Date :: calendar:date().
+name(Site, Date) ->
+    SiteB = z_convert:to_binary(Site),
+    case calendar:day_of_the_week(Date) of
+        7 ->
+            K = (calendar:date_to_gregorian_days(Date) div 7) rem ?WEEKLY_BACKUPS,
+            <<SiteB/binary, "-w", (integer_to_binary(K))/binary>>;
+        Day ->
+            <<SiteB/binary, "-", (integer_to_binary(Day))/binary>>
+    end.
+
+%% @doc Can backups be made here? The archive engine is part of this module; only pg_dump is
+%% external (Zotonic config key pg_dump, default "pg_dump" on the PATH). The map has the keys
+%% the admin template checks: db_dump (path or false) and archive (always true).
+-spec command_configuration() -> {ok, Config} | {error, not_configured} when
+    Config :: #{ db_dump := string(), archive := true }.
+command_configuration() ->
+    case pg_dump_executable() of
+        false ->
+            ?LOG_WARNING(#{
+                in => zotonic_mod_backup,
+                text => <<"Backup not possible: pg_dump not found">>,
+                result => error,
+                reason => not_configured,
+                db_dump_config => pg_dump_command()
+            }),
+            {error, not_configured};
+        PgDump ->
+            {ok, #{ db_dump => PgDump, archive => true }}
+    end.
+
+%% @doc Dump the site's database (its schema, when one is configured) as plain SQL into
+%% OutFile. pg_dump's output streams through this process, so pg_dump dies of a broken pipe
+%% when this process does. The password goes through a 0600 PGPASSFILE in the backup dir that
+%% is removed whatever happens; PGPASSWORD of the VM's environment is not passed on.
+-spec pg_dump(OutFile, Context) -> ok | {error, Reason} when
+    OutFile :: file:filename_all(),
+    Context :: z:context(),
+    Reason :: not_configured | {pg_dump, Status :: integer(), Stderr :: binary()}
+            | file:posix() | term().
+pg_dump(OutFile, Context) ->
+    case pg_dump_executable() of
+        false ->
+            {error, not_configured};
+        PgDump ->
+            DbOpts = z_db_pool:get_database_options(Context),
+            Dir = filename:dirname(OutFile),
+            Unique = integer_to_binary(erlang:unique_integer([positive])),
+            PassFile = filename:join(Dir, <<".pgpass-", Unique/binary, ".tmp">>),
+            ErrFile = filename:join(Dir, <<".pg_dump-", Unique/binary, ".err.tmp">>),
+            try
+                case write_passfile(PassFile, DbOpts) of
+                    ok -> run_pg_dump(PgDump, pg_dump_args(DbOpts), PassFile, ErrFile, OutFile);
+                    {error, _} = Error -> Error
+                end
+            after
+                _ = file:delete(PassFile),
+                _ = file:delete(ErrFile)
+            end
+    end.
+
+%% @doc The config tar's contents for a site: [{NameInArchive, PathOnDisk}], the config files
+%% as config-<site>/config/<parent dir>/<file>, every file of the security dir as
+%% config-<site>/security/<relative path>.
+-spec config_file_list(Context) -> [{binary(), file:filename_all()}] when
+    Context :: z:context().
+config_file_list(Context) ->
+    Site = z_context:site(Context),
+    ConfigFiles = z_sites_config:config_files(Site),
+    SecurityDir = case z_sites_config:security_dir(Site) of
+        {ok, SD} -> SD;
+        {error, _} -> undefined
+    end,
+    config_file_list(Site, ConfigFiles, SecurityDir).
+
+%% @doc As config_file_list/1, from the site name, its config files and its security dir.
+-spec config_file_list(Site, ConfigFiles, SecurityDir) -> [{binary(), file:filename_all()}] when
+    Site :: atom() | binary(),
+    ConfigFiles :: [ file:filename_all() ],
+    SecurityDir :: file:filename_all() | undefined.
+config_file_list(Site, ConfigFiles, SecurityDir) ->
+    Prefix = <<"config-", (z_convert:to_binary(Site))/binary>>,
+    Configs = lists:map(
+        fun(Path) ->
+            Parts = filename:split(unicode:characters_to_binary(Path)),
+            Last2 = lists:nthtail(max(0, length(Parts) - 2), Parts),
+            {join([Prefix, <<"config">> | Last2]), Path}
+        end,
+        ConfigFiles),
+    Security = case SecurityDir of
+        undefined -> [];
+        _ ->
+            [ {join([Prefix, <<"security">>, Rel]), filename:join(SecurityDir, Rel)}
+              || Rel <- regular_files(SecurityDir) ]
+    end,
+    Configs ++ Security.
+
+%% @doc Remove leftovers of an interrupted backup: every regular file ending in ".tmp" in
+%% the backup directory. Returns the removed names.
+-spec cleanup_tmp_files(Dir) -> [ binary() ] when
+    Dir :: file:filename_all().
+cleanup_tmp_files(Dir) ->
+    case file:list_dir(Dir) of
+        {ok, Names} ->
+            lists:filtermap(
+                fun(N) ->
+                    NB = unicode:characters_to_binary(N),
+                    Path = filename:join(Dir, NB),
+                    case is_tmp(NB) andalso filelib:is_regular(Path) of
+                        true ->
+                            _ = file:delete(Path),
+                            {true, NB};
+                        false ->
+                            false
+                    end
+                end,
+                Names);
+        {error, _} ->
+            []
+    end.
+
+%% @doc Delete the files of an index entry, except those in Keep.
+-spec delete_set_files(Entry, Dir) -> ok when
+    Entry :: backup_json_index:entry() | {backup_json_index:entry(), Keep :: [binary()]},
+    Dir :: file:filename_all().
+delete_set_files({Entry, Keep}, Dir) ->
+    lists:foreach(
+        fun(F) ->
+            case lists:member(F, Keep) orelse not is_plain_name(F) of
+                true -> ok;
+                false -> _ = file:delete(filename:join(Dir, F)), ok
+            end
+        end,
+        backup_json_index:set_files(Entry));
+delete_set_files(Entry, Dir) ->
+    delete_set_files({Entry, []}, Dir).
+
+%% ---------------------------------------------------------------------------------------------
+%% Steps; each returns {ok, Parts} or {error, Reason, Parts} with the parts made so far, so
+%% the caller can remove them.
+
+run_steps([], Parts) ->
+    {ok, Parts};
+run_steps([Step | Rest], Parts) ->
+    case Step(Parts) of
+        {ok, Parts1} -> run_steps(Rest, Parts1);
+        {error, Reason, Parts1} -> {error, Reason, Parts1}
+    end.
+
+step_database(Name, Dir, Server, Phases, Context, Parts) ->
+    phase(Server, database, Phases),
+    mqtt_status(<<"sql_backup_started">>, Context),
+    SqlTmp = filename:join(Dir, <<Name/binary, ".sql.tmp">>),
+    File = <<Name/binary, ".sql.gz">>,
+    GzTmp = tmp_path(Dir, File),
+    Result = case pg_dump(SqlTmp, Context) of
+        ok ->
+            phase(Server, database_compress, Phases),
+            case backup_archive:gzip_file(SqlTmp, GzTmp, archive_opts(Server)) of
+                {ok, #{ sha256 := Hash }} ->
+                    {ok, [ #{ key => database, file => File, tmp => GzTmp, hash => Hash } | Parts ]};
+                {error, Reason} ->
+                    log_engine_error(<<"Backup failed: compressing the database dump">>, Reason),
+                    _ = file:delete(GzTmp),
+                    {error, database_archive, Parts}
+            end;
+        {error, not_configured} ->
+            {error, not_configured, Parts};
+        {error, {pg_dump, Status, Stderr}} ->
+            ?LOG_ERROR(#{
+                in => zotonic_mod_backup,
+                text => <<"Backup failed: pg_dump error">>,
+                result => error,
+                reason => pg_dump,
+                exit_status => Status,
+                stderr => Stderr
+            }),
+            {error, database_archive, Parts};
+        {error, Reason} ->
+            ?LOG_ERROR(#{
+                in => zotonic_mod_backup,
+                text => <<"Backup failed: database dump">>,
+                result => error,
+                reason => Reason
+            }),
+            {error, Reason, Parts}
+    end,
+    _ = file:delete(SqlTmp),
+    Result.
+
+step_config(Name, Dir, Server, Phases, Context, Parts) ->
+    phase(Server, config_files, Phases),
+    File = <<"config-", Name/binary, ".tar.gz">>,
+    Tmp = tmp_path(Dir, File),
+    List = config_file_list(Context),
+    case backup_archive:create_from_list(List, Tmp, archive_opts(Server)) of
+        {ok, #{ sha256 := Hash }} ->
+            {ok, [ #{ key => config_files, file => File, tmp => Tmp, hash => Hash } | Parts ]};
+        {error, Reason} ->
+            log_engine_error(<<"Backup failed: config files archive">>, Reason),
+            _ = file:delete(Tmp),
+            {error, config_archive, Parts}
+    end.
+
+step_files(Name, Dir, Server, Phases, Context, Parts) ->
+    ArchiveDir = z_path:media_archive(Context),
+    case filelib:is_dir(ArchiveDir) of
+        true ->
+            phase(Server, files, Phases),
+            mqtt_status(<<"archive_backup_started">>, Context),
+            File = <<Name/binary, ".tar.gz">>,
+            Tmp = tmp_path(Dir, File),
+            case backup_archive:create(ArchiveDir, Tmp, archive_opts(Server)) of
+                {ok, #{ sha256 := Hash } = Stats} ->
+                    ?LOG_INFO(#{
+                        in => zotonic_mod_backup,
+                        text => <<"Backup of media files done">>,
+                        result => ok,
+                        files => maps:get(files, Stats, undefined),
+                        bytes_in => maps:get(bytes_in, Stats, undefined),
+                        bytes_out => maps:get(bytes_out, Stats, undefined),
+                        skipped => maps:get(skipped, Stats, undefined)
+                    }),
+                    {ok, [ #{ key => files, file => File, tmp => Tmp, hash => Hash } | Parts ]};
+                {error, Reason} ->
+                    log_engine_error(<<"Backup failed: media files archive">>, Reason),
+                    _ = file:delete(Tmp),
+                    {error, files_archive, Parts}
+            end;
+        false ->
+            % No media uploaded yet: not an error, the set has no files archive.
+            {ok, Parts}
+    end.
+
+step_encrypt(Dir, Server, Phases, Context, Parts) ->
+    phase(Server, encrypt, Phases),
+    Password = backup_config:encrypt_password(Context),
+    encrypt_parts(lists:reverse(Parts), Dir, Password, []).
+
+encrypt_parts([], _Dir, _Password, Done) ->
+    {ok, Done};
+encrypt_parts([#{ file := File, tmp := Tmp } = Part | Rest], Dir, Password, Done) ->
+    EncFile = <<File/binary, ".enc">>,
+    EncTmp = tmp_path(Dir, EncFile),
+    case backup_crypto:encrypt_file(Tmp, EncTmp, Password) of
+        {ok, #{ sha256 := Hash }} ->
+            _ = file:delete(Tmp),
+            Part1 = Part#{ file => EncFile, tmp => EncTmp, hash => Hash },
+            encrypt_parts(Rest, Dir, Password, [ Part1 | Done ]);
+        {error, Reason} ->
+            ?LOG_ERROR(#{
+                in => zotonic_mod_backup,
+                text => <<"Backup failed: encryption">>,
+                result => error,
+                reason => Reason,
+                file => File
+            }),
+            _ = file:delete(EncTmp),
+            {error, encrypt, lists:reverse(Rest, [ Part | Done ])}
+    end.
+
+%% Rename every part into place; on a failure undo nothing (the caller removes all names).
+commit([], _Dir) ->
+    ok;
+commit([#{ file := File, tmp := Tmp } | Rest], Dir) ->
+    case file:rename(Tmp, filename:join(Dir, File)) of
+        ok -> commit(Rest, Dir);
+        {error, _} = Error -> Error
+    end.
+
+remove_parts(Parts) ->
+    lists:foreach(
+        fun(#{ tmp := Tmp, file := File }) ->
+            _ = file:delete(Tmp),
+            _ = file:delete(filename:join(filename:dirname(Tmp), File))
+        end,
+        Parts).
+
+-spec entry_fields([part()], boolean()) -> map().
+entry_fields(Parts, IsEncrypt) ->
+    Empty = #{
+        database => undefined, database_hash => undefined,
+        config_files => undefined, config_files_hash => undefined,
+        files => undefined, files_hash => undefined,
+        is_encrypted => IsEncrypt
+    },
+    lists:foldl(
+        fun(#{ key := Key, file := File, hash := Hash }, Acc) ->
+            Acc#{ Key => File, hash_key(Key) => Hash }
+        end,
+        Empty,
+        Parts).
+
+hash_key(database) -> database_hash;
+hash_key(config_files) -> config_files_hash;
+hash_key(files) -> files_hash.
+
+%% ---------------------------------------------------------------------------------------------
+%% Progress
+
+%% Ranges of the overall percentage per phase. The media archive dominates a full backup.
+phases(IsFiles, IsEncrypt) ->
+    Enc = case IsEncrypt of true -> 10; false -> 0 end,
+    case IsFiles of
+        true ->
+            #{ database => {0, 15}, database_compress => {15, 25}, config_files => {25, 27},
+               files => {27, 100 - Enc}, encrypt => {100 - Enc, 100} };
+        false ->
+            #{ database => {0, 50}, database_compress => {50, 90 - Enc},
+               config_files => {90 - Enc, 100 - Enc}, encrypt => {100 - Enc, 100} }
+    end.
+
+phase(undefined, _Phase, _Phases) ->
+    ok;
+phase(Server, Phase, Phases) ->
+    {From, To} = maps:get(Phase, Phases),
+    Server ! {mod_backup_phase, self(), Phase, From, To},
+    ok.
+
+archive_opts(undefined) ->
+    #{ format => gzip };
+archive_opts(Server) ->
+    #{ format => gzip, progress => Server }.
+
+mqtt_status(Status, Context) ->
+    _ = z_mqtt:publish(?BACKUP_TOPIC, #{ status => Status }, Context),
+    ok.
+
+log_engine_error(Text, {Reason, #{ message := Message } = Info}) ->
+    ?LOG_ERROR(#{
+        in => zotonic_mod_backup,
+        text => Text,
+        result => error,
+        reason => Reason,
+        message => Message,
+        path => maps:get(path, Info, undefined)
+    });
+log_engine_error(Text, Reason) ->
+    ?LOG_ERROR(#{
+        in => zotonic_mod_backup,
+        text => Text,
+        result => error,
+        reason => Reason
+    }).
+
+%% ---------------------------------------------------------------------------------------------
+%% pg_dump
+
+pg_dump_command() ->
+    unicode:characters_to_list(z_convert:to_binary(z_config:get(pg_dump, "pg_dump"))).
+
+pg_dump_executable() ->
+    Cmd = pg_dump_command(),
+    case filename:pathtype(Cmd) of
+        absolute ->
+            case filelib:is_regular(Cmd) of
+                true -> Cmd;
+                false -> false
+            end;
+        _ ->
+            os:find_executable(Cmd)
+    end.
+
+pg_dump_args(DbOpts) ->
+    Host = opt(dbhost, DbOpts, "localhost"),
+    Port = opt(dbport, DbOpts, 5432),
+    User = opt(dbuser, DbOpts, "zotonic"),
+    Database = opt(dbdatabase, DbOpts, "zotonic"),
+    Schema = opt(dbschema, DbOpts, ""),
+    SchemaArgs = case Schema of
+        "" -> [];
+        _ -> ["-n", Schema]
+    end,
+    [ "-h", Host, "-p", Port, "-U", User, "-w", "--quote-all-identifiers", "--format=plain" ]
+    ++ SchemaArgs
+    ++ [ "--", Database ].
+
+opt(Key, Opts, Default) ->
+    V = case proplists:get_value(Key, Opts) of
+        undefined -> Default;
+        <<>> -> Default;
+        "" -> Default;
+        Value -> Value
+    end,
+    unicode:characters_to_list(z_convert:to_binary(V)).
+
+%% The passfile matches any host, port and database: it exists only for this one pg_dump.
+%% It is made 0600 before the password is written into it.
+write_passfile(PassFile, DbOpts) ->
+    User = pgpass_escape(opt(dbuser, DbOpts, "zotonic")),
+    Password = pgpass_escape(opt(dbpassword, DbOpts, "")),
+    Line = unicode:characters_to_binary(["*:*:*:", User, $:, Password, $\n]),
+    case file:open(PassFile, [write, exclusive, raw, binary]) of
+        {ok, Fd} ->
+            Result = case file:change_mode(PassFile, 8#00600) of
+                ok -> file:write(Fd, Line);
+                {error, _} = Error -> Error
+            end,
+            _ = file:close(Fd),
+            Result;
+        {error, _} = Error ->
+            Error
+    end.
+
+pgpass_escape(S) ->
+    lists:flatmap(
+        fun($:) -> "\\:";
+           ($\\) -> "\\\\";
+           (C) -> [C]
+        end,
+        S).
+
+%% pg_dump runs under /bin/sh only to send its stderr to ErrFile; its stdout is ours.
+run_pg_dump(PgDump, Args, PassFile, ErrFile, OutFile) ->
+    case file:open(OutFile, [write, raw, binary, {delayed_write, 1024 * 1024, 1000}]) of
+        {ok, Fd} ->
+            Port = open_port(
+                {spawn_executable, "/bin/sh"},
+                [
+                    {args, [ "-c", "exec \"$0\" \"$@\" 2>\"$ZB_PG_DUMP_ERR\"", PgDump | Args ]},
+                    {env, [
+                        {"PGPASSFILE", unicode:characters_to_list(PassFile)},
+                        {"PGPASSWORD", false},
+                        {"ZB_PG_DUMP_ERR", unicode:characters_to_list(ErrFile)}
+                    ]},
+                    exit_status, binary, in, use_stdio
+                ]),
+            Result = pg_dump_loop(Port, Fd),
+            CloseResult = file:close(Fd),
+            case {Result, CloseResult} of
+                {ok, ok} ->
+                    ok;
+                {ok, {error, _} = CloseError} ->
+                    CloseError;
+                {{exit_status, Status}, _} ->
+                    {error, {pg_dump, Status, read_stderr(ErrFile)}};
+                {{error, _} = Error, _} ->
+                    Error
+            end;
+        {error, _} = Error ->
+            Error
+    end.
+
+pg_dump_loop(Port, Fd) ->
+    receive
+        {Port, {data, Data}} ->
+            case file:write(Fd, Data) of
+                ok ->
+                    pg_dump_loop(Port, Fd);
+                {error, _} = Error ->
+                    % Closing our end of the pipe stops pg_dump with SIGPIPE.
+                    catch port_close(Port),
+                    Error
+            end;
+        {Port, {exit_status, 0}} ->
+            ok;
+        {Port, {exit_status, Status}} ->
+            {exit_status, Status}
+    end.
+
+read_stderr(ErrFile) ->
+    case file:read_file(ErrFile) of
+        {ok, <<Bin:?MAX_STDERR/binary, _/binary>>} -> Bin;
+        {ok, Bin} -> Bin;
+        {error, _} -> <<>>
+    end.
+
+%% ---------------------------------------------------------------------------------------------
+%% Files
+
+tmp_path(Dir, File) ->
+    filename:join(Dir, <<File/binary, ".tmp">>).
+
+is_tmp(Name) ->
+    binary:longest_common_suffix([Name, <<".tmp">>]) =:= 4.
+
+%% A file name in the backup dir as stored in backup.json: no directories, nothing hidden.
+is_plain_name(<<>>) -> false;
+is_plain_name(<<".", _/binary>>) -> false;
+is_plain_name(Name) -> binary:match(Name, [<<"/">>, <<"\\">>, <<0>>]) =:= nomatch.
+
+%% Regular files below Dir, as sorted relative paths; links and specials are left out.
+regular_files(Dir) ->
+    lists:sort(regular_files(Dir, <<>>)).
+
+regular_files(Dir, Rel) ->
+    Path = case Rel of
+        <<>> -> Dir;
+        _ -> filename:join(Dir, Rel)
+    end,
+    case file:list_dir(Path) of
+        {ok, Names} ->
+            lists:flatmap(
+                fun(N) ->
+                    NB = unicode:characters_to_binary(N),
+                    RelN = case Rel of
+                        <<>> -> NB;
+                        _ -> <<Rel/binary, "/", NB/binary>>
+                    end,
+                    case file:read_link_info(filename:join(Dir, RelN)) of
+                        {ok, #file_info{ type = regular }} -> [ RelN ];
+                        {ok, #file_info{ type = directory }} -> regular_files(Dir, RelN);
+                        _ -> []
+                    end
+                end,
+                Names);
+        {error, _} ->
+            []
+    end.
+
+join(Parts) ->
+    iolist_to_binary(lists:join($/, Parts)).
