@@ -48,9 +48,6 @@
 %% Weekly sets rotate over this many names.
 -define(WEEKLY_BACKUPS, 5).
 
-%% Largest part of pg_dump's stderr kept for the log.
--define(MAX_STDERR, 16384).
-
 -type spec() :: #{
     name := binary(),
     is_full_backup := boolean(),
@@ -175,16 +172,17 @@ command_configuration() ->
             {ok, #{ db_dump => PgDump, archive => true }}
     end.
 
-%% @doc Dump the site's database (its schema, when one is configured) as plain SQL into
-%% OutFile. pg_dump's output streams through this process, so pg_dump dies of a broken pipe
-%% when this process does. The password goes through a 0600 PGPASSFILE in the backup dir that
-%% is removed whatever happens; PGPASSWORD of the VM's environment is not passed on.
--spec pg_dump(OutFile, Context) -> ok | {error, Reason} when
+%% @doc Dump the site's database (its schema, when one is configured) as plain SQL, gzipped by
+%% the engine as it streams out of pg_dump, into OutFile. The engine stops pg_dump when the
+%% calling process dies. The password goes through a 0600 PGPASSFILE in the backup dir that is
+%% removed whatever happens; PGPASSWORD is passed empty so that a password in the VM's
+%% environment cannot take the place of the site's (libpq then reads the passfile).
+-spec pg_dump(OutFile, Options) -> {ok, Summary} | {error, Reason} when
     OutFile :: file:filename_all(),
-    Context :: z:context(),
-    Reason :: not_configured | {pg_dump, Status :: integer(), Stderr :: binary()}
-            | file:posix() | term().
-pg_dump(OutFile, Context) ->
+    Options :: #{ context := z:context(), progress => pid() },
+    Summary :: map(),
+    Reason :: not_configured | {command_failed, map()} | file:posix() | term().
+pg_dump(OutFile, #{ context := Context } = Options) ->
     case pg_dump_executable() of
         false ->
             {error, not_configured};
@@ -193,15 +191,17 @@ pg_dump(OutFile, Context) ->
             Dir = filename:dirname(OutFile),
             Unique = integer_to_binary(erlang:unique_integer([positive])),
             PassFile = filename:join(Dir, <<".pgpass-", Unique/binary, ".tmp">>),
-            ErrFile = filename:join(Dir, <<".pg_dump-", Unique/binary, ".err.tmp">>),
             try
                 case write_passfile(PassFile, DbOpts) of
-                    ok -> run_pg_dump(PgDump, pg_dump_args(DbOpts), PassFile, ErrFile, OutFile);
-                    {error, _} = Error -> Error
+                    ok ->
+                        Env = [ {<<"PGPASSFILE">>, PassFile}, {<<"PGPASSWORD">>, <<>>} ],
+                        backup_archive:gzip_command(PgDump, pg_dump_args(DbOpts), Env, OutFile,
+                                                    archive_opts(maps:get(progress, Options, undefined)));
+                    {error, _} = Error ->
+                        Error
                 end
             after
-                _ = file:delete(PassFile),
-                _ = file:delete(ErrFile)
+                _ = file:delete(PassFile)
             end
     end.
 
@@ -296,43 +296,26 @@ run_steps([Step | Rest], Parts) ->
 step_database(Name, Dir, Server, Phases, Context, Parts) ->
     phase(Server, database, Phases),
     mqtt_status(<<"sql_backup_started">>, Context),
-    SqlTmp = filename:join(Dir, <<Name/binary, ".sql.tmp">>),
     File = <<Name/binary, ".sql.gz">>,
-    GzTmp = tmp_path(Dir, File),
-    Result = case pg_dump(SqlTmp, Context) of
-        ok ->
-            phase(Server, database_compress, Phases),
-            case backup_archive:gzip_file(SqlTmp, GzTmp, archive_opts(Server)) of
-                {ok, #{ sha256 := Hash }} ->
-                    {ok, [ #{ key => database, file => File, tmp => GzTmp, hash => Hash } | Parts ]};
-                {error, Reason} ->
-                    log_engine_error(<<"Backup failed: compressing the database dump">>, Reason),
-                    _ = file:delete(GzTmp),
-                    {error, database_archive, Parts}
-            end;
+    Tmp = tmp_path(Dir, File),
+    case pg_dump(Tmp, #{ context => Context, progress => Server }) of
+        {ok, #{ sha256 := Hash } = Stats} ->
+            ?LOG_INFO(#{
+                in => zotonic_mod_backup,
+                text => <<"Backup of the database done">>,
+                result => ok,
+                bytes_in => maps:get(bytes_in, Stats, undefined),
+                bytes_out => maps:get(bytes_out, Stats, undefined)
+            }),
+            {ok, [ #{ key => database, file => File, tmp => Tmp, hash => Hash } | Parts ]};
         {error, not_configured} ->
+            _ = file:delete(Tmp),
             {error, not_configured, Parts};
-        {error, {pg_dump, Status, Stderr}} ->
-            ?LOG_ERROR(#{
-                in => zotonic_mod_backup,
-                text => <<"Backup failed: pg_dump error">>,
-                result => error,
-                reason => pg_dump,
-                exit_status => Status,
-                stderr => Stderr
-            }),
-            {error, database_archive, Parts};
         {error, Reason} ->
-            ?LOG_ERROR(#{
-                in => zotonic_mod_backup,
-                text => <<"Backup failed: database dump">>,
-                result => error,
-                reason => Reason
-            }),
-            {error, Reason, Parts}
-    end,
-    _ = file:delete(SqlTmp),
-    Result.
+            log_engine_error(<<"Backup failed: pg_dump error">>, Reason),
+            _ = file:delete(Tmp),
+            {error, database_archive, Parts}
+    end.
 
 step_config(Name, Dir, Server, Phases, Context, Parts) ->
     phase(Server, config_files, Phases),
@@ -449,11 +432,11 @@ phases(IsFiles, IsEncrypt) ->
     Enc = case IsEncrypt of true -> 10; false -> 0 end,
     case IsFiles of
         true ->
-            #{ database => {0, 15}, database_compress => {15, 25}, config_files => {25, 27},
+            #{ database => {0, 25}, config_files => {25, 27},
                files => {27, 100 - Enc}, encrypt => {100 - Enc, 100} };
         false ->
-            #{ database => {0, 50}, database_compress => {50, 90 - Enc},
-               config_files => {90 - Enc, 100 - Enc}, encrypt => {100 - Enc, 100} }
+            #{ database => {0, 90 - Enc}, config_files => {90 - Enc, 100 - Enc},
+               encrypt => {100 - Enc, 100} }
     end.
 
 phase(undefined, _Phase, _Phases) ->
@@ -508,18 +491,19 @@ pg_dump_executable() ->
     end.
 
 pg_dump_args(DbOpts) ->
-    Host = opt(dbhost, DbOpts, "localhost"),
-    Port = opt(dbport, DbOpts, 5432),
-    User = opt(dbuser, DbOpts, "zotonic"),
-    Database = opt(dbdatabase, DbOpts, "zotonic"),
-    Schema = opt(dbschema, DbOpts, ""),
+    Schema = opt(dbschema, DbOpts, <<>>),
     SchemaArgs = case Schema of
-        "" -> [];
-        _ -> ["-n", Schema]
+        <<>> -> [];
+        _ -> [ <<"-n">>, Schema ]
     end,
-    [ "-h", Host, "-p", Port, "-U", User, "-w", "--quote-all-identifiers", "--format=plain" ]
+    [
+        <<"-h">>, opt(dbhost, DbOpts, <<"localhost">>),
+        <<"-p">>, opt(dbport, DbOpts, 5432),
+        <<"-U">>, opt(dbuser, DbOpts, <<"zotonic">>),
+        <<"-w">>, <<"--quote-all-identifiers">>, <<"--format=plain">>
+    ]
     ++ SchemaArgs
-    ++ [ "--", Database ].
+    ++ [ <<"--">>, opt(dbdatabase, DbOpts, <<"zotonic">>) ].
 
 opt(Key, Opts, Default) ->
     V = case proplists:get_value(Key, Opts) of
@@ -528,13 +512,13 @@ opt(Key, Opts, Default) ->
         "" -> Default;
         Value -> Value
     end,
-    unicode:characters_to_list(z_convert:to_binary(V)).
+    unicode:characters_to_binary(z_convert:to_binary(V)).
 
 %% The passfile matches any host, port and database: it exists only for this one pg_dump.
 %% It is made 0600 before the password is written into it.
 write_passfile(PassFile, DbOpts) ->
-    User = pgpass_escape(opt(dbuser, DbOpts, "zotonic")),
-    Password = pgpass_escape(opt(dbpassword, DbOpts, "")),
+    User = pgpass_escape(opt(dbuser, DbOpts, <<"zotonic">>)),
+    Password = pgpass_escape(opt(dbpassword, DbOpts, <<>>)),
     Line = unicode:characters_to_binary(["*:*:*:", User, $:, Password, $\n]),
     case file:open(PassFile, [write, exclusive, raw, binary]) of
         {ok, Fd} ->
@@ -548,68 +532,8 @@ write_passfile(PassFile, DbOpts) ->
             Error
     end.
 
-pgpass_escape(S) ->
-    lists:flatmap(
-        fun($:) -> "\\:";
-           ($\\) -> "\\\\";
-           (C) -> [C]
-        end,
-        S).
-
-%% pg_dump runs under /bin/sh only to send its stderr to ErrFile; its stdout is ours.
-run_pg_dump(PgDump, Args, PassFile, ErrFile, OutFile) ->
-    case file:open(OutFile, [write, raw, binary, {delayed_write, 1024 * 1024, 1000}]) of
-        {ok, Fd} ->
-            Port = open_port(
-                {spawn_executable, "/bin/sh"},
-                [
-                    {args, [ "-c", "exec \"$0\" \"$@\" 2>\"$ZB_PG_DUMP_ERR\"", PgDump | Args ]},
-                    {env, [
-                        {"PGPASSFILE", unicode:characters_to_list(PassFile)},
-                        {"PGPASSWORD", false},
-                        {"ZB_PG_DUMP_ERR", unicode:characters_to_list(ErrFile)}
-                    ]},
-                    exit_status, binary, in, use_stdio
-                ]),
-            Result = pg_dump_loop(Port, Fd),
-            CloseResult = file:close(Fd),
-            case {Result, CloseResult} of
-                {ok, ok} ->
-                    ok;
-                {ok, {error, _} = CloseError} ->
-                    CloseError;
-                {{exit_status, Status}, _} ->
-                    {error, {pg_dump, Status, read_stderr(ErrFile)}};
-                {{error, _} = Error, _} ->
-                    Error
-            end;
-        {error, _} = Error ->
-            Error
-    end.
-
-pg_dump_loop(Port, Fd) ->
-    receive
-        {Port, {data, Data}} ->
-            case file:write(Fd, Data) of
-                ok ->
-                    pg_dump_loop(Port, Fd);
-                {error, _} = Error ->
-                    % Closing our end of the pipe stops pg_dump with SIGPIPE.
-                    catch port_close(Port),
-                    Error
-            end;
-        {Port, {exit_status, 0}} ->
-            ok;
-        {Port, {exit_status, Status}} ->
-            {exit_status, Status}
-    end.
-
-read_stderr(ErrFile) ->
-    case file:read_file(ErrFile) of
-        {ok, <<Bin:?MAX_STDERR/binary, _/binary>>} -> Bin;
-        {ok, Bin} -> Bin;
-        {error, _} -> <<>>
-    end.
+pgpass_escape(B) ->
+    binary:replace(binary:replace(B, <<"\\">>, <<"\\\\">>, [global]), <<":">>, <<"\\:">>, [global]).
 
 %% ---------------------------------------------------------------------------------------------
 %% Files
