@@ -3,6 +3,7 @@
 //! Everything that can run without an Erlang VM lives here, so it can be tested with plain
 //! `cargo test` and used by the `zbackup` command-line tool as well as the NIF.
 
+pub mod archive;
 pub mod crypto;
 pub mod digest;
 pub mod error;

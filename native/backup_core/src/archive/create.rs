@@ -1,0 +1,452 @@
+//! `create`: a directory tree or an explicit list of files into `.tar.gz` / `.tar.zst`.
+
+use super::control::JobControl;
+use super::hashing::Sha256Writer;
+use super::manifest::{encode_trailer, EntryKind, ManifestEntry};
+use super::pgzip::{GzOptions, ParallelGzWriter, DEFAULT_CHUNK};
+use super::tarw::{pad, write_end, write_header, HeaderInfo};
+use super::{Format, TmpFile};
+use crate::error::{Error, Result};
+use std::fs::{self, File, Metadata};
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What to archive.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A whole tree, like `tar -C DIR -c .`: entries `./`, `./a`, `./a/b`, ... in sorted order
+    /// (bytewise, per directory); symlinks stored as links, never followed.
+    Dir(PathBuf),
+    /// Explicit entries, in the given order, not recursed into: (name in the archive, path on
+    /// disk). Names are raw bytes, e.g. `config-site/config/priv/zotonic_site.config`.
+    List(Vec<(Vec<u8>, PathBuf)>),
+}
+
+/// How to archive.
+#[derive(Debug, Clone, Copy)]
+pub struct ArchiveOptions {
+    pub format: Format,
+    /// Compression threads; 0 = one per core.
+    pub threads: usize,
+    /// Compression level; `None` = the format's default (gzip 6, zstd 3). gzip 0..=9, zstd 1..=19.
+    pub level: Option<i32>,
+    /// Uncompressed bytes per parallel gzip chunk.
+    pub chunk_size: usize,
+    /// fsync the output before renaming it into place (default true: a backup must survive a
+    /// crash right after it is reported done).
+    pub fsync: bool,
+}
+
+impl Default for ArchiveOptions {
+    fn default() -> Self {
+        ArchiveOptions {
+            format: Format::Gzip,
+            threads: 0,
+            level: None,
+            chunk_size: DEFAULT_CHUNK,
+            fsync: true,
+        }
+    }
+}
+
+/// What `create` did.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Entries written (files, dirs, links).
+    pub files: u64,
+    /// Bytes of file data archived.
+    pub bytes_in: u64,
+    /// Size of the archive file.
+    pub bytes_out: u64,
+    /// Lower-case hex sha256 of the archive file.
+    pub sha256: String,
+    /// Entries left out or archived imperfectly, with why (path lossily as UTF-8).
+    pub skipped: Vec<(String, String)>,
+    pub seconds: f64,
+    pub manifest: Vec<ManifestEntry>,
+}
+
+struct Item {
+    name: Vec<u8>,
+    path: PathBuf,
+    meta: Metadata,
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Collects what to archive, sorted, with lstat metadata; problems go to `skipped`.
+fn collect(source: &Source, skipped: &mut Vec<(String, String)>) -> Result<Vec<Item>> {
+    let mut items = Vec::new();
+    match source {
+        Source::Dir(root) => {
+            let meta = fs::symlink_metadata(root).map_err(|e| Error::io(root, e))?;
+            if !meta.is_dir() {
+                return Err(Error::io(
+                    root,
+                    io::Error::from(io::ErrorKind::NotADirectory),
+                ));
+            }
+            items.push(Item {
+                name: b"./".to_vec(),
+                path: root.clone(),
+                meta,
+            });
+            let walker = walkdir::WalkDir::new(root)
+                .min_depth(1)
+                .follow_links(false)
+                .sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
+            for entry in walker {
+                let entry = match entry {
+                    Ok(e) => e,
+                    Err(e) => {
+                        let p = e
+                            .path()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default();
+                        skipped.push((p, format!("unreadable: {e}")));
+                        continue;
+                    }
+                };
+                let rel = match entry.path().strip_prefix(root) {
+                    Ok(r) => r,
+                    Err(_) => continue,
+                };
+                let mut name = b"./".to_vec();
+                name.extend_from_slice(rel.as_os_str().as_bytes());
+                let meta = match entry.metadata() {
+                    Ok(m) => m,
+                    Err(e) => {
+                        skipped.push((lossy(&name), format!("vanished: {e}")));
+                        continue;
+                    }
+                };
+                if meta.is_dir() {
+                    name.push(b'/');
+                }
+                items.push(Item {
+                    name,
+                    path: entry.into_path(),
+                    meta,
+                });
+            }
+        }
+        Source::List(list) => {
+            for (name, path) in list {
+                if name.is_empty() {
+                    return Err(Error::InvalidArgument("empty archive name".into()));
+                }
+                match fs::symlink_metadata(path) {
+                    Ok(meta) => items.push(Item {
+                        name: name.clone(),
+                        path: path.clone(),
+                        meta,
+                    }),
+                    Err(e) => skipped.push((lossy(name), format!("vanished: {e}"))),
+                }
+            }
+        }
+    }
+    Ok(items)
+}
+
+/// The compressing layer over the hashed output file.
+enum Sink {
+    Gz(ParallelGzWriter<Sha256Writer<BufWriter<File>>>),
+    Zst(zstd::stream::write::Encoder<'static, Sha256Writer<BufWriter<File>>>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Gz(w) => w.write(buf),
+            Sink::Zst(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Gz(w) => w.flush(),
+            Sink::Zst(w) => w.flush(),
+        }
+    }
+}
+
+impl Sink {
+    fn new(file: File, opts: &ArchiveOptions) -> io::Result<Sink> {
+        let out = Sha256Writer::new(BufWriter::with_capacity(1 << 20, file));
+        let threads = if opts.threads == 0 {
+            super::pgzip::default_threads()
+        } else {
+            opts.threads
+        };
+        match opts.format {
+            Format::Gzip => {
+                let level = opts.level.unwrap_or(6);
+                if !(0..=9).contains(&level) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("gzip level {level} not in 0..9"),
+                    ));
+                }
+                let gz = GzOptions {
+                    threads,
+                    level: level as u32,
+                    chunk_size: opts.chunk_size,
+                };
+                Ok(Sink::Gz(ParallelGzWriter::new(out, gz)?))
+            }
+            Format::Zstd => {
+                let level = opts.level.unwrap_or(3);
+                if !(1..=19).contains(&level) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("zstd level {level} not in 1..19"),
+                    ));
+                }
+                let mut enc = zstd::stream::write::Encoder::new(out, level)?;
+                enc.include_checksum(true)?;
+                if threads > 1 {
+                    enc.multithread(threads as u32)?;
+                }
+                Ok(Sink::Zst(enc))
+            }
+        }
+    }
+
+    fn finish(self) -> io::Result<(File, String, u64)> {
+        let out = match self {
+            Sink::Gz(w) => w.finish()?.0,
+            Sink::Zst(w) => w.finish()?,
+        };
+        let (buf, sha, n) = out.finish();
+        let file = buf.into_inner().map_err(|e| e.into_error())?;
+        Ok((file, sha, n))
+    }
+}
+
+/// Archives `source` into `out`, via `out.tmp` renamed into place on success. The tmp file is
+/// removed on any error and on cancel (`Error::Cancelled`). Progress is published in `ctl`.
+pub fn create(
+    source: &Source,
+    out: &Path,
+    opts: &ArchiveOptions,
+    ctl: &JobControl,
+) -> Result<Summary> {
+    let started = Instant::now();
+    let mut skipped = Vec::new();
+    let items = collect(source, &mut skipped)?;
+    let bytes_total: u64 = items
+        .iter()
+        .filter(|i| i.meta.is_file())
+        .map(|i| i.meta.len())
+        .sum();
+    ctl.set_totals(items.len() as u64, bytes_total);
+    ctl.check()?;
+
+    let tmp_path = super::tmp_path(out);
+    let file = File::create(&tmp_path).map_err(|e| Error::io(&tmp_path, e))?;
+    let tmp = TmpFile::new(tmp_path.clone());
+    let io_err = |e: io::Error| Error::io(&tmp_path, e);
+    let mut sink = Sink::new(file, opts).map_err(|e| {
+        if e.kind() == io::ErrorKind::InvalidInput {
+            Error::InvalidArgument(e.to_string())
+        } else {
+            io_err(e)
+        }
+    })?;
+
+    let mut manifest = Vec::with_capacity(items.len());
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes_in = 0u64;
+    for item in &items {
+        ctl.check()?;
+        if let Some(entry) = archive_item(&tmp_path, item, &mut sink, &mut buf, ctl, &mut skipped)?
+        {
+            bytes_in += entry.size;
+            manifest.push(entry);
+        }
+        ctl.add_files(1);
+    }
+    write_end(&mut sink).map_err(io_err)?;
+    sink.write_all(&encode_trailer(&manifest)).map_err(io_err)?;
+    ctl.check()?;
+    let (file, sha256, bytes_out) = sink.finish().map_err(io_err)?;
+    if opts.fsync {
+        file.sync_all().map_err(io_err)?;
+    }
+    drop(file);
+    ctl.check()?;
+    fs::rename(&tmp_path, out).map_err(|e| Error::io(out, e))?;
+    tmp.disarm();
+    Ok(Summary {
+        files: manifest.len() as u64,
+        bytes_in,
+        bytes_out,
+        sha256,
+        skipped,
+        seconds: started.elapsed().as_secs_f64(),
+        manifest,
+    })
+}
+
+/// Writes one entry; `Ok(None)` when it was skipped (and recorded in `skipped`). Only errors of
+/// the output (or cancel) are returned as errors.
+fn archive_item(
+    out_path: &Path,
+    item: &Item,
+    sink: &mut Sink,
+    buf: &mut [u8],
+    ctl: &JobControl,
+    skipped: &mut Vec<(String, String)>,
+) -> Result<Option<ManifestEntry>> {
+    let out_err = |e: io::Error| Error::io(out_path, e);
+    let ft = item.meta.file_type();
+    let mut header = HeaderInfo {
+        name: &item.name,
+        kind: EntryKind::Dir,
+        size: 0,
+        mode: item.meta.mode(),
+        mtime: item.meta.mtime(),
+        uid: item.meta.uid() as u64,
+        gid: item.meta.gid() as u64,
+        link: &[],
+    };
+    let link_target;
+    if ft.is_dir() {
+        write_header(sink, &header).map_err(out_err)?;
+    } else if ft.is_symlink() {
+        link_target = match fs::read_link(&item.path) {
+            Ok(t) => t,
+            Err(e) => {
+                skipped.push((lossy(&item.name), format!("vanished: {e}")));
+                return Ok(None);
+            }
+        };
+        header.kind = EntryKind::Symlink;
+        header.link = link_target.as_os_str().as_bytes();
+        write_header(sink, &header).map_err(out_err)?;
+    } else if ft.is_file() {
+        return archive_file(out_path, item, header, sink, buf, ctl, skipped);
+    } else {
+        let what = if ft.is_fifo() {
+            "fifo"
+        } else if ft.is_socket() {
+            "socket"
+        } else if ft.is_block_device() || ft.is_char_device() {
+            "device"
+        } else {
+            "special file"
+        };
+        skipped.push((lossy(&item.name), format!("{what} not archived")));
+        return Ok(None);
+    }
+    Ok(Some(ManifestEntry {
+        path: item.name.clone(),
+        kind: header.kind,
+        size: 0,
+        mtime: header.mtime,
+        mode: header.mode & 0o7777,
+        crc32: 0,
+        link: (header.kind == EntryKind::Symlink).then(|| header.link.to_vec()),
+    }))
+}
+
+fn archive_file(
+    out_path: &Path,
+    item: &Item,
+    mut header: HeaderInfo<'_>,
+    sink: &mut Sink,
+    buf: &mut [u8],
+    ctl: &JobControl,
+    skipped: &mut Vec<(String, String)>,
+) -> Result<Option<ManifestEntry>> {
+    let out_err = |e: io::Error| Error::io(out_path, e);
+    let mut f = match File::open(&item.path) {
+        Ok(f) => f,
+        Err(e) => {
+            let why = if e.kind() == io::ErrorKind::NotFound {
+                "vanished"
+            } else {
+                "unreadable"
+            };
+            skipped.push((lossy(&item.name), format!("{why}: {e}")));
+            return Ok(None);
+        }
+    };
+    // fstat the open file: the size in the header is the one we will read.
+    let meta = match f.metadata() {
+        Ok(m) if m.is_file() => m,
+        Ok(_) => {
+            skipped.push((lossy(&item.name), "replaced while archiving".into()));
+            return Ok(None);
+        }
+        Err(e) => {
+            skipped.push((lossy(&item.name), format!("unreadable: {e}")));
+            return Ok(None);
+        }
+    };
+    header.kind = EntryKind::File;
+    header.size = meta.len();
+    header.mode = meta.mode();
+    header.mtime = meta.mtime();
+    write_header(sink, &header).map_err(out_err)?;
+    let size = meta.len();
+    let mut crc = crc32fast::Hasher::new();
+    let mut done = 0u64;
+    let mut problem = None;
+    while done < size {
+        ctl.check()?;
+        let want = (size - done).min(buf.len() as u64) as usize;
+        let n = match f.read(&mut buf[..want]) {
+            Ok(0) => {
+                problem = Some(format!("shrank while reading: {done} of {size} bytes"));
+                break;
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                problem = Some(format!("read error after {done} bytes: {e}"));
+                break;
+            }
+        };
+        crc.update(&buf[..n]);
+        sink.write_all(&buf[..n]).map_err(out_err)?;
+        done += n as u64;
+        ctl.add_bytes(n as u64);
+    }
+    if done < size {
+        // The header promised `size` bytes: fill with zeros so the archive stays well formed.
+        buf.fill(0);
+        while done < size {
+            let n = (size - done).min(buf.len() as u64) as usize;
+            crc.update(&buf[..n]);
+            sink.write_all(&buf[..n]).map_err(out_err)?;
+            done += n as u64;
+        }
+    } else {
+        // Anything past `size` is not archived; say so if the file grew.
+        match f.read(&mut buf[..1]) {
+            Ok(n) if n > 0 => {
+                problem = Some(format!("grew while reading; first {size} bytes archived"))
+            }
+            _ => {}
+        }
+    }
+    if let Some(p) = problem {
+        skipped.push((lossy(&item.name), p));
+    }
+    pad(sink, size).map_err(out_err)?;
+    Ok(Some(ManifestEntry {
+        path: item.name.clone(),
+        kind: EntryKind::File,
+        size,
+        mtime: header.mtime,
+        mode: header.mode & 0o7777,
+        crc32: crc.finalize(),
+        link: None,
+    }))
+}

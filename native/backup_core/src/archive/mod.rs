@@ -1,0 +1,85 @@
+//! The media archive engine: a directory tree (or a list of files) into a `.tar.gz` that every
+//! tar reads, fast.
+//!
+//! * [`create`] walks sorted, writes GNU tar framing into a [`ParallelGzWriter`] (one gzip member,
+//!   pigz-style, incompressible chunks stored) or a multithreaded zstd encoder, hashes the output
+//!   with sha256 while writing, builds the [`ManifestEntry`] list (crc32 per file) and stores it as
+//!   a trailer after tar's end-of-archive marker (see [`manifest`] for why that is invisible to
+//!   GNU tar, Python's tarfile and erl_tar). Output goes to `OUT.tmp`, renamed on success.
+//! * [`verify`] / [`list`] read any `.tar.gz`/`.tar.zst` (ours or not; format by magic), check
+//!   tar structure, the compressed stream's own checksum, and our per-file crc32s when present.
+//! * [`extract`] refuses unsafe archives and writes into a staging dir beside the target.
+//!
+//! Long jobs take a [`JobControl`] for progress and cancellation.
+
+mod control;
+mod create;
+mod extract;
+mod hashing;
+pub mod manifest;
+mod pgzip;
+mod read;
+mod tarw;
+
+pub use control::{JobControl, Progress};
+pub use create::{create, ArchiveOptions, Source, Summary};
+pub use extract::{extract, ExtractOptions, ExtractSummary};
+pub use hashing::Sha256Writer;
+pub use manifest::{EntryKind, ManifestEntry};
+pub use pgzip::{default_threads, GzOptions, GzStats, ParallelGzWriter, DEFAULT_CHUNK};
+pub use read::{detect_format, list, verify, EntryInfo, VerifyReport};
+
+use std::path::{Path, PathBuf};
+
+/// Compression of an archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Gzip,
+    Zstd,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Gzip => "gz",
+            Format::Zstd => "zst",
+        }
+    }
+}
+
+/// `OUT.tmp` beside `OUT`.
+pub(crate) fn tmp_path(out: &Path) -> PathBuf {
+    let mut s = out.as_os_str().to_owned();
+    s.push(".tmp");
+    PathBuf::from(s)
+}
+
+/// Removes a file (or directory tree) on drop unless disarmed. Never panics.
+pub(crate) struct TmpFile {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl TmpFile {
+    pub(crate) fn new(path: PathBuf) -> Self {
+        TmpFile { path, armed: true }
+    }
+
+    pub(crate) fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for TmpFile {
+    fn drop(&mut self) {
+        if self.armed {
+            let r = match std::fs::symlink_metadata(&self.path) {
+                Ok(m) if m.is_dir() => std::fs::remove_dir_all(&self.path),
+                Ok(_) => std::fs::remove_file(&self.path),
+                Err(_) => Ok(()),
+            };
+            // Nothing to do about a failure here; the error that got us here is reported.
+            let _ = r;
+        }
+    }
+}
