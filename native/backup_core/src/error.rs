@@ -23,6 +23,10 @@ pub enum Error {
     /// A caller-supplied value is unusable (bad option, bad name).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// Stored revision data (keyframe or delta) is damaged, of an unknown format version, or
+    /// applied to a base it was not made from.
+    #[error("bad revision: {0}")]
+    BadRevision(String),
     /// A Z1 encrypted file whose password check does not match the given password.
     #[error("wrong password")]
     WrongPassword,
@@ -68,6 +72,7 @@ impl Error {
             Error::UnsafePath(_) => "unsafe_path",
             Error::Cancelled => "cancelled",
             Error::InvalidArgument(_) => "einval",
+            Error::BadRevision(_) => "bad_revision",
             Error::WrongPassword => "wrong_password",
             Error::BadEncryptedFile(_) => "bad_encrypted_file",
             Error::NoPassword => "no_password",

@@ -7,6 +7,7 @@ pub mod archive;
 pub mod crypto;
 pub mod digest;
 pub mod error;
+pub mod revision;
 
 pub use digest::{file_digest, Digest};
 pub use error::{Error, Result};
