@@ -25,6 +25,8 @@
 
 -export([
     file_digest/1,
+    encrypt_file/3,
+    decrypt_file/3,
     is_loaded/0,
     library_path/0
 ]).
@@ -41,6 +43,20 @@
                          | {error, {Reason :: atom(), #{message := binary(), path => binary()}}}
     when Path :: file:filename_all().
 file_digest(_Path) ->
+    not_loaded().
+
+%% @doc Encrypt a file into the Z1 format (called through backup_crypto, which documents it).
+-spec encrypt_file(In, Out, Password) -> {ok, #{sha256 := binary(), size := non_neg_integer()}}
+                                      | {error, {Reason :: atom(), #{message := binary(), path => binary()}}}
+    when In :: file:filename_all(), Out :: file:filename_all(), Password :: iodata().
+encrypt_file(_In, _Out, _Password) ->
+    not_loaded().
+
+%% @doc Decrypt a Z1 file (called through backup_crypto, which documents it).
+-spec decrypt_file(In, Out, Password) -> {ok, #{sha256 := binary(), size := non_neg_integer()}}
+                                      | {error, {Reason :: atom(), #{message := binary(), path => binary()}}}
+    when In :: file:filename_all(), Out :: file:filename_all(), Password :: iodata().
+decrypt_file(_In, _Out, _Password) ->
     not_loaded().
 
 %% @doc True when the native library is loaded.

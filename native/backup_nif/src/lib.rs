@@ -1,6 +1,7 @@
 //! NIF glue for zotonic_mod_backup: decode arguments, pick the scheduler, map errors to atoms.
 //! Nothing here that could live in `backup_core`.
 
+mod crypto;
 mod term;
 
 use rustler::{Env, Term};

@@ -1,0 +1,121 @@
+%% @doc Encrypted backup files (`.enc', format "Z1"), the same format as Zotonic's own
+%% backup_file_crypto, so `zotonic decrypt' reads what we write and we read what Zotonic wrote.
+%%
+%% The format: `"Z1"', the PBKDF2 iteration count (u32 little-endian), 16 bytes of salt, then
+%% AES-256-CFB8 over a 32-byte password check followed by the content. The work runs in Rust
+%% (backup_nif, on a dirty IO scheduler); output goes to `Out ++ ".tmp"' and is renamed into
+%% place when complete, so a failed call leaves no partial file behind.
+%% @end
+
+%% Copyright 2026 The zotonic_mod_backup authors
+%%
+%% Licensed under the Apache License, Version 2.0 (the "License");
+%% you may not use this file except in compliance with the License.
+%% You may obtain a copy of the License at
+%%
+%%     http://www.apache.org/licenses/LICENSE-2.0
+%%
+%% Unless required by applicable law or agreed to in writing, software
+%% distributed under the License is distributed on an "AS IS" BASIS,
+%% WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+%% See the License for the specific language governing permissions and
+%% limitations under the License.
+
+-module(backup_crypto).
+
+-export([
+    encrypt_file/3,
+    decrypt_file/3,
+    generate_password/0,
+    is_encrypted/1
+]).
+
+-export_type([password/0, result/0, error_reason/0]).
+
+-type password() :: binary() | string().
+-type result() :: {ok, #{sha256 := binary(), size := non_neg_integer()}}
+                | {error, {error_reason(), #{message := binary(), path => binary()}}}.
+%% `wrong_password', `bad_encrypted_file' (not Z1, truncated header, iteration count of
+%% 20,000,000 or more), `no_password', or a POSIX reason such as `enoent' or `enospc'.
+-type error_reason() :: wrong_password | bad_encrypted_file | no_password | atom().
+
+-define(ID_CHARS, <<"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789">>).
+-define(SPECIAL_CHARS, <<"!#$%&()*+/;:<>=?@">>).
+
+%% @doc Encrypt InFile into OutFile (conventionally `InFile ++ ".enc"') with fresh salt and
+%% iteration count. Returns the sha256 (lower-case hex) and size of the encrypted file, as
+%% backup.json records them. InFile is left in place.
+-spec encrypt_file(InFile, OutFile, Password) -> result() when
+    InFile :: file:filename_all(),
+    OutFile :: file:filename_all(),
+    Password :: password() | undefined.
+encrypt_file(InFile, OutFile, Password) ->
+    with_password(Password, fun(Pw) -> backup_nif:encrypt_file(InFile, OutFile, Pw) end).
+
+%% @doc Decrypt InFile into OutFile. The password is checked before OutFile is created:
+%% a wrong one gives `{error, {wrong_password, _}}' and no output. Returns the sha256 and size
+%% of the decrypted file.
+-spec decrypt_file(InFile, OutFile, Password) -> result() when
+    InFile :: file:filename_all(),
+    OutFile :: file:filename_all(),
+    Password :: password() | undefined.
+decrypt_file(InFile, OutFile, Password) ->
+    with_password(Password, fun(Pw) -> backup_nif:decrypt_file(InFile, OutFile, Pw) end).
+
+%% @doc A new backup password in the shape of Zotonic's `z_ids:password()': four groups of
+%% letters and digits (5, 5, 5 and 4) joined by dashes, then two characters of
+%% `!#$%&()*+/;:<>=?@' -- 24 characters, about 122 bits, e.g. `<<"aB3dE-fG5hJ-k7LmN-pQ9r!@">>'.
+%% Characters are drawn without bias from the strong random generator.
+-spec generate_password() -> binary().
+generate_password() ->
+    iolist_to_binary([
+        random_chars(?ID_CHARS, 5), $-,
+        random_chars(?ID_CHARS, 5), $-,
+        random_chars(?ID_CHARS, 5), $-,
+        random_chars(?ID_CHARS, 4),
+        random_chars(?SPECIAL_CHARS, 2)
+    ]).
+
+%% @doc True when the file name has the `.enc' extension of encrypted backup files.
+-spec is_encrypted(Filename) -> boolean() when
+    Filename :: file:filename_all().
+is_encrypted(Filename) ->
+    case filename:extension(Filename) of
+        <<".enc">> -> true;
+        ".enc" -> true;
+        _ -> false
+    end.
+
+%% ---------------------------------------------------------------------------------------------
+
+with_password(undefined, _Fun) ->
+    no_password();
+with_password(<<>>, _Fun) ->
+    no_password();
+with_password([], _Fun) ->
+    no_password();
+with_password(Password, Fun) when is_binary(Password) ->
+    Fun(Password);
+with_password(Password, Fun) when is_list(Password) ->
+    case unicode:characters_to_binary(Password) of
+        Bin when is_binary(Bin) -> Fun(Bin);
+        _ -> {error, {einval, #{message => <<"password is not valid unicode">>}}}
+    end.
+
+no_password() ->
+    {error, {no_password, #{message => <<"no backup encryption password is set">>}}}.
+
+random_chars(Alphabet, N) ->
+    random_chars(Alphabet, N, []).
+
+random_chars(_Alphabet, 0, Acc) ->
+    Acc;
+random_chars(Alphabet, N, Acc) ->
+    Size = byte_size(Alphabet),
+    % Bytes at or above the largest multiple of Size would favour the first characters.
+    Limit = 256 - (256 rem Size),
+    <<B>> = crypto:strong_rand_bytes(1),
+    case B < Limit of
+        true -> random_chars(Alphabet, N - 1, [binary:at(Alphabet, B rem Size) | Acc]);
+        false -> random_chars(Alphabet, N, Acc)
+    end.
