@@ -1,0 +1,447 @@
+%% @doc mod_backup running in the test host (zotonic_host) against the real PostgreSQL server:
+%% the per-site server, the nightly rule and set names with an injected clock, one backup at a
+%% time, the running entry of list_backups, MQTT statuses, the standby environment, removal of
+%% .tmp files at start, the model's and the action's ACL, and the download callbacks.
+%%
+%% A backup is held "running" deterministically by taking the node-wide backup lock that the
+%% worker waits for before it makes a set.
+%% @end
+
+%% Copyright 2026 The zotonic_mod_backup authors
+%%
+%% Licensed under the Apache License, Version 2.0 (the "License");
+%% you may not use this file except in compliance with the License.
+%% You may obtain a copy of the License at
+%%
+%%     http://www.apache.org/licenses/LICENSE-2.0
+%%
+%% Unless required by applicable law or agreed to in writing, software
+%% distributed under the License is distributed on an "AS IS" BASIS,
+%% WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+%% See the License for the specific language governing permissions and
+%% limitations under the License.
+
+-module(mod_backup_server_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2, end_per_testcase/2]).
+-export([
+    server_registered_per_site/1,
+    nightly_off_by_default/1,
+    nightly_before_and_after_3/1,
+    nightly_names_monday_to_saturday/1,
+    nightly_sunday_weekly_name/1,
+    nightly_not_twice_a_day/1,
+    one_backup_at_a_time/1,
+    running_entry_in_list/1,
+    mqtt_started_status/1,
+    failed_set_not_registered/1,
+    standby_refuses_backups/1,
+    tmp_files_removed_at_start/1,
+    old_sunday_set_dropped/1,
+    model_acl/1,
+    action_acl/1,
+    download_callbacks/1,
+    encrypt_generates_password/1,
+    admin_menu/1
+]).
+
+-define(SITE, bcksrv).
+-define(TOPIC, <<"model/backup/event/backup">>).
+-define(LOCK, {{mod_backup, backup}, self()}).
+
+all() ->
+    [
+        server_registered_per_site,
+        nightly_off_by_default,
+        nightly_before_and_after_3,
+        nightly_names_monday_to_saturday,
+        nightly_sunday_weekly_name,
+        nightly_not_twice_a_day,
+        one_backup_at_a_time,
+        running_entry_in_list,
+        mqtt_started_status,
+        failed_set_not_registered,
+        standby_refuses_backups,
+        tmp_files_removed_at_start,
+        old_sunday_set_dropped,
+        model_acl,
+        action_acl,
+        download_callbacks,
+        encrypt_generates_password,
+        admin_menu
+    ].
+
+init_per_suite(Config) ->
+    {ok, Context} = zotonic_host:start_site(?SITE, #{}),
+    [ {context, Context} | Config ].
+
+end_per_suite(_Config) ->
+    zotonic_host:stop_site(?SITE),
+    ok.
+
+init_per_testcase(_Case, Config) ->
+    Context = ?config(context, Config),
+    ok = wait_idle(Context),
+    ok = mod_backup:set_clock(undefined, Context),
+    Dir = backup_create:dir(Context),
+    {ok, Names} = file:list_dir(Dir),
+    [ ok = file:delete(filename:join(Dir, N)) || N <- Names, filelib:is_regular(filename:join(Dir, N)) ],
+    ok = m_config:set_value(mod_backup, daily_dump, <<"0">>, Context),
+    zotonic_host:mqtt_flush(?SITE),
+    [ {dir, Dir} | Config ].
+
+end_per_testcase(_Case, Config) ->
+    global:del_lock(?LOCK, [node()]),
+    ok = wait_idle(?config(context, Config)),
+    ok.
+
+%% ---------------------------------------------------------------------------------------------
+
+server_registered_per_site(Config) ->
+    Pid = whereis(z_utils:name_for_site(mod_backup, ?SITE)),
+    ?assert(is_pid(Pid)),
+    ?assertEqual('mod_backup$bcksrv', z_utils:name_for_site(mod_backup, ?SITE)),
+    ?assertNot(mod_backup:backup_in_progress(?config(context, Config))),
+    ?assertNot(mod_backup:is_uploading(?config(context, Config))).
+
+nightly_off_by_default(Config) ->
+    Context = ?config(context, Config),
+    ok = mod_backup:set_clock(fixed({{2024, 1, 1}, {4, 0, 0}}), Context),
+    periodic(),
+    ?assertNot(mod_backup:backup_in_progress(Context)).
+
+nightly_before_and_after_3(Config) ->
+    Context = ?config(context, Config),
+    ok = m_config:set_value(mod_backup, daily_dump, <<"2">>, Context),
+    hold_lock(),
+    ok = mod_backup:set_clock(fixed({{2024, 1, 1}, {2, 59, 59}}), Context),
+    periodic(),
+    ?assertNot(mod_backup:backup_in_progress(Context)),
+    ok = mod_backup:set_clock(fixed({{2024, 1, 1}, {3, 0, 0}}), Context),
+    periodic(),
+    ?assert(mod_backup:backup_in_progress(Context)).
+
+nightly_names_monday_to_saturday(Config) ->
+    Context = ?config(context, Config),
+    ok = m_config:set_value(mod_backup, daily_dump, <<"1">>, Context),
+    Names = lists:map(
+        fun(Day) ->
+            hold_lock(),
+            ok = mod_backup:set_clock(fixed({{2024, 1, Day}, {3, 30, 0}}), Context),
+            periodic(),
+            [ #{ name := Name, is_running := true } | _ ] = mod_backup:list_backups(Context),
+            release_lock(),
+            ok = wait_idle(Context),
+            Name
+        end,
+        lists:seq(1, 6)),
+    ?assertEqual([ <<"(bcksrv-", (integer_to_binary(D))/binary, ")">> || D <- lists:seq(1, 6) ], Names).
+
+nightly_sunday_weekly_name(Config) ->
+    Context = ?config(context, Config),
+    ok = m_config:set_value(mod_backup, daily_dump, <<"2">>, Context),
+    Sunday = {2024, 1, 7},
+    K = (calendar:date_to_gregorian_days(Sunday) div 7) rem 5,
+    hold_lock(),
+    ok = mod_backup:set_clock(fixed({Sunday, {23, 0, 0}}), Context),
+    periodic(),
+    [ #{ name := Name } | _ ] = mod_backup:list_backups(Context),
+    ?assertEqual(<<"(bcksrv-w", (integer_to_binary(K))/binary, ")">>, Name).
+
+nightly_not_twice_a_day(Config) ->
+    Context = ?config(context, Config),
+    ok = m_config:set_value(mod_backup, daily_dump, <<"2">>, Context),
+    Today = {2024, 1, 3},
+    seed(<<"bcksrv-3">>, {Today, {0, 0, 0}}, Config),
+    hold_lock(),
+    ok = mod_backup:set_clock(fixed({Today, {10, 0, 0}}), Context),
+    periodic(),
+    ?assertNot(mod_backup:backup_in_progress(Context)),
+    % A set of yesterday 23:59:59 does not count for today.
+    seed(<<"bcksrv-3">>, {{2024, 1, 2}, {23, 59, 59}}, Config),
+    periodic(),
+    ?assert(mod_backup:backup_in_progress(Context)).
+
+one_backup_at_a_time(Config) ->
+    Context = ?config(context, Config),
+    hold_lock(),
+    ?assertEqual(ok, mod_backup:start_backup(false, Context)),
+    ?assertEqual({error, in_progress}, mod_backup:start_backup(Context)),
+    ?assertEqual({error, in_progress}, mod_backup:start_backup(true, Context)),
+    % The nightly rule does not start a second one either.
+    ok = m_config:set_value(mod_backup, daily_dump, <<"1">>, Context),
+    periodic(),
+    release_lock(),
+    ok = wait_idle(Context),
+    ?assertEqual(1, length([ S || #{ status := <<"started">> } = S <- zotonic_host:mqtt_messages(?SITE, ?TOPIC) ])).
+
+running_entry_in_list(Config) ->
+    Context = ?config(context, Config),
+    seed(<<"bcksrv-2">>, {{2024, 1, 2}, {3, 0, 0}}, Config),
+    seed(<<"bcksrv-w1">>, {{2023, 12, 31}, {3, 0, 0}}, Config),
+    hold_lock(),
+    Start = {{2024, 1, 3}, {12, 0, 0}},
+    ok = mod_backup:set_clock(fixed(Start), Context),
+    ok = mod_backup:start_backup(Context),
+    [ Running | Sets ] = mod_backup:list_backups(Context),
+    ?assertEqual(#{ name => <<"(bcksrv-3)">>, timestamp => Start, is_running => true }, Running),
+    ?assertEqual([<<"bcksrv-2">>, <<"bcksrv-w1">>], [ N || #{ name := N } <- Sets ]),
+    [ S2 | _ ] = Sets,
+    ?assertEqual(#{
+        name => <<"bcksrv-2">>,
+        timestamp => {{2024, 1, 2}, {3, 0, 0}},
+        is_encrypted => false,
+        is_database_present => true,
+        is_files_present => true,
+        is_config_files_present => true,
+        is_filestore_uploaded => false
+    }, S2),
+    ?assertEqual(mod_backup:list_backups(Context), z_notifier:first(backup_list, Context)).
+
+mqtt_started_status(Config) ->
+    Context = ?config(context, Config),
+    hold_lock(),
+    ok = mod_backup:start_backup(false, Context),
+    ?assertEqual([#{ status => <<"started">> }], zotonic_host:mqtt_messages(?SITE, ?TOPIC)),
+    release_lock(),
+    ok = wait_idle(Context),
+    Statuses = [ S || #{ status := S } <- zotonic_host:mqtt_messages(?SITE, ?TOPIC) ],
+    ct:pal("statuses: ~p", [Statuses]),
+    ?assertEqual(<<"started">>, hd(Statuses)),
+    ?assert(lists:member(lists:last(Statuses), [<<"completed">>, <<"error">>])).
+
+%% pg_dump with a wrong password: the set is not registered and no file of it is left; the
+%% other sets are untouched.
+failed_set_not_registered(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    seed(<<"bcksrv-2">>, {{2024, 1, 2}, {3, 0, 0}}, Config),
+    seed(<<"bcksrv-3">>, {{2023, 12, 27}, {3, 0, 0}}, Config),
+    Before = dir_files(Dir),
+    ok = mod_backup:set_clock(fixed({{2024, 1, 3}, {12, 0, 0}}), Context),
+    ok = with_db_password(<<"wrong-password">>, fun() ->
+        ok = mod_backup:start_backup(false, Context),
+        ok = wait_idle(Context)
+    end),
+    Index = backup_json_index:read(Dir),
+    ?assertEqual([<<"bcksrv-2">>], maps:keys(Index)),
+    ?assertEqual([ F || F <- Before, binary:match(F, <<"bcksrv-3">>) =:= nomatch ], dir_files(Dir)),
+    ?assertEqual(<<"error">>, maps:get(status, lists:last(zotonic_host:mqtt_messages(?SITE, ?TOPIC)))).
+
+standby_refuses_backups(_Config) ->
+    {ok, Ctx} = zotonic_host:start_site(bckstandby, #{ environment => backup }),
+    try
+        ?assertEqual({error, env_backup}, mod_backup:start_backup(Ctx)),
+        ?assertEqual({error, env_backup}, z_notifier:first(backup_start, Ctx)),
+        ?assertNot(mod_backup:backup_in_progress(Ctx))
+    after
+        zotonic_host:stop_site(bckstandby)
+    end.
+
+tmp_files_removed_at_start(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    seed(<<"bcksrv-4">>, {{2024, 1, 4}, {3, 0, 0}}, Config),
+    Tmps = [ <<"bcksrv-5.sql.gz.tmp">>, <<"config-bcksrv-5.tar.gz.tmp">>, <<".pgpass-99.tmp">>, <<"backup.json.tmp">> ],
+    [ ok = file:write_file(filename:join(Dir, T), <<"partial">>) || T <- Tmps ],
+    Name = z_utils:name_for_site(mod_backup, ?SITE),
+    Old = whereis(Name),
+    exit(Old, kill),
+    New = wait_for_new_pid(Name, Old, 100),
+    ?assert(is_pid(New)),
+    ?assertEqual([], [ F || F <- dir_files(Dir), binary:longest_common_suffix([F, <<".tmp">>]) =:= 4 ]),
+    ?assertEqual([<<"bcksrv-4">>], maps:keys(backup_json_index:read(Dir))),
+    ?assertNot(mod_backup:backup_in_progress(Context)).
+
+%% A set named <site>-7 older than a week is dropped when a new set is registered.
+old_sunday_set_dropped(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    seed(<<"bcksrv-7">>, {{2023, 12, 24}, {3, 0, 0}}, Config),
+    {ok, _} = mod_backup:update_index(fun(I) -> I end, Context),
+    % Registration happens only for a successful set; without the engine this is skipped.
+    case engine_available() of
+        true ->
+            ok = mod_backup:set_clock(fixed({{2024, 1, 2}, {3, 0, 0}}), Context),
+            ok = mod_backup:start_backup(false, Context),
+            ok = wait_idle(Context),
+            Index = backup_json_index:read(Dir),
+            ?assertEqual([<<"bcksrv-2">>], maps:keys(Index)),
+            ?assertNot(filelib:is_file(filename:join(Dir, <<"bcksrv-7.sql.gz">>)));
+        false ->
+            {comment, "archive engine not available"}
+    end.
+
+model_acl(Config) ->
+    Keys = [ <<"allow_manual_backup">>, <<"allow_backup_download">>, <<"daily_dump">>,
+             <<"encrypt_backups">>, <<"has_encrypt_password">>, <<"list_backups">>,
+             <<"is_backup_in_progress">>, <<"directory">> ],
+    Anon = zotonic_host:context(?SITE, anonymous),
+    Editor = zotonic_host:context(?SITE, editor),
+    Admin = zotonic_host:context(?SITE, admin),
+    lists:foreach(
+        fun(K) ->
+            ?assertEqual({error, eacces}, m_backup:m_get([K], undefined, Anon)),
+            ?assertEqual({error, eacces}, m_backup:m_get([K], undefined, Editor)),
+            ?assertMatch({ok, {_, [<<"x">>]}}, m_backup:m_get([K, <<"x">>], undefined, Admin))
+        end,
+        Keys),
+    ?assertEqual({ok, {false, []}}, m_backup:m_get([<<"admin_panel">>], undefined, Anon)),
+    ?assertEqual({ok, {<<"0">>, []}}, m_backup:m_get([<<"daily_dump">>], undefined, Admin)),
+    ?assertEqual({ok, {?config(dir, Config), []}}, m_backup:m_get([<<"directory">>], undefined, Admin)),
+    ?assertEqual({error, unknown_path}, m_backup:m_get([<<"nope">>], undefined, Admin)).
+
+action_acl(Config) ->
+    Context = ?config(context, Config),
+    Anon = zotonic_host:context(?SITE, anonymous),
+    Editor = zotonic_host:context(?SITE, editor),
+    Admin = zotonic_host:context(?SITE, admin),
+    ?assertEqual({error, eacces}, action_backup_backup_start:start(true, Anon)),
+    ?assertEqual({error, eacces}, action_backup_backup_start:start(true, Editor)),
+    ?assertEqual({error, eacces}, action_backup_backup_start:start(true, z_acl:set_read_only(true, Admin))),
+    ok = m_config:set_value(mod_backup, allow_manual_backup, <<"false">>, Context),
+    ?assertEqual({error, manual_backup_disabled}, action_backup_backup_start:start(true, Admin)),
+    ok = m_config:set_value(mod_backup, allow_manual_backup, <<"true">>, Context),
+    hold_lock(),
+    ?assertEqual(ok, action_backup_backup_start:start(false, Admin)),
+    ?assertEqual({error, in_progress}, action_backup_backup_start:start(false, Admin)),
+    ?assertNotEqual([], zotonic_host:mqtt_messages(?SITE, ?TOPIC)).
+
+download_callbacks(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    seed(<<"bcksrv-2">>, {{2024, 1, 2}, {3, 0, 0}}, Config),
+    ok = file:write_file(filename:join(Dir, <<"stray.sql.gz">>), <<"x">>),
+    Anon = zotonic_host:context(?SITE, anonymous),
+    Editor = zotonic_host:context(?SITE, editor),
+    Admin = zotonic_host:context(?SITE, admin),
+    Good = [ <<"bcksrv-2.sql.gz">>, <<"config-bcksrv-2.tar.gz">>, <<"bcksrv-2.tar.gz">> ],
+    Bad = [ <<"stray.sql.gz">>, <<"backup.json">>, <<"../bcksrv-2.sql.gz">>, <<"x/../bcksrv-2.sql.gz">>,
+            <<"/etc/passwd">>, <<"..">>, <<".pgpass">>, <<>> ],
+    lists:foreach(
+        fun(F) ->
+            ?assertEqual({true, filename:join(Dir, F)}, mod_backup:file_exists(F, Admin)),
+            ?assertNot(mod_backup:file_forbidden(F, Admin)),
+            ?assert(mod_backup:file_forbidden(F, Anon)),
+            ?assert(mod_backup:file_forbidden(F, Editor))
+        end,
+        Good),
+    lists:foreach(
+        fun(F) ->
+            ?assertEqual(false, mod_backup:file_exists(F, Admin)),
+            ?assert(mod_backup:file_forbidden(F, Admin))
+        end,
+        Bad),
+    ok = m_config:set_value(mod_backup, allow_backup_download, <<"false">>, Context),
+    ?assert(mod_backup:file_forbidden(hd(Good), Admin)),
+    ok = m_config:set_value(mod_backup, allow_backup_download, <<"true">>, Context).
+
+encrypt_generates_password(Config) ->
+    Context = ?config(context, Config),
+    ok = m_config:set_value(mod_backup, backup_encrypt_password, <<>>, Context),
+    ok = m_config:set_value(mod_backup, encrypt_backups, <<"true">>, Context),
+    Password = z_convert:to_binary(m_config:get_value(mod_backup, backup_encrypt_password, Context)),
+    ?assert(byte_size(Password) >= 16),
+    Admin = zotonic_host:context(?SITE, admin),
+    ?assertEqual({ok, {true, []}}, m_backup:m_get([<<"has_encrypt_password">>], undefined, Admin)),
+    % Switching off and on keeps the password.
+    ok = m_config:set_value(mod_backup, encrypt_backups, <<"false">>, Context),
+    ok = m_config:set_value(mod_backup, encrypt_backups, <<"true">>, Context),
+    ?assertEqual(Password, z_convert:to_binary(m_config:get_value(mod_backup, backup_encrypt_password, Context))),
+    ok = m_config:set_value(mod_backup, encrypt_backups, <<"false">>, Context).
+
+admin_menu(Config) ->
+    Context = ?config(context, Config),
+    Items = mod_backup:observe_admin_menu({admin_menu}, [], Context),
+    ?assertEqual(3, length(Items)),
+    ?assertEqual([admin_backup, admin_backup_deleted],
+                 [ element(2, I) || I <- Items, element(1, I) =:= menu_item ]).
+
+%% ---------------------------------------------------------------------------------------------
+
+fixed(DT) -> fun() -> DT end.
+
+%% Trigger the hourly check now; the call after it returns once the message is handled.
+periodic() ->
+    Name = z_utils:name_for_site(mod_backup, ?SITE),
+    Name ! periodic_backup,
+    _ = sys:get_state(Name),
+    ok.
+
+hold_lock() ->
+    true = global:set_lock(?LOCK, [node()], 0),
+    ok.
+
+release_lock() ->
+    global:del_lock(?LOCK, [node()]),
+    ok.
+
+wait_idle(Context) ->
+    wait_idle(Context, 600).
+
+wait_idle(_Context, 0) ->
+    {error, timeout};
+wait_idle(Context, N) ->
+    case mod_backup:backup_in_progress(Context) orelse mod_backup:is_uploading(Context) of
+        true -> timer:sleep(100), wait_idle(Context, N - 1);
+        false -> ok
+    end.
+
+wait_for_new_pid(_Name, _Old, 0) ->
+    undefined;
+wait_for_new_pid(Name, Old, N) ->
+    case whereis(Name) of
+        Pid when is_pid(Pid), Pid =/= Old -> Pid;
+        _ -> timer:sleep(50), wait_for_new_pid(Name, Old, N - 1)
+    end.
+
+%% Register a set with real (dummy) files.
+seed(Name, DT, Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    Files = [ <<Name/binary, ".sql.gz">>, <<"config-", Name/binary, ".tar.gz">>, <<Name/binary, ".tar.gz">> ],
+    [ ok = file:write_file(filename:join(Dir, F), F) || F <- Files ],
+    Ts = calendar:datetime_to_gregorian_seconds(DT) - 62167219200,
+    Entry = #{
+        <<"timestamp">> => Ts,
+        <<"database">> => lists:nth(1, Files), <<"database_hash">> => <<"00">>,
+        <<"config_files">> => lists:nth(2, Files), <<"config_files_hash">> => <<"00">>,
+        <<"files">> => lists:nth(3, Files), <<"files_hash">> => <<"00">>,
+        <<"is_filestore_uploaded">> => false,
+        <<"is_encrypted">> => false
+    },
+    {ok, _} = mod_backup:update_index(fun(I) -> I#{ Name => Entry } end, Context),
+    ok.
+
+dir_files(Dir) ->
+    {ok, Names} = file:list_dir(Dir),
+    lists:sort([ unicode:characters_to_binary(N) || N <- Names ]).
+
+%% Run Fun while the site's database options carry another password (what pg_dump gets). The
+%% host keeps the options in the state of its pool process; the element equal to the options
+%% is swapped, whatever the layout of that state.
+with_db_password(Password, Fun) ->
+    Context = zotonic_host:context(?SITE, sudo),
+    DbOpts = z_db_pool:get_database_options(Context),
+    DbOpts1 = lists:keystore(dbpassword, 1, DbOpts, {dbpassword, Password}),
+    Pool = zotonic_host_db_pool:name(?SITE),
+    Swap = fun(From, To) ->
+        fun(S) -> list_to_tuple([ case E of From -> To; _ -> E end || E <- tuple_to_list(S) ]) end
+    end,
+    _ = sys:replace_state(Pool, Swap(DbOpts, DbOpts1)),
+    DbOpts1 = z_db_pool:get_database_options(Context),
+    try
+        Fun()
+    after
+        _ = sys:replace_state(Pool, Swap(DbOpts1, DbOpts))
+    end.
+
+engine_available() ->
+    try backup_nif:job_count() of
+        N when is_integer(N) -> true
+    catch
+        _:_ -> false
+    end.
