@@ -1,6 +1,8 @@
 //! `zbackup`: the command-line face of backup_core. Exit status 0 on success; otherwise one
 //! line `zbackup: <reason>: <message>` on stderr and status 1 (2 for usage errors).
 
+mod cmd_archive;
+mod cmd_bench;
 mod cmd_crypto;
 
 use std::path::Path;
@@ -9,6 +11,14 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: zbackup <command> [args]
 
 commands:
+  archive [--format gz|zst] [--threads N] [--level N] SRC_DIR OUT_FILE
+                     tar SRC_DIR (like tar -C SRC_DIR -c .) into OUT_FILE; prints a JSON summary
+  verify FILE        check a .tar.gz/.tar.zst: stream checksum, tar structure, per-file crc32s
+  list FILE          one JSON line per entry
+  extract [--overwrite] FILE DEST_DIR
+                     safe extract via a staging dir beside DEST_DIR
+  bench [--size MiB] [--dir D] [--runs N] [--threads N]
+                     compare with tar -czf, tar|pigz, tar|zstd and tar -cf on generated trees
   digest FILE...     print sha256, crc32 and size of each file as one JSON line
   encrypt [--password-file F] IN OUT
                      encrypt IN into OUT as a Z1 .enc file (Zotonic's format)
@@ -21,6 +31,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("digest") if args.len() > 1 => run(digest(&args[1..])),
+        Some("archive") => cmd_archive::exit(cmd_archive::archive(&args[1..])),
+        Some("verify") => cmd_archive::exit(cmd_archive::verify(&args[1..])),
+        Some("list") => cmd_archive::exit(cmd_archive::list(&args[1..])),
+        Some("extract") => cmd_archive::exit(cmd_archive::extract(&args[1..])),
+        Some("bench") => cmd_archive::exit(cmd_bench::bench(&args[1..])),
         Some("encrypt") => cmd_crypto::encrypt(&args[1..]),
         Some("decrypt") => cmd_crypto::decrypt(&args[1..]),
         Some("help") | Some("--help") | Some("-h") => {
