@@ -159,3 +159,8 @@
     target,
     data
 }).
+
+%% foldl: the identity types that make a resource a user.
+-record(auth_identity_types, {
+    type = user :: user
+}).

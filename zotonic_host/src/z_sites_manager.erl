@@ -1,0 +1,25 @@
+%% @doc zotonic_host: Zotonic's z_sites_manager calls a module makes. A restart of a host site
+%% restarts its modules (the database and dirs stay) and is recorded in the render log.
+%% @end
+
+-module(z_sites_manager).
+
+-export([restart/1, get_site_config/1]).
+
+-spec restart(atom()) -> ok | {error, term()}.
+restart(Site) ->
+    ok = zotonic_host:log(Site, {site_restart, Site}),
+    #{ options := Options } = zotonic_host:site_info(Site),
+    _ = spawn(fun() ->
+        z_module_manager:stop_modules(Site),
+        Scan = case maps:find(lib_dirs, Options) of
+            {ok, LibDirs} -> z_module_manager:scan(LibDirs);
+            error -> z_module_manager:scan()
+        end,
+        z_module_manager:start_modules(Site, maps:get(modules, Options, [mod_backup]), Scan)
+    end),
+    ok.
+
+-spec get_site_config(atom()) -> {ok, proplists:proplist()}.
+get_site_config(Site) ->
+    {ok, zotonic_host:site_config(Site)}.
