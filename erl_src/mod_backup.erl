@@ -404,8 +404,11 @@ handle_info(periodic_backup, #state{ is_env_backup = false } = State) ->
 handle_info(periodic_download, #state{ is_env_backup = true } = State) ->
     % Standby servers poll the filestore for new sets here (the restore half of the module).
     {noreply, State};
-handle_info({mod_backup_phase, Pid, Phase, From, To}, #state{ backup_pid = Pid } = State) ->
-    Progress = #{ phase => Phase, from => From, to => To, percent => From },
+handle_info({mod_backup_phase, Pid, Phase, From, To}, #state{ backup_pid = Pid, progress = Old } = State) ->
+    % The percentage never goes back, even if a late engine report of the previous phase
+    % arrived after this phase started.
+    Percent = max(From, maps:get(percent, Old, 0)),
+    Progress = #{ phase => Phase, from => From, to => To, percent => Percent },
     publish_progress(Progress, State),
     {noreply, State#state{ progress = Progress }};
 handle_info({backup_archive, _Ref, #{} = Counts}, #state{ backup_pid = Pid } = State) when is_pid(Pid) ->

@@ -1,0 +1,462 @@
+%% @doc Whole backup sets made by mod_backup in the test host, with the Rust engine, against
+%% the real PostgreSQL server: a full set of a populated database and a >= 100 MiB media tree
+%% restored with gunzip | psql and tar -xzf and compared, the config tar's entry names, the
+%% time of the same work done the stock way (pg_dump --compress=7 and tar -czf), encrypted
+%% sets read by the zbackup CLI and by an Erlang Z1 written from the contract, and the faults:
+%% a full disk, a backup killed half-way.
+%%
+%% MOD_BACKUP_MEDIA_MIB sets the size of the media tree (default 100).
+%% @end
+
+%% Copyright 2026 The zotonic_mod_backup authors
+%%
+%% Licensed under the Apache License, Version 2.0 (the "License");
+%% you may not use this file except in compliance with the License.
+%% You may obtain a copy of the License at
+%%
+%%     http://www.apache.org/licenses/LICENSE-2.0
+%%
+%% Unless required by applicable law or agreed to in writing, software
+%% distributed under the License is distributed on an "AS IS" BASIS,
+%% WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+%% See the License for the specific language governing permissions and
+%% limitations under the License.
+
+-module(mod_backup_create_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, suite/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2, end_per_testcase/2]).
+-export([
+    full_backup_restores/1,
+    faster_than_stock/1,
+    database_only_backup/1,
+    progress_reported/1,
+    encrypted_set_both_directions/1,
+    disk_full_leaves_older_sets/1,
+    killed_mid_backup_leaves_no_tmp/1
+]).
+
+-define(SITE, bckcreate).
+-define(TOPIC, <<"model/backup/event/backup">>).
+
+suite() ->
+    [ {timetrap, {minutes, 20}} ].
+
+all() ->
+    [
+        full_backup_restores,
+        faster_than_stock,
+        database_only_backup,
+        progress_reported,
+        encrypted_set_both_directions,
+        disk_full_leaves_older_sets,
+        killed_mid_backup_leaves_no_tmp
+    ].
+
+init_per_suite(Config) ->
+    case engine_available() of
+        false ->
+            {skip, "archive engine (backup_nif) not loaded"};
+        true ->
+            {ok, Context} = zotonic_host:start_site(?SITE, #{}),
+            ok = populate_database(Context),
+            Archive = z_path:media_archive(Context),
+            MiB = list_to_integer(os:getenv("MOD_BACKUP_MEDIA_MIB", "100")),
+            {T, Bytes} = timer:tc(fun() -> make_media_tree(Archive, MiB) end),
+            ct:pal("media tree: ~.1f MiB in ~p files, made in ~.1f s",
+                   [Bytes / 1048576, count_files(Archive), T / 1.0e6]),
+            [ {context, Context}, {archive, Archive} | Config ]
+    end.
+
+end_per_suite(_Config) ->
+    zotonic_host:stop_site(?SITE),
+    ok.
+
+init_per_testcase(_Case, Config) ->
+    Context = ?config(context, Config),
+    ok = wait_idle(Context),
+    Dir = backup_create:dir(Context),
+    {ok, Names} = file:list_dir(Dir),
+    [ ok = file:delete(filename:join(Dir, N)) || N <- Names, filelib:is_regular(filename:join(Dir, N)) ],
+    ok = m_config:set_value(mod_backup, encrypt_backups, <<"false">>, Context),
+    zotonic_host:mqtt_flush(?SITE),
+    [ {dir, Dir} | Config ].
+
+end_per_testcase(_Case, Config) ->
+    ok = wait_idle(?config(context, Config)),
+    ok.
+
+%% ---------------------------------------------------------------------------------------------
+
+full_backup_restores(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    {Micros, ok} = timer:tc(fun() -> ok = mod_backup:start_backup(true, Context), wait_idle(Context) end),
+    ct:pal("full backup (database, config, media) by mod_backup: ~.2f s", [Micros / 1.0e6]),
+    [Name] = maps:keys(backup_json_index:read(Dir)),
+    #{ Name := Entry } = backup_json_index:read(Dir),
+    ?assertEqual(<<Name/binary, ".sql.gz">>, maps:get(<<"database">>, Entry)),
+    ?assertEqual(<<"config-", Name/binary, ".tar.gz">>, maps:get(<<"config_files">>, Entry)),
+    ?assertEqual(<<Name/binary, ".tar.gz">>, maps:get(<<"files">>, Entry)),
+    ?assertEqual(false, maps:get(<<"is_encrypted">>, Entry)),
+    ?assertEqual(false, maps:get(<<"is_filestore_uploaded">>, Entry)),
+    lists:foreach(
+        fun(Key) ->
+            File = filename:join(Dir, maps:get(Key, Entry)),
+            ?assertEqual(maps:get(<<Key/binary, "_hash">>, Entry), sha256_file(File))
+        end,
+        [<<"database">>, <<"config_files">>, <<"files">>]),
+    ?assertEqual([], [ F || F <- dir_files(Dir), is_tmp(F) ]),
+
+    % The database: gunzip -c | psql into an empty database, every table row for row.
+    SqlGz = filename:join(Dir, maps:get(<<"database">>, Entry)),
+    ok = compare_restored_database(SqlGz, Context),
+
+    % The media: tar -xzf equals the archive dir (diff -r), entries are ./relative.
+    Files = filename:join(Dir, maps:get(<<"files">>, Entry)),
+    Extract = filename:join(?config(priv_dir, Config), "extract"),
+    ok = filelib:ensure_path(Extract),
+    {0, _} = cmd(["tar", "-xzf", Files, "-C", Extract]),
+    {0, <<>>} = cmd(["diff", "-r", ?config(archive, Config), Extract]),
+    {0, Listing} = cmd(["tar", "-tzf", Files]),
+    ?assert(lists:all(fun(L) -> binary:part(L, 0, 2) =:= <<"./">> end, lines(Listing))),
+
+    % The config tar: exactly the contract's entry names.
+    {0, CfgListing} = cmd(["tar", "-tzf", filename:join(Dir, maps:get(<<"config_files">>, Entry))]),
+    CfgEntries = lists:sort([ L || L <- lines(CfgListing), binary:last(L) =/= $/ ]),
+    Expected = lists:sort([ N || {N, _} <- backup_create:config_file_list(Context) ]),
+    ct:pal("config tar entries: ~p", [CfgEntries]),
+    ?assertEqual(Expected, CfgEntries),
+    ?assert(lists:member(<<"config-bckcreate/config/priv/zotonic_site.config">>, CfgEntries)),
+    ?assert(lists:member(<<"config-bckcreate/security/secret.key">>, CfgEntries)),
+    Statuses = [ S || #{ status := S } <- zotonic_host:mqtt_messages(?SITE, ?TOPIC) ],
+    ?assertEqual(<<"completed">>, lists:last(Statuses)),
+    ?assert(lists:member(<<"sql_backup_started">>, Statuses)),
+    ?assert(lists:member(<<"archive_backup_started">>, Statuses)).
+
+%% The same set the stock way, timed in the same test.
+faster_than_stock(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    Stock = filename:join(?config(priv_dir, Config), "stock"),
+    ok = filelib:ensure_path(Stock),
+    DbOpts = z_db_pool:get_database_options(Context),
+    {StockDb, {0, _}} = timer:tc(fun() ->
+        cmd(["pg_dump", "-h", opt(dbhost, DbOpts), "-p", opt(dbport, DbOpts), "-U", opt(dbuser, DbOpts),
+             "-w", "--compress=7", "--quote-all-identifiers", "-n", opt(dbschema, DbOpts),
+             "-f", filename:join(Stock, "stock.sql.gz"), opt(dbdatabase, DbOpts)])
+    end),
+    {StockTar, {0, _}} = timer:tc(fun() ->
+        cmd(["tar", "-C", ?config(archive, Config), "-czf", filename:join(Stock, "stock.tar.gz"), "."])
+    end),
+    {Ours, ok} = timer:tc(fun() -> ok = mod_backup:start_backup(true, Context), wait_idle(Context) end),
+    [Entry] = maps:values(backup_json_index:read(Dir)),
+    Size = fun(F) -> filelib:file_size(filename:join(Dir, maps:get(F, Entry))) end,
+    StockTotal = StockDb + StockTar,
+    ct:pal("stock: pg_dump --compress=7 ~.2f s (~p bytes) + tar -czf ~.2f s (~p bytes) = ~.2f s~n"
+           "ours:  whole set (database, config, media) ~.2f s (sql.gz ~p bytes, tar.gz ~p bytes)~n"
+           "speed-up: ~.2fx",
+           [StockDb / 1.0e6, filelib:file_size(filename:join(Stock, "stock.sql.gz")),
+            StockTar / 1.0e6, filelib:file_size(filename:join(Stock, "stock.tar.gz")),
+            StockTotal / 1.0e6, Ours / 1.0e6, Size(<<"database">>), Size(<<"files">>),
+            StockTotal / max(Ours, 1)]),
+    ?assert(Ours < StockTotal),
+    {comment, io_lib:format("stock ~.2f s, ours ~.2f s", [StockTotal / 1.0e6, Ours / 1.0e6])}.
+
+database_only_backup(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    ok = mod_backup:start_backup(false, Context),
+    ok = wait_idle(Context),
+    [Entry] = maps:values(backup_json_index:read(Dir)),
+    ?assertEqual(undefined, maps:get(<<"files">>, Entry)),
+    ?assertEqual(undefined, maps:get(<<"files_hash">>, Entry)),
+    ?assert(is_binary(maps:get(<<"database">>, Entry))),
+    ?assertNot(lists:member(<<"archive_backup_started">>,
+                            [ S || #{ status := S } <- zotonic_host:mqtt_messages(?SITE, ?TOPIC) ])).
+
+progress_reported(Config) ->
+    Context = ?config(context, Config),
+    ok = mod_backup:start_backup(true, Context),
+    ok = wait_idle(Context),
+    Progress = [ P || #{ status := <<"progress">> } = P <- zotonic_host:mqtt_messages(?SITE, ?TOPIC) ],
+    Percents = [ P || #{ percent := P } <- Progress ],
+    ct:pal("~p progress messages, percents ~p", [length(Progress), Percents]),
+    ?assert(length(Percents) >= 3),
+    ?assertEqual(Percents, lists:sort(Percents)),
+    ?assert(lists:all(fun(P) -> P >= 0 andalso P =< 100 end, Percents)),
+    ?assert(lists:max(Percents) >= 90),
+    ?assertEqual([<<"database">>, <<"config_files">>, <<"files">>],
+                 lists:usort(fun(A, B) -> phase_order(A) =< phase_order(B) end,
+                             [ Ph || #{ phase := Ph } <- Progress ])).
+
+%% Encrypted sets: each file is replaced by file.enc, the hashes are of the .enc files, and
+%% both the zbackup CLI and the Erlang Z1 below read them; and the engine reads Erlang's Z1.
+encrypted_set_both_directions(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    ok = m_config:set_value(mod_backup, backup_encrypt_password, <<"correct horse: battery \\ staple">>, Context),
+    ok = m_config:set_value(mod_backup, encrypt_backups, <<"true">>, Context),
+    Password = z_convert:to_binary(m_config:get_value(mod_backup, backup_encrypt_password, Context)),
+    ok = mod_backup:start_backup(false, Context),
+    ok = wait_idle(Context),
+    [{Name, Entry}] = maps:to_list(backup_json_index:read(Dir)),
+    ?assertEqual(true, maps:get(<<"is_encrypted">>, Entry)),
+    Db = maps:get(<<"database">>, Entry),
+    ?assertEqual(<<Name/binary, ".sql.gz.enc">>, Db),
+    ?assertEqual(<<"config-", Name/binary, ".tar.gz.enc">>, maps:get(<<"config_files">>, Entry)),
+    ?assertNot(filelib:is_file(filename:join(Dir, <<Name/binary, ".sql.gz">>))),
+    EncPath = filename:join(Dir, Db),
+    ?assertEqual(maps:get(<<"database_hash">>, Entry), sha256_file(EncPath)),
+    {ok, Enc} = file:read_file(EncPath),
+    <<"Z1", Iter:32/little, _/binary>> = Enc,
+    ?assert(Iter > 600000 andalso Iter =< 600000 + 65535),
+
+    % Erlang Z1 reads ours; the result is the gzip'd dump.
+    {ok, SqlGz} = z1_decrypt(Enc, Password),
+    ?assertMatch(<<31, 139, _/binary>>, SqlGz),
+    ?assertMatch({match, _}, re:run(zlib:gunzip(SqlGz), <<"CREATE TABLE">>)),
+
+    % The CLI reads ours.
+    PwFile = filename:join(?config(priv_dir, Config), "password.txt"),
+    ok = file:write_file(PwFile, Password),
+    Out = filename:join(?config(priv_dir, Config), "cli.sql.gz"),
+    {Status, Output} = cmd([zbackup(), "decrypt", "--password-file", PwFile, EncPath, Out]),
+    ct:pal("zbackup decrypt: ~p ~s", [Status, Output]),
+    ?assertEqual(0, Status),
+    {ok, CliOut} = file:read_file(Out),
+    ?assertEqual(SqlGz, CliOut),
+
+    % Erlang's Z1 is read by the engine.
+    Plain = crypto:strong_rand_bytes(300000),
+    ErlEnc = filename:join(?config(priv_dir, Config), "erl.bin.enc"),
+    ok = file:write_file(ErlEnc, z1_encrypt(Plain, Password)),
+    Dec = filename:join(?config(priv_dir, Config), "erl.bin"),
+    {ok, _} = backup_crypto:decrypt_file(ErlEnc, Dec, Password),
+    ?assertEqual({ok, Plain}, file:read_file(Dec)),
+    ?assertMatch({error, _}, backup_crypto:decrypt_file(ErlEnc, Dec ++ "2", <<"wrong">>)),
+    ok = m_config:set_value(mod_backup, encrypt_backups, <<"false">>, Context).
+
+%% A backup dir on a small tmpfs: the new set fails cleanly, the older sets stay as they were.
+disk_full_leaves_older_sets(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    {0, _} = cmd(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", Dir]),
+    try
+        Old = [ <<"bckcreate-2.sql.gz">>, <<"config-bckcreate-2.tar.gz">> ],
+        [ ok = file:write_file(filename:join(Dir, F), crypto:strong_rand_bytes(10000)) || F <- Old ],
+        Before = [ sha256_file(filename:join(Dir, F)) || F <- Old ],
+        {ok, _} = mod_backup:update_index(fun(I) -> I#{ <<"bckcreate-2">> => #{
+            <<"timestamp">> => 1704164400,
+            <<"database">> => hd(Old), <<"database_hash">> => hd(Before),
+            <<"config_files">> => lists:last(Old), <<"config_files_hash">> => lists:last(Before),
+            <<"files">> => undefined, <<"files_hash">> => undefined,
+            <<"is_filestore_uploaded">> => false, <<"is_encrypted">> => false } } end, Context),
+        IndexBefore = backup_json_index:read(Dir),
+        ok = mod_backup:set_clock(fun() -> {{2024, 1, 3}, {12, 0, 0}} end, Context),
+        ok = mod_backup:start_backup(true, Context),
+        ok = wait_idle(Context),
+        ?assertEqual(<<"error">>, maps:get(status, lists:last(zotonic_host:mqtt_messages(?SITE, ?TOPIC)))),
+        ?assertEqual(IndexBefore, backup_json_index:read(Dir)),
+        ?assertEqual(Before, [ sha256_file(filename:join(Dir, F)) || F <- Old ]),
+        ?assertEqual(lists:sort(Old ++ [<<"backup.json">>]), dir_files(Dir))
+    after
+        ok = mod_backup:set_clock(undefined, Context),
+        cmd(["umount", Dir])
+    end.
+
+%% The backup server and worker killed while the media archive is written: after the restart
+%% no .tmp file is left and backup.json is valid and unchanged.
+killed_mid_backup_leaves_no_tmp(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    {ok, _} = mod_backup:update_index(fun(I) -> I#{ <<"bckcreate-x">> => #{ <<"timestamp">> => 1 } } end, Context),
+    ok = mod_backup:start_backup(true, Context),
+    ok = wait_for_status(<<"archive_backup_started">>, 600),
+    timer:sleep(300),
+    Name = z_utils:name_for_site(mod_backup, ?SITE),
+    Old = whereis(Name),
+    ct:pal("files in the backup dir when killed: ~p", [dir_files(Dir)]),
+    exit(Old, kill),
+    New = wait_for_new_pid(Name, Old, 200),
+    ?assert(is_pid(New)),
+    timer:sleep(500),
+    Left = dir_files(Dir),
+    ct:pal("files in the backup dir after the restart: ~p", [Left]),
+    ?assertEqual([], [ F || F <- Left, is_tmp(F) ]),
+    ?assertEqual({ok, #{ <<"bckcreate-x">> => #{ <<"timestamp">> => 1 } }},
+                 backup_json_index:read_file(filename:join(Dir, <<"backup.json">>))),
+    ?assertNot(mod_backup:backup_in_progress(Context)).
+
+%% ---------------------------------------------------------------------------------------------
+%% Z1, written from the contract (section 9).
+
+z1_encrypt(Plain, Password) ->
+    Salt = crypto:strong_rand_bytes(16),
+    Iter = 600000 + 1 + rand:uniform(65535) - 1,
+    <<IV:16/binary, Key:32/binary>> = crypto:pbkdf2_hmac(sha256, Password, Salt, Iter, 48),
+    Check = crypto:mac(hmac, sha256, Password, <<Salt/binary, Password/binary>>),
+    Cipher = crypto:crypto_one_time(aes_256_cfb8, Key, IV, <<Check/binary, Plain/binary>>, true),
+    <<"Z1", Iter:32/little-unsigned, Salt/binary, Cipher/binary>>.
+
+z1_decrypt(<<"Z1", Iter:32/little-unsigned, Salt:16/binary, Cipher/binary>>, Password) when Iter < 20000000 ->
+    <<IV:16/binary, Key:32/binary>> = crypto:pbkdf2_hmac(sha256, Password, Salt, Iter, 48),
+    <<Check:32/binary, Plain/binary>> = crypto:crypto_one_time(aes_256_cfb8, Key, IV, Cipher, false),
+    case crypto:mac(hmac, sha256, Password, <<Salt/binary, Password/binary>>) of
+        Check -> {ok, Plain};
+        _ -> {error, password}
+    end;
+z1_decrypt(_, _) ->
+    {error, format}.
+
+%% ---------------------------------------------------------------------------------------------
+
+populate_database(Context) ->
+    z_db:q("create table backup_test_rows (id serial primary key, title text, body text, n bigint,
+                                            created timestamptz default now(), data bytea)", Context),
+    z_db:q("insert into backup_test_rows (title, body, n, data)
+            select 'row ' || i, repeat(md5(i::text), 20), i * 7, decode(md5(i::text), 'hex')
+            from generate_series(1, 200000) as i", Context),
+    z_db:q("create table \"Mixed Case\" (\"Key\" text primary key, \"select\" int)", Context),
+    z_db:q("insert into \"Mixed Case\" values ('a', 1), ('b''s', 2), ('ç', 3)", Context),
+    ok.
+
+make_media_tree(Archive, MiB) ->
+    rand:seed(exsss, {1, 2, 3}),
+    Total = MiB * 1048576,
+    % Mostly incompressible (like JPEG/MP4), some text.
+    make_files(Archive, 0, 0, Total).
+
+make_files(_Archive, _N, Bytes, Total) when Bytes >= Total ->
+    Bytes;
+make_files(Archive, N, Bytes, Total) ->
+    Dir = filename:join([Archive, "2024", io_lib:format("~2..0B", [N rem 12 + 1]), io_lib:format("~2..0B", [N rem 28 + 1])]),
+    ok = filelib:ensure_path(Dir),
+    {Name, Data} = case N rem 4 of
+        3 ->
+            Text = iolist_to_binary([ io_lib:format("line ~p of file ~p: lorem ipsum dolor sit amet~n", [L, N])
+                                      || L <- lists:seq(1, 400) ]),
+            {io_lib:format("doc-~p.txt", [N]), Text};
+        _ ->
+            {io_lib:format("img-~p.jpg", [N]), crypto:strong_rand_bytes(256 * 1024 + rand:uniform(512 * 1024))}
+    end,
+    ok = file:write_file(filename:join(Dir, Name), Data),
+    make_files(Archive, N + 1, Bytes + byte_size(Data), Total).
+
+compare_restored_database(SqlGz, Context) ->
+    DbOpts = z_db_pool:get_database_options(Context),
+    Db = "zh_restore_" ++ integer_to_list(erlang:unique_integer([positive])),
+    {0, _} = psql("postgres", ["-c", "CREATE DATABASE \"" ++ Db ++ "\" TEMPLATE template0"]),
+    try
+        {0, _} = psql(Db, ["-c", "DROP SCHEMA public"]),
+        {Status, Out} = cmd(["sh", "-c", "gunzip -c \"$0\" | psql -q -v ON_ERROR_STOP=1 -d \"$1\"",
+                             SqlGz, Db]),
+        ?assertEqual({0, <<>>}, {Status, binary:replace(Out, <<"SET\n">>, <<>>, [global])}),
+        Source = opt(dbdatabase, DbOpts),
+        {0, TablesOut} = psql(Source, ["-tAc", "select tablename from pg_tables where schemaname = 'public' order by 1"]),
+        Tables = lines(TablesOut),
+        ct:pal("tables compared: ~p", [Tables]),
+        ?assert(length(Tables) >= 5),
+        lists:foreach(
+            fun(T) ->
+                Q = ["select count(*) || ' ' || md5(coalesce(string_agg(t::text, E'\\n' order by t::text), '')) from \"public\".\"",
+                     binary:replace(T, <<"\"">>, <<"\"\"">>, [global]), "\" t"],
+                Sql = unicode:characters_to_list(iolist_to_binary(Q)),
+                {0, A} = psql(Source, ["-tAc", Sql]),
+                {0, B} = psql(Db, ["-tAc", Sql]),
+                ?assertEqual({T, A}, {T, B})
+            end,
+            Tables),
+        {0, Count} = psql(Db, ["-tAc", "select count(*) from backup_test_rows"]),
+        ?assertEqual(<<"200000\n">>, Count),
+        ok
+    after
+        psql("postgres", ["-c", "DROP DATABASE IF EXISTS \"" ++ Db ++ "\" WITH (FORCE)"])
+    end.
+
+psql(Db, Args) ->
+    cmd(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", Db | Args]).
+
+%% Run a command (no shell), environment as this VM's (PGHOST etc. from tools/pg_env.sh).
+cmd([Exe | Args]) ->
+    Path = case filename:pathtype(Exe) of
+        absolute -> Exe;
+        _ -> os:find_executable(Exe)
+    end,
+    Port = open_port({spawn_executable, Path},
+                     [{args, [ to_list(A) || A <- Args ]}, exit_status, binary, stderr_to_stdout, use_stdio]),
+    collect(Port, []).
+
+collect(Port, Acc) ->
+    receive
+        {Port, {data, D}} -> collect(Port, [D | Acc]);
+        {Port, {exit_status, S}} -> {S, iolist_to_binary(lists:reverse(Acc))}
+    end.
+
+to_list(B) when is_binary(B) -> unicode:characters_to_list(B);
+to_list(I) when is_integer(I) -> integer_to_list(I);
+to_list(L) -> unicode:characters_to_list(L).
+
+opt(Key, Opts) ->
+    to_list(z_convert:to_binary(proplists:get_value(Key, Opts))).
+
+lines(Bin) ->
+    [ L || L <- binary:split(Bin, <<"\n">>, [global]), L =/= <<>> ].
+
+sha256_file(File) ->
+    {ok, Bin} = file:read_file(File),
+    list_to_binary(string:lowercase(binary_to_list(binary:encode_hex(crypto:hash(sha256, Bin))))).
+
+is_tmp(F) ->
+    binary:longest_common_suffix([F, <<".tmp">>]) =:= 4.
+
+dir_files(Dir) ->
+    {ok, Names} = file:list_dir(Dir),
+    lists:sort([ unicode:characters_to_binary(N) || N <- Names ]).
+
+count_files(Dir) ->
+    filelib:fold_files(Dir, ".*", true, fun(_, N) -> N + 1 end, 0).
+
+phase_order(<<"database">>) -> 1;
+phase_order(<<"config_files">>) -> 2;
+phase_order(<<"files">>) -> 3;
+phase_order(_) -> 4.
+
+zbackup() ->
+    filename:join([code:priv_dir(zotonic_mod_backup), "native", "zbackup"]).
+
+wait_idle(Context) ->
+    wait_idle(Context, 6000).
+
+wait_idle(_Context, 0) ->
+    {error, timeout};
+wait_idle(Context, N) ->
+    case mod_backup:backup_in_progress(Context) orelse mod_backup:is_uploading(Context) of
+        true -> timer:sleep(50), wait_idle(Context, N - 1);
+        false -> ok
+    end.
+
+wait_for_status(_Status, 0) ->
+    {error, timeout};
+wait_for_status(Status, N) ->
+    case [ S || #{ status := S } <- zotonic_host:mqtt_messages(?SITE, ?TOPIC), S =:= Status ] of
+        [] -> timer:sleep(50), wait_for_status(Status, N - 1);
+        _ -> ok
+    end.
+
+wait_for_new_pid(_Name, _Old, 0) ->
+    undefined;
+wait_for_new_pid(Name, Old, N) ->
+    case whereis(Name) of
+        Pid when is_pid(Pid), Pid =/= Old -> Pid;
+        _ -> timer:sleep(50), wait_for_new_pid(Name, Old, N - 1)
+    end.
+
+engine_available() ->
+    try backup_nif:job_count() of
+        N when is_integer(N) -> true
+    catch
+        _:_ -> false
+    end.
