@@ -27,6 +27,13 @@
     file_digest/1,
     encrypt_file/3,
     decrypt_file/3,
+    revision_keyframe/1,
+    revision_delta/2,
+    revision_delta_after/2,
+    revision_reconstruct/1,
+    revision_apply/2,
+    revision_rekey/1,
+    revision_diff/2,
     is_loaded/0,
     library_path/0
 ]).
@@ -57,6 +64,38 @@ encrypt_file(_In, _Out, _Password) ->
                                       | {error, {Reason :: atom(), #{message := binary(), path => binary()}}}
     when In :: file:filename_all(), Out :: file:filename_all(), Password :: iodata().
 decrypt_file(_In, _Out, _Password) ->
+    not_loaded().
+
+%% Revision codec (called through backup_revision_codec, which documents it). Props travel as
+%% term_to_binary/1 bytes; blobs are the zkey1/zdelta1 rows of backup_revision.
+-type revision_error() :: {error, {Reason :: atom(), #{message := binary()}}}.
+
+-spec revision_keyframe(PropsEtf :: binary()) -> {ok, binary()} | revision_error().
+revision_keyframe(_PropsEtf) ->
+    not_loaded().
+
+-spec revision_delta(BaseEtf :: binary(), NewEtf :: binary()) -> {ok, binary()} | revision_error().
+revision_delta(_BaseEtf, _NewEtf) ->
+    not_loaded().
+
+-spec revision_delta_after(Chain :: [binary()], NewEtf :: binary()) -> {ok, binary()} | revision_error().
+revision_delta_after(_Chain, _NewEtf) ->
+    not_loaded().
+
+-spec revision_reconstruct(Chain :: [binary()]) -> {ok, binary()} | revision_error().
+revision_reconstruct(_Chain) ->
+    not_loaded().
+
+-spec revision_apply(BaseEtf :: binary(), Deltas :: [binary()]) -> {ok, binary()} | revision_error().
+revision_apply(_BaseEtf, _Deltas) ->
+    not_loaded().
+
+-spec revision_rekey(Chain :: [binary()]) -> {ok, binary()} | revision_error().
+revision_rekey(_Chain) ->
+    not_loaded().
+
+-spec revision_diff(EtfA :: binary(), EtfB :: binary()) -> {ok, [map()]} | revision_error().
+revision_diff(_EtfA, _EtfB) ->
     not_loaded().
 
 %% @doc True when the native library is loaded.

@@ -2,6 +2,7 @@
 //! Nothing here that could live in `backup_core`.
 
 mod crypto;
+mod revision;
 mod term;
 
 use rustler::{Env, Term};
