@@ -27,6 +27,16 @@
     file_digest/1,
     encrypt_file/3,
     decrypt_file/3,
+    archive_dir_start/5,
+    archive_list_start/5,
+    gzip_file_start/5,
+    gzip_command_start/7,
+    verify_start/3,
+    list_start/3,
+    extract_start/5,
+    job_cancel/1,
+    job_progress/1,
+    job_count/0,
     revision_keyframe/1,
     revision_delta/2,
     revision_delta_after/2,
@@ -64,6 +74,54 @@ encrypt_file(_In, _Out, _Password) ->
                                       | {error, {Reason :: atom(), #{message := binary(), path => binary()}}}
     when In :: file:filename_all(), Out :: file:filename_all(), Password :: iodata().
 decrypt_file(_In, _Out, _Password) ->
+    not_loaded().
+
+%% The job NIFs below are called through backup_archive, which documents them. Each starts a
+%% job on a Rust thread and returns at once; the result comes as
+%% `{backup_job_done, Ref, Result}' to the calling process.
+
+-type job_start() :: {ok, reference()} | {error, {atom(), #{message := binary(), path => binary()}}}.
+-type progress_to() :: pid() | undefined.
+
+-spec archive_dir_start(binary(), binary(), map(), reference(), progress_to()) -> job_start().
+archive_dir_start(_Src, _Out, _Opts, _Ref, _Progress) ->
+    not_loaded().
+
+-spec archive_list_start([{binary(), binary()}], binary(), map(), reference(), progress_to()) -> job_start().
+archive_list_start(_Entries, _Out, _Opts, _Ref, _Progress) ->
+    not_loaded().
+
+-spec gzip_file_start(binary(), binary(), map(), reference(), progress_to()) -> job_start().
+gzip_file_start(_In, _Out, _Opts, _Ref, _Progress) ->
+    not_loaded().
+
+-spec gzip_command_start(binary(), [binary()], [{binary(), binary()}], binary(), map(), reference(),
+                         progress_to()) -> job_start().
+gzip_command_start(_Program, _Args, _Env, _Out, _Opts, _Ref, _Progress) ->
+    not_loaded().
+
+-spec verify_start(binary(), reference(), progress_to()) -> job_start().
+verify_start(_File, _Ref, _Progress) ->
+    not_loaded().
+
+-spec list_start(binary(), reference(), progress_to()) -> job_start().
+list_start(_File, _Ref, _Progress) ->
+    not_loaded().
+
+-spec extract_start(binary(), binary(), map(), reference(), progress_to()) -> job_start().
+extract_start(_File, _Dest, _Opts, _Ref, _Progress) ->
+    not_loaded().
+
+-spec job_cancel(reference()) -> ok.
+job_cancel(_Job) ->
+    not_loaded().
+
+-spec job_progress(reference()) -> {running | done, map()}.
+job_progress(_Job) ->
+    not_loaded().
+
+-spec job_count() -> non_neg_integer().
+job_count() ->
     not_loaded().
 
 %% Revision codec (called through backup_revision_codec, which documents it). Props travel as

@@ -27,6 +27,19 @@ pub enum Error {
     /// applied to a base it was not made from.
     #[error("bad revision: {0}")]
     BadRevision(String),
+    /// An external command (pg_dump) exited with an error.
+    #[error("{program} failed with status {status:?}: {stderr}")]
+    CommandFailed {
+        program: String,
+        status: Option<i32>,
+        stderr: String,
+    },
+    /// Too many jobs, or another job is writing the same output file.
+    #[error("busy: {0}")]
+    Busy(String),
+    /// A panic was caught in a worker; the job failed but nothing else is affected.
+    #[error("internal error: {0}")]
+    Panicked(String),
     /// A Z1 encrypted file whose password check does not match the given password.
     #[error("wrong password")]
     WrongPassword,
@@ -73,6 +86,9 @@ impl Error {
             Error::Cancelled => "cancelled",
             Error::InvalidArgument(_) => "einval",
             Error::BadRevision(_) => "bad_revision",
+            Error::CommandFailed { .. } => "command_failed",
+            Error::Busy(_) => "busy",
+            Error::Panicked(_) => "nif_panicked",
             Error::WrongPassword => "wrong_password",
             Error::BadEncryptedFile(_) => "bad_encrypted_file",
             Error::NoPassword => "no_password",
@@ -133,5 +149,4 @@ mod tests {
         let plain = io::Error::new(io::ErrorKind::InvalidData, "some text");
         assert_eq!(Error::io("/x", plain).reason(), "bad_archive");
     }
-
 }

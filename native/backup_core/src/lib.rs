@@ -6,6 +6,7 @@
 pub mod archive;
 pub mod crypto;
 pub mod digest;
+pub mod dump;
 pub mod error;
 pub mod revision;
 

@@ -1,7 +1,9 @@
 //! NIF glue for zotonic_mod_backup: decode arguments, pick the scheduler, map errors to atoms.
 //! Nothing here that could live in `backup_core`.
 
+mod archive;
 mod crypto;
+mod job;
 mod revision;
 mod term;
 

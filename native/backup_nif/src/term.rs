@@ -46,6 +46,10 @@ pub fn map<'a>(env: Env<'a>, pairs: &[(&str, Term<'a>)]) -> NifResult<Term<'a>> 
     Ok(m)
 }
 
+pub fn atom_ok() -> Atom {
+    atoms::ok()
+}
+
 pub fn ok<'a>(env: Env<'a>, value: Term<'a>) -> Term<'a> {
     (atoms::ok(), value).encode(env)
 }

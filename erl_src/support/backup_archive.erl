@@ -1,0 +1,261 @@
+%% @doc Archives, compressed dumps, verification and safe extraction, done by the Rust engine
+%% (backup_nif) on threads of its own so that no scheduler is held while gigabytes are read.
+%%
+%% Every long operation is a job: `start*' returns a handle at once; the job sends progress
+%% messages `{backup_archive, Ref, #{files_done, files_total, bytes_done, bytes_total}}' to the
+%% `progress' pid at most every 250 ms, and its result to the process that started it. The
+%% blocking forms (`create/3', `verify/1', ...) start a job and await it. A job is cancelled
+%% (and its `.tmp' output removed) by `cancel/1', when the starting process dies, and when its
+%% handle is garbage collected unfinished.
+%% @end
+
+%% Copyright 2026 The zotonic_mod_backup authors
+%%
+%% Licensed under the Apache License, Version 2.0 (the "License");
+%% you may not use this file except in compliance with the License.
+%% You may obtain a copy of the License at
+%%
+%%     http://www.apache.org/licenses/LICENSE-2.0
+%%
+%% Unless required by applicable law or agreed to in writing, software
+%% distributed under the License is distributed on an "AS IS" BASIS,
+%% WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+%% See the License for the specific language governing permissions and
+%% limitations under the License.
+
+-module(backup_archive).
+
+-export([
+    create/3,
+    start/3,
+    create_from_list/3,
+    start_from_list/3,
+    gzip_file/3,
+    gzip_command/5,
+    start_gzip_command/5,
+    verify/1,
+    list/1,
+    extract/3,
+    progress/1,
+    cancel/1,
+    await/2,
+    running_jobs/0
+]).
+
+-export_type([
+    job/0,
+    options/0,
+    summary/0,
+    error_reason/0
+]).
+
+-type options() :: #{
+    format => gzip | zstd,
+    threads => non_neg_integer(),
+    level => non_neg_integer(),
+    progress => pid(),
+    timeout => timeout(),
+    overwrite => boolean()
+}.
+-type job() :: #{ref := reference(), handle := reference()}.
+-type summary() :: #{
+    files := non_neg_integer(),
+    bytes_in := non_neg_integer(),
+    bytes_out := non_neg_integer(),
+    sha256 := binary(),
+    skipped := [{binary(), binary()}],
+    seconds := float()
+}.
+-type error_reason() :: {atom(), #{message := binary(), path => binary()}}.
+-type progress() :: #{
+    files_done := non_neg_integer(),
+    files_total := non_neg_integer(),
+    bytes_done := non_neg_integer(),
+    bytes_total := non_neg_integer()
+}.
+
+%% @doc Archives the tree under SrcDir into OutFile (entries `./rel/path', sorted), blocking the
+%% caller but no scheduler.
+-spec create(SrcDir, OutFile, Options) -> {ok, summary()} | {error, error_reason()} when
+    SrcDir :: file:filename_all(),
+    OutFile :: file:filename_all(),
+    Options :: options().
+create(SrcDir, OutFile, Options) ->
+    run(fun() -> start(SrcDir, OutFile, Options) end, Options).
+
+%% @doc Starts archiving SrcDir into OutFile; the result comes with `await/2'.
+-spec start(SrcDir, OutFile, Options) -> {ok, job()} | {error, error_reason()} when
+    SrcDir :: file:filename_all(),
+    OutFile :: file:filename_all(),
+    Options :: options().
+start(SrcDir, OutFile, Options) ->
+    Ref = make_ref(),
+    handle(Ref, backup_nif:archive_dir_start(name(SrcDir), name(OutFile), nif_options(Options), Ref, progress_pid(Options))).
+
+%% @doc Archives a list of `{NameInArchive, PathOnDisk}' files (the config archive).
+-spec create_from_list(Entries, OutFile, Options) -> {ok, summary()} | {error, error_reason()} when
+    Entries :: [{file:filename_all(), file:filename_all()}],
+    OutFile :: file:filename_all(),
+    Options :: options().
+create_from_list(Entries, OutFile, Options) ->
+    run(fun() -> start_from_list(Entries, OutFile, Options) end, Options).
+
+%% @doc Starts archiving a list of `{NameInArchive, PathOnDisk}' files.
+-spec start_from_list(Entries, OutFile, Options) -> {ok, job()} | {error, error_reason()} when
+    Entries :: [{file:filename_all(), file:filename_all()}],
+    OutFile :: file:filename_all(),
+    Options :: options().
+start_from_list(Entries, OutFile, Options) ->
+    Ref = make_ref(),
+    Pairs = [{name(N), name(P)} || {N, P} <- Entries],
+    handle(Ref, backup_nif:archive_list_start(Pairs, name(OutFile), nif_options(Options), Ref, progress_pid(Options))).
+
+%% @doc Gzips InFile into OutFile with the parallel single-member gzip writer.
+-spec gzip_file(InFile, OutFile, Options) -> {ok, summary()} | {error, error_reason()} when
+    InFile :: file:filename_all(),
+    OutFile :: file:filename_all(),
+    Options :: options().
+gzip_file(InFile, OutFile, Options) ->
+    run(fun() ->
+            Ref = make_ref(),
+            handle(Ref, backup_nif:gzip_file_start(name(InFile), name(OutFile), nif_options(Options), Ref,
+                                                   progress_pid(Options)))
+        end,
+        Options).
+
+%% @doc Runs Program with Args and extra Env, and gzips its standard output into OutFile (how
+%% pg_dump's output becomes `<name>.sql.gz' without an uncompressed copy on disk). A non-zero
+%% exit gives `{error, {command_failed, #{message := StderrTail}}}' and no OutFile.
+-spec gzip_command(Program, Args, Env, OutFile, Options) -> {ok, summary()} | {error, error_reason()} when
+    Program :: file:filename_all(),
+    Args :: [iodata()],
+    Env :: [{iodata(), iodata()}],
+    OutFile :: file:filename_all(),
+    Options :: options().
+gzip_command(Program, Args, Env, OutFile, Options) ->
+    run(fun() -> start_gzip_command(Program, Args, Env, OutFile, Options) end, Options).
+
+%% @doc Starts `gzip_command/5' as a job.
+-spec start_gzip_command(Program, Args, Env, OutFile, Options) -> {ok, job()} | {error, error_reason()} when
+    Program :: file:filename_all(),
+    Args :: [iodata()],
+    Env :: [{iodata(), iodata()}],
+    OutFile :: file:filename_all(),
+    Options :: options().
+start_gzip_command(Program, Args, Env, OutFile, Options) ->
+    Ref = make_ref(),
+    Args1 = [iolist_to_binary(A) || A <- Args],
+    Env1 = [{iolist_to_binary(K), iolist_to_binary(V)} || {K, V} <- Env],
+    handle(Ref, backup_nif:gzip_command_start(name(Program), Args1, Env1, name(OutFile),
+                                              nif_options(Options), Ref, progress_pid(Options))).
+
+%% @doc Reads a whole archive: tar structure, gzip/zstd integrity and every file's crc32.
+-spec verify(File) -> {ok, map()} | {error, error_reason()} when
+    File :: file:filename_all().
+verify(File) ->
+    run(fun() ->
+            Ref = make_ref(),
+            handle(Ref, backup_nif:verify_start(name(File), Ref, undefined))
+        end,
+        #{}).
+
+%% @doc The entries of an archive.
+-spec list(File) -> {ok, [map()]} | {error, error_reason()} when
+    File :: file:filename_all().
+list(File) ->
+    run(fun() ->
+            Ref = make_ref(),
+            handle(Ref, backup_nif:list_start(name(File), Ref, undefined))
+        end,
+        #{}).
+
+%% @doc Extracts an archive into DestDir after verifying it, through a staging dir next to
+%% DestDir; absolute paths, `..' and links leaving DestDir are refused (`unsafe_path') before
+%% anything is written. `overwrite => true' replaces an existing DestDir.
+-spec extract(File, DestDir, Options) -> {ok, map()} | {error, error_reason()} when
+    File :: file:filename_all(),
+    DestDir :: file:filename_all(),
+    Options :: options().
+extract(File, DestDir, Options) ->
+    run(fun() ->
+            Ref = make_ref(),
+            handle(Ref, backup_nif:extract_start(name(File), name(DestDir), nif_options(Options), Ref,
+                                                 progress_pid(Options)))
+        end,
+        Options).
+
+%% @doc The job's state and counters now.
+-spec progress(job()) -> {running | done, progress()}.
+progress(#{handle := Handle}) ->
+    backup_nif:job_progress(Handle).
+
+%% @doc Asks the job to stop; `await/2' then returns `{error, {cancelled, _}}' once the partial
+%% output is removed.
+-spec cancel(job()) -> ok.
+cancel(#{handle := Handle}) ->
+    backup_nif:job_cancel(Handle).
+
+%% @doc Waits for the job's result. On timeout the job is cancelled, its cleanup awaited, and
+%% `{error, {timeout, _}}' returned. Only the process that started the job gets its result.
+-spec await(job(), timeout()) -> {ok, term()} | {error, error_reason()}.
+await(#{ref := Ref} = Job, Timeout) ->
+    receive
+        {backup_job_done, Ref, Result} -> Result
+    after Timeout ->
+        cancel(Job),
+        receive
+            {backup_job_done, Ref, {ok, _}} ->
+                % Finished in the meantime: the output is complete, but the caller gave up.
+                {error, {timeout, #{message => <<"timeout; the job finished after the deadline">>}}};
+            {backup_job_done, Ref, _} ->
+                {error, {timeout, #{message => <<"timeout; the job was cancelled">>}}}
+        end
+    end.
+
+%% @doc How many jobs run now in this VM.
+-spec running_jobs() -> non_neg_integer().
+running_jobs() ->
+    backup_nif:job_count().
+
+%% ---------------------------------------------------------------------------------------------
+
+%% The blocking forms wait for a free job slot (or for another job on the same output file to
+%% end) instead of failing with `busy', within their timeout.
+run(Start, Options) ->
+    Deadline = case maps:get(timeout, Options, infinity) of
+        infinity -> infinity;
+        Ms -> erlang:monotonic_time(millisecond) + Ms
+    end,
+    run(Start, Deadline, 5).
+
+run(Start, Deadline, Backoff) ->
+    case Start() of
+        {ok, Job} ->
+            await(Job, remaining(Deadline));
+        {error, {busy, _}} ->
+            case remaining(Deadline) of
+                0 ->
+                    {error, {timeout, #{message => <<"timeout; all job slots stayed busy">>}}};
+                Left ->
+                    timer:sleep(min(Backoff, Left)),
+                    run(Start, Deadline, min(Backoff * 2, 100))
+            end;
+        {error, _} = Error ->
+            Error
+    end.
+
+remaining(infinity) -> infinity;
+remaining(Deadline) -> max(0, Deadline - erlang:monotonic_time(millisecond)).
+
+handle(Ref, {ok, Handle}) -> {ok, #{ref => Ref, handle => Handle}};
+handle(_Ref, {error, _} = Error) -> Error.
+
+progress_pid(#{progress := Pid}) when is_pid(Pid) -> Pid;
+progress_pid(_) -> undefined.
+
+%% Only what the engine reads; the rest (progress, timeout) is handled here.
+nif_options(Options) ->
+    maps:with([format, threads, level, overwrite], Options).
+
+name(Name) when is_binary(Name) -> Name;
+name(Name) -> unicode:characters_to_binary(Name).

@@ -1,0 +1,347 @@
+//! Archive, dump, verify, list and extract jobs: argument decoding and result encoding around
+//! `backup_core::archive` and `backup_core::dump`, run through `job::spawn`.
+
+use crate::job::{self, Spec};
+use crate::term;
+use backup_core::archive::{
+    self, ArchiveOptions, EntryInfo, ExtractOptions, ExtractSummary, Format, GzOptions, JobControl,
+    Source, Summary, VerifyReport,
+};
+use backup_core::dump::{self, CommandSpec, DumpSummary};
+use rustler::{Atom, Binary, Encoder, Env, LocalPid, NifResult, Term};
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+mod atoms {
+    rustler::atoms! { format, threads, level, overwrite, gzip, zstd, undefined }
+}
+
+const PROGRESS_TAG: &str = "backup_archive";
+
+/// Options map of the façade: `format`, `threads`, `level`, `overwrite`; unknown keys ignored.
+struct Options {
+    archive: ArchiveOptions,
+    overwrite: bool,
+}
+
+fn decode_options(term: Term<'_>) -> NifResult<Options> {
+    let mut archive = ArchiveOptions::default();
+    let mut overwrite = false;
+    if !term.is_map() {
+        return Err(rustler::Error::BadArg);
+    }
+    if let Ok(f) = term.map_get(atoms::format()) {
+        let f: Atom = f.decode()?;
+        archive.format = if f == atoms::gzip() {
+            Format::Gzip
+        } else if f == atoms::zstd() {
+            Format::Zstd
+        } else {
+            return Err(rustler::Error::BadArg);
+        };
+    }
+    if let Ok(t) = term.map_get(atoms::threads()) {
+        archive.threads = t.decode()?;
+    }
+    if let Ok(l) = term.map_get(atoms::level()) {
+        archive.level = Some(l.decode()?);
+    }
+    if let Ok(o) = term.map_get(atoms::overwrite()) {
+        overwrite = o.decode()?;
+    }
+    Ok(Options { archive, overwrite })
+}
+
+fn gz_options(o: &ArchiveOptions) -> GzOptions {
+    GzOptions {
+        threads: o.threads,
+        level: o.level.map_or(6, |l| l.clamp(0, 9) as u32),
+        chunk_size: o.chunk_size,
+    }
+}
+
+/// `undefined` or a pid.
+fn decode_progress(term: Term<'_>) -> NifResult<Option<LocalPid>> {
+    if let Ok(a) = term.decode::<Atom>() {
+        if a == atoms::undefined() {
+            return Ok(None);
+        }
+    }
+    term.decode::<LocalPid>().map(Some)
+}
+
+fn spec<T>(
+    env: Env<'_>,
+    progress: Term<'_>,
+    output: Option<PathBuf>,
+    encode: job::Encode<T>,
+) -> NifResult<(Spec<T>, Arc<JobControl>)> {
+    let control = Arc::new(JobControl::new());
+    Ok((
+        Spec {
+            owner: env.pid(),
+            progress_to: decode_progress(progress)?,
+            progress_tag: PROGRESS_TAG,
+            output,
+            control: control.clone(),
+            encode,
+        },
+        control,
+    ))
+}
+
+#[rustler::nif]
+fn archive_dir_start<'a>(
+    env: Env<'a>,
+    src: Term<'a>,
+    out: Term<'a>,
+    opts: Term<'a>,
+    reference: Term<'a>,
+    progress: Term<'a>,
+) -> NifResult<Term<'a>> {
+    let src = term::decode_path(src)?;
+    let out = term::decode_path(out)?;
+    let opts = decode_options(opts)?;
+    let (spec, _) = spec(env, progress, Some(out.clone()), encode_summary)?;
+    let source = Source::Dir(src);
+    Ok(job::started(
+        env,
+        job::spawn(env, reference, spec, move |ctl| {
+            archive::create(&source, &out, &opts.archive, ctl)
+        }),
+    ))
+}
+
+#[rustler::nif]
+fn archive_list_start<'a>(
+    env: Env<'a>,
+    entries: Vec<(Binary<'a>, Binary<'a>)>,
+    out: Term<'a>,
+    opts: Term<'a>,
+    reference: Term<'a>,
+    progress: Term<'a>,
+) -> NifResult<Term<'a>> {
+    let out = term::decode_path(out)?;
+    let opts = decode_options(opts)?;
+    let list = entries
+        .iter()
+        .map(|(name, path)| {
+            (
+                name.as_slice().to_vec(),
+                PathBuf::from(OsString::from_vec(path.as_slice().to_vec())),
+            )
+        })
+        .collect();
+    let (spec, _) = spec(env, progress, Some(out.clone()), encode_summary)?;
+    let source = Source::List(list);
+    Ok(job::started(
+        env,
+        job::spawn(env, reference, spec, move |ctl| {
+            archive::create(&source, &out, &opts.archive, ctl)
+        }),
+    ))
+}
+
+#[rustler::nif]
+fn gzip_file_start<'a>(
+    env: Env<'a>,
+    input: Term<'a>,
+    out: Term<'a>,
+    opts: Term<'a>,
+    reference: Term<'a>,
+    progress: Term<'a>,
+) -> NifResult<Term<'a>> {
+    let input = term::decode_path(input)?;
+    let out = term::decode_path(out)?;
+    let gz = gz_options(&decode_options(opts)?.archive);
+    let (spec, _) = spec(env, progress, Some(out.clone()), encode_dump)?;
+    Ok(job::started(
+        env,
+        job::spawn(env, reference, spec, move |ctl| {
+            dump::gzip_file(&input, &out, gz, ctl)
+        }),
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+#[rustler::nif]
+fn gzip_command_start<'a>(
+    env: Env<'a>,
+    program: Term<'a>,
+    arguments: Vec<Binary<'a>>,
+    cmd_env: Vec<(Binary<'a>, Binary<'a>)>,
+    out: Term<'a>,
+    opts: Term<'a>,
+    reference: Term<'a>,
+    progress: Term<'a>,
+) -> NifResult<Term<'a>> {
+    let cmd = CommandSpec {
+        program: term::decode_path(program)?,
+        args: arguments.iter().map(|a| os(a.as_slice())).collect(),
+        env: cmd_env
+            .iter()
+            .map(|(k, v)| (os(k.as_slice()), os(v.as_slice())))
+            .collect(),
+    };
+    let out = term::decode_path(out)?;
+    let gz = gz_options(&decode_options(opts)?.archive);
+    let (spec, _) = spec(env, progress, Some(out.clone()), encode_dump)?;
+    Ok(job::started(
+        env,
+        job::spawn(env, reference, spec, move |ctl| {
+            dump::gzip_command(&cmd, &out, gz, ctl)
+        }),
+    ))
+}
+
+#[rustler::nif]
+fn verify_start<'a>(
+    env: Env<'a>,
+    file: Term<'a>,
+    reference: Term<'a>,
+    progress: Term<'a>,
+) -> NifResult<Term<'a>> {
+    let file = term::decode_path(file)?;
+    let (spec, _) = spec(env, progress, None, encode_verify)?;
+    Ok(job::started(
+        env,
+        job::spawn(env, reference, spec, move |ctl| archive::verify(&file, ctl)),
+    ))
+}
+
+#[rustler::nif]
+fn list_start<'a>(
+    env: Env<'a>,
+    file: Term<'a>,
+    reference: Term<'a>,
+    progress: Term<'a>,
+) -> NifResult<Term<'a>> {
+    let file = term::decode_path(file)?;
+    let (spec, _) = spec(env, progress, None, encode_list)?;
+    Ok(job::started(
+        env,
+        job::spawn(env, reference, spec, move |_ctl| archive::list(&file)),
+    ))
+}
+
+#[rustler::nif]
+fn extract_start<'a>(
+    env: Env<'a>,
+    file: Term<'a>,
+    dest: Term<'a>,
+    opts: Term<'a>,
+    reference: Term<'a>,
+    progress: Term<'a>,
+) -> NifResult<Term<'a>> {
+    let file = term::decode_path(file)?;
+    let dest = term::decode_path(dest)?;
+    let overwrite = decode_options(opts)?.overwrite;
+    let (spec, _) = spec(env, progress, Some(dest.clone()), encode_extract)?;
+    Ok(job::started(
+        env,
+        job::spawn(env, reference, spec, move |ctl| {
+            archive::extract(&file, &dest, &ExtractOptions { overwrite }, ctl)
+        }),
+    ))
+}
+
+fn os(bytes: &[u8]) -> OsString {
+    std::ffi::OsStr::from_bytes(bytes).to_os_string()
+}
+
+fn bin<'a>(env: Env<'a>, s: &str) -> Term<'a> {
+    term::binary(env, s.as_bytes())
+}
+
+fn encode_summary(env: Env<'_>, s: Summary) -> NifResult<Term<'_>> {
+    term::map(
+        env,
+        &[
+            ("files", s.files.encode(env)),
+            ("bytes_in", s.bytes_in.encode(env)),
+            ("bytes_out", s.bytes_out.encode(env)),
+            ("sha256", bin(env, &s.sha256)),
+            ("skipped", skipped(env, &s.skipped)),
+            ("seconds", s.seconds.encode(env)),
+        ],
+    )
+}
+
+/// `[{Path, Why}]` with both as binaries.
+fn skipped<'a>(env: Env<'a>, list: &[(String, String)]) -> Term<'a> {
+    list.iter()
+        .map(|(p, r)| (bin(env, p), bin(env, r)).encode(env))
+        .collect::<Vec<_>>()
+        .encode(env)
+}
+
+fn encode_dump(env: Env<'_>, s: DumpSummary) -> NifResult<Term<'_>> {
+    term::map(
+        env,
+        &[
+            ("files", 1u64.encode(env)),
+            ("bytes_in", s.bytes_in.encode(env)),
+            ("bytes_out", s.bytes_out.encode(env)),
+            ("sha256", bin(env, &s.sha256)),
+            ("skipped", Vec::<Term<'_>>::new().encode(env)),
+            ("seconds", s.seconds.encode(env)),
+        ],
+    )
+}
+
+fn encode_verify(env: Env<'_>, r: VerifyReport) -> NifResult<Term<'_>> {
+    term::map(
+        env,
+        &[
+            ("format", bin(env, r.format.as_str())),
+            ("entries", r.entries.encode(env)),
+            ("files", r.files.encode(env)),
+            ("bytes", r.bytes.encode(env)),
+            ("compressed_bytes", r.compressed_bytes.encode(env)),
+            ("sha256", bin(env, &r.sha256)),
+            ("manifest_checked", r.manifest_checked.encode(env)),
+        ],
+    )
+}
+
+fn encode_entry<'a>(env: Env<'a>, e: &EntryInfo) -> NifResult<Term<'a>> {
+    let link = match &e.link {
+        Some(l) => term::binary(env, l),
+        None => atoms::undefined().encode(env),
+    };
+    term::map(
+        env,
+        &[
+            ("path", term::binary(env, &e.path)),
+            ("type", bin(env, e.kind.as_str())),
+            ("size", e.size.encode(env)),
+            ("mtime", e.mtime.encode(env)),
+            ("mode", e.mode.encode(env)),
+            ("link", link),
+            ("crc32", e.crc32.encode(env)),
+        ],
+    )
+}
+
+fn encode_list(env: Env<'_>, entries: Vec<EntryInfo>) -> NifResult<Term<'_>> {
+    let terms = entries
+        .iter()
+        .map(|e| encode_entry(env, e))
+        .collect::<NifResult<Vec<_>>>()?;
+    Ok(terms.encode(env))
+}
+
+fn encode_extract(env: Env<'_>, s: ExtractSummary) -> NifResult<Term<'_>> {
+    term::map(
+        env,
+        &[
+            ("files", s.files.encode(env)),
+            ("dirs", s.dirs.encode(env)),
+            ("symlinks", s.symlinks.encode(env)),
+            ("bytes", s.bytes.encode(env)),
+            ("skipped", skipped(env, &s.skipped)),
+        ],
+    )
+}

@@ -1,0 +1,377 @@
+%% @doc The archive engine inside the BEAM: job handles, progress, cancel, owner death, garbage
+%% collection, concurrency limits, interoperability, and scheduler responsiveness while a
+%% large archive is made.
+-module(backup_archive_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("eunit/include/eunit.hrl").
+
+-export([all/0, init_per_suite/1, end_per_suite/1]).
+-export([
+    create_output_extracts_identically_with_erl_tar_and_gnu_tar/1,
+    flipped_byte_makes_verify_fail_with_bad_archive/1,
+    create_from_list_uses_the_given_entry_names/1,
+    progress_messages_arrive_and_count_up_to_the_totals/1,
+    cancel_at_30_percent_leaves_no_tmp_and_no_threads/1,
+    killing_the_owner_cancels_the_job/1,
+    garbage_collected_handle_cancels_the_job/1,
+    hundred_concurrent_creates_all_succeed_and_none_corrupt/1,
+    same_output_twice_at_once_is_busy/1,
+    gzip_command_failure_reports_stderr_and_leaves_nothing/1,
+    bad_arguments_are_badarg_not_crashes/1,
+    scheduler_stays_responsive_while_archiving_200mib/1
+]).
+
+all() ->
+    [
+        create_output_extracts_identically_with_erl_tar_and_gnu_tar,
+        flipped_byte_makes_verify_fail_with_bad_archive,
+        create_from_list_uses_the_given_entry_names,
+        progress_messages_arrive_and_count_up_to_the_totals,
+        cancel_at_30_percent_leaves_no_tmp_and_no_threads,
+        killing_the_owner_cancels_the_job,
+        garbage_collected_handle_cancels_the_job,
+        hundred_concurrent_creates_all_succeed_and_none_corrupt,
+        same_output_twice_at_once_is_busy,
+        gzip_command_failure_reports_stderr_and_leaves_nothing,
+        bad_arguments_are_badarg_not_crashes,
+        scheduler_stays_responsive_while_archiving_200mib
+    ].
+
+init_per_suite(Config) ->
+    true = backup_nif:is_loaded(),
+    Priv = ?config(priv_dir, Config),
+    Big = filename:join(Priv, "big"),
+    % A tree large enough that cancelling at 30% and killing the owner happen mid-job.
+    make_tree(Big, 48, 1024 * 1024),
+    [{big, Big} | Config].
+
+end_per_suite(_Config) ->
+    ok.
+
+%% ---------------------------------------------------------------------------------------------
+
+create_output_extracts_identically_with_erl_tar_and_gnu_tar(Config) ->
+    Src = small_tree(Config, "interop"),
+    Out = out(Config, "interop.tar.gz"),
+    {ok, #{files := Files, sha256 := Sha, bytes_out := BytesOut, skipped := []}} =
+        backup_archive:create(Src, Out, #{}),
+    ?assert(Files > 5),
+    ?assertEqual({ok, #{sha256 => Sha, crc32 => crc(Out), size => BytesOut}},
+                 backup_nif:file_digest(Out)),
+    {ok, _} = backup_archive:verify(Out),
+    % erl_tar, in memory: every regular file with its exact content.
+    {ok, Mem} = erl_tar:extract(Out, [compressed, memory]),
+    lists:foreach(
+        fun({Name, Bin}) ->
+            ?assertEqual({ok, Bin}, file:read_file(filename:join(Src, Name)))
+        end,
+        Mem),
+    ?assertEqual(length(regular_files(Src)), length(Mem)),
+    % GNU tar: the same tree, modes and mtimes included.
+    Dest = out(Config, "interop-gnu"),
+    ok = file:make_dir(Dest),
+    "" = os:cmd("tar -xzf " ++ Out ++ " -C " ++ Dest ++ " 2>&1"),
+    "" = os:cmd("diff -r " ++ Src ++ " " ++ Dest ++ " 2>&1"),
+    ?assertEqual(listing(Src), listing(Dest)),
+    % Our own extractor, through the job API.
+    Dest2 = out(Config, "interop-ours"),
+    {ok, #{files := _}} = backup_archive:extract(Out, Dest2, #{}),
+    "" = os:cmd("diff -r " ++ Src ++ " " ++ Dest2 ++ " 2>&1").
+
+flipped_byte_makes_verify_fail_with_bad_archive(Config) ->
+    Src = small_tree(Config, "flip"),
+    Out = out(Config, "flip.tar.gz"),
+    {ok, #{bytes_out := Size}} = backup_archive:create(Src, Out, #{}),
+    {ok, Bin} = file:read_file(Out),
+    Pos = Size div 2,
+    <<Before:Pos/binary, B, After/binary>> = Bin,
+    ok = file:write_file(Out, <<Before/binary, (B bxor 16#5a), After/binary>>),
+    ?assertMatch({error, {bad_archive, #{message := _}}}, backup_archive:verify(Out)),
+    Dest = out(Config, "flip-dest"),
+    ?assertMatch({error, {bad_archive, _}}, backup_archive:extract(Out, Dest, #{})),
+    ?assertNot(filelib:is_dir(Dest)).
+
+create_from_list_uses_the_given_entry_names(Config) ->
+    Src = small_tree(Config, "list"),
+    [F1, F2 | _] = regular_files(Src),
+    Out = out(Config, "config-site-1.tar.gz"),
+    Entries = [
+        {<<"config-site/config/priv/zotonic_site.config">>, filename:join(Src, F1)},
+        {"config-site/security/sub/key.pem", filename:join(Src, F2)}
+    ],
+    {ok, #{files := 2}} = backup_archive:create_from_list(Entries, Out, #{}),
+    Names = lists:sort(string:lexemes(os:cmd("tar -tzf " ++ Out), "\n")),
+    ?assertEqual(["config-site/config/priv/zotonic_site.config", "config-site/security/sub/key.pem"], Names),
+    {ok, Listed} = backup_archive:list(Out),
+    ?assertEqual([<<"config-site/config/priv/zotonic_site.config">>, <<"config-site/security/sub/key.pem">>],
+                 [P || #{path := P} <- Listed]).
+
+progress_messages_arrive_and_count_up_to_the_totals(Config) ->
+    Out = out(Config, "progress.tar.gz"),
+    {ok, Job} = backup_archive:start(?config(big, Config), Out, #{progress => self(), threads => 1, level => 9}),
+    #{ref := Ref} = Job,
+    {ok, #{files := Files}} = backup_archive:await(Job, 120000),
+    Msgs = flush_progress(Ref, []),
+    ct:pal("~p progress messages", [length(Msgs)]),
+    ?assert(length(Msgs) >= 1),
+    lists:foreach(
+        fun(#{files_done := FD, files_total := FT, bytes_done := BD, bytes_total := BT}) ->
+            ?assert(FD =< FT), ?assert(BD =< BT), ?assert(FT =< Files)
+        end,
+        Msgs),
+    ?assertMatch({done, #{}}, backup_archive:progress(Job)).
+
+cancel_at_30_percent_leaves_no_tmp_and_no_threads(Config) ->
+    Baseline = wait_threads(os_threads(), 0),
+    Out = out(Config, "cancel.tar.gz"),
+    {ok, Job} = backup_archive:start(?config(big, Config), Out, #{threads => 1, level => 9}),
+    ok = wait_progress(Job, 0.3),
+    ok = backup_archive:cancel(Job),
+    ?assertMatch({error, {cancelled, _}}, backup_archive:await(Job, 60000)),
+    ?assertNot(filelib:is_file(Out ++ ".tmp")),
+    ?assertNot(filelib:is_file(Out)),
+    ?assertEqual(Baseline, wait_threads(Baseline, 50)).
+
+killing_the_owner_cancels_the_job(Config) ->
+    Baseline = wait_threads(os_threads(), 0),
+    Out = out(Config, "killed.tar.gz"),
+    Self = self(),
+    Owner = spawn(fun() ->
+        {ok, Job} = backup_archive:start(?config(big, Config), Out, #{threads => 1, level => 9}),
+        Self ! {started, Job},
+        receive never -> ok end
+    end),
+    Job = receive {started, J} -> J after 5000 -> error(not_started) end,
+    ok = wait_progress(Job, 0.2),
+    exit(Owner, kill),
+    ok = wait_until(fun() -> backup_archive:progress(Job) =:= {done, element(2, backup_archive:progress(Job))} end, 600),
+    ok = wait_until(fun() -> not filelib:is_file(Out ++ ".tmp") end, 100),
+    ?assertNot(filelib:is_file(Out)),
+    ?assertEqual(Baseline, wait_threads(Baseline, 50)).
+
+garbage_collected_handle_cancels_the_job(Config) ->
+    Out = out(Config, "gc.tar.gz"),
+    Ref = start_and_forget(?config(big, Config), Out),
+    erlang:garbage_collect(),
+    receive
+        {backup_job_done, Ref, Result} ->
+            ?assertMatch({error, {cancelled, _}}, Result)
+    after 60000 ->
+        error(no_result)
+    end,
+    ?assertNot(filelib:is_file(Out ++ ".tmp")),
+    ?assertNot(filelib:is_file(Out)).
+
+hundred_concurrent_creates_all_succeed_and_none_corrupt(Config) ->
+    Src = small_tree(Config, "many"),
+    MemBefore = rss_kib(),
+    Self = self(),
+    Pids = [
+        spawn_link(fun() ->
+            Out = out(Config, "many-" ++ integer_to_list(N) ++ ".tar.gz"),
+            Self ! {result, self(), Out, backup_archive:create(Src, Out, #{threads => 1})}
+        end)
+     || N <- lists:seq(1, 100)
+    ],
+    Results = [receive {result, P, Out, R} -> {Out, R} after 120000 -> error(timeout) end || P <- Pids],
+    Ok = [Out || {Out, {ok, _}} <- Results],
+    Busy = [Out || {Out, {error, {busy, _}}} <- Results],
+    ct:pal("100 concurrent creates: ~p ok, ~p busy", [length(Ok), length(Busy)]),
+    % The blocking create/3 waits for a free job slot: nobody is turned away.
+    ?assertEqual(100, length(Ok)),
+    lists:foreach(fun(Out) -> {ok, _} = backup_archive:verify(Out) end, Ok),
+    ?assertEqual(0, backup_archive:running_jobs()),
+    MemAfter = rss_kib(),
+    ct:pal("RSS before ~p KiB, after ~p KiB", [MemBefore, MemAfter]),
+    % Freed memory may stay with the allocator; a leak of every job's buffers would be far more.
+    ?assert(MemAfter - MemBefore < 64 * 1024).
+
+same_output_twice_at_once_is_busy(Config) ->
+    Out = out(Config, "twice.tar.gz"),
+    {ok, Job} = backup_archive:start(?config(big, Config), Out, #{threads => 1, level => 9}),
+    ?assertMatch({error, {busy, _}}, backup_archive:start(?config(big, Config), Out, #{})),
+    ?assertMatch({error, {timeout, _}}, backup_archive:create(?config(big, Config), Out, #{timeout => 300})),
+    ok = backup_archive:cancel(Job),
+    {error, {cancelled, _}} = backup_archive:await(Job, 60000).
+
+gzip_command_failure_reports_stderr_and_leaves_nothing(Config) ->
+    Out = out(Config, "dump.sql.gz"),
+    {error, {command_failed, #{message := Msg}}} =
+        backup_archive:gzip_command("/bin/sh", ["-c", "echo 'CREATE TABLE x;'; echo 'FATAL: bad password' >&2; exit 1"],
+                                    [], Out, #{}),
+    ?assertNotEqual(nomatch, binary:match(Msg, <<"FATAL: bad password">>)),
+    ?assertNot(filelib:is_file(Out)),
+    ?assertNot(filelib:is_file(Out ++ ".tmp")),
+    {ok, #{sha256 := Sha}} =
+        backup_archive:gzip_command("/bin/sh", ["-c", "echo \"$ZB_GREETING\""], [{"ZB_GREETING", "hello"}], Out, #{}),
+    ?assertEqual("hello\n", os:cmd("gunzip -c " ++ Out)),
+    {ok, #{sha256 := Sha}} = backup_nif:file_digest(Out).
+
+bad_arguments_are_badarg_not_crashes(Config) ->
+    Out = out(Config, "bad.tar.gz"),
+    ?assertError(badarg, backup_nif:archive_dir_start(42, <<"x">>, #{}, make_ref(), undefined)),
+    ?assertError(badarg, backup_nif:archive_dir_start(<<"/tmp">>, list_to_binary(Out), #{format => rar}, make_ref(), undefined)),
+    ?assertError(badarg, backup_nif:archive_dir_start(<<"/tmp">>, list_to_binary(Out), not_a_map, make_ref(), undefined)),
+    ?assertError(badarg, backup_nif:archive_dir_start(<<"/tmp">>, list_to_binary(Out), #{}, make_ref(), not_a_pid)),
+    ?assertError(badarg, backup_nif:job_cancel(make_ref())),
+    ?assertMatch({error, {enoent, #{path := _}}}, backup_archive:create("/nonexistent/zb", Out, #{})),
+    ?assertMatch({error, {enoent, _}}, backup_archive:verify("/nonexistent/zb.tar.gz")),
+    ?assertNot(filelib:is_file(Out)).
+
+%% A 1 ms ticker runs while a >= 200 MiB tree is archived three ways: by our engine, by GNU tar
+%% through os:cmd, and by erl_tar. Its lateness shows whether the schedulers stayed free.
+scheduler_stays_responsive_while_archiving_200mib(Config) ->
+    Src = filename:join(?config(priv_dir, Config), "responsive"),
+    make_tree(Src, 200, 1024 * 1024),
+    Ours = out(Config, "responsive.tar.gz"),
+    {OurLate, {ok, #{seconds := Secs, bytes_out := OurSize}}} =
+        with_ticker(fun() -> backup_archive:create(Src, Ours, #{}) end),
+    GnuOut = out(Config, "responsive-gnu.tar.gz"),
+    {GnuLate, {GnuMs, _}} =
+        with_ticker(fun() -> tc_ms(fun() -> os:cmd("tar -czf " ++ GnuOut ++ " -C " ++ Src ++ " .") end) end),
+    ErlOut = out(Config, "responsive-erl_tar.tar.gz"),
+    {ErlLate, {ErlMs, ok}} =
+        with_ticker(fun() ->
+            tc_ms(fun() ->
+                {ok, Cwd} = file:get_cwd(),
+                ok = file:set_cwd(Src),
+                try erl_tar:create(ErlOut, ["."], [compressed]) after file:set_cwd(Cwd) end
+            end)
+        end),
+    Report = [
+        {ours, round(Secs * 1000), OurSize, OurLate},
+        {gnu_tar_czf_os_cmd, GnuMs, filelib:file_size(GnuOut), GnuLate},
+        {erl_tar_compressed, ErlMs, filelib:file_size(ErlOut), ErlLate}
+    ],
+    lists:foreach(
+        fun({Name, Ms, Size, #{p50 := P50, p99 := P99, max := Max, n := N}}) ->
+            ct:pal("~-20s ~6b ms ~10b bytes  ticker lateness p50 ~.2f ms  p99 ~.2f ms  max ~.2f ms  (~b ticks)",
+                   [Name, Ms, Size, P50, P99, Max, N]),
+            io:format(user, "responsiveness: ~-20s ~6b ms ~10b bytes  lateness p50 ~.2f p99 ~.2f max ~.2f ms (~b ticks)~n",
+                      [Name, Ms, Size, P50, P99, Max, N])
+        end,
+        Report),
+    #{p99 := OurP99} = OurLate,
+    ?assert(OurP99 < 5.0).
+
+%% ---------------------------------------------------------------------------------------------
+
+tc_ms(Fun) ->
+    {Us, Result} = timer:tc(Fun),
+    {Us div 1000, Result}.
+
+start_and_forget(Src, Out) ->
+    {ok, #{ref := Ref}} = backup_archive:start(Src, Out, #{threads => 1, level => 9}),
+    % Give the job time to get going, then let the only handle go out of scope.
+    timer:sleep(200),
+    Ref.
+
+with_ticker(Fun) ->
+    Self = self(),
+    Ticker = spawn_link(fun() -> tick_loop(Self, []) end),
+    Result = Fun(),
+    Ticker ! stop,
+    Lateness = receive {lateness, L} -> L after 10000 -> error(no_ticker) end,
+    {stats(Lateness), Result}.
+
+tick_loop(Parent, Acc) ->
+    T0 = erlang:monotonic_time(microsecond),
+    receive
+        stop -> Parent ! {lateness, Acc}
+    after 1 ->
+        Late = (erlang:monotonic_time(microsecond) - T0 - 1000) / 1000,
+        tick_loop(Parent, [max(Late, 0.0) | Acc])
+    end.
+
+stats([]) -> #{p50 => 0.0, p99 => 0.0, max => 0.0, n => 0};
+stats(L) ->
+    S = lists:sort(L),
+    N = length(S),
+    #{p50 => lists:nth(max(1, N div 2), S), p99 => lists:nth(max(1, (N * 99) div 100), S),
+      max => lists:last(S), n => N}.
+
+wait_progress(Job, Fraction) ->
+    wait_until(
+        fun() ->
+            case backup_archive:progress(Job) of
+                {running, #{bytes_total := T, bytes_done := D}} when T > 0 -> D >= T * Fraction;
+                _ -> false
+            end
+        end,
+        3000).
+
+wait_until(Fun, Tries) ->
+    case Fun() of
+        true -> ok;
+        false when Tries > 0 -> timer:sleep(10), wait_until(Fun, Tries - 1);
+        false -> error(timeout)
+    end.
+
+flush_progress(Ref, Acc) ->
+    receive {backup_archive, Ref, P} -> flush_progress(Ref, [P | Acc])
+    after 0 -> lists:reverse(Acc)
+    end.
+
+%% Thread count of this OS process; waits (up to Tries x 100 ms) for it to drop to Target.
+wait_threads(Target, Tries) ->
+    N = os_threads(),
+    if N =< Target; Tries =< 0 -> N;
+       true -> timer:sleep(100), wait_threads(Target, Tries - 1)
+    end.
+
+os_threads() ->
+    {ok, Names} = file:list_dir("/proc/" ++ os:getpid() ++ "/task"),
+    length(Names).
+
+rss_kib() ->
+    {ok, Bin} = file:read_file("/proc/" ++ os:getpid() ++ "/status"),
+    [Line] = [L || L <- binary:split(Bin, <<"\n">>, [global]), binary:match(L, <<"VmRSS:">>) =/= nomatch],
+    [_, Kb | _] = string:lexemes(binary_to_list(Line), " \t"),
+    list_to_integer(Kb).
+
+crc(File) ->
+    {ok, B} = file:read_file(File),
+    erlang:crc32(B).
+
+out(Config, Name) ->
+    filename:join(?config(priv_dir, Config), Name).
+
+%% A small mixed tree: text, random bytes, an empty file, nested dirs, a symlink, modes.
+small_tree(Config, Name) ->
+    Root = filename:join(?config(priv_dir, Config), Name ++ "-src"),
+    ok = filelib:ensure_dir(filename:join([Root, "2024", "01", "x"])),
+    ok = file:write_file(filename:join(Root, "index.html"), binary:copy(<<"<p>hello world</p>\n">>, 5000)),
+    ok = file:write_file(filename:join([Root, "2024", "01", "photo.jpg"]), crypto:strong_rand_bytes(300000)),
+    ok = file:write_file(filename:join([Root, "2024", "empty.txt"]), <<>>),
+    ok = file:write_file(filename:join([Root, "2024", "01", "doc.pdf"]), binary:copy(<<"%PDF-1.4 stream ">>, 20000)),
+    ok = file:write_file(filename:join(Root, "script.sh"), <<"#!/bin/sh\necho hi\n">>),
+    ok = file:change_mode(filename:join(Root, "script.sh"), 8#755),
+    ok = file:make_symlink("2024/01/photo.jpg", filename:join(Root, "latest.jpg")),
+    Root.
+
+%% Count files of Size bytes: random data (like JPEG/MP4) with some text among them.
+make_tree(Root, Count, Size) ->
+    lists:foreach(
+        fun(N) ->
+            Dir = filename:join([Root, integer_to_list(N rem 7)]),
+            ok = filelib:ensure_dir(filename:join(Dir, "x")),
+            Data = case N rem 5 of
+                0 -> binary:copy(<<"<html><body>Zotonic page text, some words repeat. </body></html>\n">>, Size div 64);
+                _ -> crypto:strong_rand_bytes(Size)
+            end,
+            ok = file:write_file(filename:join(Dir, "f" ++ integer_to_list(N) ++ ".bin"), Data)
+        end,
+        lists:seq(1, Count)).
+
+regular_files(Root) ->
+    lists:sort(filelib:fold_files(Root, ".*", true,
+        fun(F, Acc) ->
+            case file:read_link_info(F) of
+                {ok, Info} when element(3, Info) =:= regular -> [lists:nthtail(length(Root) + 1, F) | Acc];
+                _ -> Acc
+            end
+        end, [])).
+
+listing(Dir) ->
+    os:cmd("cd " ++ Dir ++ " && find . -printf '%p %y %m %Ts %s %l\\n' | sort").
