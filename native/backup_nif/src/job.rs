@@ -24,7 +24,7 @@ use std::time::Duration;
 /// the work's pool, so this bounds threads and memory whatever the callers do.
 pub const MAX_JOBS: usize = 8;
 /// The nice value of job threads (0 = normal, 19 = lowest).
-const JOB_NICE: libc::c_int = 10;
+const JOB_NICE: libc::c_int = 19;
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
