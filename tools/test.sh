@@ -29,8 +29,8 @@ step() {
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --locked --workspace --all-targets -- -D warnings
 step cargo_test cargo test --locked --workspace
-step compile rebar3 compile
-step xref rebar3 xref
+step compile rebar3 as test compile
+step xref rebar3 as test xref
 step eunit rebar3 eunit
 step ct rebar3 ct
 
