@@ -177,7 +177,7 @@ apply_update(Id, Action, Props, Raw, PreIsA, _Options, IsNoTouch, Context) ->
             Compare = fun(M) -> maps:without([<<"version">>, <<"modified">>, <<"modifier_id">>], M) end,
             case Action =:= insert orelse Compare(NewProps) =/= Compare(maps:filter(fun(_, V) -> V =/= undefined end, Raw)) of
                 true ->
-                    ok = write_row(Id, NewProps, Context),
+                    ok = write_row(Id, UpdateProps1, NewProps, Context),
                     {ok, Id, {Raw, NewProps, PreIsA}};
                 false ->
                     {ok, Id, notchanged}
@@ -186,16 +186,14 @@ apply_update(Id, Action, Props, Raw, PreIsA, _Options, IsNoTouch, Context) ->
             {rollback, Error}
     end.
 
-%% Write all columns and the props column of the resource.
-write_row(Id, Props, Context) ->
-    % Columns with a value are written; nullable columns without one are cleared.
-    Nullable = [<<"uri">>, <<"name">>, <<"publication_start">>, <<"content_group_id">>,
-                <<"creator_id">>, <<"modifier_id">>, <<"language">>],
-    Cols = [ C || C <- ?COLUMNS, maps:is_key(C, Props) orelse lists:member(C, Nullable) ],
+%% Write the columns the update sets (as z_db:update/4) and the whole props column.
+write_row(Id, UpdateProps, Props, Context) ->
+    Set = maps:merge(maps:with([<<"language">>, <<"publication_start">>], Props), UpdateProps),
+    Cols = [ C || C <- ?COLUMNS, maps:is_key(C, Set) ],
     Extra = maps:without([<<"id">> | ?COLUMNS], Props),
-    Values = [ column_value(C, maps:get(C, Props, undefined)) || C <- Cols ],
+    Values = [ column_value(C, maps:get(C, Set)) || C <- Cols ],
     Title = title(maps:get(<<"title">>, Props, undefined)),
-    Sets = [ [$", C, "\" = $", integer_to_binary(N + 4)] || {C, N} <- lists:zip(Cols, lists:seq(1, length(Cols))) ],
+    Sets = [ [$", C, "\" = $", integer_to_binary(N + 3)] || {C, N} <- lists:zip(Cols, lists:seq(1, length(Cols))) ],
     Sql = ["update rsc set props = $2, pivot_title = $3",
            [ [", ", S] || S <- Sets ],
            ", pivot_category_nr = (select nr from hierarchy where name = '$category' and id = rsc.category_id)",

@@ -29,7 +29,8 @@
     prune_for_async/1,
     set_nocache_headers/1,
     set_noindex_header/1,
-    set_noindex_header/2
+    set_noindex_header/2,
+    output/2
 ]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
@@ -137,3 +138,15 @@ set_noindex_header(Context) -> set_noindex_header(true, Context).
 
 -spec set_noindex_header(boolean(), z:context()) -> z:context().
 set_noindex_header(IsNoIndex, Context) -> set(zotonic_host_noindex, IsNoIndex, Context).
+
+%% @doc Zotonic renders the mixed HTML of a controller; the host flattens binaries/iolists and
+%% records everything else in the render log.
+-spec output(term(), z:context()) -> {iolist(), z:context()}.
+output(Html, Context) ->
+    try
+        {[iolist_to_binary(Html)], Context}
+    catch
+        error:badarg ->
+            ok = zotonic_host:log(Context, {output, Html}),
+            {[], Context}
+    end.

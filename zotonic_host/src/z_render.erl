@@ -16,7 +16,8 @@
     wire/3,
     dialog/4,
     dialog_close/1,
-    add_script/2
+    add_script/2,
+    make_postback/6
 ]).
 
 -spec growl(term(), z:context()) -> z:context().
@@ -58,3 +59,15 @@ text(T) -> try z_convert:to_binary(T) catch _:_ -> T end.
 record(Entry, Context) ->
     ok = zotonic_host:log(Context, Entry),
     zotonic_host_render:add(Entry, Context).
+
+%% @doc The JavaScript of a postback; the host encodes the postback as a readable term
+%% (Zotonic pickles and signs it) so tests can decode it with binary_to_term/1 of the base64.
+-spec make_postback(term(), term(), term(), term(), term(), z:context()) -> {iodata(), term()}.
+make_postback(undefined, _EventType, _TriggerId, _TargetId, _Delegate, _Context) ->
+    {[], []};
+make_postback(Tag, EventType, TriggerId, TargetId, Delegate, _Context) ->
+    Pickled = base64:encode(term_to_binary({Tag, EventType, TriggerId, TargetId, Delegate})),
+    {[<<"z_queue_postback(">>, js_arg(TriggerId), <<", '">>, Pickled, <<"');">>], Pickled}.
+
+js_arg(undefined) -> <<"undefined">>;
+js_arg(Id) -> [$', z_convert:to_binary(Id), $'].
