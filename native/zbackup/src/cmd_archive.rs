@@ -97,17 +97,20 @@ fn number<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T> {
 }
 
 pub fn archive(args: &[String]) -> Result<()> {
-    let (opts, _, pos) = parse(
+    let (opts, sw, pos) = parse(
         args,
         &["--format", "--threads", "--level", "--chunk-size"],
-        &[],
+        &["--no-fsync"],
     )?;
     let [src, out] = pos[..] else {
         return Err(usage(
             "archive [--format gz|zst] [--threads N] [--level N] SRC_DIR OUT_FILE",
         ));
     };
-    let mut o = ArchiveOptions::default();
+    let mut o = ArchiveOptions {
+        fsync: sw.is_empty(),
+        ..ArchiveOptions::default()
+    };
     for (k, v) in opts {
         match k {
             "--format" => {

@@ -1,14 +1,14 @@
 //! `create`: a directory tree or an explicit list of files into `.tar.gz` / `.tar.zst`.
 
 use super::control::JobControl;
-use super::hashing::Sha256Writer;
+use super::hashing::OffloadWriter;
 use super::manifest::{encode_trailer, EntryKind, ManifestEntry};
 use super::pgzip::{GzOptions, ParallelGzWriter, DEFAULT_CHUNK};
 use super::tarw::{pad, write_end, write_header, HeaderInfo};
 use super::{Format, TmpFile};
 use crate::error::{Error, Result};
 use std::fs::{self, File, Metadata};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -156,8 +156,8 @@ fn collect(source: &Source, skipped: &mut Vec<(String, String)>) -> Result<Vec<I
 
 /// The compressing layer over the hashed output file.
 enum Sink {
-    Gz(ParallelGzWriter<Sha256Writer<BufWriter<File>>>),
-    Zst(zstd::stream::write::Encoder<'static, Sha256Writer<BufWriter<File>>>),
+    Gz(ParallelGzWriter<OffloadWriter<File>>),
+    Zst(zstd::stream::write::Encoder<'static, OffloadWriter<File>>),
 }
 
 impl Write for Sink {
@@ -177,7 +177,8 @@ impl Write for Sink {
 
 impl Sink {
     fn new(file: File, opts: &ArchiveOptions) -> io::Result<Sink> {
-        let out = Sha256Writer::new(BufWriter::with_capacity(1 << 20, file));
+        // sha256 and the write syscalls run on their own thread
+        let out = OffloadWriter::new(file)?;
         let threads = if opts.threads == 0 {
             super::pgzip::default_threads()
         } else {
@@ -222,9 +223,7 @@ impl Sink {
             Sink::Gz(w) => w.finish()?.0,
             Sink::Zst(w) => w.finish()?,
         };
-        let (buf, sha, n) = out.finish();
-        let file = buf.into_inner().map_err(|e| e.into_error())?;
-        Ok((file, sha, n))
+        out.finish()
     }
 }
 

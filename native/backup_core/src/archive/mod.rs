@@ -24,7 +24,7 @@ mod tarw;
 pub use control::{JobControl, Progress};
 pub use create::{create, ArchiveOptions, Source, Summary};
 pub use extract::{extract, ExtractOptions, ExtractSummary};
-pub use hashing::Sha256Writer;
+pub use hashing::{OffloadWriter, Sha256Writer};
 pub use manifest::{EntryKind, ManifestEntry};
 pub use pgzip::{default_threads, GzOptions, GzStats, ParallelGzWriter, DEFAULT_CHUNK};
 pub use read::{detect_format, list, verify, EntryInfo, VerifyReport};
