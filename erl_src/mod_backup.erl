@@ -553,6 +553,7 @@ register_result({ok, Files}, #state{ backup_name = Name, backup_start = Start } 
     end,
     case do_update_index(Fun, State) of
         {ok, _} ->
+            publish_progress(#{ phase => done, percent => 100 }, State),
             State#state{ backup_result = {ok, Files} };
         {error, Reason} = Error ->
             ?LOG_ERROR(#{
