@@ -23,7 +23,6 @@ use crate::{Error, Result};
 use etf::Value;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
-use std::io::Read;
 
 /// `backup_revision.data_type` of a keyframe row.
 pub const KEYFRAME_TYPE: &str = "zkey1";
@@ -37,8 +36,14 @@ const KIND_DELTA: u8 = b'D';
 const CODEC_RAW: u8 = 0;
 const CODEC_ZSTD: u8 = 1;
 const HEADER_LEN: usize = 5;
-/// zstd level: 9 shrinks keyframes ~8% more than 3 and still encodes a 100 KB keyframe in ~2 ms.
-const ZSTD_LEVEL: i32 = 9;
+/// zstd level by payload size: small deltas are cheap to squeeze hard; large keyframes and
+/// rewrites must stay within a save's time budget.
+fn zstd_level(len: usize) -> i32 {
+    match len {
+        0..=16_384 => 19,
+        _ => 3,
+    }
+}
 /// Payloads below this are stored raw: zstd's frame costs more than it saves.
 const COMPRESS_MIN: usize = 48;
 /// Most bytes one stored revision may expand to, and that one reconstruction may produce.
@@ -115,7 +120,7 @@ fn seal(kind: u8, payload: &[u8]) -> Result<Vec<u8>> {
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&[FORMAT_VERSION, kind]);
     if payload.len() >= COMPRESS_MIN {
-        let z = zstd::bulk::compress(payload, ZSTD_LEVEL)
+        let z = zstd::bulk::compress(payload, zstd_level(payload.len()))
             .map_err(|e| Error::InvalidArgument(format!("zstd: {e}")))?;
         if z.len() < payload.len() {
             out.push(CODEC_ZSTD);
@@ -140,32 +145,52 @@ pub fn kind(blob: &[u8]) -> Result<Kind> {
     }
 }
 
-fn unseal(blob: &[u8], want: Kind) -> std::result::Result<Vec<u8>, RevError> {
-    let got = kind(blob).map_err(|e| RevError::corrupt(e.to_string()))?;
-    if got != want {
-        return Err(RevError::corrupt(format!(
-            "expected a {} blob, got a {}",
-            want.data_type(),
-            got.data_type()
-        )));
-    }
-    let body = &blob[HEADER_LEN.min(blob.len())..];
-    match blob.get(HEADER_LEN - 1) {
-        Some(&CODEC_RAW) => Ok(body.to_vec()),
-        Some(&CODEC_ZSTD) => {
-            let mut out = Vec::new();
-            zstd::stream::read::Decoder::with_buffer(body)
-                .map_err(|e| RevError::corrupt(format!("zstd: {e}")))?
-                .take(MAX_REVISION_BYTES as u64 + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| RevError::corrupt(format!("zstd: {e}")))?;
-            if out.len() > MAX_REVISION_BYTES {
-                return Err(RevError::corrupt("revision expands past the size limit"));
-            }
-            Ok(out)
+/// Reuses one zstd context over a chain: creating one per delta costs more than decoding it.
+#[derive(Default)]
+struct Unsealer {
+    zstd: Option<zstd::bulk::Decompressor<'static>>,
+}
+
+impl Unsealer {
+    fn unseal(&mut self, blob: &[u8], want: Kind) -> std::result::Result<Vec<u8>, RevError> {
+        let got = kind(blob).map_err(|e| RevError::corrupt(e.to_string()))?;
+        if got != want {
+            return Err(RevError::corrupt(format!(
+                "expected a {} blob, got a {}",
+                want.data_type(),
+                got.data_type()
+            )));
         }
-        Some(c) => Err(RevError::corrupt(format!("unknown revision codec {c}"))),
-        None => Err(RevError::corrupt("truncated revision header")),
+        let body = &blob[HEADER_LEN.min(blob.len())..];
+        match blob.get(HEADER_LEN - 1) {
+            Some(&CODEC_RAW) => Ok(body.to_vec()),
+            Some(&CODEC_ZSTD) => {
+                // We always write the content size; it bounds the allocation up front.
+                let size = match zstd::zstd_safe::get_frame_content_size(body) {
+                    Ok(Some(n)) if n <= MAX_REVISION_BYTES as u64 => n as usize,
+                    Ok(Some(_)) => {
+                        return Err(RevError::corrupt("revision expands past the size limit"))
+                    }
+                    _ => return Err(RevError::corrupt("zstd frame without a content size")),
+                };
+                let z = match &mut self.zstd {
+                    Some(z) => z,
+                    None => self.zstd.insert(
+                        zstd::bulk::Decompressor::new()
+                            .map_err(|e| RevError::corrupt(format!("zstd: {e}")))?,
+                    ),
+                };
+                let out = z
+                    .decompress(body, size)
+                    .map_err(|e| RevError::corrupt(format!("zstd: {e}")))?;
+                if out.len() != size {
+                    return Err(RevError::corrupt("zstd frame has the wrong content size"));
+                }
+                Ok(out)
+            }
+            Some(c) => Err(RevError::corrupt(format!("unknown revision codec {c}"))),
+            None => Err(RevError::corrupt("truncated revision header")),
+        }
     }
 }
 
@@ -204,8 +229,11 @@ pub fn encode_delta(base_etf: &[u8], new_etf: &[u8]) -> Result<Vec<u8>> {
     delta_of(&parse_props(base_etf)?, &parse_props(new_etf)?)
 }
 
-fn open_keyframe(blob: &[u8]) -> std::result::Result<(Value, u32), RevError> {
-    let payload = unseal(blob, Kind::Keyframe)?;
+fn open_keyframe(
+    blob: &[u8],
+    unsealer: &mut Unsealer,
+) -> std::result::Result<(Value, u32), RevError> {
+    let payload = unsealer.unseal(blob, Kind::Keyframe)?;
     let kf: Keyframe =
         postcard::from_bytes(&payload).map_err(|e| RevError::corrupt(format!("keyframe: {e}")))?;
     let v = etf::decode_body(&kf.term).map_err(RevError::into_corrupt)?;
@@ -217,11 +245,12 @@ fn apply_chain(
     mut value: Value,
     mut hash: Option<u32>,
     deltas: &[&[u8]],
+    unsealer: &mut Unsealer,
 ) -> std::result::Result<Value, RevError> {
     let mut budget = MAX_REVISION_BYTES;
     let last = deltas.len();
     for (i, blob) in deltas.iter().enumerate() {
-        let payload = unseal(blob, Kind::Delta)?;
+        let payload = unsealer.unseal(blob, Kind::Delta)?;
         let d: Delta = postcard::from_bytes(&payload)
             .map_err(|e| RevError::corrupt(format!("delta {}: {e}", i + 1)))?;
         let base_hash = match hash {
@@ -254,8 +283,9 @@ fn reconstruct_value(chain: &[&[u8]]) -> Result<Value> {
     let (first, deltas) = chain
         .split_first()
         .ok_or_else(|| Error::BadRevision("empty revision chain".into()))?;
-    let (v, h) = open_keyframe(first)?;
-    Ok(apply_chain(v, Some(h), deltas)?)
+    let mut unsealer = Unsealer::default();
+    let (v, h) = open_keyframe(first, &mut unsealer)?;
+    Ok(apply_chain(v, Some(h), deltas, &mut unsealer)?)
 }
 
 /// `term_to_binary` of the revision at the end of `chain`: a keyframe blob, then the delta
@@ -270,7 +300,12 @@ pub fn apply_deltas(base_etf: &[u8], deltas: &[&[u8]]) -> Result<Vec<u8>> {
         Error::InvalidArgument(m) => Error::BadRevision(m),
         other => other,
     })?;
-    Ok(etf::encode(&apply_chain(base, None, deltas)?))
+    Ok(etf::encode(&apply_chain(
+        base,
+        None,
+        deltas,
+        &mut Unsealer::default(),
+    )?))
 }
 
 /// The delta from the revision at the end of `chain` to `new_etf`, in one pass: what a save

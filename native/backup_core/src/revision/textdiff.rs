@@ -27,7 +27,7 @@ pub enum Change {
 }
 
 /// Time allowed for one token diff before it settles for a coarser answer.
-const DEADLINE: Duration = Duration::from_millis(3);
+const DEADLINE: Duration = Duration::from_millis(1);
 
 fn class(b: u8) -> u8 {
     if b.is_ascii_alphanumeric() || b >= 0x80 || b == b'_' {
