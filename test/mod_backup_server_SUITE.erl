@@ -45,6 +45,7 @@
     action_acl/1,
     download_callbacks/1,
     encrypt_generates_password/1,
+    filestore_upload/1,
     admin_menu/1
 ]).
 
@@ -71,6 +72,7 @@ all() ->
         action_acl,
         download_callbacks,
         encrypt_generates_password,
+        filestore_upload,
         admin_menu
     ].
 
@@ -360,6 +362,42 @@ wait_for_password(Context, N) ->
     case z_convert:to_binary(m_config:get_value(mod_backup, backup_encrypt_password, Context)) of
         <<>> -> timer:sleep(20), wait_for_password(Context, N - 1);
         Password -> Password
+    end.
+
+%% With a cloud filestore: no media archive, and after the set the database and config files
+%% and then backup.json are uploaded, the set marked uploaded; daily_dump 1 acts as 2.
+filestore_upload(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    case engine_available() of
+        false ->
+            {skip, "archive engine not available"};
+        true ->
+            ok = zotonic_host:filestore(?SITE, true),
+            try
+                ok = m_config:set_value(mod_backup, daily_dump, <<"1">>, Context),
+                Admin = zotonic_host:context(?SITE, admin),
+                ?assertEqual({ok, {<<"2">>, []}}, m_backup:m_get([<<"daily_dump">>], undefined, Admin)),
+                ok = mod_backup:start_backup(true, Context),
+                ok = wait_idle(Context),
+                [{Name, Entry}] = maps:to_list(backup_json_index:read(Dir)),
+                ?assertEqual(undefined, maps:get(<<"files">>, Entry)),
+                ?assertEqual(true, maps:get(<<"is_filestore_uploaded">>, Entry)),
+                Remote = filename:join(zotonic_host:filestore_dir(?SITE), "backup"),
+                {ok, RemoteFiles} = file:list_dir(Remote),
+                ?assertEqual(lists:sort([ "backup.json", binary_to_list(Name) ++ ".sql.gz",
+                                          "config-" ++ binary_to_list(Name) ++ ".tar.gz" ]),
+                             lists:sort(RemoteFiles)),
+                {ok, RemoteIndex} = backup_json_index:read_file(filename:join(Remote, "backup.json")),
+                ?assertEqual(true, maps:get(<<"is_filestore_uploaded">>, maps:get(Name, RemoteIndex))),
+                Uploads = [ R || {filestore, upload, R} <- zotonic_host:render_log(?SITE) ],
+                ?assertEqual(<<"backup/backup.json">>, lists:last(Uploads)),
+                Statuses = [ S || #{ status := S } <- zotonic_host:mqtt_messages(?SITE, ?TOPIC) ],
+                ?assertEqual([<<"completed">>, <<"uploaded">>], lists:nthtail(length(Statuses) - 2, Statuses)),
+                ?assertMatch([ #{ is_filestore_uploaded := true } ], mod_backup:list_backups(Context))
+            after
+                zotonic_host:filestore(?SITE, false)
+            end
     end.
 
 admin_menu(Config) ->
