@@ -7,14 +7,14 @@
 
 -spec hex_sha2(iodata()) -> binary().
 hex_sha2(Value) ->
-    binary:encode_hex(crypto:hash(sha256, Value), lowercase).
+    string:lowercase(binary:encode_hex(crypto:hash(sha256, Value))).
 
 %% @doc Lowercase hex sha256 of a file, read incrementally.
 -spec hex_sha2_file(file:filename_all()) -> {ok, binary()} | {error, term()}.
 hex_sha2_file(File) ->
     case file:open(File, [read, binary, raw, read_ahead]) of
         {ok, Fd} ->
-            try {ok, binary:encode_hex(hash_loop(Fd, crypto:hash_init(sha256)), lowercase)}
+            try {ok, string:lowercase(binary:encode_hex(hash_loop(Fd, crypto:hash_init(sha256))))}
             after file:close(Fd)
             end;
         {error, _} = Error ->

@@ -459,7 +459,7 @@ codename(<<"57014">>) -> query_canceled;
 codename(<<"28P01">>) -> invalid_password;
 codename(Code) -> Code.
 
-hex(Bin) -> binary:encode_hex(Bin, lowercase).
+hex(Bin) -> string:lowercase(binary:encode_hex(Bin)).
 
 format_name(0) -> text;
 format_name(1) -> binary.
