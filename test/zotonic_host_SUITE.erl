@@ -47,7 +47,8 @@
     pg_client_errors_and_transactions/1,
     mqtt_publish_recorded_and_delivered/1,
     filestore_answers_only_when_switched_on/1,
-    jobs_counter_limits_concurrency/1
+    jobs_counter_limits_concurrency/1,
+    rsc_import_of_an_export_updates_as_import/1
 ]).
 
 -define(A, zhost_a).
@@ -75,7 +76,8 @@ all() ->
         pg_client_errors_and_transactions,
         mqtt_publish_recorded_and_delivered,
         filestore_answers_only_when_switched_on,
-        jobs_counter_limits_concurrency
+        jobs_counter_limits_concurrency,
+        rsc_import_of_an_export_updates_as_import
     ].
 
 init_per_suite(Config) ->
@@ -429,6 +431,23 @@ jobs_counter_limits_concurrency(_Config) ->
     ?assertMatch([{start, X}, {stop, X}, {start, Y}, {stop, Y}], Events),
     ?assertEqual(42, jobs:run(zotonic_singular_job, fun() -> 42 end)),
     true = jobs:delete_queue(zb_queue).
+
+rsc_import_of_an_export_updates_as_import(_Config) ->
+    Ctx = zotonic_host:context(?A, admin),
+    {ok, Id} = m_rsc_update:insert(#{ <<"category">> => text, <<"title">> => <<"old">> }, Ctx),
+    JSON = z_json:decode(z_json:encode(#{
+        <<"uri">> => <<"https://elsewhere.test/id/42">>,
+        <<"is_a">> => [<<"text">>, <<"article">>],
+        <<"resource">> => #{ <<"id">> => 42, <<"title">> => <<"imported">>, <<"version">> => 7,
+                             <<"modified">> => {{2021, 3, 4}, {5, 6, 7}} }
+    })),
+    ?assertEqual({ok, {Id, #{ <<"https://elsewhere.test/id/42">> => Id }}},
+                 m_rsc_import:import(Id, JSON, [is_authoritative], Ctx)),
+    ?assertEqual(<<"imported">>, m_rsc:p(Id, title, Ctx)),
+    ?assertEqual([text, article], m_rsc:is_a(Id, Ctx)),
+    ?assertEqual({{2021, 3, 4}, {5, 6, 7}}, m_rsc:p(Id, modified, Ctx)),
+    ?assertEqual(2, m_rsc:p(Id, version, Ctx)),
+    ?assertEqual({error, status}, m_rsc_import:import(Id, #{ <<"x">> => 1 }, [], Ctx)).
 
 %% ---------------------------------------------------------------------------------------------
 
