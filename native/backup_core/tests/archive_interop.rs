@@ -72,9 +72,16 @@ fn make_tree(root: &Path, portable_only: bool) {
     {
         set_mtime(&root.join(p), 1_600_000_000 + i as u64 * 1000);
     }
-    for (i, d) in ["2024/01/deep/er", "2024/01/deep", "2024/01", "2024", "empty_dir", ""]
-        .iter()
-        .enumerate()
+    for (i, d) in [
+        "2024/01/deep/er",
+        "2024/01/deep",
+        "2024/01",
+        "2024",
+        "empty_dir",
+        "",
+    ]
+    .iter()
+    .enumerate()
     {
         set_mtime(&root.join(d), 1_500_000_000 + i as u64 * 77);
     }
@@ -94,7 +101,12 @@ fn snapshot(root: &Path) -> Vec<(PathBuf, String, u32, i64, Vec<u8>)> {
         } else if ft.is_dir() {
             ("dir", Vec::new(), m.mtime(), m.mode() & 0o7777)
         } else {
-            ("file", fs::read(e.path()).expect("read"), m.mtime(), m.mode() & 0o7777)
+            (
+                "file",
+                fs::read(e.path()).expect("read"),
+                m.mtime(),
+                m.mode() & 0o7777,
+            )
         };
         out.push((rel, kind.to_string(), mode, mtime, body));
     }
@@ -176,18 +188,38 @@ fn gnu_tar_extracts_our_gz_to_an_identical_tree_and_gzip_t_accepts_it() {
     run(Command::new("gzip").arg("-t").arg(&out));
     let dest = t.path().join("x");
     fs::create_dir(&dest).expect("mkdir");
-    run(Command::new("tar").arg("-xzf").arg(&out).arg("-C").arg(&dest));
+    run(Command::new("tar")
+        .arg("-xzf")
+        .arg(&out)
+        .arg("-C")
+        .arg(&dest));
     assert_same_tree(&src, &dest);
     // GNU tar lists exactly the tree: no manifest entry visible, no warning
-    let listed = Command::new("tar").arg("-tzf").arg(&out).output().expect("tar -t");
+    let listed = Command::new("tar")
+        .arg("-tzf")
+        .arg(&out)
+        .output()
+        .expect("tar -t");
     assert!(listed.status.success());
-    assert!(listed.stderr.is_empty(), "{}", String::from_utf8_lossy(&listed.stderr));
+    assert!(
+        listed.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
     assert_eq!(
-        listed.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count(),
+        listed
+            .stdout
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count(),
         s.manifest.len()
     );
     // and `tar -d` finds no difference with the source
-    run(Command::new("tar").arg("-dzf").arg(&out).arg("-C").arg(&src));
+    run(Command::new("tar")
+        .arg("-dzf")
+        .arg(&out)
+        .arg("-C")
+        .arg(&src));
 }
 
 fn archive_tmp(out: &Path) -> PathBuf {
@@ -227,18 +259,20 @@ fn python_tarfile_extracts_our_gz_identically() {
     build(&src, &out, opts(Format::Gzip, 2, 32 * 1024));
     let dest = t.path().join("py");
     fs::create_dir(&dest).expect("mkdir");
-    run(Command::new("python3").arg("-c").arg(
-        "import sys,tarfile\n\
+    run(Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys,tarfile\n\
          with tarfile.open(sys.argv[1]) as t:\n\
          \x20   names=t.getnames()\n\
          \x20   t.extractall(sys.argv[2])\n\
          assert not any('MANIFEST' in n for n in names), names\n",
-    ).arg(&out).arg(&dest));
+        )
+        .arg(&out)
+        .arg(&dest));
     // tarfile does not restore directory mtimes of `./`; compare files and links
     let strip = |s: Vec<(PathBuf, String, u32, i64, Vec<u8>)>| {
-        s.into_iter()
-            .filter(|e| e.1 != "dir")
-            .collect::<Vec<_>>()
+        s.into_iter().filter(|e| e.1 != "dir").collect::<Vec<_>>()
     };
     assert_eq!(strip(snapshot(&src)), strip(snapshot(&dest)));
 }
@@ -289,8 +323,7 @@ fn we_verify_list_and_extract_archives_gnu_tar_made() {
         .any(|e| e.kind == EntryKind::Symlink && e.path == b"./link_to_photo"));
     assert!(listed.iter().any(|e| e.path.len() > 200));
     let dest = t.path().join("ours");
-    archive::extract(&out, &dest, &ExtractOptions::default(), &JobControl::new())
-        .expect("extract");
+    archive::extract(&out, &dest, &ExtractOptions::default(), &JobControl::new()).expect("extract");
     assert_same_tree(&src, &dest);
 }
 
@@ -305,7 +338,10 @@ fn our_extract_of_our_archive_reproduces_the_tree_in_both_formats() {
         let listed = archive::list(&out).expect("list");
         assert_eq!(listed.len(), s.manifest.len());
         for (l, m) in listed.iter().zip(&s.manifest) {
-            assert_eq!((&l.path, l.kind, l.size, l.crc32), (&m.path, m.kind, m.size, m.crc32));
+            assert_eq!(
+                (&l.path, l.kind, l.size, l.crc32),
+                (&m.path, m.kind, m.size, m.crc32)
+            );
         }
         let dest = t.path().join(format!("x{i}"));
         let e = archive::extract(&out, &dest, &ExtractOptions::default(), &JobControl::new())
@@ -345,8 +381,15 @@ fn list_source_names_entries_as_given_for_the_config_tar() {
     assert_eq!(s.files, 1);
     assert_eq!(s.skipped.len(), 1);
     assert!(s.skipped[0].1.starts_with("vanished"), "{:?}", s.skipped);
-    let out2 = Command::new("tar").arg("-tzf").arg(&out).output().expect("tar");
-    assert_eq!(out2.stdout, b"config-site/config/priv/zotonic_site.config\n");
+    let out2 = Command::new("tar")
+        .arg("-tzf")
+        .arg(&out)
+        .output()
+        .expect("tar");
+    assert_eq!(
+        out2.stdout,
+        b"config-site/config/priv/zotonic_site.config\n"
+    );
 }
 
 fn corrupt_variants(good: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
@@ -383,7 +426,11 @@ fn corrupt_and_truncated_archives_are_rejected_as_bad_archive_and_extract_leaves
                 .expect_err(what);
             assert_eq!(e.reason(), "bad_archive", "{f:?} {what}: {e}");
             assert!(!dest.exists(), "{what}: nothing extracted");
-            assert_eq!(fs::read_dir(t.path()).expect("ls").count(), 3, "{what}: no staging left");
+            assert_eq!(
+                fs::read_dir(t.path()).expect("ls").count(),
+                3,
+                "{what}: no staging left"
+            );
         }
     }
     fs::write(t.path().join("junk"), b"not an archive").expect("write");
@@ -401,12 +448,15 @@ fn a_changed_file_crc_is_caught_by_the_manifest_even_when_the_gzip_crc_is_fixed_
     fs::write(src.join("a.txt"), b"hello world").expect("write");
     let out = t.path().join("a.tar.gz");
     build(&src, &out, opts(Format::Gzip, 1, 0));
-    run(Command::new("python3").arg("-c").arg(
-        "import gzip,sys\n\
+    run(Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import gzip,sys\n\
          d=gzip.open(sys.argv[1]).read()\n\
          d=d.replace(b'hello world', b'hello World')\n\
          gzip.open(sys.argv[1],'wb').write(d)\n",
-    ).arg(&out));
+        )
+        .arg(&out));
     let e = archive::verify(&out, &JobControl::new()).expect_err("crc");
     assert_eq!(e.reason(), "bad_archive");
     assert!(e.to_string().contains("crc32 mismatch"), "{e}");
@@ -474,8 +524,13 @@ fn extract_refuses_a_non_empty_target_unless_overwrite() {
     let e = archive::extract(&out, &dest, &ExtractOptions::default(), &JobControl::new())
         .expect_err("exists");
     assert_eq!(e.reason(), "eexist");
-    archive::extract(&out, &dest, &ExtractOptions { overwrite: true }, &JobControl::new())
-        .expect("overwrite");
+    archive::extract(
+        &out,
+        &dest,
+        &ExtractOptions { overwrite: true },
+        &JobControl::new(),
+    )
+    .expect("overwrite");
     assert_eq!(fs::read(dest.join("a.txt")).expect("read"), b"new");
     assert_eq!(fs::read(dest.join("keep.txt")).expect("read"), b"keep");
 }
@@ -521,7 +576,12 @@ fn files_vanishing_or_shrinking_mid_archive_are_reported_not_fatal() {
     let s = archive::create(&Source::Dir(src.clone()), &out, &o, &ctl).expect("not fatal");
     watcher.join().expect("watcher");
     let reasons: Vec<String> = s.skipped.iter().map(|(p, r)| format!("{p}: {r}")).collect();
-    assert!(reasons.iter().any(|r| r.starts_with("./z_gone.txt: vanished")), "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("./z_gone.txt: vanished")),
+        "{reasons:?}"
+    );
     // the shrunk file was opened after the truncate: archived at its new size, no complaint
     // needed; either way the archive must verify and GNU tar must read it.
     archive::verify(&out, &JobControl::new()).expect("verifies");
@@ -564,6 +624,24 @@ fn sockets_and_fifos_are_skipped_with_a_reason() {
     fs::write(src.join("f"), b"x").expect("write");
     let out = t.path().join("a.tar.gz");
     let s = build(&src, &out, opts(Format::Gzip, 1, 0));
-    assert_eq!(s.skipped, vec![("./fifo".to_string(), "fifo not archived".to_string())]);
+    assert_eq!(
+        s.skipped,
+        vec![("./fifo".to_string(), "fifo not archived".to_string())]
+    );
     let _ = SystemTime::now();
+}
+
+#[test]
+fn a_root_that_is_a_symlink_is_followed_like_tar_c_does_but_links_below_are_not() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let real = t.path().join("real");
+    make_tree(&real, false);
+    let root = t.path().join("archive_link");
+    symlink(&real, &root).expect("symlink");
+    let out = t.path().join("a.tar.gz");
+    let s = build(&root, &out, opts(Format::Gzip, 2, 0));
+    assert!(s.skipped.is_empty());
+    let dest = t.path().join("x");
+    archive::extract(&out, &dest, &ExtractOptions::default(), &JobControl::new()).expect("extract");
+    assert_same_tree(&real, &dest);
 }

@@ -57,16 +57,16 @@ impl JobControl {
         }
     }
 
-    pub(crate) fn set_totals(&self, files: u64, bytes: u64) {
+    pub fn set_totals(&self, files: u64, bytes: u64) {
         self.files_total.store(files, Ordering::Relaxed);
         self.bytes_total.store(bytes, Ordering::Relaxed);
     }
 
-    pub(crate) fn add_files(&self, n: u64) {
+    pub fn add_files(&self, n: u64) {
         self.files_done.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub(crate) fn add_bytes(&self, n: u64) {
+    pub fn add_bytes(&self, n: u64) {
         self.bytes_done.fetch_add(n, Ordering::Relaxed);
     }
 }

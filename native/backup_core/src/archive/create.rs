@@ -84,7 +84,9 @@ fn collect(source: &Source, skipped: &mut Vec<(String, String)>) -> Result<Vec<I
     let mut items = Vec::new();
     match source {
         Source::Dir(root) => {
-            let meta = fs::symlink_metadata(root).map_err(|e| Error::io(root, e))?;
+            // The root itself is followed when it is a symlink (`tar -C DIR` does the same; a
+            // site's files/archive may be a link to another disk); nothing below it is.
+            let meta = fs::metadata(root).map_err(|e| Error::io(root, e))?;
             if !meta.is_dir() {
                 return Err(Error::io(
                     root,

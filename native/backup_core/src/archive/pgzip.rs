@@ -105,6 +105,8 @@ pub(crate) fn build_pool(threads: usize) -> io::Result<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .thread_name(|i| format!("zbackup-gz-{i}"))
+        // belt and braces: jobs catch their own panics, but never let rayon abort
+        .panic_handler(|_| {})
         .build()
         .map_err(|e| io::Error::other(format!("thread pool: {e}")))
 }
@@ -191,7 +193,12 @@ impl<W: Write> ParallelGzWriter<W> {
         let level = self.level;
         let (tx, rx) = sync_channel(1);
         self.pool.spawn(move || {
-            let out = compress_chunk(data, out, &dict, level, last);
+            // A panic must not reach rayon (its default handler aborts the process, and this
+            // runs inside the Erlang VM): it becomes this chunk's error.
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                compress_chunk(data, out, &dict, level, last)
+            }))
+            .unwrap_or_else(|_| Err(io::Error::other("compression worker panicked")));
             // The receiver is gone only if the writer was dropped; nothing to report then.
             let _ = tx.send(out);
         });
