@@ -57,7 +57,7 @@
     timeout => timeout(),
     overwrite => boolean()
 }.
--type job() :: #{ref := reference(), handle := reference()}.
+-type job() :: backup_job:job().
 -type summary() :: #{
     files := non_neg_integer(),
     bytes_in := non_neg_integer(),
@@ -66,13 +66,7 @@
     skipped := [{binary(), binary()}],
     seconds := float()
 }.
--type error_reason() :: {atom(), #{message := binary(), path => binary()}}.
--type progress() :: #{
-    files_done := non_neg_integer(),
-    files_total := non_neg_integer(),
-    bytes_done := non_neg_integer(),
-    bytes_total := non_neg_integer()
-}.
+-type error_reason() :: backup_job:error_reason().
 
 %% @doc Archives the tree under SrcDir into OutFile (entries `./rel/path', sorted), blocking the
 %% caller but no scheduler.
@@ -81,7 +75,7 @@
     OutFile :: file:filename_all(),
     Options :: options().
 create(SrcDir, OutFile, Options) ->
-    run(fun() -> start(SrcDir, OutFile, Options) end, Options).
+    run(dir_job(SrcDir, OutFile, Options), Options).
 
 %% @doc Starts archiving SrcDir into OutFile; the result comes with `await/2'.
 -spec start(SrcDir, OutFile, Options) -> {ok, job()} | {error, error_reason()} when
@@ -89,8 +83,7 @@ create(SrcDir, OutFile, Options) ->
     OutFile :: file:filename_all(),
     Options :: options().
 start(SrcDir, OutFile, Options) ->
-    Ref = make_ref(),
-    handle(Ref, backup_nif:archive_dir_start(name(SrcDir), name(OutFile), nif_options(Options), Ref, progress_pid(Options))).
+    backup_job:start(dir_job(SrcDir, OutFile, Options)).
 
 %% @doc Archives a list of `{NameInArchive, PathOnDisk}' files (the config archive).
 -spec create_from_list(Entries, OutFile, Options) -> {ok, summary()} | {error, error_reason()} when
@@ -98,7 +91,7 @@ start(SrcDir, OutFile, Options) ->
     OutFile :: file:filename_all(),
     Options :: options().
 create_from_list(Entries, OutFile, Options) ->
-    run(fun() -> start_from_list(Entries, OutFile, Options) end, Options).
+    run(list_job(Entries, OutFile, Options), Options).
 
 %% @doc Starts archiving a list of `{NameInArchive, PathOnDisk}' files.
 -spec start_from_list(Entries, OutFile, Options) -> {ok, job()} | {error, error_reason()} when
@@ -106,9 +99,7 @@ create_from_list(Entries, OutFile, Options) ->
     OutFile :: file:filename_all(),
     Options :: options().
 start_from_list(Entries, OutFile, Options) ->
-    Ref = make_ref(),
-    Pairs = [{name(N), name(P)} || {N, P} <- Entries],
-    handle(Ref, backup_nif:archive_list_start(Pairs, name(OutFile), nif_options(Options), Ref, progress_pid(Options))).
+    backup_job:start(list_job(Entries, OutFile, Options)).
 
 %% @doc Gzips InFile into OutFile with the parallel single-member gzip writer.
 -spec gzip_file(InFile, OutFile, Options) -> {ok, summary()} | {error, error_reason()} when
@@ -116,10 +107,8 @@ start_from_list(Entries, OutFile, Options) ->
     OutFile :: file:filename_all(),
     Options :: options().
 gzip_file(InFile, OutFile, Options) ->
-    run(fun() ->
-            Ref = make_ref(),
-            handle(Ref, backup_nif:gzip_file_start(name(InFile), name(OutFile), nif_options(Options), Ref,
-                                                   progress_pid(Options)))
+    run(fun(Ref) ->
+            backup_nif:gzip_file_start(name(InFile), name(OutFile), nif_options(Options), Ref, progress_pid(Options))
         end,
         Options).
 
@@ -133,7 +122,7 @@ gzip_file(InFile, OutFile, Options) ->
     OutFile :: file:filename_all(),
     Options :: options().
 gzip_command(Program, Args, Env, OutFile, Options) ->
-    run(fun() -> start_gzip_command(Program, Args, Env, OutFile, Options) end, Options).
+    run(command_job(Program, Args, Env, OutFile, Options), Options).
 
 %% @doc Starts `gzip_command/5' as a job.
 -spec start_gzip_command(Program, Args, Env, OutFile, Options) -> {ok, job()} | {error, error_reason()} when
@@ -143,31 +132,19 @@ gzip_command(Program, Args, Env, OutFile, Options) ->
     OutFile :: file:filename_all(),
     Options :: options().
 start_gzip_command(Program, Args, Env, OutFile, Options) ->
-    Ref = make_ref(),
-    Args1 = [iolist_to_binary(A) || A <- Args],
-    Env1 = [{iolist_to_binary(K), iolist_to_binary(V)} || {K, V} <- Env],
-    handle(Ref, backup_nif:gzip_command_start(name(Program), Args1, Env1, name(OutFile),
-                                              nif_options(Options), Ref, progress_pid(Options))).
+    backup_job:start(command_job(Program, Args, Env, OutFile, Options)).
 
 %% @doc Reads a whole archive: tar structure, gzip/zstd integrity and every file's crc32.
 -spec verify(File) -> {ok, map()} | {error, error_reason()} when
     File :: file:filename_all().
 verify(File) ->
-    run(fun() ->
-            Ref = make_ref(),
-            handle(Ref, backup_nif:verify_start(name(File), Ref, undefined))
-        end,
-        #{}).
+    run(fun(Ref) -> backup_nif:verify_start(name(File), Ref, undefined) end, #{}).
 
 %% @doc The entries of an archive.
 -spec list(File) -> {ok, [map()]} | {error, error_reason()} when
     File :: file:filename_all().
 list(File) ->
-    run(fun() ->
-            Ref = make_ref(),
-            handle(Ref, backup_nif:list_start(name(File), Ref, undefined))
-        end,
-        #{}).
+    run(fun(Ref) -> backup_nif:list_start(name(File), Ref, undefined) end, #{}).
 
 %% @doc Extracts an archive into DestDir after verifying it, through a staging dir next to
 %% DestDir; absolute paths, `..' and links leaving DestDir are refused (`unsafe_path') before
@@ -177,78 +154,58 @@ list(File) ->
     DestDir :: file:filename_all(),
     Options :: options().
 extract(File, DestDir, Options) ->
-    run(fun() ->
-            Ref = make_ref(),
-            handle(Ref, backup_nif:extract_start(name(File), name(DestDir), nif_options(Options), Ref,
-                                                 progress_pid(Options)))
+    run(fun(Ref) ->
+            backup_nif:extract_start(name(File), name(DestDir), nif_options(Options), Ref, progress_pid(Options))
         end,
         Options).
 
 %% @doc The job's state and counters now.
--spec progress(job()) -> {running | done, progress()}.
-progress(#{handle := Handle}) ->
-    backup_nif:job_progress(Handle).
+-spec progress(job()) -> {running | done, backup_job:progress()}.
+progress(Job) ->
+    backup_job:progress(Job).
 
 %% @doc Asks the job to stop; `await/2' then returns `{error, {cancelled, _}}' once the partial
 %% output is removed.
 -spec cancel(job()) -> ok.
-cancel(#{handle := Handle}) ->
-    backup_nif:job_cancel(Handle).
+cancel(Job) ->
+    backup_job:cancel(Job).
 
 %% @doc Waits for the job's result. On timeout the job is cancelled, its cleanup awaited, and
 %% `{error, {timeout, _}}' returned. Only the process that started the job gets its result.
 -spec await(job(), timeout()) -> {ok, term()} | {error, error_reason()}.
-await(#{ref := Ref} = Job, Timeout) ->
-    receive
-        {backup_job_done, Ref, Result} -> Result
-    after Timeout ->
-        cancel(Job),
-        receive
-            {backup_job_done, Ref, {ok, _}} ->
-                % Finished in the meantime: the output is complete, but the caller gave up.
-                {error, {timeout, #{message => <<"timeout; the job finished after the deadline">>}}};
-            {backup_job_done, Ref, _} ->
-                {error, {timeout, #{message => <<"timeout; the job was cancelled">>}}}
-        end
-    end.
+await(Job, Timeout) ->
+    backup_job:await(Job, Timeout).
 
 %% @doc How many jobs run now in this VM.
 -spec running_jobs() -> non_neg_integer().
 running_jobs() ->
-    backup_nif:job_count().
+    backup_job:running().
 
 %% ---------------------------------------------------------------------------------------------
 
 %% The blocking forms wait for a free job slot (or for another job on the same output file to
 %% end) instead of failing with `busy', within their timeout.
-run(Start, Options) ->
-    Deadline = case maps:get(timeout, Options, infinity) of
-        infinity -> infinity;
-        Ms -> erlang:monotonic_time(millisecond) + Ms
-    end,
-    run(Start, Deadline, 5).
+run(StartFun, Options) ->
+    backup_job:run(StartFun, maps:get(timeout, Options, infinity)).
 
-run(Start, Deadline, Backoff) ->
-    case Start() of
-        {ok, Job} ->
-            await(Job, remaining(Deadline));
-        {error, {busy, _}} ->
-            case remaining(Deadline) of
-                0 ->
-                    {error, {timeout, #{message => <<"timeout; all job slots stayed busy">>}}};
-                Left ->
-                    timer:sleep(min(Backoff, Left)),
-                    run(Start, Deadline, min(Backoff * 2, 100))
-            end;
-        {error, _} = Error ->
-            Error
+dir_job(SrcDir, OutFile, Options) ->
+    fun(Ref) ->
+        backup_nif:archive_dir_start(name(SrcDir), name(OutFile), nif_options(Options), Ref, progress_pid(Options))
     end.
 
-remaining(infinity) -> infinity;
-remaining(Deadline) -> max(0, Deadline - erlang:monotonic_time(millisecond)).
+list_job(Entries, OutFile, Options) ->
+    Pairs = [{name(N), name(P)} || {N, P} <- Entries],
+    fun(Ref) ->
+        backup_nif:archive_list_start(Pairs, name(OutFile), nif_options(Options), Ref, progress_pid(Options))
+    end.
 
-handle(Ref, {ok, Handle}) -> {ok, #{ref => Ref, handle => Handle}};
-handle(_Ref, {error, _} = Error) -> Error.
+command_job(Program, Args, Env, OutFile, Options) ->
+    Args1 = [iolist_to_binary(A) || A <- Args],
+    Env1 = [{iolist_to_binary(K), iolist_to_binary(V)} || {K, V} <- Env],
+    fun(Ref) ->
+        backup_nif:gzip_command_start(name(Program), Args1, Env1, name(OutFile), nif_options(Options), Ref,
+                                      progress_pid(Options))
+    end.
 
 progress_pid(#{progress := Pid}) when is_pid(Pid) -> Pid;
 progress_pid(_) -> undefined.

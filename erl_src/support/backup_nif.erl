@@ -25,8 +25,8 @@
 
 -export([
     file_digest/1,
-    encrypt_file/3,
-    decrypt_file/3,
+    encrypt_file_start/5,
+    decrypt_file_start/5,
     archive_dir_start/5,
     archive_list_start/5,
     gzip_file_start/5,
@@ -62,21 +62,8 @@
 file_digest(_Path) ->
     not_loaded().
 
-%% @doc Encrypt a file into the Z1 format (called through backup_crypto, which documents it).
--spec encrypt_file(In, Out, Password) -> {ok, #{sha256 := binary(), size := non_neg_integer()}}
-                                      | {error, {Reason :: atom(), #{message := binary(), path => binary()}}}
-    when In :: file:filename_all(), Out :: file:filename_all(), Password :: iodata().
-encrypt_file(_In, _Out, _Password) ->
-    not_loaded().
-
-%% @doc Decrypt a Z1 file (called through backup_crypto, which documents it).
--spec decrypt_file(In, Out, Password) -> {ok, #{sha256 := binary(), size := non_neg_integer()}}
-                                      | {error, {Reason :: atom(), #{message := binary(), path => binary()}}}
-    when In :: file:filename_all(), Out :: file:filename_all(), Password :: iodata().
-decrypt_file(_In, _Out, _Password) ->
-    not_loaded().
-
-%% The job NIFs below are called through backup_archive, which documents them. Each starts a
+%% The job NIFs below are called through backup_job, backup_archive and backup_crypto, which
+%% document them. Each starts a
 %% job on a Rust thread and returns at once; the result comes as
 %% `{backup_job_done, Ref, Result}' to the calling process.
 
@@ -110,6 +97,14 @@ list_start(_File, _Ref, _Progress) ->
 
 -spec extract_start(binary(), binary(), map(), reference(), progress_to()) -> job_start().
 extract_start(_File, _Dest, _Opts, _Ref, _Progress) ->
+    not_loaded().
+
+-spec encrypt_file_start(binary(), binary(), iodata(), reference(), progress_to()) -> job_start().
+encrypt_file_start(_In, _Out, _Password, _Ref, _Progress) ->
+    not_loaded().
+
+-spec decrypt_file_start(binary(), binary(), iodata(), reference(), progress_to()) -> job_start().
+decrypt_file_start(_In, _Out, _Password, _Ref, _Progress) ->
     not_loaded().
 
 -spec job_cancel(reference()) -> ok.

@@ -1,24 +1,21 @@
 //! Archive, dump, verify, list and extract jobs: argument decoding and result encoding around
 //! `backup_core::archive` and `backup_core::dump`, run through `job::spawn`.
 
-use crate::job::{self, Spec};
+use crate::job;
 use crate::term;
 use backup_core::archive::{
-    self, ArchiveOptions, EntryInfo, ExtractOptions, ExtractSummary, Format, GzOptions, JobControl,
-    Source, Summary, VerifyReport,
+    self, ArchiveOptions, EntryInfo, ExtractOptions, ExtractSummary, Format, GzOptions, Source,
+    Summary, VerifyReport,
 };
 use backup_core::dump::{self, CommandSpec, DumpSummary};
-use rustler::{Atom, Binary, Encoder, Env, LocalPid, NifResult, Term};
+use rustler::{Atom, Binary, Encoder, Env, NifResult, Term};
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 mod atoms {
     rustler::atoms! { format, threads, level, overwrite, gzip, zstd, undefined }
 }
-
-const PROGRESS_TAG: &str = "backup_archive";
 
 /// Options map of the façade: `format`, `threads`, `level`, `overwrite`; unknown keys ignored.
 struct Options {
@@ -62,36 +59,6 @@ fn gz_options(o: &ArchiveOptions) -> GzOptions {
     }
 }
 
-/// `undefined` or a pid.
-fn decode_progress(term: Term<'_>) -> NifResult<Option<LocalPid>> {
-    if let Ok(a) = term.decode::<Atom>() {
-        if a == atoms::undefined() {
-            return Ok(None);
-        }
-    }
-    term.decode::<LocalPid>().map(Some)
-}
-
-fn spec<T>(
-    env: Env<'_>,
-    progress: Term<'_>,
-    output: Option<PathBuf>,
-    encode: job::Encode<T>,
-) -> NifResult<(Spec<T>, Arc<JobControl>)> {
-    let control = Arc::new(JobControl::new());
-    Ok((
-        Spec {
-            owner: env.pid(),
-            progress_to: decode_progress(progress)?,
-            progress_tag: PROGRESS_TAG,
-            output,
-            control: control.clone(),
-            encode,
-        },
-        control,
-    ))
-}
-
 #[rustler::nif]
 fn archive_dir_start<'a>(
     env: Env<'a>,
@@ -104,7 +71,7 @@ fn archive_dir_start<'a>(
     let src = term::decode_path(src)?;
     let out = term::decode_path(out)?;
     let opts = decode_options(opts)?;
-    let (spec, _) = spec(env, progress, Some(out.clone()), encode_summary)?;
+    let spec = job::spec(env, progress, Some(out.clone()), encode_summary)?;
     let source = Source::Dir(src);
     Ok(job::started(
         env,
@@ -134,7 +101,7 @@ fn archive_list_start<'a>(
             )
         })
         .collect();
-    let (spec, _) = spec(env, progress, Some(out.clone()), encode_summary)?;
+    let spec = job::spec(env, progress, Some(out.clone()), encode_summary)?;
     let source = Source::List(list);
     Ok(job::started(
         env,
@@ -156,7 +123,7 @@ fn gzip_file_start<'a>(
     let input = term::decode_path(input)?;
     let out = term::decode_path(out)?;
     let gz = gz_options(&decode_options(opts)?.archive);
-    let (spec, _) = spec(env, progress, Some(out.clone()), encode_dump)?;
+    let spec = job::spec(env, progress, Some(out.clone()), encode_dump)?;
     Ok(job::started(
         env,
         job::spawn(env, reference, spec, move |ctl| {
@@ -187,7 +154,7 @@ fn gzip_command_start<'a>(
     };
     let out = term::decode_path(out)?;
     let gz = gz_options(&decode_options(opts)?.archive);
-    let (spec, _) = spec(env, progress, Some(out.clone()), encode_dump)?;
+    let spec = job::spec(env, progress, Some(out.clone()), encode_dump)?;
     Ok(job::started(
         env,
         job::spawn(env, reference, spec, move |ctl| {
@@ -204,7 +171,7 @@ fn verify_start<'a>(
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
     let file = term::decode_path(file)?;
-    let (spec, _) = spec(env, progress, None, encode_verify)?;
+    let spec = job::spec(env, progress, None, encode_verify)?;
     Ok(job::started(
         env,
         job::spawn(env, reference, spec, move |ctl| archive::verify(&file, ctl)),
@@ -219,7 +186,7 @@ fn list_start<'a>(
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
     let file = term::decode_path(file)?;
-    let (spec, _) = spec(env, progress, None, encode_list)?;
+    let spec = job::spec(env, progress, None, encode_list)?;
     Ok(job::started(
         env,
         job::spawn(env, reference, spec, move |_ctl| archive::list(&file)),
@@ -238,7 +205,7 @@ fn extract_start<'a>(
     let file = term::decode_path(file)?;
     let dest = term::decode_path(dest)?;
     let overwrite = decode_options(opts)?.overwrite;
-    let (spec, _) = spec(env, progress, Some(dest.clone()), encode_extract)?;
+    let spec = job::spec(env, progress, Some(dest.clone()), encode_extract)?;
     Ok(job::started(
         env,
         job::spawn(env, reference, spec, move |ctl| {

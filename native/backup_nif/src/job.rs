@@ -33,7 +33,7 @@ static RUNNING: AtomicUsize = AtomicUsize::new(0);
 static OUTPUTS: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
 
 mod atoms {
-    rustler::atoms! { backup_job_done, files_done, files_total, bytes_done, bytes_total, running, done }
+    rustler::atoms! { backup_job_done, running, done, undefined }
 }
 
 /// The handle Erlang holds.
@@ -122,6 +122,34 @@ pub struct Spec<T> {
     pub output: Option<PathBuf>,
     pub control: Arc<JobControl>,
     pub encode: Encode<T>,
+}
+
+/// The spec of a job started by the calling process, reporting progress to `progress`
+/// (`undefined` or a pid) as `{backup_archive, Ref, Map}`.
+pub fn spec<T>(
+    env: Env<'_>,
+    progress: Term<'_>,
+    output: Option<PathBuf>,
+    encode: Encode<T>,
+) -> NifResult<Spec<T>> {
+    Ok(Spec {
+        owner: env.pid(),
+        progress_to: decode_progress(progress)?,
+        progress_tag: "backup_archive",
+        output,
+        control: Arc::new(JobControl::new()),
+        encode,
+    })
+}
+
+/// `undefined` or a pid.
+fn decode_progress(term: Term<'_>) -> NifResult<Option<LocalPid>> {
+    if let Ok(a) = term.decode::<rustler::Atom>() {
+        if a == atoms::undefined() {
+            return Ok(None);
+        }
+    }
+    term.decode::<LocalPid>().map(Some)
 }
 
 /// Starts `work` on a thread of its own. Returns `{error, {busy, _}}`-worthy errors at once.
