@@ -1,0 +1,204 @@
+%% @doc The admin side of mod_backup in the test host: controller_admin_backup (page variables,
+%% a missing pg_dump, the settings postbacks and who may use them), the backup_start action's
+%% postback, the app env lock of the settings, and a structural check of the admin templates
+%% (every block tag closed) -- the host does not render templates.
+%% @end
+
+%% Copyright 2026 The zotonic_mod_backup authors
+%%
+%% Licensed under the Apache License, Version 2.0 (the "License");
+%% you may not use this file except in compliance with the License.
+%% You may obtain a copy of the License at
+%%
+%%     http://www.apache.org/licenses/LICENSE-2.0
+%%
+%% Unless required by applicable law or agreed to in writing, software
+%% distributed under the License is distributed on an "AS IS" BASIS,
+%% WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+%% See the License for the specific language governing permissions and
+%% limitations under the License.
+
+-module(mod_backup_admin_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+-include_lib("zotonic_core/include/zotonic.hrl").
+
+-export([all/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2, end_per_testcase/2]).
+-export([
+    page_vars_and_render/1,
+    missing_pg_dump_reported/1,
+    settings_postbacks/1,
+    config_locked_by_app_env/1,
+    action_postback_growls/1,
+    dispatch_rules/1,
+    templates_well_formed/1
+]).
+
+-define(SITE, bckadmin).
+-define(LOCK, {{mod_backup, backup}, self()}).
+
+all() ->
+    [
+        page_vars_and_render,
+        missing_pg_dump_reported,
+        settings_postbacks,
+        config_locked_by_app_env,
+        action_postback_growls,
+        dispatch_rules,
+        templates_well_formed
+    ].
+
+init_per_suite(Config) ->
+    {ok, Context} = zotonic_host:start_site(?SITE, #{}),
+    [ {context, Context} | Config ].
+
+end_per_suite(_Config) ->
+    zotonic_host:stop_site(?SITE),
+    ok.
+
+init_per_testcase(_Case, Config) ->
+    Config.
+
+end_per_testcase(_Case, Config) ->
+    global:del_lock(?LOCK, [node()]),
+    application:unset_env(zotonic, pg_dump),
+    application:unset_env(zotonic_mod_backup, is_config_locked),
+    application:unset_env(zotonic_mod_backup, daily_dump),
+    wait_idle(?config(context, Config)),
+    ok.
+
+%% ---------------------------------------------------------------------------------------------
+
+page_vars_and_render(_Config) ->
+    Admin = zotonic_host:context(?SITE, admin),
+    Vars = controller_admin_backup:page_vars(Admin),
+    ?assertEqual(false, proplists:get_value(is_config_locked, Vars)),
+    ?assertEqual(false, proplists:get_value(is_filestore_enabled, Vars)),
+    ?assertEqual(true, proplists:get_value(page_admin_backup, Vars)),
+    ?assertEqual(false, proplists:get_value(backup_in_progress, Vars)),
+    #{ ok := true, db_dump := PgDump, archive := true } = proplists:get_value(backup_config, Vars),
+    ?assert(filelib:is_regular(PgDump)),
+    _ = controller_admin_backup:process(<<"GET">>, undefined, undefined, Admin),
+    ?assertMatch([ {template, <<"admin_backup.tpl">>, _} | _ ],
+                 [ E || {template, _, _} = E <- zotonic_host:render_log(?SITE) ]),
+    ?assertMatch({true, _}, controller_admin_backup:service_available(Admin)).
+
+missing_pg_dump_reported(_Config) ->
+    Admin = zotonic_host:context(?SITE, admin),
+    ok = application:set_env(zotonic, pg_dump, "/nonexistent/bin/pg_dump"),
+    ?assertEqual({error, not_configured}, backup_create:command_configuration()),
+    Cfg = proplists:get_value(backup_config, controller_admin_backup:page_vars(Admin)),
+    ?assertEqual(false, maps:get(ok, Cfg, false)),
+    ?assertEqual(false, maps:get(db_dump, Cfg)),
+    % A backup started anyway fails cleanly and registers nothing.
+    Context = zotonic_host:context(?SITE, sudo),
+    ok = mod_backup:start_backup(false, Context),
+    ok = wait_idle(Context),
+    ?assertEqual(#{}, backup_json_index:read(backup_create:dir(Context))),
+    ?assertEqual(<<"error">>, maps:get(status, lists:last(
+        zotonic_host:mqtt_messages(?SITE, <<"model/backup/event/backup">>)))).
+
+settings_postbacks(_Config) ->
+    Admin = zotonic_host:context(?SITE, admin),
+    Editor = zotonic_host:context(?SITE, editor),
+    Sudo = zotonic_host:context(?SITE, sudo),
+    Daily = fun(V, Ctx) ->
+        controller_admin_backup:event(#postback{ message = config_backup_daily }, z_context:set_q(<<"triggervalue">>, V, Ctx))
+    end,
+    _ = Daily(<<"2">>, Admin),
+    ?assertEqual(<<"2">>, z_convert:to_binary(m_config:get_value(mod_backup, daily_dump, Sudo))),
+    _ = Daily(<<"1">>, Editor),
+    ?assertEqual(<<"2">>, z_convert:to_binary(m_config:get_value(mod_backup, daily_dump, Sudo))),
+    _ = controller_admin_backup:event(#postback{ message = config_backup_panel },
+                                      z_context:set_q(<<"triggervalue">>, <<"true">>, Admin)),
+    ?assert(backup_config:admin_panel(Sudo)),
+    Growls = [ {Type, T} || {growl, T, Type, _} <- zotonic_host:render_log(?SITE) ],
+    ct:pal("growls: ~p", [Growls]),
+    ?assertMatch([ {notice, _}, {error, _}, {notice, _} ], Growls),
+    _ = Daily(<<"0">>, Admin).
+
+config_locked_by_app_env(_Config) ->
+    Admin = zotonic_host:context(?SITE, admin),
+    Sudo = zotonic_host:context(?SITE, sudo),
+    ok = m_config:set_value(mod_backup, daily_dump, <<"0">>, Sudo),
+    ok = application:set_env(zotonic_mod_backup, daily_dump, "1"),
+    % Without the lock the site's setting wins.
+    ?assertEqual(0, backup_config:daily_dump(Sudo)),
+    ok = application:set_env(zotonic_mod_backup, is_config_locked, true),
+    ?assert(backup_config:is_config_locked()),
+    ?assertEqual(1, backup_config:daily_dump(Sudo)),
+    ?assertEqual(true, proplists:get_value(is_config_locked, controller_admin_backup:page_vars(Admin))),
+    Before = length(zotonic_host:render_log(?SITE)),
+    _ = controller_admin_backup:event(#postback{ message = config_backup_daily },
+                                      z_context:set_q(<<"triggervalue">>, <<"2">>, Admin)),
+    ?assertEqual(<<"0">>, z_convert:to_binary(m_config:get_value(mod_backup, daily_dump, Sudo))),
+    ?assertMatch([ {growl, _, error, _} ], lists:nthtail(Before, zotonic_host:render_log(?SITE))).
+
+action_postback_growls(_Config) ->
+    Admin = zotonic_host:context(?SITE, admin),
+    Anon = zotonic_host:context(?SITE, anonymous),
+    Start = fun(Ctx) ->
+        Before = length(zotonic_host:render_log(?SITE)),
+        _ = action_backup_backup_start:event(#postback{ message = {backup_start, false} }, Ctx),
+        [ {Type, Text} || {growl, Text, Type, _} <- lists:nthtail(Before, zotonic_host:render_log(?SITE)) ]
+    end,
+    ?assertMatch([ {error, _} ], Start(Anon)),
+    true = global:set_lock(?LOCK, [node()], 0),
+    ?assertMatch([ {notice, _} ], Start(Admin)),
+    [ {error, InProgress} ] = Start(Admin),
+    ct:pal("in progress growl: ~s", [InProgress]),
+    ?assertMatch({match, _}, re:run(InProgress, <<"already in progress">>)),
+    {JS, _} = action_backup_backup_start:render_action(<<"t1">>, undefined, [{is_full_backup, true}], Admin),
+    ?assert(iolist_size(JS) > 0).
+
+dispatch_rules(_Config) ->
+    {ok, [Rules]} = file:consult(filename:join([code:priv_dir(zotonic_mod_backup), "dispatch", "backup"])),
+    ?assertEqual([admin_backup, admin_backup_revision, admin_backup_deleted, backup_download],
+                 [ element(1, R) || R <- Rules ]),
+    {backup_download, ["backup", "download", '*'], controller_file, Opts} = lists:keyfind(backup_download, 1, Rules),
+    ?assertEqual([{module, mod_backup}], proplists:get_value(root, Opts)),
+    ?assertEqual(attachment, proplists:get_value(content_disposition, Opts)),
+    ?assert(lists:all(fun(R) -> lists:member(seo_noindex, element(4, R)) end, Rules)).
+
+%% Every {% if/for/with/block/... %} has its end tag, in the right nesting.
+templates_well_formed(_Config) ->
+    Dir = filename:join(code:priv_dir(zotonic_mod_backup), "templates"),
+    Own = [ "admin_backup.tpl", "_admin_backup_list.tpl", "_admin_backup_widget_backup_now.tpl",
+            "_admin_backup_widget_config_backup_config.tpl", "_admin_backup_widget_config_export_panel.tpl" ],
+    lists:foreach(
+        fun(T) ->
+            {ok, Bin} = file:read_file(filename:join(Dir, T)),
+            ?assertEqual({T, ok}, {T, check_tags(Bin)})
+        end,
+        Own).
+
+check_tags(Bin) ->
+    {match, Tags} = re:run(Bin, <<"{%\\s*(\\w+)">>, [global, {capture, all_but_first, binary}]),
+    Block = [ <<"if">>, <<"for">>, <<"with">>, <<"block">>, <<"comment">>, <<"ifequal">>, <<"autoescape">> ],
+    check_nesting([ T || [T] <- Tags ], Block, []).
+
+check_nesting([], _Block, []) ->
+    ok;
+check_nesting([], _Block, Open) ->
+    {unclosed, Open};
+check_nesting([ <<"end", Name/binary>> | Rest ], Block, [ Name | Open ]) ->
+    check_nesting(Rest, Block, Open);
+check_nesting([ <<"end", _/binary>> = End | _ ], _Block, Open) ->
+    {unexpected, End, Open};
+check_nesting([ T | Rest ], Block, Open) ->
+    case lists:member(T, Block) of
+        true -> check_nesting(Rest, Block, [ T | Open ]);
+        false -> check_nesting(Rest, Block, Open)
+    end.
+
+wait_idle(Context) ->
+    wait_idle(Context, 600).
+
+wait_idle(_Context, 0) ->
+    {error, timeout};
+wait_idle(Context, N) ->
+    case mod_backup:backup_in_progress(Context) of
+        true -> timer:sleep(50), wait_idle(Context, N - 1);
+        false -> ok
+    end.
