@@ -35,7 +35,8 @@
     progress_reported/1,
     encrypted_set_both_directions/1,
     disk_full_leaves_older_sets/1,
-    killed_mid_backup_leaves_no_tmp/1
+    killed_mid_backup_leaves_no_tmp/1,
+    vm_killed_mid_backup/1
 ]).
 
 -define(SITE, bckcreate).
@@ -52,7 +53,8 @@ all() ->
         progress_reported,
         encrypted_set_both_directions,
         disk_full_leaves_older_sets,
-        killed_mid_backup_leaves_no_tmp
+        killed_mid_backup_leaves_no_tmp,
+        vm_killed_mid_backup
     ].
 
 init_per_suite(Config) ->
@@ -287,6 +289,54 @@ killed_mid_backup_leaves_no_tmp(Config) ->
     ?assertEqual({ok, #{ <<"bckcreate-x">> => #{ <<"timestamp">> => 1 } }},
                  backup_json_index:read_file(filename:join(Dir, <<"backup.json">>))),
     ?assertNot(mod_backup:backup_in_progress(Context)).
+
+%% A whole VM killed (kill -9) while it writes a set: the next start of the site's mod_backup
+%% (here in this VM, on the same directories) removes the .tmp files, and backup.json is the
+%% valid index from before.
+vm_killed_mid_backup(Config) ->
+    Root = filename:join(?config(priv_dir, Config), "vmkill"),
+    Site = bckvmkill,
+    {ok, Peer, _Node} = peer:start_link(#{
+        name => peer:random_name(),
+        connection => standard_io,
+        args => [ "-pa" | code:get_path() ]
+    }),
+    {ok, PeerCtx} = peer:call(Peer, zotonic_host, start_site, [Site, #{ dir => Root, keep_db => true }], 60000),
+    Dir = peer:call(Peer, backup_create, dir, [PeerCtx]),
+    Archive = peer:call(Peer, z_path, media_archive, [PeerCtx]),
+    DbName = proplists:get_value(dbdatabase, peer:call(Peer, z_db_pool, get_database_options, [PeerCtx])),
+    _ = make_media_tree(Archive, 60),
+    {ok, _} = peer:call(Peer, mod_backup, update_index,
+                        [fun(I) -> I#{ <<"bckvmkill-x">> => #{ <<"timestamp">> => 1 } } end, PeerCtx]),
+    OsPid = peer:call(Peer, os, getpid, []),
+    ok = peer:call(Peer, mod_backup, start_backup, [true, PeerCtx]),
+    ok = wait_for_file(fun() -> lists:any(fun is_tmp/1, dir_files(Dir)) end, 400),
+    timer:sleep(200),
+    AtKill = dir_files(Dir),
+    {0, _} = cmd(["kill", "-9", OsPid]),
+    catch peer:stop(Peer),
+    ct:pal("backup dir when the VM was killed: ~p", [AtKill]),
+    ?assert(lists:any(fun is_tmp/1, AtKill)),
+    {ok, Ctx} = zotonic_host:start_site(Site, #{ dir => Root }),
+    try
+        Left = dir_files(Dir),
+        ct:pal("backup dir after the next start: ~p", [Left]),
+        ?assertEqual([], [ F || F <- Left, is_tmp(F) ]),
+        ?assertEqual({ok, #{ <<"bckvmkill-x">> => #{ <<"timestamp">> => 1 } }},
+                     backup_json_index:read_file(filename:join(Dir, <<"backup.json">>))),
+        ?assertNot(mod_backup:backup_in_progress(Ctx))
+    after
+        zotonic_host:stop_site(Site),
+        psql("postgres", ["-c", "DROP DATABASE IF EXISTS \"" ++ DbName ++ "\" WITH (FORCE)"])
+    end.
+
+wait_for_file(_Fun, 0) ->
+    {error, timeout};
+wait_for_file(Fun, N) ->
+    case Fun() of
+        true -> ok;
+        false -> timer:sleep(25), wait_for_file(Fun, N - 1)
+    end.
 
 %% ---------------------------------------------------------------------------------------------
 %% Z1, written from the contract (section 9).
