@@ -5,7 +5,7 @@
 set -eu
 
 packages="erlang-nox erlang-dev erlang-eunit erlang-common-test erlang-tools rebar3 \
-postgresql postgresql-client gzip zstd pigz tar python3 erlang-p1-pgsql"
+postgresql postgresql-client gzip zstd pigz tar python3"
 
 missing=""
 for p in $packages; do
