@@ -37,9 +37,9 @@
 -mod_prio(600).
 -mod_provides([backup]).
 -mod_depends([]).
-%% The revision log (tables backup_revision, backup_edge_log, backup_medium_log) adds
-%% -mod_schema(4) and manage_schema/2 together with m_backup_revision; declaring the schema
-%% version before the tables are made would make Zotonic skip their installation later.
+%% The revision log: tables backup_revision, backup_edge_log and backup_medium_log, made by
+%% manage_schema/2 through m_backup_revision:install/1.
+-mod_schema(4).
 -mod_config([
     #{
         key => daily_dump,
@@ -104,6 +104,18 @@
     observe_backup_list/2,
     observe_backup_start/2,
     observe_m_config_update/2,
+    observe_rsc_update_done/2,
+    observe_rsc_delete/2,
+    observe_edge_insert/2,
+    observe_edge_delete/2,
+    observe_media_update_done/2,
+    observe_rsc_upload/2,
+    observe_search_query/2,
+    observe_tick_24h/2,
+
+    manage_schema/2,
+    revisions_compact/1,
+    revisions_downgrade/1,
 
     start_backup/1,
     start_backup/2,
@@ -206,14 +218,100 @@ observe_m_config_update(#m_config_update{ module = ?MODULE, key = encrypt_backup
 observe_m_config_update(#m_config_update{}, _Context) ->
     ok.
 
-%% The revision log adds here: observe_rsc_update_done/2, observe_rsc_delete/2,
-%% observe_edge_insert/2, observe_edge_delete/2, observe_media_update_done/2,
-%% observe_rsc_upload/2, observe_search_query/2 (backup_deleted) and observe_tick_24h/2.
+%% @doc Save a revision of an inserted or updated resource, and the props of a deleted one.
+-spec observe_rsc_update_done(#rsc_update_done{}, Context) -> ok | {error, term()} when
+    Context :: z:context().
+observe_rsc_update_done(#rsc_update_done{ action = insert, id = Id, post_props = Props }, Context) ->
+    m_backup_revision:save_revision(Id, Props, Context);
+observe_rsc_update_done(#rsc_update_done{ action = update, id = Id, post_props = Props }, Context) ->
+    m_backup_revision:save_revision(Id, Props, Context);
+observe_rsc_update_done(#rsc_update_done{ action = delete, id = Id, pre_props = Props }, Context) ->
+    m_backup_revision:save_deleted(Id, Props, Context);
+observe_rsc_update_done(#rsc_update_done{}, _Context) ->
+    ok.
+
+%% @doc A resource is deleted: make sure its medium record is in the medium log.
+-spec observe_rsc_delete(#rsc_delete{}, Context) -> ok when
+    Context :: z:context().
+observe_rsc_delete(#rsc_delete{ id = Id }, Context) ->
+    m_backup_revision:medium_delete_check(Id, Context).
+
+%% @doc Log an inserted edge.
+-spec observe_edge_insert(#edge_insert{}, Context) -> ok when
+    Context :: z:context().
+observe_edge_insert(#edge_insert{ subject_id = S, predicate = P, object_id = O }, Context) ->
+    m_backup_revision:edge_insert(S, P, O, Context).
+
+%% @doc Log a deleted edge.
+-spec observe_edge_delete(#edge_delete{}, Context) -> ok when
+    Context :: z:context().
+observe_edge_delete(#edge_delete{ subject_id = S, predicate = P, object_id = O }, Context) ->
+    m_backup_revision:edge_delete(S, P, O, Context).
+
+%% @doc Log an inserted, updated or deleted medium record.
+-spec observe_media_update_done(#media_update_done{}, Context) -> ok when
+    Context :: z:context().
+observe_media_update_done(#media_update_done{ action = insert, id = Id, post_props = Props }, Context) ->
+    m_backup_revision:medium_insert(Id, Props, Context);
+observe_media_update_done(#media_update_done{ action = update, id = Id, post_props = Props }, Context) ->
+    m_backup_revision:medium_update(Id, Props, Context);
+observe_media_update_done(#media_update_done{ action = delete, id = Id, pre_props = Props }, Context) ->
+    m_backup_revision:medium_delete(Id, Props, Context);
+observe_media_update_done(#media_update_done{}, _Context) ->
+    ok.
+
+%% @doc Replace or create a resource from an uploaded per-resource backup file.
+-spec observe_rsc_upload(#rsc_upload{}, Context) -> {ok, m_rsc:resource_id()} | {error, term()} when
+    Context :: z:context().
+observe_rsc_upload(#rsc_upload{} = Upload, Context) ->
+    backup_rsc_upload:rsc_upload(Upload, Context).
+
+%% @doc The `backup_deleted' search: deleted resources, for those who may use mod_backup.
+-spec observe_search_query(#search_query{}, Context) -> #search_result{} | [] | undefined when
+    Context :: z:context().
+observe_search_query(#search_query{ name = <<"backup_deleted">>, offsetlimit = OffsetLimit }, Context) ->
+    case z_acl:is_allowed(use, mod_backup, Context) of
+        true -> m_backup_revision:list_deleted(OffsetLimit, Context);
+        false -> []
+    end;
+observe_search_query(#search_query{}, _Context) ->
+    undefined.
+
+%% @doc Daily pruning of the revision log, except on a standby (backup environment) site.
+-spec observe_tick_24h(tick_24h, Context) -> ok when
+    Context :: z:context().
+observe_tick_24h(tick_24h, Context) ->
+    case m_site:environment(Context) of
+        backup -> ok;
+        _Env -> m_backup_revision:periodic_cleanup(Context)
+    end.
+
 %% The restore half adds observe_backup_restore/2, observe_backup_download/2,
 %% restore_backup/1,3 and download_backup/1.
 
 %% ---------------------------------------------------------------------------------------------
 %% API
+
+%% @doc Install or upgrade the revision log tables.
+-spec manage_schema(Version, Context) -> ok when
+    Version :: install | {upgrade, integer()} | integer(),
+    Context :: z:context().
+manage_schema(_Version, Context) ->
+    m_backup_revision:install(Context).
+
+%% @doc Convert the site's stock `erlang' revision rows to keyframes and deltas, in the
+%% background, resource by resource (resumable: run it again after an interruption).
+-spec revisions_compact(Context) -> {ok, pid()} | {error, already_running} when
+    Context :: z:context().
+revisions_compact(Context) ->
+    backup_revision_compact:start(Context).
+
+%% @doc Rewrite every revision row as a stock `erlang' row, so the site can go back to
+%% Zotonic's own mod_backup.
+-spec revisions_downgrade(Context) -> {ok, #{ rows := non_neg_integer(), errors := non_neg_integer() }} when
+    Context :: z:context().
+revisions_downgrade(Context) ->
+    backup_revision_compact:downgrade(Context).
 
 %% @doc Started by Zotonic's module manager, once per site.
 -spec start_link(Args) -> {ok, pid()} | {error, term()} when

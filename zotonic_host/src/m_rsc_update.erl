@@ -60,10 +60,24 @@ update(Id, Props, Options, Context) ->
         undefined -> {error, enoent};
         Rid ->
             case m_rsc:exists(Rid, Context) of
-                true -> do_update(Rid, binary_keys(Props), Options, Context);
-                false -> {error, enoent}
+                true ->
+                    do_update(Rid, binary_keys(Props), Options, Context);
+                false when is_integer(Rid) ->
+                    case proplists:get_bool(is_import, Options) of
+                        true -> import_insert(Rid, binary_keys(Props), Options, Context);
+                        false -> {error, enoent}
+                    end;
+                false ->
+                    {error, enoent}
             end
     end.
+
+%% As Zotonic: an import over an id that does not exist (any more) first creates a bare
+%% resource with that id (category `other', unpublished), then updates it.
+import_insert(Id, Props, Options, Context) ->
+    1 = z_db:q("insert into rsc (id, creator_id, is_published, category_id) values ($1, $2, false, $3)",
+               [Id, z_acl:user(Context), m_rsc:rid(other, Context)], Context),
+    do_update(Id, Props, Options, Context).
 
 binary_keys(Props) ->
     maps:fold(fun(K, V, Acc) -> Acc#{ z_convert:to_binary(K) => V } end, #{}, Props).

@@ -1,0 +1,323 @@
+%% @doc Conversion of the revision log between stock `erlang' rows and our keyframe + delta
+%% chains.
+%%
+%% compact: sites have years of stock rows; start/1 converts them in a background process,
+%% resource by resource, each in its own transaction under the resource's revision lock, in
+%% batches with a pause between them. stop/1 interrupts it between two resources; as every
+%% resource is converted whole or not at all, start/1 later simply continues with the resources
+%% that still have `erlang' rows. Every new row is checked to reconstruct to exactly the props
+%% of the row it replaces before it is written.
+%%
+%% downgrade: rewrites every keyframe and delta row as a stock `erlang' row
+%% (`term_to_binary(Props, [compressed])'), so the site can go back to Zotonic's own module.
+%% @end
+
+%% Copyright 2026 The zotonic_mod_backup authors
+%%
+%% Licensed under the Apache License, Version 2.0 (the "License");
+%% you may not use this file except in compliance with the License.
+%% You may obtain a copy of the License at
+%%
+%%     http://www.apache.org/licenses/LICENSE-2.0
+%%
+%% Unless required by applicable law or agreed to in writing, software
+%% distributed under the License is distributed on an "AS IS" BASIS,
+%% WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+%% See the License for the specific language governing permissions and
+%% limitations under the License.
+
+-module(backup_revision_compact).
+
+-export([
+    start/1,
+    stop/1,
+    is_running/1,
+    compact/1,
+    compact_resource/2,
+    downgrade/1
+]).
+
+-include_lib("zotonic_core/include/zotonic.hrl").
+
+%% Resources per batch, and the pause between batches (ms) to leave the database to the site.
+-define(BATCH, 200).
+-define(PAUSE, 50).
+
+-type stats() :: #{ resources := non_neg_integer(), rows := non_neg_integer(), errors := non_neg_integer() }.
+-export_type([stats/0]).
+
+%% @doc Start compacting in the background; one run per site at a time.
+-spec start(Context) -> {ok, pid()} | {error, already_running} when
+    Context :: z:context().
+start(Context) ->
+    Name = name(Context),
+    Ctx = z_context:prune_for_spawn(Context),
+    Self = self(),
+    Pid = spawn(fun() ->
+        try register(Name, self()) of
+            true ->
+                Self ! {self(), started},
+                Result = compact(Ctx),
+                ?LOG_INFO(#{
+                    in => zotonic_mod_backup,
+                    text => <<"Revision compaction finished">>,
+                    result => element(1, Result),
+                    stats => element(2, Result)
+                })
+        catch
+            error:badarg ->
+                Self ! {self(), already_running}
+        end
+    end),
+    receive
+        {Pid, started} -> {ok, Pid};
+        {Pid, already_running} -> {error, already_running}
+    end.
+
+%% @doc Ask a running compaction to stop after the resource it is converting; waits for it.
+-spec stop(Context) -> ok when
+    Context :: z:context().
+stop(Context) ->
+    case whereis(name(Context)) of
+        undefined ->
+            ok;
+        Pid ->
+            MRef = erlang:monitor(process, Pid),
+            Pid ! {?MODULE, stop},
+            receive
+                {'DOWN', MRef, process, Pid, _} -> ok
+            end
+    end.
+
+%% @doc Is a compaction running for the site?
+-spec is_running(Context) -> boolean() when
+    Context :: z:context().
+is_running(Context) ->
+    is_pid(whereis(name(Context))).
+
+name(Context) ->
+    z_utils:name_for_site(?MODULE, z_context:site(Context)).
+
+%% @doc Compact all resources with `erlang' rows, in the calling process. Stops early, with
+%% `stopped', on a `{backup_revision_compact, stop}' message.
+-spec compact(Context) -> {done | stopped, stats()} when
+    Context :: z:context().
+compact(Context) ->
+    compact_loop(0, #{ resources => 0, rows => 0, errors => 0 }, Context).
+
+compact_loop(After, Stats, Context) ->
+    RscIds = z_db:q("
+        select distinct rsc_id
+        from backup_revision
+        where data_type = $1
+          and rsc_id > $2
+        order by rsc_id
+        limit $3",
+        [ backup_revision_codec:data_type_erlang(), After, ?BATCH ],
+        Context),
+    case compact_batch(RscIds, After, Stats, Context) of
+        {stopped, _Last, Stats1} ->
+            {stopped, Stats1};
+        {ok, _Last, Stats1} when length(RscIds) < ?BATCH ->
+            {done, Stats1};
+        {ok, Last, Stats1} ->
+            timer:sleep(?PAUSE),
+            compact_loop(Last, Stats1, Context)
+    end.
+
+compact_batch([], Last, Stats, _Context) ->
+    {ok, Last, Stats};
+compact_batch([ {RscId} | Rest ], Last, Stats, Context) ->
+    receive
+        {?MODULE, stop} -> {stopped, Last, Stats}
+    after 0 ->
+        Stats1 = case compact_resource(RscId, Context) of
+            {ok, N} ->
+                Stats#{ resources => maps:get(resources, Stats) + 1, rows => maps:get(rows, Stats) + N };
+            {error, _} ->
+                Stats#{ errors => maps:get(errors, Stats) + 1 }
+        end,
+        compact_batch(Rest, RscId, Stats1, Context)
+    end.
+
+%% @doc Re-encode all revision rows of one resource as keyframes and deltas (as saving would
+%% have written them); returns the number of rows rewritten. A resource with an unreadable
+%% row is left as it is.
+-spec compact_resource(RscId, Context) -> {ok, non_neg_integer()} | {error, term()} when
+    RscId :: m_rsc:resource_id(),
+    Context :: z:context().
+compact_resource(RscId, Context) ->
+    F = fun(Ctx) ->
+        ok = m_backup_revision:lock_resource(RscId, Ctx),
+        Rows = m_backup_revision:resource_rows(RscId, Ctx),
+        case decode_all(Rows) of
+            {ok, Decoded} ->
+                New = encode_all(Decoded),
+                {ok, write_changed(Rows, New, Ctx)};
+            {error, _} = Error ->
+                Error
+        end
+    end,
+    transaction_result(RscId, <<"Could not compact revisions">>, z_db:transaction(F, Context)).
+
+%% Every row's props, in save order: [{Id, Type, Props}].
+decode_all(Rows) ->
+    decode_all(Rows, undefined, []).
+
+decode_all([], _Prev, Acc) ->
+    {ok, lists:reverse(Acc)};
+decode_all([ {Id, Type, DataType, Data} | Rest ], Prev, Acc) ->
+    Chain = case backup_revision_codec:is_full(DataType) of
+        true -> [ {DataType, Data} ];
+        false when Prev =:= undefined -> [ {DataType, Data} ];
+        false -> [ {backup_revision_codec:data_type_erlang(), term_to_binary(Prev)}, {DataType, Data} ]
+    end,
+    case backup_revision_codec:decode(Chain) of
+        {ok, Props} -> decode_all(Rest, Props, [ {Id, Type, Props} | Acc ]);
+        {error, Reason} -> {error, {Id, Reason}}
+    end.
+
+%% The rows as saving writes them: full for the first row, a deletion, the row after a deletion
+%% and every keyframe_every() rows; deltas else. Deltas are checked before they are used.
+encode_all(Decoded) ->
+    Every = m_backup_revision:keyframe_every(),
+    {Rows, _} = lists:mapfoldl(
+        fun({Id, Type, Props}, {PrevType, PrevProps, Count}) ->
+            IsFull = PrevProps =:= undefined
+                orelse Type =:= <<"D">>
+                orelse PrevType =:= <<"D">>
+                orelse Count >= Every,
+            Row = case IsFull of
+                true -> keyframe(Props);
+                false -> checked_delta(PrevProps, Props)
+            end,
+            {DataType, _} = Row,
+            Count1 = case backup_revision_codec:is_full(DataType) of
+                true -> 1;
+                false -> Count + 1
+            end,
+            {{Id, Row}, {Type, Props, Count1}}
+        end,
+        {undefined, undefined, 0},
+        Decoded),
+    Rows.
+
+keyframe(Props) ->
+    {ok, Row} = backup_revision_codec:encode_keyframe(Props),
+    Row.
+
+checked_delta(PrevProps, Props) ->
+    {ok, {DataType, Data} = Row} = backup_revision_codec:encode_delta(PrevProps, Props),
+    case backup_revision_codec:is_full(DataType) of
+        true ->
+            Row;
+        false ->
+            Base = {backup_revision_codec:data_type_erlang(), term_to_binary(PrevProps)},
+            case backup_revision_codec:decode([ Base, {DataType, Data} ]) of
+                {ok, P} when P =:= Props -> Row;
+                _ -> keyframe(Props)
+            end
+    end.
+
+write_changed(Rows, New, Context) ->
+    lists:foldl(
+        fun({{Id, _Type, DataType, Data}, {Id, {DataType, Data}}}, N) ->
+                N;
+           ({{Id, _Type, _DataType, _Data}, {Id, {NewType, NewData}}}, N) ->
+                _ = z_db:q("update backup_revision set data_type = $2, data = $3 where id = $1",
+                           [ Id, NewType, NewData ], Context),
+                N + 1
+        end,
+        0,
+        lists:zip(Rows, New)).
+
+%% @doc Rewrite every non-`erlang' revision row as a stock `erlang' row. Stops a running
+%% compaction first. Rows that cannot be reconstructed are left and counted as errors.
+-spec downgrade(Context) -> {ok, #{ rows := non_neg_integer(), errors := non_neg_integer() }} when
+    Context :: z:context().
+downgrade(Context) ->
+    ok = stop(Context),
+    downgrade_loop(0, #{ rows => 0, errors => 0 }, Context).
+
+downgrade_loop(After, Stats, Context) ->
+    RscIds = z_db:q("
+        select distinct rsc_id
+        from backup_revision
+        where data_type <> $1
+          and rsc_id > $2
+        order by rsc_id
+        limit $3",
+        [ backup_revision_codec:data_type_erlang(), After, ?BATCH ],
+        Context),
+    Stats1 = lists:foldl(
+        fun({RscId}, #{ rows := R, errors := E } = S) ->
+            case downgrade_resource(RscId, Context) of
+                {ok, {N, Errors}} -> S#{ rows => R + N, errors => E + Errors };
+                {error, _} -> S#{ errors => E + 1 }
+            end
+        end,
+        Stats,
+        RscIds),
+    case RscIds of
+        _ when length(RscIds) < ?BATCH ->
+            {ok, Stats1};
+        _ ->
+            {LastId} = lists:last(RscIds),
+            downgrade_loop(LastId, Stats1, Context)
+    end.
+
+downgrade_resource(RscId, Context) ->
+    F = fun(Ctx) ->
+        ok = m_backup_revision:lock_resource(RscId, Ctx),
+        Rows = m_backup_revision:resource_rows(RscId, Ctx),
+        {ok, downgrade_rows(Rows, undefined, {0, 0}, Ctx)}
+    end,
+    transaction_result(RscId, <<"Could not downgrade revisions">>, z_db:transaction(F, Context)).
+
+downgrade_rows([], _Prev, Counts, _Context) ->
+    Counts;
+downgrade_rows([ {Id, _Type, DataType, Data} | Rest ], Prev, {N, E}, Context) ->
+    Erlang = backup_revision_codec:data_type_erlang(),
+    Chain = case backup_revision_codec:is_full(DataType) of
+        true -> [ {DataType, Data} ];
+        false when Prev =:= undefined -> [ {DataType, Data} ];
+        false -> [ {Erlang, term_to_binary(Prev)}, {DataType, Data} ]
+    end,
+    case backup_revision_codec:decode(Chain) of
+        {ok, Props} when DataType =:= Erlang ->
+            downgrade_rows(Rest, Props, {N, E}, Context);
+        {ok, Props} ->
+            _ = z_db:q("update backup_revision set data_type = $2, data = $3 where id = $1",
+                       [ Id, Erlang, term_to_binary(Props, [compressed]) ], Context),
+            downgrade_rows(Rest, Props, {N + 1, E}, Context);
+        {error, Reason} ->
+            ?LOG_ERROR(#{
+                in => zotonic_mod_backup,
+                text => <<"Revision can not be reconstructed, left as it is">>,
+                revision_id => Id,
+                result => error,
+                reason => Reason
+            }),
+            downgrade_rows(Rest, undefined, {N, E + 1}, Context)
+    end.
+
+transaction_result(_RscId, _Text, {ok, _} = Ok) ->
+    Ok;
+transaction_result(RscId, Text, {error, Reason} = Error) ->
+    log_error(RscId, Text, Reason),
+    Error;
+transaction_result(RscId, Text, {rollback, {Reason, _Stack}}) ->
+    log_error(RscId, Text, Reason),
+    {error, Reason};
+transaction_result(RscId, Text, Other) ->
+    log_error(RscId, Text, Other),
+    {error, Other}.
+
+log_error(RscId, Text, Reason) ->
+    ?LOG_ERROR(#{
+        in => zotonic_mod_backup,
+        text => Text,
+        rsc_id => RscId,
+        result => error,
+        reason => Reason
+    }).
