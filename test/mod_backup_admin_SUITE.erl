@@ -165,7 +165,11 @@ dispatch_rules(_Config) ->
 templates_well_formed(_Config) ->
     Dir = filename:join(code:priv_dir(zotonic_mod_backup), "templates"),
     Own = [ "admin_backup.tpl", "_admin_backup_list.tpl", "_admin_backup_widget_backup_now.tpl",
-            "_admin_backup_widget_config_backup_config.tpl", "_admin_backup_widget_config_export_panel.tpl" ],
+            "_admin_backup_widget_config_backup_config.tpl", "_admin_backup_widget_config_export_panel.tpl",
+            "admin_backup_revision.tpl", "_admin_backup_diff.tpl", "_dialog_backup_revert_confirm.tpl",
+            "admin_backup_deleted.tpl", "_dialog_backup_upload.tpl", "_admin_edit_sidebar.tpl",
+            "_admin_edit_content_publish.tpl" ],
+    ?assertEqual(lists:sort(Own), lists:sort(filelib:wildcard("*.tpl", Dir))),
     lists:foreach(
         fun(T) ->
             {ok, Bin} = file:read_file(filename:join(Dir, T)),
@@ -175,7 +179,8 @@ templates_well_formed(_Config) ->
 
 check_tags(Bin) ->
     {match, Tags} = re:run(Bin, <<"{%\\s*(\\w+)">>, [global, {capture, all_but_first, binary}]),
-    Block = [ <<"if">>, <<"for">>, <<"with">>, <<"block">>, <<"comment">>, <<"ifequal">>, <<"autoescape">> ],
+    Block = [ <<"if">>, <<"for">>, <<"with">>, <<"block">>, <<"comment">>, <<"ifequal">>, <<"autoescape">>,
+             <<"javascript">>, <<"raw">>, <<"spaceless">> ],
     check_nesting([ T || [T] <- Tags ], Block, []).
 
 check_nesting([], _Block, []) ->
