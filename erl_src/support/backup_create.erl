@@ -74,6 +74,18 @@ make_backup(#{ name := Name, is_full_backup := IsFull, context := Context } = Sp
     Server = maps:get(server, Spec, undefined),
     IsFiles = IsFull andalso not backup_config:is_filestore_enabled(Context),
     IsEncrypt = backup_config:is_encrypting(Context),
+    case IsEncrypt =:= false andalso backup_config:encrypt_backups(Context) of
+        true ->
+            ?LOG_WARNING(#{
+                in => zotonic_mod_backup,
+                text => <<"Backup not encrypted: encryption is on, but there is no backup password">>,
+                result => error,
+                reason => no_backup_encrypt_password,
+                name => Name
+            });
+        false ->
+            ok
+    end,
     Phases = phases(IsFiles, IsEncrypt),
     ?LOG_INFO(#{
         in => zotonic_mod_backup,
