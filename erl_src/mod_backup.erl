@@ -103,6 +103,8 @@
     observe_admin_menu/3,
     observe_backup_list/2,
     observe_backup_start/2,
+    observe_backup_restore/2,
+    observe_backup_download/2,
     observe_m_config_update/2,
     observe_rsc_update_done/2,
     observe_rsc_delete/2,
@@ -122,6 +124,9 @@
     list_backups/1,
     backup_in_progress/1,
     is_uploading/1,
+    restore_backup/1,
+    restore_backup/3,
+    download_backup/1,
     file_exists/2,
     file_forbidden/2,
 
@@ -162,7 +167,8 @@
     backup_result = undefined :: undefined | {ok, map()} | {error, term()},
     progress = #{} :: map(),
     upload_pid = undefined :: pid() | undefined,
-    upload_name = undefined :: binary() | undefined
+    upload_name = undefined :: binary() | undefined,
+    download_pid = undefined :: pid() | undefined
 }).
 
 %% ---------------------------------------------------------------------------------------------
@@ -286,8 +292,21 @@ observe_tick_24h(tick_24h, Context) ->
         _Env -> m_backup_revision:periodic_cleanup(Context)
     end.
 
-%% The restore half adds observe_backup_restore/2, observe_backup_download/2,
-%% restore_backup/1,3 and download_backup/1.
+%% @doc Zotonic's command line: restore a set (a name, or recent for the newest).
+-spec observe_backup_restore({backup_restore, Name, Options}, Context) -> ok | {error, Reason} when
+    Name :: binary() | recent,
+    Options :: [ backup_restore:option() ],
+    Context :: z:context(),
+    Reason :: backup_restore:reason().
+observe_backup_restore({backup_restore, Name, Options}, Context) ->
+    restore_backup(Name, Options, Context).
+
+%% @doc Zotonic's command line: a standby fetches new sets from the filestore now.
+-spec observe_backup_download(backup_download, Context) -> ok | {error, Reason} when
+    Context :: z:context(),
+    Reason :: not_env_backup | in_progress | uploading | not_started.
+observe_backup_download(backup_download, Context) ->
+    download_backup(Context).
 
 %% ---------------------------------------------------------------------------------------------
 %% API
@@ -360,6 +379,44 @@ backup_in_progress(Context) ->
     Context :: z:context().
 is_uploading(Context) ->
     gen_server:call(server(Context), is_uploading).
+
+%% @doc Restore the newest set: its database and media files. The site restarts afterwards.
+-spec restore_backup(Context) -> ok | {error, Reason} when
+    Context :: z:context(),
+    Reason :: backup_restore:reason().
+restore_backup(Context) ->
+    restore_backup(recent, backup_restore:default_options(), Context).
+
+%% @doc Restore a set by name (or recent, the newest), the parts in Options from
+%% database, files, security and config. Refused while a backup or an upload runs.
+-spec restore_backup(Name, Options, Context) -> ok | {error, Reason} when
+    Name :: binary() | string() | recent,
+    Options :: [ backup_restore:option() ],
+    Context :: z:context(),
+    Reason :: backup_restore:reason().
+restore_backup(<<"recent">>, Options, Context) ->
+    restore_backup(recent, Options, Context);
+restore_backup(Name, Options, Context) ->
+    case backup_in_progress(Context) of
+        true ->
+            {error, in_progress};
+        false ->
+            case is_uploading(Context) of
+                true -> {error, uploading};
+                false -> backup_restore:restore(Name, Options, Context)
+            end
+    end.
+
+%% @doc On a standby (environment backup): fetch new sets from the filestore now, and
+%% restore the newest when it is new.
+-spec download_backup(Context) -> ok | {error, Reason} when
+    Context :: z:context(),
+    Reason :: not_env_backup | in_progress | uploading | not_started.
+download_backup(Context) ->
+    case m_site:environment(Context) of
+        backup -> gen_server:call(server(Context), download_backup);
+        _ -> {error, not_env_backup}
+    end.
 
 %% @doc controller_file callback: the path of a backup file, only for names in backup.json.
 -spec file_exists(File, Context) -> {true, Path} | false when
@@ -478,6 +535,18 @@ handle_call(is_uploading, _From, #state{ upload_pid = Pid } = State) ->
     {reply, is_pid(Pid), State};
 handle_call({update_index, Fun}, _From, State) ->
     {reply, do_update_index(Fun, State), State};
+handle_call(download_backup, _From, #state{ is_env_backup = false } = State) ->
+    {reply, {error, not_env_backup}, State};
+handle_call(download_backup, _From, #state{ download_pid = Pid } = State) when is_pid(Pid) ->
+    {reply, {error, in_progress}, State};
+handle_call(download_backup, _From, #state{ upload_pid = Pid } = State) when is_pid(Pid) ->
+    {reply, {error, uploading}, State};
+handle_call(download_backup, _From, State) ->
+    State1 = maybe_download(State),
+    case State1#state.download_pid of
+        undefined -> {reply, {error, not_started}, State1};
+        _ -> {reply, ok, State1}
+    end;
 handle_call({set_clock, Clock}, _From, State) ->
     {reply, ok, State#state{ clock = Clock }};
 handle_call(Request, _From, State) ->
@@ -500,8 +569,7 @@ handle_cast(_Msg, State) ->
 handle_info(periodic_backup, #state{ is_env_backup = false } = State) ->
     {noreply, periodic_backup(State)};
 handle_info(periodic_download, #state{ is_env_backup = true } = State) ->
-    % Standby servers poll the filestore for new sets here (the restore half of the module).
-    {noreply, State};
+    {noreply, maybe_download(State)};
 handle_info({mod_backup_phase, Pid, Phase, From, To}, #state{ backup_pid = Pid, progress = Old } = State) ->
     % The percentage never goes back, even if a late engine report of the previous phase
     % arrived after this phase started.
@@ -517,6 +585,8 @@ handle_info({'EXIT', Pid, Reason}, #state{ backup_pid = Pid } = State) ->
     {noreply, backup_done(Reason, State)};
 handle_info({'EXIT', Pid, Reason}, #state{ upload_pid = Pid } = State) ->
     {noreply, upload_done(Reason, State)};
+handle_info({'EXIT', Pid, Reason}, #state{ download_pid = Pid } = State) ->
+    {noreply, download_done(Reason, State)};
 handle_info({'EXIT', _Pid, _Reason}, State) ->
     {noreply, State};
 handle_info(_Info, State) ->
@@ -666,6 +736,9 @@ register_result({ok, Files}, #state{ backup_name = Name, backup_start = Start } 
     end;
 register_result({error, _} = Error, #state{ backup_name = Name } = State) ->
     forget_set(Name, undefined, State),
+    % Parts made before a crash of the worker are still .tmp files; only this backup writes
+    % .tmp files in the backup dir now.
+    _ = backup_create:cleanup_tmp_files(backup_create:dir(State#state.context)),
     State#state{ backup_result = Error }.
 
 backup_done(Reason, #state{ backup_name = Name, backup_result = Result } = State) ->
@@ -830,6 +903,39 @@ upload_done(Reason, State) ->
     end,
     publish_status(Status, State),
     State#state{ upload_pid = undefined, upload_name = undefined }.
+
+%% ---------------------------------------------------------------------------------------------
+%% Standby: downloads from the cloud filestore
+
+maybe_download(#state{ download_pid = Pid } = State) when is_pid(Pid) ->
+    State;
+maybe_download(#state{ upload_pid = Pid } = State) when is_pid(Pid) ->
+    State;
+maybe_download(#state{ context = Context } = State) ->
+    case backup_config:is_filestore_enabled(Context) of
+        true ->
+            Pid = spawn_link(fun() ->
+                z_context:logger_md(Context),
+                exit(backup_standby:download(Context))
+            end),
+            State#state{ download_pid = Pid };
+        false ->
+            State
+    end.
+
+download_done(Reason, State) ->
+    case Reason of
+        ok -> ok;
+        nothing_new -> ok;
+        _ ->
+            ?LOG_ERROR(#{
+                in => zotonic_mod_backup,
+                text => <<"Standby download or restore failed">>,
+                result => error,
+                reason => Reason
+            })
+    end,
+    State#state{ download_pid = undefined }.
 
 %% ---------------------------------------------------------------------------------------------
 %% Progress
