@@ -43,10 +43,10 @@ rsc_upload(#rsc_upload{ id = Id, format = bert, data = Data }, Context) when is_
     end;
 rsc_upload(#rsc_upload{ id = Id, format = json, data = Data }, Context) ->
     case json_decode(Data) of
-        {ok, #{} = JSON} ->
-            case m_rsc_import:import(Id, JSON, [ is_authoritative ], Context) of
-                {ok, {LocalId, _Mapping}} -> {ok, LocalId};
-                {error, _} = Error -> Error
+        {ok, JSON} when is_map(JSON) ->
+            case is_export(JSON) of
+                true -> import_json(Id, JSON, Context);
+                false -> {error, badarg}
             end;
         _ ->
             {error, badarg}
@@ -79,6 +79,20 @@ unbert_list(L) ->
         [ unbert(E) || E <- L ]
     catch
         error:_ -> L
+    end.
+
+%% A resource as m_rsc_export writes it (possibly wrapped in an API result).
+is_export(#{ <<"status">> := <<"ok">>, <<"result">> := JSON }) ->
+    is_export(JSON);
+is_export(#{ <<"resource">> := Rsc, <<"uri">> := Uri }) ->
+    is_map(Rsc) andalso is_binary(Uri);
+is_export(_) ->
+    false.
+
+import_json(Id, JSON, Context) ->
+    case m_rsc_import:import(Id, JSON, [ is_authoritative ], Context) of
+        {ok, {LocalId, _Mapping}} -> {ok, LocalId};
+        {error, _} = Error -> Error
     end.
 
 json_decode(Data) when is_map(Data) ->

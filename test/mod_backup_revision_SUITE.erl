@@ -1,0 +1,633 @@
+%% @doc The revision log in the test host against the real PostgreSQL server: the tables of the
+%% contract, every save path, keyframe + delta chains that reconstruct every revision exactly
+%% (before and after pruning, compacting and downgrading), revert with edges, dependents and
+%% medium, the deleted-pages list, retention, ACL and hostile input.
+%% Run: eval "$(sh tools/pg_env.sh)" && rebar3 ct --suite test/mod_backup_revision_SUITE
+%% @end
+
+%% Copyright 2026 The zotonic_mod_backup authors
+%%
+%% Licensed under the Apache License, Version 2.0 (the "License");
+%% you may not use this file except in compliance with the License.
+%% You may obtain a copy of the License at
+%%
+%%     http://www.apache.org/licenses/LICENSE-2.0
+%%
+%% Unless required by applicable law or agreed to in writing, software
+%% distributed under the License is distributed on an "AS IS" BASIS,
+%% WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+%% See the License for the specific language governing permissions and
+%% limitations under the License.
+
+-module(mod_backup_revision_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+-include_lib("zotonic_core/include/zotonic.hrl").
+
+-export([all/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2, end_per_testcase/2]).
+-export([
+    install_makes_tables_indexes_and_trigger/1,
+    save_paths_leave_the_contract_rows/1,
+    user_name_is_the_editors_title_cut_at_60/1,
+    keyframe_every_n_saves/1,
+    history_of_200_reconstructs_exactly/1,
+    stock_rows_compact_resumably/1,
+    retention_months_prunes_revisions_edges_and_media/1,
+    user_and_deleted_user_retention/1,
+    tick_24h_prunes_but_not_in_backup_env/1,
+    revert_restores_props_edges_dependent_and_medium/1,
+    deleted_page_recovered_from_deleted_list/1,
+    acl_refuses_revisions_to_those_who_may_not_edit/1,
+    corrupt_delta_row_is_an_error_not_a_crash/1,
+    rsc_upload_bert_and_json/1,
+    corrupt_upload_changes_nothing/1
+]).
+
+-define(SITE, zrev_a).
+-define(WAIT, 5000).
+
+all() ->
+    [
+        install_makes_tables_indexes_and_trigger,
+        save_paths_leave_the_contract_rows,
+        user_name_is_the_editors_title_cut_at_60,
+        keyframe_every_n_saves,
+        history_of_200_reconstructs_exactly,
+        stock_rows_compact_resumably,
+        retention_months_prunes_revisions_edges_and_media,
+        user_and_deleted_user_retention,
+        tick_24h_prunes_but_not_in_backup_env,
+        revert_restores_props_edges_dependent_and_medium,
+        deleted_page_recovered_from_deleted_list,
+        acl_refuses_revisions_to_those_who_may_not_edit,
+        corrupt_delta_row_is_an_error_not_a_crash,
+        rsc_upload_bert_and_json,
+        corrupt_upload_changes_nothing
+    ].
+
+init_per_suite(Config) ->
+    {ok, Ctx} = zotonic_host:start_site(?SITE, #{ modules => [mod_backup] }),
+    [ {ctx, Ctx} | Config ].
+
+end_per_suite(_Config) ->
+    ok = zotonic_host:stop_site(?SITE).
+
+init_per_testcase(_Case, Config) ->
+    Config.
+
+end_per_testcase(_Case, _Config) ->
+    ok = zotonic_host:set_environment(?SITE, production),
+    ok.
+
+%% ---------------------------------------------------------------------------------------------
+
+install_makes_tables_indexes_and_trigger(Config) ->
+    Ctx = ?config(ctx, Config),
+    Cols = fun(T) ->
+        z_db:q("select column_name::text, data_type::text, is_nullable::text,
+                       coalesce(character_maximum_length, 0)
+                from information_schema.columns where table_name = $1 order by ordinal_position",
+               [T], Ctx)
+    end,
+    ?assertEqual([
+        {<<"id">>, <<"bigint">>, <<"NO">>, 0},
+        {<<"type">>, <<"character">>, <<"NO">>, 1},
+        {<<"rsc_id">>, <<"integer">>, <<"NO">>, 0},
+        {<<"created">>, <<"timestamp with time zone">>, <<"NO">>, 0},
+        {<<"version">>, <<"integer">>, <<"YES">>, 0},
+        {<<"user_id">>, <<"integer">>, <<"YES">>, 0},
+        {<<"user_name">>, <<"character varying">>, <<"YES">>, 80},
+        {<<"filename">>, <<"character varying">>, <<"YES">>, 400},
+        {<<"note">>, <<"character varying">>, <<"YES">>, 200},
+        {<<"data_type">>, <<"character varying">>, <<"NO">>, 10},
+        {<<"data">>, <<"bytea">>, <<"NO">>, 0}
+    ], Cols(<<"backup_revision">>)),
+    ?assertEqual([
+        {<<"id">>, <<"bigint">>, <<"NO">>, 0},
+        {<<"subject_id">>, <<"integer">>, <<"NO">>, 0},
+        {<<"predicate">>, <<"character varying">>, <<"YES">>, 300},
+        {<<"object_id">>, <<"integer">>, <<"NO">>, 0},
+        {<<"is_insert">>, <<"boolean">>, <<"NO">>, 0},
+        {<<"timestamp">>, <<"timestamp with time zone">>, <<"NO">>, 0}
+    ], Cols(<<"backup_edge_log">>)),
+    ?assertEqual([
+        {<<"id">>, <<"bigint">>, <<"NO">>, 0},
+        {<<"rsc_id">>, <<"integer">>, <<"NO">>, 0},
+        {<<"props">>, <<"bytea">>, <<"NO">>, 0},
+        {<<"medium_created">>, <<"timestamp with time zone">>, <<"NO">>, 0},
+        {<<"medium_deleted">>, <<"timestamp with time zone">>, <<"YES">>, 0}
+    ], Cols(<<"backup_medium_log">>)),
+    Indexes = [ {N, D} || {N, D} <- z_db:q("select indexname::text, indexdef from pg_indexes
+                                             where tablename like 'backup_%' order by indexname", Ctx) ],
+    Def = fun(Name) -> proplists:get_value(Name, Indexes) end,
+    ?assertMatch({match, _}, re:run(Def(<<"backup_revision_id_created">>), "\\(rsc_id, created\\)")),
+    ?assertMatch({match, _}, re:run(Def(<<"backup_revision_created_deleted_key">>),
+                                    "\\(created, type\\) WHERE \\(type = 'D'::bpchar\\)")),
+    ?assertMatch({match, _}, re:run(Def(<<"backup_edge_log_subject_id_created_key">>), "\\(subject_id, \"?timestamp\"?\\)")),
+    ?assertMatch({match, _}, re:run(Def(<<"backup_edge_log_object_id_created_key">>), "\\(object_id, \"?timestamp\"?\\)")),
+    ?assertMatch({match, _}, re:run(Def(<<"backup_medium_log_rsc_id_medium_created_key">>), "UNIQUE.*\\(rsc_id, medium_created\\)")),
+    ?assertEqual(1, z_db:q1("select count(*) from pg_trigger where tgname = 'backup_medium_log_delete_trigger'
+                             and tgrelid = 'medium'::regclass", Ctx)),
+    % Installing again (a module restart) changes nothing.
+    ok = m_backup_revision:install(Ctx),
+    ?assertEqual(4, z_module_manager:mod_schema(mod_backup)).
+
+save_paths_leave_the_contract_rows(Config) ->
+    Ctx = ?config(ctx, Config),
+    Editor = zotonic_host:context(?SITE, editor),
+    {ok, Id} = m_rsc_update:insert(#{ <<"category">> => text, <<"title">> => <<"First">> }, Editor),
+    Rows1 = rows(Id, Ctx),
+    ?assertMatch([ {_, <<"P">>, 1, <<"zkey1">>} ], Rows1),
+    {ok, Id} = m_rsc_update:update(Id, #{ <<"title">> => <<"Second">> }, Editor),
+    ?assertMatch([ {_, <<"P">>, 1, <<"zkey1">>}, {_, <<"P">>, 2, <<"zdelta1">>} ], rows(Id, Ctx)),
+    % The same version again is not saved.
+    {ok, Raw} = m_rsc:get_raw(Id, Ctx),
+    ok = m_backup_revision:save_revision(Id, Raw, Ctx),
+    ?assertEqual(2, length(rows(Id, Ctx))),
+    % Every revision has the props that were saved, and user info.
+    [ {R1, _, _, _}, {R2, _, _, _} ] = rows(Id, Ctx),
+    {ok, #{ <<"data">> := P1, <<"user_id">> := UserId, <<"user_name">> := <<"Erin Editor">> }} =
+        m_backup_revision:get_revision(R1, Ctx),
+    ?assertEqual(zotonic_host:user_id(?SITE, editor), UserId),
+    ?assertEqual(<<"First">>, maps:get(<<"title">>, P1)),
+    {ok, #{ <<"data">> := P2 }} = m_backup_revision:get_revision(R2, Ctx),
+    ?assertEqual(maps:filter(fun(_, V) -> V =/= undefined end, Raw), P2),
+    ?assertEqual(<<"Second">>, maps:get(<<"title">>, P2)),
+    % Delete: a D row (full) with the props before the delete.
+    ok = m_rsc_update:delete(Id, Ctx),
+    [ _, _, {D1, <<"D">>, 2, <<"zkey1">>} ] = rows(Id, Ctx),
+    {ok, #{ <<"data">> := PD }} = m_backup_revision:get_revision(D1, Ctx),
+    ?assertEqual(<<"Second">>, maps:get(<<"title">>, PD)),
+    % Revert and delete again: the new D row replaces the earlier one.
+    ok = m_backup_revision:revert_resource(Id, D1, [], Ctx),
+    ?assert(m_rsc:exists(Id, Ctx)),
+    ?assertEqual(<<"Second">>, m_rsc:p(Id, <<"title">>, Ctx)),
+    ok = m_rsc_update:delete(Id, Ctx),
+    Rows5 = rows(Id, Ctx),
+    ?assertEqual(1, length([ x || {_, <<"D">>, _, _} <- Rows5 ])),
+    {D2, <<"D">>, _, _} = lists:last(Rows5),
+    ?assert(D2 > D1),
+    ?assertEqual({error, enoent}, m_backup_revision:get_revision(D1, Ctx)),
+    % Every row left still reconstructs.
+    lists:foreach(fun({R, _, _, _}) -> {ok, _} = m_backup_revision:get_revision(R, Ctx) end, Rows5),
+    % Listed newest first, with the contract's columns.
+    [ First | _ ] = m_backup_revision:list_revisions_assoc(Id, Ctx),
+    ?assertEqual([id, type, created, version, user_id, user_name], [ K || {K, _} <- First ]),
+    ?assertEqual(D2, proplists:get_value(id, First)),
+    ?assertEqual(length(Rows5), length(m_backup_revision:list_revisions(Id, Ctx))),
+    ?assertEqual(<<"Second">>, m_backup_revision:revision_title(Id, Ctx)).
+
+user_name_is_the_editors_title_cut_at_60(Config) ->
+    Ctx = ?config(ctx, Config),
+    Long = binary:copy(<<"Éditeur "/utf8>>, 12),
+    {ok, UserId} = zotonic_host:create_user(?SITE, editor, Long),
+    UCtx = zotonic_host:context(?SITE, {user, UserId}),
+    {ok, Id} = m_rsc_update:insert(#{ <<"category">> => text, <<"title">> => <<"By a long name">> }, UCtx),
+    [ {RevId, _, _, _} ] = rows(Id, Ctx),
+    {ok, #{ <<"user_name">> := Name, <<"user_id">> := UserId }} = m_backup_revision:get_revision(RevId, Ctx),
+    ?assertEqual(60, string:length(Name)),
+    ?assertEqual(z_string:truncatechars(Long, 60), Name).
+
+keyframe_every_n_saves(Config) ->
+    Ctx = ?config(ctx, Config),
+    N = m_backup_revision:keyframe_every(),
+    Id = 900001,
+    History = history(2 * N + 10, 7),
+    [ ok = m_backup_revision:save_revision(Id, P, Ctx) || P <- History ],
+    Types = [ DT || {_, _, _, DT} <- rows(Id, Ctx) ],
+    Keys = [ I || {I, <<"zkey1">>} <- lists:zip(lists:seq(0, length(Types) - 1), Types) ],
+    ?assertEqual([0, N, 2 * N], Keys),
+    ?assertEqual(2 * N + 10 - 3, length([ x || <<"zdelta1">> <- Types ])).
+
+history_of_200_reconstructs_exactly(Config) ->
+    Ctx = ?config(ctx, Config),
+    Id = 900002,
+    History = history(200, 42),
+    T0 = erlang:monotonic_time(microsecond),
+    [ ok = m_backup_revision:save_revision(Id, P, Ctx) || P <- History ],
+    SaveUs = (erlang:monotonic_time(microsecond) - T0) / 200,
+    ok = check_history(Id, History, Ctx),
+    Stock = lists:sum([ byte_size(term_to_binary(P, [compressed])) || P <- History ]),
+    Ours = z_db:q1("select sum(octet_length(data))::bigint from backup_revision where rsc_id = $1", [Id], Ctx),
+    Ratio = Stock / Ours,
+    Msg = io_lib:format("200-save history: stock ~b bytes, ours ~b bytes, ratio ~.1fx; mean save ~.1f us",
+                        [Stock, Ours, Ratio, SaveUs]),
+    ct:pal("~s", [Msg]),
+    io:format(user, "~n~s~n", [Msg]),
+    ?assert(Ratio >= 10),
+    % Pruning the oldest 70 (older than the retention): the rest still reconstructs exactly and
+    % the oldest surviving row became a keyframe.
+    RevIds = [ R || {R, _, _, _} <- rows(Id, Ctx) ],
+    {Old, _} = lists:split(70, RevIds),
+    age_rows(Old, "20 months", Ctx),
+    ok = m_backup_revision:periodic_cleanup(Ctx),
+    Left = rows(Id, Ctx),
+    ?assertEqual(130, length(Left)),
+    ?assertMatch([ {_, _, 71, <<"zkey1">>} | _ ], Left),
+    {_, Kept} = lists:split(70, History),
+    ok = check_history(Id, Kept, Ctx),
+    % Downgrade: every row an `erlang' row of exactly the saved props.
+    {ok, #{ rows := Down, errors := 0 }} = mod_backup:revisions_downgrade(Ctx),
+    ?assert(Down >= 128),
+    ?assertEqual([ <<"erlang">> ], lists:usort([ DT || {_, _, _, DT} <- rows(Id, Ctx) ])),
+    ok = check_history(Id, Kept, Ctx),
+    [ {FirstId, _, _, _} | _ ] = rows(Id, Ctx),
+    ?assertEqual(hd(Kept), binary_to_term(z_db:q1("select data from backup_revision where id = $1", [FirstId], Ctx))),
+    % Compact again: chains, exact, small.
+    {done, #{ errors := 0 }} = backup_revision_compact:compact(Ctx),
+    ok = check_history(Id, Kept, Ctx),
+    Ours2 = z_db:q1("select sum(octet_length(data))::bigint from backup_revision where rsc_id = $1", [Id], Ctx),
+    Stock2 = lists:sum([ byte_size(term_to_binary(P, [compressed])) || P <- Kept ]),
+    ?assert(Stock2 / Ours2 >= 10).
+
+stock_rows_compact_resumably(Config) ->
+    Ctx = ?config(ctx, Config),
+    Ids = lists:seq(900101, 900110),
+    Histories = [ {Id, history(30, Id)} || Id <- Ids ],
+    % Rows as stock mod_backup wrote them.
+    lists:foreach(
+        fun({Id, History}) ->
+            [ z_db:q("insert into backup_revision (rsc_id, type, version, data_type, data)
+                      values ($1, 'P', $2, 'erlang', $3)",
+                     [Id, maps:get(<<"version">>, P), term_to_binary(P, [compressed])], Ctx) || P <- History ]
+        end,
+        Histories),
+    % Interrupted before the first resource: nothing converted, nothing broken.
+    self() ! {backup_revision_compact, stop},
+    {stopped, #{ resources := 0 }} = backup_revision_compact:compact(Ctx),
+    [ ok = check_history(Id, H, Ctx) || {Id, H} <- Histories ],
+    % In the background, then all converted.
+    {ok, Pid} = mod_backup:revisions_compact(Ctx),
+    Ref = erlang:monitor(process, Pid),
+    receive {'DOWN', Ref, process, Pid, _} -> ok after 60000 -> ct:fail(compact_timeout) end,
+    ?assertEqual(0, z_db:q1("select count(*) from backup_revision where rsc_id = any($1) and data_type = 'erlang'",
+                            [Ids], Ctx)),
+    [ ok = check_history(Id, H, Ctx) || {Id, H} <- Histories ],
+    ?assertNot(backup_revision_compact:is_running(Ctx)).
+
+retention_months_prunes_revisions_edges_and_media(Config) ->
+    Ctx = ?config(ctx, Config),
+    Id = 900201,
+    History = history(60, 3),
+    [ ok = m_backup_revision:save_revision(Id, P, Ctx) || P <- History ],
+    RevIds = [ R || {R, _, _, _} <- rows(Id, Ctx) ],
+    % A gap in the middle of a chain (rows 10..19 older than the retention, as after a
+    % clock change): rows 20.. must still be readable.
+    age_rows(lists:sublist(RevIds, 11, 10), "19 months", Ctx),
+    ok = m_config:set_value(mod_backup, revision_retention_months, <<"18">>, Ctx),
+    _ = z_db:q("insert into backup_edge_log (subject_id, predicate, object_id, is_insert, timestamp)
+                values (1, 'author', 2, true, now() - interval '19 months'),
+                       (1, 'author', 3, true, now() - interval '17 months')", Ctx),
+    _ = z_db:q("insert into backup_medium_log (rsc_id, props, medium_created, medium_deleted)
+                values (5, $1, now() - interval '30 months', now() - interval '19 months'),
+                       (6, $1, now() - interval '30 months', now() - interval '1 month'),
+                       (7, $1, now() - interval '30 months', null)", [?DB_PROPS(#{})], Ctx),
+    ok = m_backup_revision:periodic_cleanup(Ctx),
+    ?assertEqual(50, length(rows(Id, Ctx))),
+    ok = check_history(Id, lists:sublist(History, 10) ++ lists:nthtail(20, History), Ctx),
+    ?assertEqual([{3}], z_db:q("select object_id from backup_edge_log where subject_id = 1", Ctx)),
+    ?assertEqual([{6}, {7}], z_db:q("select rsc_id from backup_medium_log where rsc_id in (5, 6, 7) order by rsc_id", Ctx)).
+
+user_and_deleted_user_retention(Config) ->
+    Ctx = ?config(ctx, Config),
+    {ok, UserId} = zotonic_host:create_user(?SITE, member, <<"Una User">>),
+    {ok, GoneId} = zotonic_host:create_user(?SITE, member, <<"Gus Gone">>),
+    {ok, PageId} = m_rsc_update:insert(#{ <<"category">> => text, <<"title">> => <<"Page">> }, Ctx),
+    lists:foreach(
+        fun(Id) ->
+            [ {ok, _} = m_rsc_update:update(Id, #{ <<"title">> => <<"T", (integer_to_binary(N))/binary>> }, Ctx)
+              || N <- lists:seq(1, 5) ]
+        end,
+        [UserId, GoneId, PageId]),
+    % Everything 100 days old: user revisions (90 days) go, the page's stay (18 months).
+    _ = z_db:q("update backup_revision set created = now() - interval '100 days' where rsc_id = any($1)",
+               [[UserId, PageId]], Ctx),
+    {ok, UserId} = m_rsc_update:update(UserId, #{ <<"title">> => <<"Recent">> }, Ctx),
+    ok = m_rsc_update:delete(GoneId, Ctx),
+    ?assert(z_db:q1("select is_personal_data from rsc_gone where id = $1", [GoneId], Ctx)),
+    ok = m_backup_revision:periodic_cleanup(Ctx),
+    ?assertMatch([ {_, <<"P">>, _, <<"zkey1">>} ], rows(UserId, Ctx)),
+    ?assertEqual(6, length(rows(PageId, Ctx))),
+    % The deleted user is kept while gone less than 30 days.
+    ?assert(length(rows(GoneId, Ctx)) > 0),
+    _ = z_db:q("update rsc_gone set modified = now() - interval '31 days' where id = $1", [GoneId], Ctx),
+    ok = m_backup_revision:periodic_cleanup(Ctx),
+    ?assertEqual([], rows(GoneId, Ctx)),
+    [ {ok, _} = m_backup_revision:get_revision(R, Ctx) || {R, _, _, _} <- rows(UserId, Ctx) ++ rows(PageId, Ctx) ].
+
+tick_24h_prunes_but_not_in_backup_env(Config) ->
+    Ctx = ?config(ctx, Config),
+    Id = 900301,
+    [ ok = m_backup_revision:save_revision(Id, P, Ctx) || P <- history(3, 5) ],
+    age_rows([ R || {R, _, _, _} <- rows(Id, Ctx) ], "5 years", Ctx),
+    ok = zotonic_host:set_environment(?SITE, backup),
+    ok = mod_backup:observe_tick_24h(tick_24h, Ctx),
+    ?assertEqual(3, length(rows(Id, Ctx))),
+    ok = zotonic_host:set_environment(?SITE, production),
+    ok = mod_backup:observe_tick_24h(tick_24h, Ctx),
+    ?assertEqual([], rows(Id, Ctx)).
+
+revert_restores_props_edges_dependent_and_medium(Config) ->
+    Ctx = ?config(ctx, Config),
+    Ins = fun(Title, Extra) ->
+        {ok, I} = m_rsc_update:insert(Extra#{ <<"category">> => text, <<"title">> => Title }, Ctx),
+        I
+    end,
+    A = Ins(<<"A one">>, #{}),
+    B = Ins(<<"B">>, #{}),
+    C = Ins(<<"C">>, #{}),
+    D = Ins(<<"D dependent">>, #{ <<"is_dependent">> => true }),
+    {ok, _} = m_edge:insert(A, author, B, Ctx),
+    {ok, _} = m_edge:insert(C, relation, A, Ctx),
+    {ok, _} = m_edge:insert(A, haspart, D, Ctx),
+    ok = m_media:replace(A, #{ <<"filename">> => <<"a/one.jpg">>, <<"mime">> => <<"image/jpeg">> }, Ctx),
+    ok = z_edge_log_server:sync(Ctx),
+    wait_until(fun() -> z_db:q1("select count(*) from backup_medium_log where rsc_id = $1", [A], Ctx) =:= 1 end),
+    {ok, A} = m_rsc_update:update(A, #{ <<"title">> => <<"A two">>, <<"summary">> => <<"kept">> }, Ctx),
+    {RevId, _, _, _} = lists:last(rows(A, Ctx)),
+    % What happened so far is an hour old, the revision half an hour.
+    _ = z_db:q("update backup_edge_log set timestamp = now() - interval '1 hour'", Ctx),
+    _ = z_db:q("update backup_medium_log set medium_created = medium_created - interval '1 hour' where rsc_id = $1", [A], Ctx),
+    _ = z_db:q("update medium set created = created - interval '1 hour' where id = $1", [A], Ctx),
+    _ = z_db:q("update backup_revision set created = now() - interval '30 minutes' where id = $1", [RevId], Ctx),
+    % Then: edges changed, the dependent deleted, the medium replaced, the props edited.
+    ok = m_edge:delete(A, author, B, Ctx),
+    ok = m_edge:delete(C, relation, A, Ctx),
+    {ok, _} = m_edge:insert(A, relation, C, Ctx),
+    ok = m_rsc_update:delete(D, Ctx),
+    ok = m_media:replace(A, #{ <<"filename">> => <<"a/three.jpg">>, <<"mime">> => <<"image/jpeg">> }, Ctx),
+    {ok, A} = m_rsc_update:update(A, #{ <<"title">> => <<"A three">>, <<"summary">> => <<"changed">> }, Ctx),
+    ok = z_edge_log_server:sync(Ctx),
+    wait_until(fun() -> z_db:q1("select count(*) from backup_medium_log where rsc_id = $1", [A], Ctx) =:= 2 end),
+    ?assertNot(m_rsc:exists(D, Ctx)),
+    % Only outgoing edges asked: the incoming one stays deleted, no dependent.
+    ok = m_backup_revision:revert_resource(A, RevId, [outgoing_edges], Ctx),
+    ok = z_edge_log_server:sync(Ctx),
+    ?assertEqual(<<"A two">>, m_rsc:p(A, <<"title">>, Ctx)),
+    ?assertEqual(<<"kept">>, m_rsc:p(A, <<"summary">>, Ctx)),
+    ?assertEqual([B], m_edge:objects(A, author, Ctx)),
+    ?assertEqual([], m_edge:objects(A, relation, Ctx)),
+    ?assertEqual([], m_edge:subjects(A, relation, Ctx)),
+    ?assertNot(m_rsc:exists(D, Ctx)),
+    ?assertMatch(#{ <<"filename">> := <<"a/one.jpg">> }, m_media:get(A, Ctx)),
+    % All three options: incoming edge and the dependent resource come back too.
+    ok = m_backup_revision:revert_resource(A, RevId, [incoming_edges, outgoing_edges, dependent], Ctx),
+    ok = z_edge_log_server:sync(Ctx),
+    ?assertEqual([C], m_edge:subjects(A, relation, Ctx)),
+    ?assert(m_rsc:exists(D, Ctx)),
+    ?assertEqual(<<"D dependent">>, m_rsc:p(D, <<"title">>, Ctx)),
+    ?assertEqual([D], m_edge:objects(A, haspart, Ctx)),
+    ?assertNot(m_rsc_gone:is_gone(D, Ctx)),
+    % A revision of another resource is refused.
+    ?assertEqual({error, invalid}, m_backup_revision:revert_resource(B, RevId, [], Ctx)),
+    ?assertEqual({error, enoent}, m_backup_revision:revert_resource(A, 999999999, [], Ctx)).
+
+deleted_page_recovered_from_deleted_list(Config) ->
+    Ctx = ?config(ctx, Config),
+    Admin = zotonic_host:context(?SITE, admin),
+    {ok, Id} = m_rsc_update:insert(#{ <<"category">> => article, <<"title">> => <<"Lost and found">>,
+                                      <<"body">> => <<"<p>Hello</p>">> }, Ctx),
+    {ok, Props} = m_rsc:get_raw(Id, Ctx),
+    ok = m_rsc_update:delete(Id, Ctx),
+    ?assert(m_rsc_gone:is_gone(Id, Ctx)),
+    Search = #search_query{ name = <<"backup_deleted">>, offsetlimit = {1, 100} },
+    #search_result{ result = Found, total = Total } = z_notifier:first(Search, Admin),
+    ?assert(Total >= 1),
+    [ #{ <<"id">> := RevId, <<"data">> := Data, <<"data_type">> := <<"term">> } ] =
+        [ R || #{ <<"rsc_id">> := RId } = R <- Found, RId =:= Id ],
+    ?assertEqual(maps:get(<<"body">>, Props), maps:get(<<"body">>, Data)),
+    ?assertEqual(<<"Lost and found">>, m_backup_revision:revision_title(Id, Admin)),
+    ?assertEqual({ok, {<<"Lost and found">>, []}}, m_backup_revision:m_get([<<"title">>, Id], undefined, Admin)),
+    ok = m_backup_revision:revert_resource(Id, RevId, [incoming_edges, outgoing_edges], Admin),
+    ?assert(m_rsc:exists(Id, Ctx)),
+    ?assertNot(m_rsc_gone:is_gone(Id, Ctx)),
+    ?assertEqual(<<"Lost and found">>, m_rsc:p(Id, <<"title">>, Ctx)),
+    ?assertEqual(maps:get(<<"body">>, Props), m_rsc:p(Id, <<"body">>, Ctx)),
+    #search_result{ result = Found2 } = z_notifier:first(Search, Admin),
+    ?assertEqual([], [ R || #{ <<"rsc_id">> := RId } = R <- Found2, RId =:= Id ]).
+
+acl_refuses_revisions_to_those_who_may_not_edit(Config) ->
+    Ctx = ?config(ctx, Config),
+    Editor = zotonic_host:context(?SITE, editor),
+    Member = zotonic_host:context(?SITE, member),
+    Anon = zotonic_host:context(?SITE, anonymous),
+    {ok, Id} = m_rsc_update:insert(#{ <<"category">> => text, <<"title">> => <<"Guarded">>,
+                                      <<"is_published">> => true }, Ctx),
+    {ok, _} = m_rsc_update:update(Id, #{ <<"title">> => <<"Guarded 2">> }, Ctx),
+    {ok, {Revs, []}} = m_backup_revision:m_get([<<"list">>, Id], undefined, Editor),
+    ?assertEqual(2, length(Revs)),
+    ?assertEqual({ok, {[], []}}, m_backup_revision:m_get([<<"list">>, Id], undefined, Member)),
+    ?assertEqual({ok, {[], []}}, m_backup_revision:m_get([<<"list">>, Id], undefined, Anon)),
+    % Deleted: only with use of mod_backup (the editor of this site has not).
+    ok = m_rsc_update:delete(Id, Ctx),
+    ?assertNot(z_acl:is_allowed(use, mod_backup, Editor)),
+    ?assertEqual({ok, {[], []}}, m_backup_revision:m_get([<<"list">>, Id], undefined, Editor)),
+    ?assertEqual({ok, {undefined, []}}, m_backup_revision:m_get([<<"title">>, Id], undefined, Editor)),
+    {ok, {AdminRevs, []}} = m_backup_revision:m_get([<<"list">>, Id], undefined, zotonic_host:context(?SITE, admin)),
+    ?assertEqual(3, length(AdminRevs)),
+    Search = #search_query{ name = <<"backup_deleted">>, offsetlimit = {1, 10} },
+    ?assertEqual([], z_notifier:first(Search, Editor)),
+    ?assertEqual([], z_notifier:first(Search, Anon)),
+    % The settings are public.
+    ?assertEqual({ok, {18, []}}, m_backup_revision:m_get([<<"retention_months">>], undefined, Anon)),
+    ?assertEqual({ok, {90, []}}, m_backup_revision:m_get([<<"user_retention_days">>], undefined, Anon)),
+    ?assertEqual({ok, {30, []}}, m_backup_revision:m_get([<<"deleted_user_retention_days">>], undefined, Anon)),
+    ?assertEqual({error, unknown_path}, m_backup_revision:m_get([<<"nope">>], undefined, Anon)),
+    % Reverting needs edit rights of the resource (the update is refused, nothing changes).
+    {ok, Id2} = m_rsc_update:insert(#{ <<"category">> => text, <<"title">> => <<"Mine">> }, Ctx),
+    {ok, _} = m_rsc_update:update(Id2, #{ <<"title">> => <<"Mine 2">> }, Ctx),
+    [ {Rev1, _, _, _} | _ ] = rows(Id2, Ctx),
+    ?assertEqual({error, eacces}, m_backup_revision:revert_resource(Id2, Rev1, [], Member)),
+    ?assertEqual(<<"Mine 2">>, m_rsc:p(Id2, <<"title">>, Ctx)).
+
+corrupt_delta_row_is_an_error_not_a_crash(Config) ->
+    Ctx = ?config(ctx, Config),
+    {ok, Id} = m_rsc_update:insert(#{ <<"category">> => text, <<"title">> => <<"Fragile">> }, Ctx),
+    {ok, _} = m_rsc_update:update(Id, #{ <<"title">> => <<"Fragile 2">> }, Ctx),
+    {ok, _} = m_rsc_update:update(Id, #{ <<"title">> => <<"Fragile 3">> }, Ctx),
+    [ {R1, _, _, _}, {R2, _, _, <<"zdelta1">>}, {R3, _, _, <<"zdelta1">>} ] = rows(Id, Ctx),
+    Data = z_db:q1("select data from backup_revision where id = $1", [R2], Ctx),
+    Half = byte_size(Data) div 2,
+    <<Pre:Half/binary, Byte, Post/binary>> = Data,
+    _ = z_db:q("update backup_revision set data = $2 where id = $1", [R2, <<Pre/binary, (Byte bxor 16#5a), Post/binary>>], Ctx),
+    ?assertMatch({ok, _}, m_backup_revision:get_revision(R1, Ctx)),
+    ?assertEqual({error, badarg}, m_backup_revision:get_revision(R2, Ctx)),
+    ?assertEqual({error, badarg}, m_backup_revision:get_revision(R3, Ctx)),
+    {ok, Before} = m_rsc:get_raw(Id, Ctx),
+    ?assertEqual({error, badarg}, m_backup_revision:revert_resource(Id, R3, [], Ctx)),
+    ?assertEqual({ok, Before}, m_rsc:get_raw(Id, Ctx)),
+    % Truncated and garbage rows too.
+    _ = z_db:q("update backup_revision set data = $2 where id = $1", [R3, <<"ZR">>], Ctx),
+    ?assertEqual({error, badarg}, m_backup_revision:get_revision(R3, Ctx)),
+    _ = z_db:q("update backup_revision set data_type = 'zkey1', data = $2 where id = $1", [R3, <<1, 2, 3>>], Ctx),
+    ?assertEqual({error, badarg}, m_backup_revision:get_revision(R3, Ctx)),
+    _ = z_db:q("update backup_revision set data_type = 'erlang', data = $2 where id = $1", [R3, <<131, 0>>], Ctx),
+    ?assertEqual({error, badarg}, m_backup_revision:get_revision(R3, Ctx)),
+    _ = z_db:q("update backup_revision set data_type = 'nonsense' where id = $1", [R3], Ctx),
+    ?assertEqual({error, badarg}, m_backup_revision:get_revision(R3, Ctx)),
+    % The next save after an unreadable row is a keyframe, and readable.
+    {ok, _} = m_rsc_update:update(Id, #{ <<"title">> => <<"Fragile 4">> }, Ctx),
+    {R4, _, _, <<"zkey1">>} = lists:last(rows(Id, Ctx)),
+    ?assertMatch({ok, #{ <<"data">> := #{ <<"title">> := <<"Fragile 4">> } }}, m_backup_revision:get_revision(R4, Ctx)),
+    % Downgrade leaves what it cannot read and counts it.
+    {ok, #{ errors := Errors }} = mod_backup:revisions_downgrade(Ctx),
+    ?assert(Errors >= 2),
+    ?assertEqual({error, enoent}, m_backup_revision:get_revision(<<"x">>, Ctx)).
+
+rsc_upload_bert_and_json(Config) ->
+    Ctx = ?config(ctx, Config),
+    {ok, Id} = m_rsc_update:insert(#{ <<"category">> => text, <<"title">> => <<"Upload me">> }, Ctx),
+    Bert = term_to_binary([ {Id, [ {title, <<"From bert">>}, {computed_category, [article, text]},
+                                   {version, 99}, {id, 12345} ]} ]),
+    ?assertEqual({ok, Id}, z_notifier:first(#rsc_upload{ id = Id, format = bert, data = Bert }, Ctx)),
+    ?assertEqual(<<"From bert">>, m_rsc:p(Id, <<"title">>, Ctx)),
+    ?assert(m_rsc:is_a(Id, article, Ctx)),
+    Map = term_to_binary([ #{ <<"title">> => <<"From map">>, <<"computed_category">> => [<<"text">>] } ]),
+    ?assertEqual({ok, Id}, z_notifier:first(#rsc_upload{ id = Id, format = bert, data = Map }, Ctx)),
+    ?assertEqual(<<"From map">>, m_rsc:p(Id, <<"title">>, Ctx)),
+    JSON = z_json:encode(#{
+        <<"uri">> => <<"https://elsewhere.test/id/77">>,
+        <<"is_a">> => [<<"text">>],
+        <<"resource">> => #{ <<"title">> => <<"From json">>, <<"id">> => 77 }
+    }),
+    ?assertEqual({ok, Id}, z_notifier:first(#rsc_upload{ id = Id, format = json, data = JSON }, Ctx)),
+    ?assertEqual(<<"From json">>, m_rsc:p(Id, <<"title">>, Ctx)),
+    % Each upload left a revision.
+    ?assert(length(rows(Id, Ctx)) >= 4).
+
+corrupt_upload_changes_nothing(Config) ->
+    Ctx = ?config(ctx, Config),
+    {ok, Id} = m_rsc_update:insert(#{ <<"category">> => text, <<"title">> => <<"Steady">> }, Ctx),
+    {ok, Before} = m_rsc:get_raw(Id, Ctx),
+    Good = term_to_binary([ {Id, [ {title, <<"x">>} ]} ]),
+    Bad = [
+        {bert, <<>>},
+        {bert, <<"not a term">>},
+        {bert, binary:part(Good, 0, byte_size(Good) - 3)},
+        {bert, term_to_binary(42)},
+        {bert, term_to_binary([ {Id, not_a_list} ])},
+        {bert, term_to_binary([ {Id, [ {<<"title">>, 1}, garbage ]} ])},
+        {bert, term_to_binary([ #{ 1 => 2 } ])},
+        % an atom the VM does not know: refused, the atom table is not filled
+        {bert, <<131, 108, 0, 0, 0, 1, 104, 2, 97, 1, 108, 0, 0, 0, 1, 104, 2, 100, 0, 20,
+                 "zz_never_seen_atom_1", 109, 0, 0, 0, 1, "x", 106, 106>>},
+        {json, <<"{not json">>},
+        {json, <<"[1, 2, 3]">>},
+        {json, <<"{\"resource\": 5}">>},
+        {json, 12}
+    ],
+    lists:foreach(
+        fun({Format, Data}) ->
+            ?assertEqual({error, badarg}, backup_rsc_upload:rsc_upload(#rsc_upload{ id = Id, format = Format, data = Data }, Ctx))
+        end,
+        Bad),
+    ?assertEqual({ok, Before}, m_rsc:get_raw(Id, Ctx)).
+
+%% ---------------------------------------------------------------------------------------------
+
+rows(Id, Ctx) ->
+    z_db:q("select id, type, version, data_type from backup_revision where rsc_id = $1 order by id", [Id], Ctx).
+
+age_rows(RevIds, Interval, Ctx) ->
+    _ = z_db:q(["update backup_revision set created = now() - interval '", Interval, "' where id = any($1)"],
+               [RevIds], Ctx),
+    ok.
+
+%% Every row of the resource reconstructs to exactly the props saved, in order.
+check_history(Id, History, Ctx) ->
+    RevIds = [ R || {R, _, _, _} <- rows(Id, Ctx) ],
+    ?assertEqual(length(History), length(RevIds)),
+    lists:foreach(
+        fun({RevId, Props}) ->
+            {ok, #{ <<"data">> := Data }} = m_backup_revision:get_revision(RevId, Ctx),
+            case Data =:= Props of
+                true -> ok;
+                false -> ct:fail({revision_differs, RevId, maps:get(<<"version">>, Props)})
+            end
+        end,
+        lists:zip(RevIds, History)).
+
+wait_until(Fun) ->
+    wait_until(Fun, ?WAIT div 20).
+
+wait_until(_Fun, 0) ->
+    ct:fail(timeout);
+wait_until(Fun, N) ->
+    case Fun() of
+        true -> ok;
+        false -> timer:sleep(20), wait_until(Fun, N - 1)
+    end.
+
+%% A resource's edit history like a site's: 20-60 props, long HTML bodies in a few languages,
+%% each save bumping version and modified and editing one to three props a little; now and
+%% then a body is rewritten.
+history(N, Seed) ->
+    rand:seed(exsss, {Seed, Seed * 7, Seed * 13}),
+    Base = base_props(20 + rand:uniform(40)),
+    {Hs, _} = lists:mapfoldl(
+        fun(V, P) ->
+            P1 = edit(P),
+            P2 = P1#{ <<"version">> => V, <<"modified">> => {{2025, 1 + V rem 12, 1 + V rem 28}, {V rem 24, V rem 60, 0}} },
+            {P2, P2}
+        end,
+        Base,
+        lists:seq(1, N)),
+    Hs.
+
+base_props(NProps) ->
+    Fixed = #{
+        <<"id">> => 1234,
+        <<"category_id">> => 106,
+        <<"title">> => #trans{ tr = [{en, <<"A title">>}, {nl, <<"Een titel">>}] },
+        <<"body">> => #trans{ tr = [{en, html(30)}, {nl, html(25)}, {de, html(20)}] },
+        <<"summary">> => #trans{ tr = [{en, words(40)}, {nl, words(35)}] },
+        <<"is_published">> => true,
+        <<"language">> => [en, nl, de],
+        <<"created">> => {{2024, 3, 4}, {5, 6, 7}},
+        <<"blocks">> => [ #{ <<"type">> => <<"text">>, <<"name">> => <<"b1">>, <<"body">> => html(8) } ]
+    },
+    lists:foldl(
+        fun(I, Acc) -> Acc#{ <<"extra_", (integer_to_binary(I))/binary>> => words(1 + rand:uniform(8)) } end,
+        Fixed,
+        lists:seq(1, max(0, NProps - maps:size(Fixed)))).
+
+edit(P) ->
+    lists:foldl(fun(_, Acc) -> edit_one(Acc) end, P, lists:seq(1, rand:uniform(3))).
+
+edit_one(P) ->
+    case rand:uniform(33) of
+        1 ->
+            P#{ <<"body">> => #trans{ tr = [{en, html(30)}, {nl, html(25)}, {de, html(20)}] } };
+        N when N < 18 ->
+            #trans{ tr = Tr } = maps:get(<<"body">>, P),
+            {Lang, Text} = lists:nth(rand:uniform(length(Tr)), Tr),
+            P#{ <<"body">> => #trans{ tr = lists:keyreplace(Lang, 1, Tr, {Lang, small_edit(Text)}) } };
+        N when N < 24 ->
+            P#{ <<"title">> => #trans{ tr = [{en, words(3)}, {nl, words(3)}] } };
+        N when N < 28 ->
+            P#{ <<"is_featured">> => rand:uniform(2) =:= 1 };
+        _ ->
+            Keys = [ K || <<"extra_", _/binary>> = K <- maps:keys(P) ],
+            case Keys of
+                [] -> P;
+                _ -> P#{ lists:nth(rand:uniform(length(Keys)), Keys) => words(1 + rand:uniform(8)) }
+            end
+    end.
+
+small_edit(Text) ->
+    Pos = rand:uniform(max(1, byte_size(Text) - 20)),
+    <<Pre:Pos/binary, Rest/binary>> = Text,
+    Cut = min(byte_size(Rest), rand:uniform(12)),
+    <<_:Cut/binary, Post/binary>> = Rest,
+    <<Pre/binary, (words(1 + rand:uniform(3)))/binary, Post/binary>>.
+
+html(Paragraphs) ->
+    iolist_to_binary([ [<<"<p>">>, words(20 + rand:uniform(60)), <<"</p>\n">>] || _ <- lists:seq(1, Paragraphs) ]).
+
+words(N) ->
+    Dict = {<<"the">>, <<"revision">>, <<"backup">>, <<"zotonic">>, <<"page">>, <<"editor">>, <<"site">>,
+            <<"content">>, <<"quick">>, <<"brown">>, <<"fox">>, <<"lazy">>, <<"dog">>, <<"over">>,
+            <<"jumps">>, <<"media">>, <<"image">>, <<"text">>, <<"article">>, <<"person">>,
+            <<"een">>, <<"het">>, <<"de">>, <<"und">>, <<"der">>, <<"die">>, <<"das">>, <<"mit">>},
+    iolist_to_binary(lists:join(<<" ">>, [ element(rand:uniform(tuple_size(Dict)), Dict) || _ <- lists:seq(1, N) ])).
