@@ -41,7 +41,8 @@
     acl_refuses_revisions_to_those_who_may_not_edit/1,
     corrupt_delta_row_is_an_error_not_a_crash/1,
     rsc_upload_bert_and_json/1,
-    corrupt_upload_changes_nothing/1
+    corrupt_upload_changes_nothing/1,
+    admin_diff_and_revert_through_the_controller/1
 ]).
 
 -define(SITE, zrev_a).
@@ -63,7 +64,8 @@ all() ->
         acl_refuses_revisions_to_those_who_may_not_edit,
         corrupt_delta_row_is_an_error_not_a_crash,
         rsc_upload_bert_and_json,
-        corrupt_upload_changes_nothing
+        corrupt_upload_changes_nothing,
+        admin_diff_and_revert_through_the_controller
     ].
 
 init_per_suite(Config) ->
@@ -523,6 +525,53 @@ corrupt_upload_changes_nothing(Config) ->
         end,
         Bad),
     ?assertEqual({ok, Before}, m_rsc:get_raw(Id, Ctx)).
+
+admin_diff_and_revert_through_the_controller(Config) ->
+    Ctx = ?config(ctx, Config),
+    Editor = zotonic_host:context(?SITE, editor),
+    Member = zotonic_host:context(?SITE, member),
+    {ok, Id} = m_rsc_update:insert(#{ <<"category">> => text,
+                                      <<"title">> => #trans{ tr = [{en, <<"The quick brown fox">>}, {nl, <<"De vos">>}] },
+                                      <<"summary">> => <<"a < b">> }, Editor),
+    {ok, _} = m_rsc_update:update(Id, #{ <<"title">> => #trans{ tr = [{en, <<"The slow brown fox">>}, {nl, <<"De vos">>}] } }, Editor),
+    [ {R1, _, _, _}, {R2, _, _, _} ] = rows(Id, Ctx),
+    Notify = fun(Q, C) ->
+        C1 = lists:foldl(fun({K, V}, Acc) -> z_context:set_q(K, V, Acc) end, C, Q),
+        Before = length(zotonic_host:render_log(?SITE)),
+        _ = controller_admin_backup_revision:event(#postback_notify{ message = <<"rev-diff">> }, C1),
+        lists:nthtail(Before, zotonic_host:render_log(?SITE))
+    end,
+    Q = [ {<<"id">>, integer_to_binary(Id)}, {<<"a">>, integer_to_binary(R1)}, {<<"b">>, integer_to_binary(R2)} ],
+    [ {update, <<"page-diff">>, #render{ vars = Vars }} ] = [ E || {update, _, _} = E <- Notify(Q, Editor) ],
+    ?assertEqual([ [<<"title (en)">>, <<"The <del>quick</del> brown fox">>, <<"The <ins>slow</ins> brown fox">>] ],
+                 [ Row || [<<"title", _/binary>> | _] = Row <- proplists:get_value(diff, Vars) ]),
+    % One revision: all its props, escaped.
+    [ {update, _, #render{ vars = Vars1 }} ] = [ E || {update, _, _} = E <- Notify(lists:sublist(Q, 2), Editor) ],
+    ?assertEqual([ [<<"summary">>, <<"a &lt; b">>, <<>>] ],
+                 [ Row || [<<"summary">> | _] = Row <- proplists:get_value(diff, Vars1) ]),
+    % Against the page now.
+    [ {update, _, _} ] = [ E || {update, _, _} = E <- Notify([ {<<"id">>, integer_to_binary(Id)}, {<<"a">>, integer_to_binary(R1)},
+                                                              {<<"b">>, <<"latest">>} ], Editor) ],
+    % A member may not see them, nor revert.
+    ?assertMatch([ {growl, _, error, _} ], [ E || {growl, _, _, _} = E <- Notify(Q, Member) ]),
+    ?assertMatch({false, _}, controller_admin_backup_revision:is_authorized(z_context:set_q(<<"id">>, integer_to_binary(Id), Member))),
+    Submit = fun(C) ->
+        C1 = lists:foldl(fun({K, V}, Acc) -> z_context:set_q(K, V, Acc) end, C,
+                         [ {<<"outgoing_edges">>, <<"on">>}, {<<"incoming_edges">>, <<"on">>} ]),
+        controller_admin_backup_revision:event(#submit{ message = {revert, [ {rsc_id, Id}, {rev_id, R1} ]} }, C1)
+    end,
+    _ = Submit(Member),
+    ?assertEqual(<<"The slow brown fox">>, z_trans:lookup_fallback(m_rsc:p(Id, <<"title">>, Ctx), Ctx)),
+    _ = Submit(Editor),
+    ?assertEqual(<<"The quick brown fox">>, z_trans:lookup_fallback(m_rsc:p(Id, <<"title">>, Ctx), Ctx)),
+    % A damaged revision gives a growl, not a crash.
+    _ = z_db:q("update backup_revision set data = $2 where id = $1", [R2, <<"ZRbroken">>], Ctx),
+    ?assertMatch([ {growl, _, error, _} ], [ E || {growl, _, _, _} = E <- Notify(Q, Editor) ]),
+    % Deleted: only for users of mod_backup.
+    ok = m_rsc_update:delete(Id, Ctx),
+    ?assertMatch({false, _}, controller_admin_backup_revision:is_authorized(z_context:set_q(<<"id">>, integer_to_binary(Id), Editor))),
+    ?assertMatch({true, _}, controller_admin_backup_revision:is_authorized(
+                                z_context:set_q(<<"id">>, integer_to_binary(Id), zotonic_host:context(?SITE, admin)))).
 
 %% ---------------------------------------------------------------------------------------------
 
