@@ -34,6 +34,13 @@ pub enum Error {
         status: Option<i32>,
         stderr: String,
     },
+    /// A file's sha256 differs from the one its index recorded.
+    #[error("{path}: sha256 is {actual}, the index says {expected}")]
+    HashMismatch {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
     /// Too many jobs, or another job is writing the same output file.
     #[error("busy: {0}")]
     Busy(String),
@@ -87,6 +94,7 @@ impl Error {
             Error::InvalidArgument(_) => "einval",
             Error::BadRevision(_) => "bad_revision",
             Error::CommandFailed { .. } => "command_failed",
+            Error::HashMismatch { .. } => "hash_mismatch",
             Error::Busy(_) => "busy",
             Error::Panicked(_) => "nif_panicked",
             Error::WrongPassword => "wrong_password",
@@ -98,7 +106,7 @@ impl Error {
     /// The path the error is about, when there is one.
     pub fn path(&self) -> Option<&Path> {
         match self {
-            Error::Io { path, .. } => Some(path),
+            Error::Io { path, .. } | Error::HashMismatch { path, .. } => Some(path),
             _ => None,
         }
     }

@@ -9,6 +9,7 @@ pub mod digest;
 pub mod dump;
 pub mod error;
 pub mod revision;
+pub mod setcheck;
 
 pub use digest::{file_digest, Digest};
 pub use error::{Error, Result};

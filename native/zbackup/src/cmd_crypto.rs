@@ -127,7 +127,7 @@ fn print_result(output: &Path, d: &backup_core::Digest) {
 
 /// The password, from the first available source. When encrypting, a typo would lock the data
 /// away, so the prompt then asks twice.
-fn password(file: Option<&Path>, decrypting: bool) -> backup_core::Result<Vec<u8>> {
+pub(crate) fn password(file: Option<&Path>, decrypting: bool) -> backup_core::Result<Vec<u8>> {
     let pw = if let Some(file) = file {
         let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
         first_line(&bytes).to_vec()

@@ -4,6 +4,7 @@
 mod cmd_archive;
 mod cmd_bench;
 mod cmd_crypto;
+mod cmd_restore_check;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -25,6 +26,9 @@ commands:
   decrypt [--password-file F] IN [OUT]
                      decrypt a Z1 .enc file (also Zotonic's); OUT defaults to IN without .enc;
                      password: --password-file F, else $ZBACKUP_PASSWORD, else a prompt
+  restore-check [--password-file F] BACKUP_DIR|backup.json|FILE...
+                     check backup sets offline as a restore would read them: sha256 against
+                     backup.json, decryptability of .enc files, gzip/pg_dump and archive integrity
   help               this text";
 
 fn main() -> ExitCode {
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
         Some("bench") => cmd_archive::exit(cmd_bench::bench(&args[1..])),
         Some("encrypt") => cmd_crypto::encrypt(&args[1..]),
         Some("decrypt") => cmd_crypto::decrypt(&args[1..]),
+        Some("restore-check") => cmd_restore_check::restore_check(&args[1..]),
         Some("help") | Some("--help") | Some("-h") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

@@ -1,0 +1,298 @@
+//! Offline checks of one backup-set file, the way a restore would read it: the sha256 the index
+//! recorded, decryptability of `.enc` files, and the integrity of the content (gzip CRC and
+//! pg_dump header of `.sql.gz`; gzip/zstd stream, tar structure and per-file crc32s of archives).
+//! Nothing is written except a decrypted temporary copy, removed when the check ends.
+
+use crate::archive::{self, JobControl};
+use crate::crypto;
+use crate::error::{Error, Result};
+use flate2::read::MultiGzDecoder;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// What kind of file a set holds, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// `<name>.sql.gz`: pg_dump output, gzipped.
+    Database,
+    /// `<name>.tar.gz` / `config-<name>.tar.gz` / `.tar.zst`.
+    Archive,
+    Unknown,
+}
+
+impl FileKind {
+    /// The kind of `name`, after any `.enc` is taken off.
+    pub fn of(name: &str) -> FileKind {
+        let name = name.strip_suffix(".enc").unwrap_or(name);
+        if name.ends_with(".sql.gz") {
+            FileKind::Database
+        } else if name.ends_with(".tar.gz") || name.ends_with(".tar.zst") || name.ends_with(".tgz")
+        {
+            FileKind::Archive
+        } else {
+            FileKind::Unknown
+        }
+    }
+}
+
+/// The outcome of a passing check, for the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileReport {
+    pub sha256: String,
+    pub size: u64,
+    /// Whether the sha256 was compared with the index's.
+    pub hash_checked: bool,
+    /// Whether the content was read (false for a `.enc` file checked without a password).
+    pub content_checked: bool,
+    /// What was found, for a person: "pg_dump SQL, 1234 bytes", "12 entries, crc32s checked".
+    pub detail: String,
+}
+
+/// Checks `path`. `expected_sha256` is the index's hash of the file as stored; `password` is
+/// needed to look inside `.enc` files (without it only their header is checked).
+pub fn check_file(
+    path: &Path,
+    expected_sha256: Option<&str>,
+    password: Option<&[u8]>,
+    ctl: &JobControl,
+) -> Result<FileReport> {
+    let digest = crate::file_digest(path)?;
+    if let Some(expected) = expected_sha256 {
+        if !expected.eq_ignore_ascii_case(&digest.sha256) {
+            return Err(Error::HashMismatch {
+                path: path.to_path_buf(),
+                expected: expected.to_string(),
+                actual: digest.sha256,
+            });
+        }
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut report = FileReport {
+        sha256: digest.sha256,
+        size: digest.size,
+        hash_checked: expected_sha256.is_some(),
+        content_checked: true,
+        detail: String::new(),
+    };
+    if name.ends_with(".enc") {
+        match password {
+            None => {
+                check_enc_header(path)?;
+                report.content_checked = false;
+                report.detail =
+                    "encrypted (Z1 header ok; content not checked without a password)".to_string();
+            }
+            Some(pw) => {
+                let dir = tempfile_dir(path)?;
+                let plain = dir.path.join(name.trim_end_matches(".enc"));
+                crypto::decrypt_file(path, &plain, pw)?;
+                report.detail = format!("decrypted; {}", check_content(&plain, &name, ctl)?);
+            }
+        }
+    } else {
+        report.detail = check_content(path, &name, ctl)?;
+    }
+    Ok(report)
+}
+
+fn check_content(path: &Path, name: &str, ctl: &JobControl) -> Result<String> {
+    match FileKind::of(name) {
+        FileKind::Database => check_sql_gz(path),
+        FileKind::Archive => {
+            let r = archive::verify(path, ctl)?;
+            Ok(format!(
+                "{} archive, {} entries ({} files, {} bytes){}",
+                r.format.as_str(),
+                r.entries,
+                r.files,
+                r.bytes,
+                if r.manifest_checked {
+                    ", every file's crc32 checked"
+                } else {
+                    ", no manifest (not made by zbackup)"
+                }
+            ))
+        }
+        FileKind::Unknown => Ok("not a backup file kind; hash only".to_string()),
+    }
+}
+
+/// Reads the whole gzip stream (its CRC and length are checked at the end of each member) and
+/// looks for pg_dump's header at the start.
+fn check_sql_gz(path: &Path) -> Result<String> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut gz = MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, file));
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut head = Vec::new();
+    let mut total = 0u64;
+    loop {
+        let n = match gz.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::io(path, e)),
+            Err(e) => return Err(Error::BadArchive(format!("gzip: {e}"))),
+        };
+        if head.len() < 4096 {
+            let take = n.min(4096 - head.len());
+            head.extend_from_slice(&buf[..take]);
+        }
+        total += n as u64;
+    }
+    if total == 0 {
+        return Err(Error::BadArchive("empty database dump".into()));
+    }
+    let text = String::from_utf8_lossy(&head);
+    if !text.contains("PostgreSQL database dump") {
+        return Err(Error::BadArchive(
+            "gzip is intact but the content is not a pg_dump SQL dump".into(),
+        ));
+    }
+    Ok(format!("gzip intact, pg_dump SQL of {total} bytes"))
+}
+
+fn check_enc_header(path: &Path) -> Result<()> {
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut header = [0u8; crypto::HEADER_LEN];
+    f.read_exact(&mut header)
+        .map_err(|_| Error::BadEncryptedFile("shorter than the Z1 header".into()))?;
+    crypto::Params::parse(&header).map(|_| ())
+}
+
+/// A private directory beside `path` (same filesystem: the decrypted copy may be large),
+/// removed on drop.
+struct TempDir {
+    path: PathBuf,
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+fn tempfile_dir(beside: &Path) -> Result<TempDir> {
+    let parent = beside
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let path = parent.join(format!(".zbackup-check-{}", std::process::id()));
+    std::fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+    Ok(TempDir { path })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::{ArchiveOptions, Source};
+    use std::io::Write;
+
+    fn sql_gz(dir: &Path, name: &str, body: &[u8]) -> PathBuf {
+        let p = dir.join(name);
+        let f = File::create(&p).expect("create");
+        let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::default());
+        gz.write_all(body).expect("write");
+        gz.finish().expect("finish");
+        p
+    }
+
+    const DUMP: &[u8] = b"--\n-- PostgreSQL database dump\n--\nCREATE TABLE x (id int);\n";
+
+    #[test]
+    fn intact_dump_with_matching_hash_passes() {
+        let d = tempfile::tempdir().expect("tmp");
+        let p = sql_gz(d.path(), "site-1.sql.gz", DUMP);
+        let sha = crate::file_digest(&p).expect("digest").sha256;
+        let r = check_file(&p, Some(&sha), None, &JobControl::new()).expect("ok");
+        assert!(r.hash_checked && r.content_checked);
+        assert!(r.detail.contains("pg_dump SQL"), "{}", r.detail);
+    }
+
+    #[test]
+    fn hash_mismatch_is_reported_with_both_hashes() {
+        let d = tempfile::tempdir().expect("tmp");
+        let p = sql_gz(d.path(), "site-1.sql.gz", DUMP);
+        let e = check_file(&p, Some("00"), None, &JobControl::new()).expect_err("mismatch");
+        assert_eq!(e.reason(), "hash_mismatch");
+        assert!(e.to_string().contains("00"));
+    }
+
+    #[test]
+    fn truncated_dump_is_bad_archive() {
+        let d = tempfile::tempdir().expect("tmp");
+        let big: Vec<u8> = DUMP
+            .iter()
+            .copied()
+            .chain((0..200_000u32).flat_map(|i| format!("INSERT {i};\n").into_bytes()))
+            .collect();
+        let p = sql_gz(d.path(), "site-2.sql.gz", &big);
+        let len = std::fs::metadata(&p).expect("meta").len();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .expect("open");
+        f.set_len(len / 2).expect("truncate");
+        let e = check_file(&p, None, None, &JobControl::new()).expect_err("truncated");
+        assert_eq!(e.reason(), "bad_archive");
+    }
+
+    #[test]
+    fn gzip_that_is_not_a_dump_is_bad_archive() {
+        let d = tempfile::tempdir().expect("tmp");
+        let p = sql_gz(d.path(), "site-3.sql.gz", b"hello");
+        let e = check_file(&p, None, None, &JobControl::new()).expect_err("not a dump");
+        assert_eq!(e.reason(), "bad_archive");
+    }
+
+    #[test]
+    fn encrypted_archive_is_checked_inside_with_the_password_and_header_only_without() {
+        let d = tempfile::tempdir().expect("tmp");
+        let src = d.path().join("tree");
+        std::fs::create_dir_all(src.join("a")).expect("mkdir");
+        std::fs::write(src.join("a/x.jpg"), vec![7u8; 100_000]).expect("write");
+        let tar = d.path().join("site-4.tar.gz");
+        archive::create(
+            &Source::Dir(src),
+            &tar,
+            &ArchiveOptions::default(),
+            &JobControl::new(),
+        )
+        .expect("archive");
+        let enc = d.path().join("site-4.tar.gz.enc");
+        crypto::encrypt_file(&tar, &enc, b"pw").expect("encrypt");
+        let r = check_file(&enc, None, Some(b"pw"), &JobControl::new()).expect("ok");
+        assert!(
+            r.content_checked && r.detail.contains("crc32"),
+            "{}",
+            r.detail
+        );
+        let r = check_file(&enc, None, None, &JobControl::new()).expect("header ok");
+        assert!(!r.content_checked);
+        let e = check_file(&enc, None, Some(b"wrong"), &JobControl::new()).expect_err("wrong");
+        assert_eq!(e.reason(), "wrong_password");
+        // The decrypted copies are gone.
+        let left: Vec<_> = std::fs::read_dir(d.path())
+            .expect("ls")
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".zbackup-check")
+            })
+            .collect();
+        assert!(left.is_empty());
+    }
+
+    #[test]
+    fn kinds_follow_the_names_zotonic_uses() {
+        assert_eq!(FileKind::of("site-1.sql.gz"), FileKind::Database);
+        assert_eq!(FileKind::of("site-1.sql.gz.enc"), FileKind::Database);
+        assert_eq!(FileKind::of("config-site-w2.tar.gz"), FileKind::Archive);
+        assert_eq!(FileKind::of("site-1.tar.zst.enc"), FileKind::Archive);
+        assert_eq!(FileKind::of("backup.json"), FileKind::Unknown);
+    }
+}
