@@ -535,6 +535,8 @@ handle_call(is_uploading, _From, #state{ upload_pid = Pid } = State) ->
     {reply, is_pid(Pid), State};
 handle_call({update_index, Fun}, _From, State) ->
     {reply, do_update_index(Fun, State), State};
+handle_call(is_downloading, _From, #state{ download_pid = Pid } = State) ->
+    {reply, is_pid(Pid), State};
 handle_call(download_backup, _From, #state{ is_env_backup = false } = State) ->
     {reply, {error, not_env_backup}, State};
 handle_call(download_backup, _From, #state{ download_pid = Pid } = State) when is_pid(Pid) ->

@@ -1,0 +1,654 @@
+%% @doc Restores by mod_backup in the test host, against the real PostgreSQL server: a round
+%% trip of all four parts (plain and encrypted), failed imports that must leave the live schema
+%% as it was, hostile and corrupt media archives that must change nothing, and a standby site
+%% that follows a production site through a shared filestore dir.
+%% @end
+
+%% Copyright 2026 The zotonic_mod_backup authors
+%%
+%% Licensed under the Apache License, Version 2.0 (the "License");
+%% you may not use this file except in compliance with the License.
+%% You may obtain a copy of the License at
+%%
+%%     http://www.apache.org/licenses/LICENSE-2.0
+%%
+%% Unless required by applicable law or agreed to in writing, software
+%% distributed under the License is distributed on an "AS IS" BASIS,
+%% WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+%% See the License for the specific language governing permissions and
+%% limitations under the License.
+
+-module(mod_backup_restore_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+-include_lib("kernel/include/file.hrl").
+
+-export([all/0, suite/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2, end_per_testcase/2]).
+-export([
+    round_trip_all_parts/1,
+    round_trip_encrypted/1,
+    restore_errors/1,
+    truncated_dump_keeps_schema/1,
+    unfinished_sql_keeps_schema/1,
+    failing_import_rolls_back/1,
+    schema_mismatch_refused/1,
+    hostile_absolute_path/1,
+    hostile_dotdot/1,
+    hostile_symlink/1,
+    flipped_byte_is_bad_archive/1,
+    standby_follows_production/1,
+    standby_drops_bad_hash/1
+]).
+
+-define(SITE, bckrestore).
+-define(PROD, bckprod).
+-define(STANDBY, bckstandby).
+-define(TOPIC, <<"model/backup/event/backup">>).
+
+suite() ->
+    [ {timetrap, {minutes, 15}} ].
+
+all() ->
+    [
+        round_trip_all_parts,
+        round_trip_encrypted,
+        restore_errors,
+        truncated_dump_keeps_schema,
+        unfinished_sql_keeps_schema,
+        failing_import_rolls_back,
+        schema_mismatch_refused,
+        hostile_absolute_path,
+        hostile_dotdot,
+        hostile_symlink,
+        flipped_byte_is_bad_archive,
+        standby_follows_production,
+        standby_drops_bad_hash
+    ].
+
+init_per_suite(Config) ->
+    case engine_available() of
+        false ->
+            {skip, "archive engine (backup_nif) not loaded"};
+        true ->
+            {ok, Context} = zotonic_host:start_site(?SITE, #{}),
+            ok = populate_database(Context, 100000),
+            Archive = z_path:media_archive(Context),
+            ok = make_media_tree(Archive),
+            [ {context, Context}, {archive, Archive} | Config ]
+    end.
+
+end_per_suite(_Config) ->
+    zotonic_host:stop_site(?SITE),
+    ok.
+
+init_per_testcase(Case, Config) when Case =:= standby_follows_production; Case =:= standby_drops_bad_hash ->
+    Root = filename:join(["/tmp", "zotonic_host", "standby-" ++ integer_to_list(erlang:unique_integer([positive]))]),
+    {ok, Prod} = zotonic_host:start_site(?PROD, #{ dir => Root }),
+    {ok, Standby} = zotonic_host:start_site(?STANDBY, #{ dir => Root, environment => backup }),
+    ok = zotonic_host:filestore(?PROD, true),
+    ok = zotonic_host:filestore(?STANDBY, true),
+    ?assertEqual(zotonic_host:filestore_dir(?PROD), zotonic_host:filestore_dir(?STANDBY)),
+    ok = populate_database(Prod, 20000),
+    [ {prod, Prod}, {standby, Standby}, {root, Root} | Config ];
+init_per_testcase(_Case, Config) ->
+    Context = ?config(context, Config),
+    ok = wait_idle(Context),
+    Dir = backup_create:dir(Context),
+    {ok, Names} = file:list_dir(Dir),
+    [ ok = file:delete(filename:join(Dir, N)) || N <- Names, filelib:is_regular(filename:join(Dir, N)) ],
+    ok = m_config:set_value(mod_backup, encrypt_backups, <<"false">>, Context),
+    zotonic_host:mqtt_flush(?SITE),
+    [ {dir, Dir} | Config ].
+
+end_per_testcase(Case, Config) when Case =:= standby_follows_production; Case =:= standby_drops_bad_hash ->
+    zotonic_host:stop_site(?STANDBY),
+    zotonic_host:stop_site(?PROD),
+    _ = file:del_dir_r(?config(root, Config)),
+    ok;
+end_per_testcase(_Case, Config) ->
+    ok = wait_idle(?config(context, Config)),
+    ok.
+
+%% ---------------------------------------------------------------------------------------------
+%% Round trips
+
+%% Back up, change rows, files and config, restore all four parts: everything as it was.
+round_trip_all_parts(Config) ->
+    Context = ?config(context, Config),
+    Name = make_backup(Context),
+    Before = snapshot(?SITE, Context),
+    mutate(?SITE, Context),
+    ?assertNotEqual(Before, snapshot(?SITE, Context)),
+    Old = whereis(server(?SITE)),
+    {Micros, ok} = timer:tc(fun() ->
+        mod_backup:restore_backup(Name, [database, files, security, config], Context)
+    end),
+    ct:pal("restore of database (~s), files, security, config: ~.2f s",
+           [human_size(filename:join(?config(dir, Config), <<Name/binary, ".sql.gz">>)), Micros / 1.0e6]),
+    ok = wait_restarted(?SITE, Old),
+    After = snapshot(?SITE, Context),
+    assert_same(Before, After),
+    ok = no_leftovers(Context),
+    % For the report: the same dump the stock way, gunzip | psql into a scratch database.
+    SqlGz = filename:join(?config(dir, Config), <<Name/binary, ".sql.gz">>),
+    ct:pal("the same dump by sh -c 'gunzip -c | psql' into an empty database: ~.2f s",
+           [stock_import_seconds(SqlGz)]).
+
+%% The same with encryption on: the .enc files are decrypted to temp files that are gone
+%% afterwards.
+round_trip_encrypted(Config) ->
+    Context = ?config(context, Config),
+    ok = m_config:set_value(mod_backup, encrypt_backups, <<"true">>, Context),
+    ok = wait_for(fun() -> backup_config:encrypt_password(Context) =/= <<>> end),
+    Name = make_backup(Context),
+    #{ Name := Entry } = backup_json_index:read(?config(dir, Config)),
+    ?assertEqual(true, maps:get(<<"is_encrypted">>, Entry)),
+    ?assertEqual(<<Name/binary, ".sql.gz.enc">>, maps:get(<<"database">>, Entry)),
+    Before = snapshot(?SITE, Context),
+    mutate(?SITE, Context),
+    Old = whereis(server(?SITE)),
+    ok = mod_backup:restore_backup(Name, [database, files, security, config], Context),
+    ok = wait_restarted(?SITE, Old),
+    assert_same(Before, snapshot(?SITE, Context)),
+    ok = no_leftovers(Context),
+    ok = m_config:set_value(mod_backup, encrypt_backups, <<"false">>, Context).
+
+%% unknown_backup, incomplete, in_progress; a wrong password changes nothing.
+restore_errors(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    ?assertEqual({error, unknown_backup}, mod_backup:restore_backup(<<"nosuchset">>, [database], Context)),
+    ?assertEqual({error, unknown_backup}, mod_backup:restore_backup(Context)),
+    Name = make_backup(Context),
+    Before = snapshot(?SITE, Context),
+    % A missing file, and an empty one.
+    Files = filename:join(Dir, <<Name/binary, ".tar.gz">>),
+    {ok, FilesBin} = file:read_file(Files),
+    ok = file:delete(Files),
+    ?assertEqual({error, incomplete}, mod_backup:restore_backup(Name, [database, files], Context)),
+    ok = file:write_file(Files, <<>>),
+    ?assertEqual({error, incomplete}, mod_backup:restore_backup(recent, [files], Context)),
+    ok = file:write_file(Files, FilesBin),
+    % A backup running.
+    ok = mod_backup:start_backup(false, Context),
+    ?assertEqual({error, in_progress}, mod_backup:restore_backup(Name, [database], Context)),
+    ok = wait_idle(Context),
+    % The same name again, now without a media archive: restoring only files is nothing to
+    % do. Through the command line's notification.
+    ?assertMatch([ #{ name := Name, is_files_present := false } ], mod_backup:list_backups(Context)),
+    ?assertEqual(ok, z_notifier:first({backup_restore, Name, [files]}, Context)),
+    assert_same(Before, snapshot(?SITE, Context)),
+    ok = no_leftovers(Context).
+
+%% ---------------------------------------------------------------------------------------------
+%% Failed imports
+
+%% A dump cut in the middle is refused before the database is touched.
+truncated_dump_keeps_schema(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    Name = make_backup(Context),
+    SqlGz = filename:join(Dir, <<Name/binary, ".sql.gz">>),
+    {ok, Bin} = file:read_file(SqlGz),
+    ok = file:write_file(SqlGz, binary:part(Bin, 0, byte_size(Bin) div 2)),
+    failed_restore_keeps_schema(Name, bad_dump, Context).
+
+%% A complete gzip stream whose SQL stops half-way (no "dump complete" line) is refused too.
+unfinished_sql_keeps_schema(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    Name = make_backup(Context),
+    SqlGz = filename:join(Dir, <<Name/binary, ".sql.gz">>),
+    {ok, Bin} = file:read_file(SqlGz),
+    Sql = zlib:gunzip(Bin),
+    ok = file:write_file(SqlGz, zlib:gzip(binary:part(Sql, 0, byte_size(Sql) div 2))),
+    failed_restore_keeps_schema(Name, bad_dump, Context).
+
+%% A statement failing in the middle of the import: psql stops, the transaction is rolled
+%% back, the half import is gone and the old schema is back under its name.
+failing_import_rolls_back(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    Name = make_backup(Context),
+    SqlGz = filename:join(Dir, <<Name/binary, ".sql.gz">>),
+    {ok, Bin} = file:read_file(SqlGz),
+    Sql = zlib:gunzip(Bin),
+    % After the first COPY block: the new schema and some rows exist when it fails.
+    {Pos, _} = binary:match(Sql, <<"\n\\.\n">>),
+    Cut = Pos + 4,
+    Bad = <<"SELECT * FROM \"no_such_table_at_all\";\n">>,
+    ok = file:write_file(SqlGz, zlib:gzip([binary:part(Sql, 0, Cut), Bad, binary:part(Sql, Cut, byte_size(Sql) - Cut)])),
+    failed_restore_keeps_schema(Name, database_import, Context).
+
+failed_restore_keeps_schema(Name, Reason, Context) ->
+    Before = snapshot(?SITE, Context),
+    Old = whereis(server(?SITE)),
+    ?assertEqual({error, Reason}, mod_backup:restore_backup(Name, [database], Context)),
+    assert_same(Before, snapshot(?SITE, Context)),
+    % The site reads its own tables through its pool (unpaused), and was not restarted.
+    ?assert(is_integer(z_db:q1("select count(*) from restore_test_rows", Context))),
+    ?assertEqual(Old, whereis(server(?SITE))),
+    ?assertEqual([<<"public">>], schemas(?SITE)),
+    ok = no_leftovers(Context).
+
+%% A dump of another schema is refused.
+schema_mismatch_refused(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    Name = make_backup(Context),
+    SqlGz = filename:join(Dir, <<Name/binary, ".sql.gz">>),
+    {ok, Bin} = file:read_file(SqlGz),
+    Sql = binary:replace(zlib:gunzip(Bin), <<"CREATE SCHEMA \"public\"">>, <<"CREATE SCHEMA \"other\"">>),
+    ok = file:write_file(SqlGz, zlib:gzip(Sql)),
+    failed_restore_keeps_schema(Name, schema_mismatch, Context).
+
+%% ---------------------------------------------------------------------------------------------
+%% Hostile and corrupt media archives
+
+hostile_absolute_path(Config) ->
+    Outside = outside_dir(Config),
+    Target = filename:join(Outside, "pwned"),
+    hostile(Config, [
+        {file, "./2024/ok.txt", "fine"},
+        {file, Target, "owned"}
+    ], [Target]).
+
+hostile_dotdot(Config) ->
+    Archive = ?config(archive, Config),
+    Files = filename:dirname(Archive),
+    hostile(Config, [
+        {file, "./2024/ok.txt", "fine"},
+        {file, "./2024/../../pwned-dotdot", "owned"}
+    ], [filename:join(Files, "pwned-dotdot"), filename:join(filename:dirname(Files), "pwned-dotdot")]).
+
+hostile_symlink(Config) ->
+    Outside = outside_dir(Config),
+    hostile(Config, [
+        {file, "./2024/ok.txt", "fine"},
+        {symlink, "./escape", Outside},
+        {file, "./escape/pwned", "owned"}
+    ], [filename:join(Outside, "pwned")]),
+    % A relative link climbing out of the tree, in an archive of its own.
+    hostile(Config, [
+        {symlink, "./2024/up", "../../../.."},
+        {file, "./2024/up/pwned-rel", "owned"}
+    ], [filename:join(filename:dirname(filename:dirname(?config(archive, Config))), "pwned-rel")]).
+
+%% One changed byte in the middle of a good archive: bad_archive, nothing written.
+flipped_byte_is_bad_archive(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    Name = make_backup(Context),
+    Files = filename:join(Dir, <<Name/binary, ".tar.gz">>),
+    {ok, Bin} = file:read_file(Files),
+    Pos = byte_size(Bin) div 2,
+    <<Head:Pos/binary, B, Rest/binary>> = Bin,
+    ok = file:write_file(Files, <<Head/binary, (B bxor 16#5a), Rest/binary>>),
+    Before = tree(?config(archive, Config)),
+    {ok, FilesDirBefore} = file:list_dir(filename:dirname(?config(archive, Config))),
+    ?assertEqual({error, bad_archive}, mod_backup:restore_backup(Name, [files], Context)),
+    ?assertEqual(Before, tree(?config(archive, Config))),
+    {ok, FilesDirAfter} = file:list_dir(filename:dirname(?config(archive, Config))),
+    ?assertEqual(lists:sort(FilesDirBefore), lists:sort(FilesDirAfter)).
+
+hostile(Config, Entries, MustNotExist) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    Archive = ?config(archive, Config),
+    Name = <<"bckrestore-hostile">>,
+    File = <<Name/binary, ".tar.gz">>,
+    ok = python_tar(filename:join(Dir, File), Entries),
+    {ok, _} = mod_backup:update_index(
+        fun(I) -> I#{ Name => entry(#{ <<"files">> => File }) } end, Context),
+    Before = tree(Archive),
+    FilesDir = filename:dirname(Archive),
+    {ok, FilesDirBefore} = file:list_dir(FilesDir),
+    ?assertEqual({error, unsafe_path}, mod_backup:restore_backup(Name, [files], Context)),
+    ?assertEqual(Before, tree(Archive)),
+    {ok, FilesDirAfter} = file:list_dir(FilesDir),
+    ?assertEqual(lists:sort(FilesDirBefore), lists:sort(FilesDirAfter)),
+    [ ?assertEqual({F, false}, {F, filelib:is_file(F) orelse is_link(F)}) || F <- MustNotExist ],
+    ok.
+
+%% ---------------------------------------------------------------------------------------------
+%% Standby
+
+%% Production backs up and uploads; the standby polls, downloads, checks, restores.
+standby_follows_production(Config) ->
+    Prod = ?config(prod, Config),
+    Standby = ?config(standby, Config),
+    ok = mod_backup:start_backup(true, Prod),
+    ok = wait_for(fun() -> lists:member(<<"uploaded">>, statuses(?PROD)) end),
+    ok = wait_idle(Prod),
+    ?assertEqual({error, env_backup}, mod_backup:start_backup(Standby)),
+    ?assertEqual({error, not_env_backup}, mod_backup:download_backup(Prod)),
+    ?assertNotEqual(db_fingerprint(?PROD), db_fingerprint(?STANDBY)),
+    % The hourly timer's message.
+    Old = whereis(server(?STANDBY)),
+    server(?STANDBY) ! periodic_download,
+    ok = wait_restarted(?STANDBY, Old),
+    assert_same(db_fingerprint(?PROD), db_fingerprint(?STANDBY)),
+    StandbyDir = backup_create:dir(Standby),
+    ProdIndex = backup_json_index:read(backup_create:dir(Prod)),
+    ?assertEqual(maps:keys(ProdIndex), maps:keys(backup_json_index:read(StandbyDir))),
+    ?assert(filelib:is_regular(filename:join([z_path:site_dir(?STANDBY), "priv", "BACKUP"]))),
+    % The security file of production is the standby's now.
+    {ok, ProdSec} = z_sites_config:security_dir(?PROD),
+    {ok, StandbySec} = z_sites_config:security_dir(?STANDBY),
+    ?assertEqual(file:read_file(filename:join(ProdSec, "secret.key")),
+                 file:read_file(filename:join(StandbySec, "secret.key"))),
+    % Nothing new: the next poll restores nothing.
+    Old2 = whereis(server(?STANDBY)),
+    ok = mod_backup:download_backup(Standby),
+    ok = wait_for(fun() -> not is_downloading(?STANDBY) end),
+    ?assertEqual(Old2, whereis(server(?STANDBY))),
+    % Zotonic's command line asks the same through a notification.
+    ?assertEqual(ok, z_notifier:first(backup_download, Standby)),
+    ok = wait_for(fun() -> not is_downloading(?STANDBY) end),
+    ?assertEqual(Old2, whereis(server(?STANDBY))).
+
+%% A file whose sha256 does not match backup.json is dropped and logged; nothing is restored.
+standby_drops_bad_hash(Config) ->
+    Prod = ?config(prod, Config),
+    Standby = ?config(standby, Config),
+    ok = mod_backup:start_backup(true, Prod),
+    ok = wait_for(fun() -> lists:member(<<"uploaded">>, statuses(?PROD)) end),
+    ok = wait_idle(Prod),
+    [{Name, Entry}] = maps:to_list(backup_json_index:read(backup_create:dir(Prod))),
+    Remote = filename:join([zotonic_host:filestore_dir(?PROD), "backup", maps:get(<<"database">>, Entry)]),
+    {ok, Bin} = file:read_file(Remote),
+    ok = file:write_file(Remote, <<Bin/binary, "x">>),
+    Before = db_fingerprint(?STANDBY),
+    Old = whereis(server(?STANDBY)),
+    ok = mod_backup:download_backup(Standby),
+    ok = wait_for(fun() -> not is_downloading(?STANDBY) end),
+    ?assertEqual(Old, whereis(server(?STANDBY))),
+    StandbyDir = backup_create:dir(Standby),
+    ?assertNot(filelib:is_file(filename:join(StandbyDir, maps:get(<<"database">>, Entry)))),
+    ?assertEqual([], [ F || F <- element(2, file:list_dir(StandbyDir)), lists:suffix(".tmp", F) ]),
+    ?assertNot(maps:is_key(Name, backup_json_index:read(StandbyDir))),
+    ?assertEqual(Before, db_fingerprint(?STANDBY)).
+
+%% ---------------------------------------------------------------------------------------------
+%% Site contents
+
+populate_database(Context, Rows) ->
+    z_db:q("create table restore_test_rows (id serial primary key, title text, n bigint,
+                                            created timestamptz default now(), data bytea)", Context),
+    z_db:q("create index restore_test_rows_n on restore_test_rows (n)", Context),
+    z_db:q("insert into restore_test_rows (title, n, data)
+            select 'row ' || i, i * 7, decode(md5(i::text), 'hex')
+            from generate_series(1, $1) as i", [Rows], Context),
+    z_db:q("create table \"Mixed Case\" (\"Key\" text primary key, \"select\" int references restore_test_rows(id))", Context),
+    z_db:q(<<"insert into \"Mixed Case\" values ('a', 1), ('b''s', 2), ('ç', 3)"/utf8>>, Context),
+    ok.
+
+make_media_tree(Archive) ->
+    rand:seed(exsss, {4, 5, 6}),
+    lists:foreach(
+        fun(N) ->
+            Dir = filename:join([Archive, "2024", io_lib:format("~2..0B", [N rem 3 + 1])]),
+            ok = filelib:ensure_path(Dir),
+            ok = file:write_file(filename:join(Dir, io_lib:format("img-~p.jpg", [N])),
+                                 crypto:strong_rand_bytes(10000 + rand:uniform(200000)))
+        end,
+        lists:seq(1, 40)),
+    ok = file:write_file(filename:join(Archive, "top.txt"), <<"top level file\n">>),
+    ok.
+
+%% Rows changed, added and deleted; a table added; files deleted, added and changed; config
+%% and security files edited and added.
+mutate(Site, Context) ->
+    z_db:q("update restore_test_rows set title = 'changed' where id % 10 = 0", Context),
+    z_db:q("delete from \"Mixed Case\" where \"Key\" = 'a'", Context),
+    z_db:q("insert into restore_test_rows (title, n) values ('new', 1)", Context),
+    z_db:q("create table restore_added (x int)", Context),
+    Archive = z_path:media_archive(Context),
+    [First | _] = lists:sort(filelib:wildcard(filename:join([Archive, "2024", "*", "*"]))),
+    ok = file:delete(First),
+    ok = file:del_dir_r(filename:join([Archive, "2024", "02"])),
+    ok = file:write_file(filename:join(Archive, "top.txt"), <<"changed\n">>),
+    ok = file:write_file(filename:join([Archive, "2025-new.txt"]), <<"new\n">>),
+    Priv = filename:join(z_path:site_dir(Site), "priv"),
+    ok = file:write_file(filename:join(Priv, "zotonic_site.config"), <<"[{edited, true}].\n">>),
+    ok = file:write_file(filename:join([Priv, "config.d", "zotonic_host.config"]), <<"[].\n">>),
+    {ok, Sec} = z_sites_config:security_dir(Site),
+    ok = file:write_file(filename:join(Sec, "secret.key"), <<"other">>),
+    ok.
+
+snapshot(Site, Context) ->
+    {ok, Sec} = z_sites_config:security_dir(Site),
+    Priv = filename:join(z_path:site_dir(Site), "priv"),
+    #{
+        db => db_fingerprint(Site),
+        files => tree(z_path:media_archive(Context)),
+        security => tree(Sec),
+        site_config => file:read_file(filename:join(Priv, "zotonic_site.config")),
+        config_d => tree(filename:join(Priv, "config.d"))
+    }.
+
+assert_same(Before, After) ->
+    Diffs = diff(Before, After),
+    Diffs =:= [] orelse ct:fail({differs, Diffs}).
+
+%% Only what differs, as {Key, OnlyBefore, OnlyAfter}.
+diff(A, B) when is_map(A), is_map(B) ->
+    lists:flatmap(
+        fun(K) ->
+            case {maps:get(K, A, missing), maps:get(K, B, missing)} of
+                {V, V} -> [];
+                {VA, VB} -> [ {K, D} || D <- diff(VA, VB) ]
+            end
+        end,
+        lists:usort(maps:keys(A) ++ maps:keys(B)));
+diff(A, B) when is_list(A), is_list(B) ->
+    [ {A -- B, B -- A} ];
+diff(A, B) ->
+    [ {A, B} ].
+
+%% Schema (pg_dump --schema-only), every table's rows in order, and the sequences.
+db_fingerprint(Site) ->
+    Db = db_name(Site),
+    {0, Schema} = cmd(["pg_dump", "--schema-only", "--no-owner", "-d", Db]),
+    SchemaLines = [ L || L <- binary:split(Schema, <<"\n">>, [global]),
+                         L =/= <<>>,
+                         binary:match(L, [<<"--">>, <<"\\restrict">>, <<"\\unrestrict">>]) =/= {0, 2},
+                         not is_meta(L) ],
+    {0, TablesOut} = psql(Db, ["-tAc", "select tablename from pg_tables where schemaname = 'public' order by 1"]),
+    Tables = lines(TablesOut),
+    Rows = [ begin
+                 Q = ["select count(*) || ' ' || md5(coalesce(string_agg(t::text, E'\\n' order by t::text), '')) from \"public\".\"",
+                      binary:replace(T, <<"\"">>, <<"\"\"">>, [global]), "\" t"],
+                 {0, R} = psql(Db, ["-tAc", unicode:characters_to_list(iolist_to_binary(Q))]),
+                 {T, R}
+             end || T <- Tables ],
+    {0, Seqs} = psql(Db, ["-tAc", "select sequencename || ' ' || coalesce(last_value, 0) from pg_sequences where schemaname = 'public' order by 1"]),
+    #{ schema => SchemaLines, rows => Rows, sequences => Seqs }.
+
+is_meta(<<"\\", _/binary>>) -> true;
+is_meta(_) -> false.
+
+schemas(Site) ->
+    {0, Out} = psql(db_name(Site), ["-tAc", "select nspname from pg_namespace where nspname not like 'pg\\_%' and nspname <> 'information_schema' order by 1"]),
+    lines(Out).
+
+db_name(Site) ->
+    #{ db_options := Opts } = zotonic_host:site_info(Site),
+    proplists:get_value(dbdatabase, Opts).
+
+%% Relative path, type and sha256 of everything below Dir.
+tree(Dir) ->
+    case filelib:is_dir(Dir) of
+        false -> none;
+        true -> lists:sort(tree(Dir, ""))
+    end.
+
+tree(Dir, Rel) ->
+    {ok, Names} = file:list_dir(filename:join(Dir, Rel)),
+    lists:flatmap(
+        fun(N) ->
+            R = case Rel of "" -> N; _ -> filename:join(Rel, N) end,
+            P = filename:join(Dir, R),
+            case file:read_link_info(P) of
+                {ok, #file_info{ type = directory }} -> [ {R, dir} | tree(Dir, R) ];
+                {ok, #file_info{ type = regular }} ->
+                    {ok, Bin} = file:read_file(P),
+                    [ {R, crypto:hash(sha256, Bin)} ];
+                {ok, #file_info{ type = symlink }} ->
+                    {ok, Target} = file:read_link(P),
+                    [ {R, {link, Target}} ];
+                {ok, #file_info{ type = Type }} ->
+                    [ {R, Type} ]
+            end
+        end,
+        Names).
+
+is_link(F) ->
+    case file:read_link_info(F) of
+        {ok, #file_info{ type = Type }} -> Type =:= symlink;
+        _ -> false
+    end.
+
+%% No temp files in the backup dir, no staging dirs beside the archive dir, no temp schema.
+no_leftovers(Context) ->
+    Dir = backup_create:dir(Context),
+    {ok, Names} = file:list_dir(Dir),
+    ?assertEqual([], [ N || N <- Names, lists:suffix(".tmp", N) orelse hd(N) =:= $. ]),
+    {ok, FilesNames} = file:list_dir(filename:dirname(z_path:media_archive(Context))),
+    ?assertEqual([], [ N || N <- FilesNames, hd(N) =:= $. ]),
+    ok.
+
+%% ---------------------------------------------------------------------------------------------
+%% Helpers
+
+make_backup(Context) ->
+    ok = wait_idle(Context),
+    Dir = backup_create:dir(Context),
+    Known = maps:keys(backup_json_index:read(Dir)),
+    ok = mod_backup:start_backup(true, Context),
+    ok = wait_idle(Context),
+    Index = backup_json_index:read(Dir),
+    [Name | _] = [ N || N <- maps:keys(Index), not lists:member(N, Known) ] ++ maps:keys(Index),
+    Name.
+
+entry(Files) ->
+    maps:merge(#{
+        <<"timestamp">> => erlang:system_time(second),
+        <<"database">> => null, <<"database_hash">> => null,
+        <<"config_files">> => null, <<"config_files_hash">> => null,
+        <<"files">> => null, <<"files_hash">> => null,
+        <<"is_filestore_uploaded">> => false, <<"is_encrypted">> => false
+    }, Files).
+
+outside_dir(Config) ->
+    D = filename:join(?config(priv_dir, Config), "outside-" ++ integer_to_list(erlang:unique_integer([positive]))),
+    ok = filelib:ensure_path(D),
+    D.
+
+%% A .tar.gz made by Python's tarfile, which writes whatever names and links it is given.
+python_tar(Out, Entries) ->
+    Script = filename:join(filename:dirname(Out), "mktar.py"),
+    Lines = [
+        "import io, sys, tarfile\n",
+        "t = tarfile.open(sys.argv[1], 'w:gz')\n",
+        [ case E of
+              {file, N, Data} ->
+                  io_lib:format("i = tarfile.TarInfo(~s); d = ~s.encode(); i.size = len(d); t.addfile(i, io.BytesIO(d))\n",
+                                [py_str(N), py_str(Data)]);
+              {symlink, N, Target} ->
+                  io_lib:format("i = tarfile.TarInfo(~s); i.type = tarfile.SYMTYPE; i.linkname = ~s; t.addfile(i)\n",
+                                [py_str(N), py_str(Target)])
+          end || E <- Entries ],
+        "t.close()\n"
+    ],
+    ok = file:write_file(Script, Lines),
+    Res = os:cmd("python3 " ++ to_list(Script) ++ " " ++ to_list(Out) ++ " && echo done"),
+    ok = file:delete(Script),
+    true = lists:suffix("done\n", Res) orelse ct:fail({python_tar, Res}),
+    ok.
+
+py_str(S) ->
+    "'" ++ [ C || C <- unicode:characters_to_list(S), C =/= $' ] ++ "'".
+
+stock_import_seconds(SqlGz) ->
+    Db = "zh_restore_cmp_" ++ integer_to_list(erlang:unique_integer([positive])),
+    {0, _} = psql("postgres", ["-c", "CREATE DATABASE \"" ++ Db ++ "\" TEMPLATE template0"]),
+    try
+        {0, _} = psql(Db, ["-c", "DROP SCHEMA public"]),
+        {Micros, {0, _}} = timer:tc(fun() ->
+            cmd(["sh", "-c", "gunzip -c \"$0\" | psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -d \"$1\"", SqlGz, Db])
+        end),
+        Micros / 1.0e6
+    after
+        psql("postgres", ["-c", "DROP DATABASE IF EXISTS \"" ++ Db ++ "\" WITH (FORCE)"])
+    end.
+
+human_size(File) ->
+    io_lib:format("~.1f MiB", [filelib:file_size(File) / 1048576]).
+
+psql(Db, Args) ->
+    cmd(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", Db | Args]).
+
+cmd([Exe | Args]) ->
+    Path = case filename:pathtype(Exe) of
+        absolute -> Exe;
+        _ -> os:find_executable(Exe)
+    end,
+    Port = open_port({spawn_executable, Path},
+                     [{args, [ to_list(A) || A <- Args ]}, exit_status, binary, stderr_to_stdout, use_stdio]),
+    collect(Port, []).
+
+collect(Port, Acc) ->
+    receive
+        {Port, {data, D}} -> collect(Port, [D | Acc]);
+        {Port, {exit_status, S}} -> {S, iolist_to_binary(lists:reverse(Acc))}
+    end.
+
+to_list(B) when is_binary(B) -> unicode:characters_to_list(B);
+to_list(I) when is_integer(I) -> integer_to_list(I);
+to_list(L) -> unicode:characters_to_list(L).
+
+lines(Bin) ->
+    [ L || L <- binary:split(Bin, <<"\n">>, [global]), L =/= <<>> ].
+
+server(Site) ->
+    z_utils:name_for_site(mod_backup, Site).
+
+statuses(Site) ->
+    [ S || #{ status := S } <- zotonic_host:mqtt_messages(Site, ?TOPIC) ].
+
+is_downloading(Site) ->
+    gen_server:call(server(Site), is_downloading).
+
+%% The site restarts after a restore: its mod_backup server is a new process.
+wait_restarted(Site, Old) ->
+    ok = wait_for(fun() ->
+        case whereis(server(Site)) of
+            Pid when is_pid(Pid), Pid =/= Old -> true;
+            _ -> false
+        end
+    end),
+    ?assert(lists:member({site_restart, Site}, zotonic_host:render_log(Site))),
+    ok.
+
+wait_idle(Context) ->
+    wait_for(fun() -> not (mod_backup:backup_in_progress(Context) orelse mod_backup:is_uploading(Context)) end).
+
+wait_for(Fun) ->
+    wait_for(Fun, 1200).
+
+wait_for(_Fun, 0) ->
+    {error, timeout};
+wait_for(Fun, N) ->
+    case Fun() of
+        true -> ok;
+        false -> timer:sleep(100), wait_for(Fun, N - 1)
+    end.
+
+engine_available() ->
+    try backup_nif:job_count() of
+        N when is_integer(N) -> true
+    catch
+        _:_ -> false
+    end.
