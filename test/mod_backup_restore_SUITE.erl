@@ -28,6 +28,7 @@
 -export([
     round_trip_all_parts/1,
     round_trip_encrypted/1,
+    wrong_password_changes_nothing/1,
     restore_errors/1,
     truncated_dump_keeps_schema/1,
     unfinished_sql_keeps_schema/1,
@@ -53,6 +54,7 @@ all() ->
     [
         round_trip_all_parts,
         round_trip_encrypted,
+        wrong_password_changes_nothing,
         restore_errors,
         truncated_dump_keeps_schema,
         unfinished_sql_keeps_schema,
@@ -154,7 +156,23 @@ round_trip_encrypted(Config) ->
     ok = no_leftovers(Context),
     ok = m_config:set_value(mod_backup, encrypt_backups, <<"false">>, Context).
 
-%% unknown_backup, incomplete, in_progress; a wrong password changes nothing.
+%% An encrypted set and another password: refused before anything is written.
+wrong_password_changes_nothing(Config) ->
+    Context = ?config(context, Config),
+    ok = m_config:set_value(mod_backup, encrypt_backups, <<"true">>, Context),
+    ok = wait_for(fun() -> backup_config:encrypt_password(Context) =/= <<>> end),
+    Name = make_backup(Context),
+    Password = backup_config:encrypt_password(Context),
+    ok = m_config:set_value(mod_backup, backup_encrypt_password, <<"not-the-password">>, Context),
+    Before = snapshot(?SITE, Context),
+    ?assertEqual({error, wrong_password},
+                 mod_backup:restore_backup(Name, [database, files, security, config], Context)),
+    assert_same(Before, snapshot(?SITE, Context)),
+    ok = no_leftovers(Context),
+    ok = m_config:set_value(mod_backup, backup_encrypt_password, Password, Context),
+    ok = m_config:set_value(mod_backup, encrypt_backups, <<"false">>, Context).
+
+%% unknown_backup, incomplete, in_progress; a part the set does not have is skipped.
 restore_errors(Config) ->
     Context = ?config(context, Config),
     Dir = ?config(dir, Config),

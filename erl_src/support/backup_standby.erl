@@ -171,10 +171,17 @@ download_file(File, Hash, Dir, Context) ->
     case is_plain_name(File) of
         true ->
             Tmp = filename:join(Dir, <<File/binary, ".tmp">>),
+            Expected = case Hash of
+                H when is_binary(H) -> string:lowercase(H);
+                _ -> undefined
+            end,
             case fetch(File, Tmp, Context) of
                 ok ->
                     case hex_sha256_file(Tmp) of
-                        {ok, Hash} ->
+                        {ok, Expected} ->
+                            file:rename(Tmp, filename:join(Dir, File));
+                        {ok, _} when Expected =:= undefined ->
+                            % Indexes of old versions have no hashes.
                             file:rename(Tmp, filename:join(Dir, File));
                         {ok, Other} ->
                             ?LOG_ERROR(#{
