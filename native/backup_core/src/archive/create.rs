@@ -4,6 +4,7 @@ use super::control::JobControl;
 use super::hashing::OffloadWriter;
 use super::manifest::{encode_trailer, EntryKind, ManifestEntry};
 use super::pgzip::{GzOptions, ParallelGzWriter, DEFAULT_CHUNK};
+use super::pzstd::ParallelZstdWriter;
 use super::tarw::{pad, write_end, write_header, HeaderInfo};
 use super::{Format, TmpFile};
 use crate::error::{Error, Result};
@@ -159,7 +160,7 @@ fn collect(source: &Source, skipped: &mut Vec<(String, String)>) -> Result<Vec<I
 /// The compressing layer over the hashed output file.
 enum Sink {
     Gz(ParallelGzWriter<OffloadWriter<File>>),
-    Zst(zstd::stream::write::Encoder<'static, OffloadWriter<File>>),
+    Zst(ParallelZstdWriter<OffloadWriter<File>>),
 }
 
 impl Write for Sink {
@@ -210,12 +211,7 @@ impl Sink {
                         format!("zstd level {level} not in 1..19"),
                     ));
                 }
-                let mut enc = zstd::stream::write::Encoder::new(out, level)?;
-                enc.include_checksum(true)?;
-                if threads > 1 {
-                    enc.multithread(threads as u32)?;
-                }
-                Ok(Sink::Zst(enc))
+                Ok(Sink::Zst(ParallelZstdWriter::new(out, threads, level)?))
             }
         }
     }
@@ -223,7 +219,7 @@ impl Sink {
     fn finish(self) -> io::Result<(File, String, u64)> {
         let out = match self {
             Sink::Gz(w) => w.finish()?.0,
-            Sink::Zst(w) => w.finish()?,
+            Sink::Zst(w) => w.finish()?.0,
         };
         out.finish()
     }

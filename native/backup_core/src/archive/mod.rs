@@ -2,7 +2,8 @@
 //! tar reads, fast.
 //!
 //! * [`create`] walks sorted, writes GNU tar framing into a [`ParallelGzWriter`] (one gzip member,
-//!   pigz-style, incompressible chunks stored) or a multithreaded zstd encoder, hashes the output
+//!   pigz-style, incompressible chunks stored) or a [`ParallelZstdWriter`] (independent 4 MiB
+//!   frames compressed on the same kind of pool), hashes the output
 //!   with sha256 while writing, builds the [`ManifestEntry`] list (crc32 per file) and stores it as
 //!   a trailer after tar's end-of-archive marker (see [`manifest`] for why that is invisible to
 //!   GNU tar, Python's tarfile and erl_tar). Output goes to `OUT.tmp`, renamed on success.
@@ -18,6 +19,7 @@ mod extract;
 mod hashing;
 pub mod manifest;
 mod pgzip;
+mod pzstd;
 mod read;
 mod tarw;
 
@@ -27,6 +29,7 @@ pub use extract::{extract, ExtractOptions, ExtractSummary};
 pub use hashing::{OffloadWriter, Sha256Writer};
 pub use manifest::{EntryKind, ManifestEntry};
 pub use pgzip::{default_threads, GzOptions, GzStats, ParallelGzWriter, DEFAULT_CHUNK};
+pub use pzstd::{ParallelZstdWriter, ZSTD_CHUNK};
 pub use read::{detect_format, list, verify, EntryInfo, VerifyReport};
 
 use std::path::{Path, PathBuf};
