@@ -1,66 +1,73 @@
 #!/bin/sh
-# The main job, from a fresh Debian 12 machine (as root, with Rust installed): installs what is
-# missing, builds the NIF and the zbackup CLI, generates a media tree (default 256 MiB of
-# JPEG-like and HTML-like files), archives it with the engine next to GNU tar -czf, verifies,
-# lists and restores it, and prints what it made.
-#   sh tools/demo.sh [--size MiB]
-# Re-running reuses the build and the generated tree (kept in .demo/).
+# The README's first command. On a fresh Debian 12 machine, as root, with Rust installed:
+#   sh tools/demo.sh [--size MiB]        (default 500)
+# 1. installs what is missing (tools/setup.sh) and builds (rebar3 as test compile, which builds
+#    the NIF and the zbackup CLI with cargo);
+# 2. finds or makes a PostgreSQL server (tools/pg_env.sh; a throwaway cluster is removed at exit);
+# 3. generates a media tree of --size MiB once (tools/gen_tree.py, kept in .demo/);
+# 4. runs zb_demo (zotonic_host/src/zb_demo.erl) in the test host: a site filled with that tree,
+#    a couple of thousand resources, edges and an edit history; the stock method timed; a full
+#    backup by mod_backup with a progress bar; the set printed and verified; restored into a
+#    second site and compared table by table and file by file; revision storage compared; one
+#    summary table.
+# Re-running reuses the build and the tree; both demo sites are dropped and made again.
 set -eu
 cd "$(dirname "$0")/.."
 [ -x "$HOME/.cargo/bin/cargo" ] && PATH="$HOME/.cargo/bin:$PATH"
 export PATH
+export REBAR_COLOR=none
 
-size=256
+size=500
 while [ $# -gt 0 ]; do
     case "$1" in
-        --size) size=$2; shift 2 ;;
+        --size) [ $# -ge 2 ] || { echo "usage: sh tools/demo.sh [--size MiB]" >&2; exit 2; }
+                size=$2; shift 2 ;;
+        -h|--help) echo "usage: sh tools/demo.sh [--size MiB]   (default 500)"; exit 0 ;;
         *) echo "usage: sh tools/demo.sh [--size MiB]" >&2; exit 2 ;;
     esac
 done
+case "$size" in
+    ''|*[!0-9]*) echo "demo.sh: --size takes a whole number of MiB" >&2; exit 2 ;;
+esac
 
+start=$(date +%s)
+elapsed() { echo "$(( $(date +%s) - start )) s"; }
+
+echo "==> setup: Debian packages and PostgreSQL (tools/setup.sh)"
 sh tools/setup.sh
-echo "==> building the NIF and zbackup (cargo --release --locked)"
-sh native/build_nif.sh >/dev/null 2>&1 || sh native/build_nif.sh
-zb=priv/native/zbackup
+
+echo "==> build: rebar3 as test compile (cargo builds the NIF and zbackup; a first build takes minutes)"
+log=$(mktemp /tmp/zb-demo-build.XXXXXX)
+if ! rebar3 as test compile >"$log" 2>&1; then
+    cat "$log"; rm -f "$log"
+    echo "demo.sh: the build failed" >&2
+    exit 1
+fi
+rm -f "$log"
+echo "    built ($(elapsed) so far)"
+
+eval "$(sh tools/pg_env.sh)"
+trap 'sh tools/pg_env.sh stop' EXIT
+export PGHOST PGPORT PGUSER PGPASSWORD
 
 demo=.demo
 tree=$demo/archive-$size
 mkdir -p "$demo"
 if [ ! -f "$tree.complete" ]; then
-    echo "==> generating a $size MiB media tree in $tree"
+    echo "==> generating a $size MiB media tree in $tree (once; JPEG/MP4-like and HTML files)"
     rm -rf "$tree"
     python3 tools/gen_tree.py "$tree" "$size"
     touch "$tree.complete"
+    echo "    generated ($(elapsed) so far)"
+else
+    echo "==> reusing the $size MiB media tree in $tree"
 fi
-files=$(find "$tree" -type f | wc -l)
-echo "    $files files, $(du -sh "$tree" | cut -f1)"
 
-t() { python3 -c 'import sys,time,subprocess; t=time.time(); subprocess.run(sys.argv[1:], check=True); print("%.2f" % (time.time()-t))' "$@"; }
+tty=0
+[ -t 1 ] && tty=1
+lib=_build/test/lib/zotonic_mod_backup
+ZB_DEMO_TTY=$tty erl -noshell +A 8 \
+    -pa "$lib/ebin" -pa "$lib/zotonic_host/src" \
+    -run zb_demo main "$tree" "$demo/run"
 
-echo "==> zbackup archive (parallel gzip, incompressible chunks stored)"
-rm -f "$demo/media.tar.gz" "$demo/gnu.tar.gz"
-ours_s=$(t sh -c "$zb archive $tree $demo/media.tar.gz > $demo/summary.json")
-cat "$demo/summary.json"
-echo "==> GNU tar -czf of the same tree"
-gnu_s=$(t tar -czf "$demo/gnu.tar.gz" -C "$tree" .)
-ours_b=$(stat -c %s "$demo/media.tar.gz"); gnu_b=$(stat -c %s "$demo/gnu.tar.gz")
-
-echo "==> zbackup verify"
-$zb verify "$demo/media.tar.gz"
-echo "==> zbackup list (first entries)"
-$zb list "$demo/media.tar.gz" > "$demo/list.jsonl"; head -n 4 "$demo/list.jsonl"
-echo "==> restore with zbackup extract and compare with the source (diff -r)"
-rm -rf "$demo/restored"
-$zb extract "$demo/media.tar.gz" "$demo/restored" >/dev/null
-diff -r "$tree" "$demo/restored" && echo "    identical"
-echo "==> GNU tar reads our archive too (tar -tzf | wc -l): $(tar -tzf "$demo/media.tar.gz" | wc -l) entries"
-
-python3 - "$ours_s" "$gnu_s" "$ours_b" "$gnu_b" <<'PY'
-import sys
-o, g, ob, gb = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-print()
-print("%-22s %10s %14s" % ("", "seconds", "bytes"))
-print("%-22s %10.2f %14d" % ("zbackup archive", o, ob))
-print("%-22s %10.2f %14d" % ("tar -czf", g, gb))
-print("%-22s %9.1fx %13.3fx" % ("ours vs tar -czf", g / o if o else 0, ob / gb if gb else 0))
-PY
+echo "==> demo done in $(elapsed) (log: $demo/run/demo.log)"
