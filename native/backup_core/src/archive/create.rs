@@ -179,6 +179,21 @@ impl Write for Sink {
 }
 
 impl Sink {
+    /// Free space in the compressor's current chunk, to read file data straight into.
+    fn spare(&mut self) -> io::Result<&mut [u8]> {
+        match self {
+            Sink::Gz(w) => w.spare(),
+            Sink::Zst(w) => w.spare(),
+        }
+    }
+
+    fn commit(&mut self, n: usize) -> io::Result<()> {
+        match self {
+            Sink::Gz(w) => w.commit(n),
+            Sink::Zst(w) => w.commit(n),
+        }
+    }
+
     fn new(file: File, opts: &ArchiveOptions) -> io::Result<Sink> {
         // sha256 and the write syscalls run on their own thread
         let out = OffloadWriter::new(file)?;
@@ -397,8 +412,10 @@ fn archive_file(
     let mut problem = None;
     while done < size {
         ctl.check()?;
-        let want = (size - done).min(buf.len() as u64) as usize;
-        let n = match f.read(&mut buf[..want]) {
+        // read straight into the compressor's chunk buffer: no copy on this thread
+        let spare = sink.spare().map_err(out_err)?;
+        let want = (size - done).min(spare.len() as u64) as usize;
+        let n = match f.read(&mut spare[..want]) {
             Ok(0) => {
                 problem = Some(format!("shrank while reading: {done} of {size} bytes"));
                 break;
@@ -410,8 +427,8 @@ fn archive_file(
                 break;
             }
         };
-        crc.update(&buf[..n]);
-        sink.write_all(&buf[..n]).map_err(out_err)?;
+        crc.update(&spare[..n]);
+        sink.commit(n).map_err(out_err)?;
         done += n as u64;
         ctl.add_bytes(n as u64);
     }

@@ -70,7 +70,10 @@ struct ChunkOut {
     input: Vec<u8>,
     crc: u32,
     len: u64,
+    /// Stored chunks are not copied into `data`: `take` writes block headers and slices of
+    /// `input` straight to the output.
     stored: bool,
+    last: bool,
 }
 
 pub struct ParallelGzWriter<W: Write> {
@@ -79,7 +82,9 @@ pub struct ParallelGzWriter<W: Write> {
     level: u32,
     chunk_size: usize,
     max_pending: usize,
+    /// The chunk being filled; always `chunk_size` long, `fill` bytes of it are data.
     buf: Vec<u8>,
+    fill: usize,
     dict: Arc<Vec<u8>>,
     pending: VecDeque<Receiver<io::Result<ChunkOut>>>,
     crc: crc32fast::Hasher,
@@ -142,7 +147,8 @@ impl<W: Write> ParallelGzWriter<W> {
             level: opts.level,
             chunk_size,
             max_pending: 2 * threads + 2,
-            buf: Vec::with_capacity(chunk_size),
+            buf: vec![0; chunk_size],
+            fill: 0,
             dict: Arc::new(Vec::new()),
             pending: VecDeque::new(),
             crc: crc32fast::Hasher::new(),
@@ -174,11 +180,12 @@ impl<W: Write> ParallelGzWriter<W> {
 
     /// Hands the buffered chunk to a worker.
     fn submit(&mut self, last: bool) -> io::Result<()> {
-        let next = self
-            .spare_in
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(self.chunk_size));
-        let data = std::mem::replace(&mut self.buf, next);
+        let mut next = self.spare_in.pop().unwrap_or_default();
+        // recycled buffers come back at their old length: usually no zeroing at all
+        next.resize(self.chunk_size, 0);
+        let mut data = std::mem::replace(&mut self.buf, next);
+        data.truncate(self.fill);
+        self.fill = 0;
         let out = self.spare_out.pop().unwrap_or_default();
         let dict = Arc::clone(&self.dict);
         let tail = data.len().min(WINDOW);
@@ -210,12 +217,53 @@ impl<W: Write> ParallelGzWriter<W> {
         Ok(())
     }
 
+    /// `data` as stored blocks (the last one final when `last`), without copying it first.
+    fn write_stored(&mut self, data: &[u8], last: bool) -> io::Result<()> {
+        if data.is_empty() {
+            return self.write_out(&[u8::from(last), 0, 0, 0xff, 0xff]);
+        }
+        let mut blocks = data.chunks(STORED_MAX).peekable();
+        while let Some(b) = blocks.next() {
+            let fin = last && blocks.peek().is_none();
+            let len = b.len() as u16;
+            let [l0, l1] = len.to_le_bytes();
+            let [n0, n1] = (!len).to_le_bytes();
+            self.write_out(&[u8::from(fin), l0, l1, n0, n1])?;
+            self.write_out(b)?;
+        }
+        Ok(())
+    }
+
+    /// The free part of the current chunk, for reading input straight into it (no copy);
+    /// follow with `commit(n)`. Never empty.
+    pub fn spare(&mut self) -> io::Result<&mut [u8]> {
+        if self.inner.is_none() {
+            return Err(io::Error::other("gzip writer already finished"));
+        }
+        if self.fill == self.chunk_size {
+            self.submit(false)?;
+        }
+        Ok(&mut self.buf[self.fill..])
+    }
+
+    /// Marks `n` bytes of `spare()` as written.
+    pub fn commit(&mut self, n: usize) -> io::Result<()> {
+        self.fill = (self.fill + n).min(self.chunk_size);
+        if self.fill == self.chunk_size {
+            self.submit(false)?;
+        }
+        Ok(())
+    }
+
     fn take(&mut self, out: io::Result<ChunkOut>) -> io::Result<()> {
         let mut out = out?;
-        self.write_out(&out.data)?;
+        if out.stored {
+            self.write_stored(&out.input, out.last)?;
+        } else {
+            self.write_out(&out.data)?;
+        }
         let keep = self.max_pending + 1;
         if self.spare_in.len() < keep {
-            out.input.clear();
             self.spare_in.push(std::mem::take(&mut out.input));
         }
         if self.spare_out.len() < keep {
@@ -287,10 +335,10 @@ impl<W: Write> Write for ParallelGzWriter<W> {
         if self.inner.is_none() {
             return Err(io::Error::other("gzip writer already finished"));
         }
-        let room = self.chunk_size - self.buf.len();
-        let n = room.min(data.len());
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == self.chunk_size {
+        let n = (self.chunk_size - self.fill).min(data.len());
+        self.buf[self.fill..self.fill + n].copy_from_slice(&data[..n]);
+        self.fill += n;
+        if self.fill == self.chunk_size {
             self.submit(false)?;
         }
         Ok(n)
@@ -339,23 +387,6 @@ pub(crate) fn looks_incompressible(data: &[u8]) -> bool {
     h > 7.95
 }
 
-/// Appends `data` as stored blocks; the last one is final when `last`.
-fn push_stored(out: &mut Vec<u8>, data: &[u8], last: bool) {
-    if data.is_empty() {
-        out.extend_from_slice(&[u8::from(last), 0, 0, 0xff, 0xff]);
-        return;
-    }
-    let mut blocks = data.chunks(STORED_MAX).peekable();
-    while let Some(b) = blocks.next() {
-        let fin = last && blocks.peek().is_none();
-        let len = b.len() as u16;
-        out.push(u8::from(fin));
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&(!len).to_le_bytes());
-        out.extend_from_slice(b);
-    }
-}
-
 thread_local! {
     static COMPRESSOR: RefCell<Option<(u32, Compress)>> = const { RefCell::new(None) };
 }
@@ -371,10 +402,10 @@ fn compress_chunk(
     let crc = crc32fast::hash(data);
     let stored = level == 0 || data.is_empty() || looks_incompressible(data);
     out.clear();
-    out.reserve(data.len() + data.len() / 64 + 64);
-    if stored {
-        push_stored(&mut out, data, last);
-    } else {
+    if !stored {
+        out.reserve(data.len() + data.len() / 64 + 64);
+    }
+    if !stored {
         COMPRESSOR.with(|cell| -> io::Result<()> {
             let mut slot = cell.borrow_mut();
             let fresh = !matches!(&*slot, Some((l, _)) if *l == level);
@@ -398,6 +429,7 @@ fn compress_chunk(
         crc,
         len,
         stored,
+        last,
     })
 }
 

@@ -25,7 +25,9 @@ pub struct ParallelZstdWriter<W: Write> {
     level: i32,
     chunk_size: usize,
     max_pending: usize,
+    /// The frame being filled; always `chunk_size` long, `fill` bytes of it are data.
     buf: Vec<u8>,
+    fill: usize,
     pending: VecDeque<Receiver<Frame>>,
     spare_in: Vec<Vec<u8>>,
     spare_out: Vec<Vec<u8>>,
@@ -69,7 +71,8 @@ impl<W: Write> ParallelZstdWriter<W> {
             level,
             chunk_size: ZSTD_CHUNK,
             max_pending: threads + 1,
-            buf: Vec::with_capacity(ZSTD_CHUNK),
+            buf: vec![0; ZSTD_CHUNK],
+            fill: 0,
             pending: VecDeque::new(),
             spare_in: Vec::new(),
             spare_out: Vec::new(),
@@ -79,14 +82,14 @@ impl<W: Write> ParallelZstdWriter<W> {
     }
 
     fn submit(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
+        if self.fill == 0 {
             return Ok(());
         }
-        let next = self
-            .spare_in
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(self.chunk_size));
-        let input = std::mem::replace(&mut self.buf, next);
+        let mut next = self.spare_in.pop().unwrap_or_default();
+        next.resize(self.chunk_size, 0);
+        let mut input = std::mem::replace(&mut self.buf, next);
+        input.truncate(self.fill);
+        self.fill = 0;
         let mut out = self.spare_out.pop().unwrap_or_default();
         let level = self.level;
         let (tx, rx) = sync_channel(1);
@@ -107,14 +110,13 @@ impl<W: Write> ParallelZstdWriter<W> {
     }
 
     fn take(&mut self, r: Frame) -> io::Result<()> {
-        let (mut input, mut out) = r?;
+        let (input, mut out) = r?;
         self.inner
             .as_mut()
             .ok_or_else(|| io::Error::other("zstd writer already finished"))?
             .write_all(&out)?;
         self.bytes_in += input.len() as u64;
         self.bytes_out += out.len() as u64;
-        input.clear();
         out.clear();
         if self.spare_in.len() <= self.max_pending {
             self.spare_in.push(input);
@@ -153,6 +155,27 @@ impl<W: Write> ParallelZstdWriter<W> {
         Ok(())
     }
 
+    /// The free part of the current frame, for reading input straight into it (no copy);
+    /// follow with `commit(n)`. Never empty.
+    pub fn spare(&mut self) -> io::Result<&mut [u8]> {
+        if self.inner.is_none() {
+            return Err(io::Error::other("zstd writer already finished"));
+        }
+        if self.fill == self.chunk_size {
+            self.submit()?;
+        }
+        Ok(&mut self.buf[self.fill..])
+    }
+
+    /// Marks `n` bytes of `spare()` as written.
+    pub fn commit(&mut self, n: usize) -> io::Result<()> {
+        self.fill = (self.fill + n).min(self.chunk_size);
+        if self.fill == self.chunk_size {
+            self.submit()?;
+        }
+        Ok(())
+    }
+
     /// Compresses what is buffered, writes every frame, flushes and returns the inner writer
     /// with (bytes in, bytes out).
     pub fn finish(mut self) -> io::Result<(W, u64, u64)> {
@@ -172,9 +195,10 @@ impl<W: Write> Write for ParallelZstdWriter<W> {
         if self.inner.is_none() {
             return Err(io::Error::other("zstd writer already finished"));
         }
-        let n = (self.chunk_size - self.buf.len()).min(data.len());
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == self.chunk_size {
+        let n = (self.chunk_size - self.fill).min(data.len());
+        self.buf[self.fill..self.fill + n].copy_from_slice(&data[..n]);
+        self.fill += n;
+        if self.fill == self.chunk_size {
             self.submit()?;
         }
         Ok(n)
