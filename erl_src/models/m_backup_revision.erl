@@ -160,37 +160,15 @@ save(Id, Props, IsDeleted, Context) ->
     UserName = user_name(UserId, Context),
     F = fun(Ctx) ->
         ok = lock_resource(Id, Ctx),
-        Last = z_db:q_row("
-            select id, version, type
-            from backup_revision
-            where rsc_id = $1
-            order by id desc
-            limit 1",
-            [ Id ], Ctx),
-        case Last of
-            {_, Version, _} when not IsDeleted, Version =/= undefined ->
-                ok;
+        Chain = latest_chain(Id, Ctx),
+        case Chain of
+            [ _ | _ ] when not IsDeleted, Version =/= undefined ->
+                case lists:last(Chain) of
+                    #{ <<"version">> := Version } -> ok;
+                    _ -> insert_revision(Id, Props, IsDeleted, Chain, Version, UserId, UserName, Ctx)
+                end;
             _ ->
-                {DataType, Data} = encode_save(Props, IsDeleted, Last, Ctx),
-                Type = case IsDeleted of
-                    true -> ?TYPE_DELETED;
-                    false -> ?TYPE_PROPS
-                end,
-                RevId = z_db:q1("
-                    insert into backup_revision
-                        (rsc_id, type, version, user_id, user_name, data_type, data)
-                    values ($1, $2, $3, $4, $5, $6, $7)
-                    returning id",
-                    [ Id, Type, Version, UserId, UserName, DataType, Data ],
-                    Ctx),
-                case IsDeleted of
-                    true ->
-                        Cond = "type = 'D' and id <> $1",
-                        _ = prune_resource_rows(Id, Cond, [ RevId ], Ctx),
-                        ok;
-                    false ->
-                        ok
-                end
+                insert_revision(Id, Props, IsDeleted, Chain, Version, UserId, UserName, Ctx)
         end
     end,
     case z_db:transaction(F, Context) of
@@ -216,23 +194,56 @@ save(Id, Props, IsDeleted, Context) ->
             Error
     end.
 
+insert_revision(Id, Props, IsDeleted, Chain, Version, UserId, UserName, Context) ->
+    {DataType, Data} = encode_save(Props, IsDeleted, Chain),
+    Type = case IsDeleted of
+        true -> ?TYPE_DELETED;
+        false -> ?TYPE_PROPS
+    end,
+    RevId = z_db:q1("
+        insert into backup_revision
+            (rsc_id, type, version, user_id, user_name, data_type, data)
+        values ($1, $2, $3, $4, $5, $6, $7)
+        returning id",
+        [ Id, Type, Version, UserId, UserName, DataType, Data ],
+        Context),
+    case IsDeleted of
+        true ->
+            Cond = "type = 'D' and id <> $1",
+            _ = prune_resource_rows(Id, Cond, [ RevId ], Context),
+            ok;
+        false ->
+            ok
+    end.
+
+%% The rows of the resource from its last full row to its newest, in save order: what the next
+%% delta is made from, and (the last one) the version saved last. One query, so a save costs
+%% lock, read, insert.
+latest_chain(RscId, Context) ->
+    {ok, Rows} = z_db:qmap("
+        select b.*
+        from backup_revision b
+        where b.rsc_id = $1
+          and b.id >= coalesce((
+                select max(k.id) from backup_revision k
+                where k.rsc_id = $1 and k.data_type <> $2
+              ), 0)
+        order by b.id",
+        [ RscId, backup_revision_codec:data_type_delta() ],
+        Context),
+    Rows.
+
 %% A full row for the first save, a deletion, the save after a deletion and every
 %% ?KEYFRAME_EVERY saves; else a delta from the last saved row.
-encode_save(Props, true, _Last, _Context) ->
-    {ok, Row} = backup_revision_codec:encode_keyframe(Props),
-    Row;
-encode_save(Props, false, undefined, _Context) ->
-    {ok, Row} = backup_revision_codec:encode_keyframe(Props),
-    Row;
-encode_save(Props, false, {_LastId, _Version, ?TYPE_DELETED}, _Context) ->
-    {ok, Row} = backup_revision_codec:encode_keyframe(Props),
-    Row;
-encode_save(Props, false, {LastId, _Version, _Type}, Context) ->
-    Chain = chain_rows(LastId, Context),
-    case length(Chain) >= ?KEYFRAME_EVERY of
+encode_save(Props, true, _Chain) ->
+    keyframe(Props);
+encode_save(Props, false, []) ->
+    keyframe(Props);
+encode_save(Props, false, Chain) ->
+    #{ <<"id">> := LastId, <<"type">> := LastType } = lists:last(Chain),
+    case LastType =:= ?TYPE_DELETED orelse length(Chain) >= ?KEYFRAME_EVERY of
         true ->
-            {ok, Row} = backup_revision_codec:encode_keyframe(Props),
-            Row;
+            keyframe(Props);
         false ->
             Rows = [ {DT, D} || #{ <<"data_type">> := DT, <<"data">> := D } <- Chain ],
             case backup_revision_codec:encode_delta_after(Rows, Props) of
@@ -246,10 +257,13 @@ encode_save(Props, false, {LastId, _Version, _Type}, Context) ->
                         result => error,
                         reason => Reason
                     }),
-                    {ok, Row} = backup_revision_codec:encode_keyframe(Props),
-                    Row
+                    keyframe(Props)
             end
     end.
+
+keyframe(Props) ->
+    {ok, Row} = backup_revision_codec:encode_keyframe(Props),
+    Row.
 
 user_name(undefined, _Context) ->
     undefined;
