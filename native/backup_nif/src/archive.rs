@@ -1,5 +1,5 @@
 //! Archive, dump, verify, list and extract jobs: argument decoding and result encoding around
-//! `backup_core::archive` and `backup_core::dump`, run through `job::spawn`.
+//! `backup_core::archive` and `backup_core::dump`, run through `job::start`.
 
 use crate::job;
 use crate::term;
@@ -68,17 +68,8 @@ fn archive_dir_start<'a>(
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let src = term::decode_path(src)?;
-    let out = term::decode_path(out)?;
-    let opts = decode_options(opts)?;
-    let spec = job::spec(env, progress, Some(out.clone()), encode_summary)?;
-    let source = Source::Dir(src);
-    Ok(job::started(
-        env,
-        job::spawn(env, reference, spec, move |ctl| {
-            archive::create(&source, &out, &opts.archive, ctl)
-        }),
-    ))
+    let source = Source::Dir(term::decode_path(src)?);
+    create_job(env, source, out, opts, reference, progress)
 }
 
 #[rustler::nif]
@@ -90,8 +81,6 @@ fn archive_list_start<'a>(
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let out = term::decode_path(out)?;
-    let opts = decode_options(opts)?;
     let list = entries
         .iter()
         .map(|(name, path)| {
@@ -101,14 +90,24 @@ fn archive_list_start<'a>(
             )
         })
         .collect();
+    create_job(env, Source::List(list), out, opts, reference, progress)
+}
+
+/// The archive job of both sources.
+fn create_job<'a>(
+    env: Env<'a>,
+    source: Source,
+    out: Term<'a>,
+    opts: Term<'a>,
+    reference: Term<'a>,
+    progress: Term<'a>,
+) -> NifResult<Term<'a>> {
+    let out = term::decode_path(out)?;
+    let opts = decode_options(opts)?;
     let spec = job::spec(env, progress, Some(out.clone()), encode_summary)?;
-    let source = Source::List(list);
-    Ok(job::started(
-        env,
-        job::spawn(env, reference, spec, move |ctl| {
-            archive::create(&source, &out, &opts.archive, ctl)
-        }),
-    ))
+    Ok(job::start(env, reference, spec, move |ctl| {
+        archive::create(&source, &out, &opts.archive, ctl)
+    }))
 }
 
 #[rustler::nif]
@@ -124,12 +123,9 @@ fn gzip_file_start<'a>(
     let out = term::decode_path(out)?;
     let gz = gz_options(&decode_options(opts)?.archive);
     let spec = job::spec(env, progress, Some(out.clone()), encode_dump)?;
-    Ok(job::started(
-        env,
-        job::spawn(env, reference, spec, move |ctl| {
-            dump::gzip_file(&input, &out, gz, ctl)
-        }),
-    ))
+    Ok(job::start(env, reference, spec, move |ctl| {
+        dump::gzip_file(&input, &out, gz, ctl)
+    }))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -155,12 +151,9 @@ fn gzip_command_start<'a>(
     let out = term::decode_path(out)?;
     let gz = gz_options(&decode_options(opts)?.archive);
     let spec = job::spec(env, progress, Some(out.clone()), encode_dump)?;
-    Ok(job::started(
-        env,
-        job::spawn(env, reference, spec, move |ctl| {
-            dump::gzip_command(&cmd, &out, gz, ctl)
-        }),
-    ))
+    Ok(job::start(env, reference, spec, move |ctl| {
+        dump::gzip_command(&cmd, &out, gz, ctl)
+    }))
 }
 
 #[rustler::nif]
@@ -172,10 +165,9 @@ fn verify_start<'a>(
 ) -> NifResult<Term<'a>> {
     let file = term::decode_path(file)?;
     let spec = job::spec(env, progress, None, encode_verify)?;
-    Ok(job::started(
-        env,
-        job::spawn(env, reference, spec, move |ctl| archive::verify(&file, ctl)),
-    ))
+    Ok(job::start(env, reference, spec, move |ctl| {
+        archive::verify(&file, ctl)
+    }))
 }
 
 #[rustler::nif]
@@ -187,10 +179,9 @@ fn list_start<'a>(
 ) -> NifResult<Term<'a>> {
     let file = term::decode_path(file)?;
     let spec = job::spec(env, progress, None, encode_list)?;
-    Ok(job::started(
-        env,
-        job::spawn(env, reference, spec, move |_ctl| archive::list(&file)),
-    ))
+    Ok(job::start(env, reference, spec, move |_ctl| {
+        archive::list(&file)
+    }))
 }
 
 #[rustler::nif]
@@ -206,12 +197,9 @@ fn extract_start<'a>(
     let dest = term::decode_path(dest)?;
     let overwrite = decode_options(opts)?.overwrite;
     let spec = job::spec(env, progress, Some(dest.clone()), encode_extract)?;
-    Ok(job::started(
-        env,
-        job::spawn(env, reference, spec, move |ctl| {
-            archive::extract(&file, &dest, &ExtractOptions { overwrite }, ctl)
-        }),
-    ))
+    Ok(job::start(env, reference, spec, move |ctl| {
+        archive::extract(&file, &dest, &ExtractOptions { overwrite }, ctl)
+    }))
 }
 
 fn os(bytes: &[u8]) -> OsString {

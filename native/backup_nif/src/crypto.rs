@@ -23,17 +23,10 @@ fn encrypt_file_start<'a>(
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let input = term::decode_path(input)?;
-    let output = term::decode_path(output)?;
-    let password = decode_password(password)?.as_slice().to_vec();
-    let spec = job::spec(env, progress, Some(output.clone()), encode_digest)?;
-    Ok(job::started(
-        env,
-        job::spawn(env, reference, spec, move |ctl| {
-            start_totals(ctl, &input);
-            crypto::encrypt_file_with_progress(&input, &output, &password, counter(ctl))
-        }),
-    ))
+    let args = (input, output, password, reference, progress);
+    crypto_job(env, args, |i, o, p, f| {
+        crypto::encrypt_file_with_progress(i, o, p, f)
+    })
 }
 
 /// `decrypt_file_start(In, Out, Password, Ref, ProgressPid)`: a job whose result is
@@ -48,17 +41,35 @@ fn decrypt_file_start<'a>(
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
+    let args = (input, output, password, reference, progress);
+    crypto_job(env, args, |i, o, p, f| {
+        crypto::decrypt_file_with_progress(i, o, p, f)
+    })
+}
+
+type Progress<'f> = &'f mut dyn FnMut(u64) -> backup_core::Result<()>;
+type CryptoOp = fn(&Path, &Path, &[u8], Progress<'_>) -> backup_core::Result<Digest>;
+
+/// Both directions: (In, Out, Password, Ref, ProgressPid) decoded, the op run as a job.
+fn crypto_job<'a>(
+    env: Env<'a>,
+    (input, output, password, reference, progress): (
+        Term<'a>,
+        Term<'a>,
+        Term<'a>,
+        Term<'a>,
+        Term<'a>,
+    ),
+    op: CryptoOp,
+) -> NifResult<Term<'a>> {
     let input = term::decode_path(input)?;
     let output = term::decode_path(output)?;
     let password = decode_password(password)?.as_slice().to_vec();
     let spec = job::spec(env, progress, Some(output.clone()), encode_digest)?;
-    Ok(job::started(
-        env,
-        job::spawn(env, reference, spec, move |ctl| {
-            start_totals(ctl, &input);
-            crypto::decrypt_file_with_progress(&input, &output, &password, counter(ctl))
-        }),
-    ))
+    Ok(job::start(env, reference, spec, move |ctl| {
+        start_totals(ctl, &input);
+        op(&input, &output, &password, &mut counter(ctl))
+    }))
 }
 
 fn start_totals(ctl: &JobControl, input: &Path) {

@@ -277,9 +277,13 @@ pub fn progress_map(env: Env<'_>, p: Progress) -> Term<'_> {
     term::map(env, &pairs).unwrap_or_else(|_| atoms::running().encode(env))
 }
 
-/// `{ok, Job}` or `{error, {busy, _}}` etc. for a spawn result.
-pub fn started<'a>(env: Env<'a>, r: Result<ResourceArc<Job>, Error>) -> Term<'a> {
-    match r {
+/// Spawns the job: `{ok, Job}`, or `{error, {busy, _}}` etc. when it could not start.
+pub fn start<'a, T, W>(env: Env<'a>, reference: Term<'a>, spec: Spec<T>, work: W) -> Term<'a>
+where
+    T: Send + 'static,
+    W: FnOnce(&JobControl) -> Result<T, Error> + Send + 'static,
+{
+    match spawn(env, reference, spec, work) {
         Ok(job) => term::ok(env, job.encode(env)),
         Err(e) => term::error(env, &e),
     }
