@@ -95,6 +95,7 @@ pub struct OffloadWriter<W: Write + Send + 'static> {
 }
 
 const OFFLOAD_BLOCK: usize = 1 << 20;
+const WRITE_SIZE: usize = 128 << 10;
 
 /// The last holder of a block sends it back for reuse.
 fn recycle(block: Arc<Vec<u8>>, back: &SyncSender<Vec<u8>>) {
@@ -116,7 +117,12 @@ impl<W: Write + Send + 'static> OffloadWriter<W> {
             .spawn(move || {
                 let mut count = 0u64;
                 for block in writer_rx {
-                    inner.write_all(&block)?;
+                    // 128 KiB per write(2): with 1 MiB writes this kernel's page cache spent
+                    // up to 10x the system time (large-folio allocation; measured with dd:
+                    // 1 GiB in 0.3-2.6 s at bs=1M vs 0.23-0.29 s at bs=128K).
+                    for piece in block.chunks(WRITE_SIZE) {
+                        inner.write_all(piece)?;
+                    }
                     count += block.len() as u64;
                     recycle(block, &back_tx);
                 }

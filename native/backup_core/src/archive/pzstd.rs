@@ -36,21 +36,32 @@ pub struct ParallelZstdWriter<W: Write> {
 }
 
 thread_local! {
-    static CCTX: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
-        const { RefCell::new(None) };
+    /// One compression context per level used on this worker (at most two: the asked level and
+    /// level 1 for incompressible chunks).
+    static CCTX: RefCell<Vec<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { RefCell::new(Vec::new()) };
 }
 
 fn compress_frame(level: i32, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    // Random-looking media data: zstd stores it as raw blocks at any level, but level 1 finds
+    // that out several times faster than level 3's double-hash search.
+    let level = if super::pgzip::looks_incompressible(input) {
+        level.min(1)
+    } else {
+        level
+    };
     CCTX.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if !matches!(&*slot, Some((l, _)) if *l == level) {
-            let mut c = zstd::bulk::Compressor::new(level)?;
-            c.include_checksum(true)?;
-            *slot = Some((level, c));
-        }
-        let Some((_, c)) = slot.as_mut() else {
-            return Err(io::Error::other("no zstd context"));
+        let mut ctxs = cell.borrow_mut();
+        let i = match ctxs.iter().position(|(l, _)| *l == level) {
+            Some(i) => i,
+            None => {
+                let mut c = zstd::bulk::Compressor::new(level)?;
+                c.include_checksum(true)?;
+                ctxs.push((level, c));
+                ctxs.len() - 1
+            }
         };
+        let c = &mut ctxs[i].1;
         out.clear();
         out.reserve(zstd::zstd_safe::compress_bound(input.len()));
         c.compress_to_buffer(input, out)?;
