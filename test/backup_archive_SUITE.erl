@@ -42,8 +42,10 @@ init_per_suite(Config) ->
     true = backup_nif:is_loaded(),
     Priv = ?config(priv_dir, Config),
     Big = filename:join(Priv, "big"),
-    % A tree large enough that cancelling at 30% and killing the owner happen mid-job.
-    make_tree(Big, 48, 1024 * 1024),
+    % A tree that keeps one thread at deflate level 9 busy for seconds (4-bit text: deflate
+    % finds little to match, unlike random bytes, which the engine stores without deflating),
+    % so cancelling at 30% and killing the owner happen mid-job.
+    make_slow_tree(Big, 96),
     [{big, Big} | Config].
 
 end_per_suite(_Config) ->
@@ -351,6 +353,14 @@ small_tree(Config, Name) ->
     ok = file:change_mode(filename:join(Root, "script.sh"), 8#755),
     ok = file:make_symlink("2024/01/photo.jpg", filename:join(Root, "latest.jpg")),
     Root.
+
+make_slow_tree(Root, Count) ->
+    ok = filelib:ensure_dir(filename:join(Root, "x")),
+    Rand = crypto:strong_rand_bytes(1024 * 1024),
+    Block = << <<($a + (X band 15))>> || <<X>> <= Rand >>,
+    lists:foreach(
+        fun(N) -> ok = file:write_file(filename:join(Root, "t" ++ integer_to_list(N) ++ ".txt"), Block) end,
+        lists:seq(1, Count)).
 
 %% Count files of Size bytes: random data (like JPEG/MP4) with some text among them.
 make_tree(Root, Count, Size) ->
