@@ -12,7 +12,7 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: zbackup <command> [args]
 
 commands:
-  archive [--format gz|zst] [--threads N] [--level N] SRC_DIR OUT_FILE
+  archive [--format gz|zst] [--threads N] [--level N] [--chunk-size BYTES] [--no-fsync] SRC_DIR OUT_FILE
                      tar SRC_DIR (like tar -C SRC_DIR -c .) into OUT_FILE; prints a JSON summary
   verify FILE        check a .tar.gz/.tar.zst: stream checksum, tar structure, per-file crc32s
   list FILE          one JSON line per entry
@@ -33,6 +33,21 @@ commands:
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // `zbackup CMD --help` (or -h): that command's part of the usage, on stdout, status 0.
+    if let Some(cmd) = args.first() {
+        if args[1..].iter().any(|a| a == "--help" || a == "-h") {
+            return match command_help(cmd) {
+                Some(text) => {
+                    println!("usage: zbackup {text}");
+                    ExitCode::SUCCESS
+                }
+                None => {
+                    eprintln!("{USAGE}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+    }
     match args.first().map(String::as_str) {
         Some("digest") if args.len() > 1 => run(digest(&args[1..])),
         Some("archive") => cmd_archive::exit(cmd_archive::archive(&args[1..])),
@@ -52,6 +67,25 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The lines of USAGE that describe `cmd`: its synopsis and the indented lines under it.
+fn command_help(cmd: &str) -> Option<String> {
+    let mut lines = USAGE.lines().skip_while(|l| {
+        let l = l.trim_start();
+        !(l == cmd || l.starts_with(&format!("{cmd} ")))
+    });
+    let first = lines.next()?.trim();
+    // One-line entries hold the description after a run of spaces.
+    let (synopsis, description) = match first.find("  ") {
+        Some(i) => (&first[..i], Some(first[i..].trim())),
+        None => (first, None),
+    };
+    let rest = lines
+        .take_while(|l| l.starts_with("                "))
+        .map(str::trim);
+    let body: Vec<&str> = description.into_iter().chain(rest).collect();
+    Some(format!("{synopsis}\n  {}", body.join("\n  ")))
 }
 
 fn run(result: backup_core::Result<()>) -> ExitCode {
