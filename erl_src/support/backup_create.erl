@@ -204,7 +204,7 @@ pg_dump(OutFile, #{ context := Context } = Options) ->
             Unique = integer_to_binary(erlang:unique_integer([positive])),
             PassFile = filename:join(Dir, <<".pgpass-", Unique/binary, ".tmp">>),
             try
-                case write_passfile(PassFile, DbOpts) of
+                case backup_pg:write_passfile(PassFile, DbOpts) of
                     ok ->
                         Env = [ {<<"PGPASSFILE">>, PassFile}, {<<"PGPASSWORD">>, <<>>} ],
                         backup_archive:gzip_command(PgDump, pg_dump_args(DbOpts), Env, OutFile,
@@ -503,49 +503,15 @@ pg_dump_executable() ->
     end.
 
 pg_dump_args(DbOpts) ->
-    Schema = opt(dbschema, DbOpts, <<>>),
+    Schema = backup_pg:opt(dbschema, DbOpts, <<>>),
     SchemaArgs = case Schema of
         <<>> -> [];
         _ -> [ <<"-n">>, Schema ]
     end,
-    [
-        <<"-h">>, opt(dbhost, DbOpts, <<"localhost">>),
-        <<"-p">>, opt(dbport, DbOpts, 5432),
-        <<"-U">>, opt(dbuser, DbOpts, <<"zotonic">>),
-        <<"-w">>, <<"--quote-all-identifiers">>, <<"--format=plain">>
-    ]
+    backup_pg:connection_args(DbOpts)
+    ++ [ <<"-w">>, <<"--quote-all-identifiers">>, <<"--format=plain">> ]
     ++ SchemaArgs
-    ++ [ <<"--">>, opt(dbdatabase, DbOpts, <<"zotonic">>) ].
-
-opt(Key, Opts, Default) ->
-    V = case proplists:get_value(Key, Opts) of
-        undefined -> Default;
-        <<>> -> Default;
-        "" -> Default;
-        Value -> Value
-    end,
-    unicode:characters_to_binary(z_convert:to_binary(V)).
-
-%% The passfile matches any host, port and database: it exists only for this one pg_dump.
-%% It is made 0600 before the password is written into it.
-write_passfile(PassFile, DbOpts) ->
-    User = pgpass_escape(opt(dbuser, DbOpts, <<"zotonic">>)),
-    Password = pgpass_escape(opt(dbpassword, DbOpts, <<>>)),
-    Line = unicode:characters_to_binary(["*:*:*:", User, $:, Password, $\n]),
-    case file:open(PassFile, [write, exclusive, raw, binary]) of
-        {ok, Fd} ->
-            Result = case file:change_mode(PassFile, 8#00600) of
-                ok -> file:write(Fd, Line);
-                {error, _} = Error -> Error
-            end,
-            _ = file:close(Fd),
-            Result;
-        {error, _} = Error ->
-            Error
-    end.
-
-pgpass_escape(B) ->
-    binary:replace(binary:replace(B, <<"\\">>, <<"\\\\">>, [global]), <<":">>, <<"\\:">>, [global]).
+    ++ [ <<"--">>, backup_pg:opt(dbdatabase, DbOpts, <<"zotonic">>) ].
 
 %% ---------------------------------------------------------------------------------------------
 %% Files

@@ -176,7 +176,7 @@ import(SqlGz, Schema, Context) ->
             PassFile = passfile_name(SqlGz),
             ok = z_db_pool:pause_connections(Context),
             try
-                case write_passfile(PassFile, DbOpts) of
+                case backup_pg:write_passfile(PassFile, DbOpts) of
                     ok -> run_psql(Psql, SqlGz, Schema, PassFile, DbOpts);
                     {error, _} = Error -> Error
                 end
@@ -205,10 +205,8 @@ run_psql(Psql, SqlGz, Schema, PassFile, DbOpts) ->
         "-X", "-q", "-w",
         "-v", "ON_ERROR_STOP=1",
         "-o", "/dev/null",
-        "-h", opt(dbhost, DbOpts, <<"localhost">>),
-        "-p", opt(dbport, DbOpts, <<"5432">>),
-        "-U", opt(dbuser, DbOpts, <<"zotonic">>),
-        "-d", opt(dbdatabase, DbOpts, <<"zotonic">>)
+        "-d", backup_pg:opt(dbdatabase, DbOpts, <<"zotonic">>)
+        | backup_pg:connection_args(DbOpts)
     ],
     Env = [
         {"PGPASSFILE", unicode:characters_to_list(z_convert:to_binary(PassFile))},
@@ -471,33 +469,6 @@ literal(Name) ->
 quote(Name) ->
     [$", binary:replace(Name, <<"\"">>, <<"\"\"">>, [global]), $"].
 
-opt(Key, Opts, Default) ->
-    case proplists:get_value(Key, Opts) of
-        undefined -> Default;
-        <<>> -> Default;
-        "" -> Default;
-        V -> z_convert:to_binary(V)
-    end.
-
 passfile_name(SqlGz) ->
     Dir = filename:dirname(z_convert:to_binary(SqlGz)),
     filename:join(Dir, <<".pgpass-restore-", (integer_to_binary(erlang:unique_integer([positive])))/binary, ".tmp">>).
-
-%% A 0600 passfile for this one psql run, matching any host, port and database.
-write_passfile(PassFile, DbOpts) ->
-    User = pgpass_escape(opt(dbuser, DbOpts, <<"zotonic">>)),
-    Password = pgpass_escape(opt(dbpassword, DbOpts, <<>>)),
-    case file:open(PassFile, [write, exclusive, raw, binary]) of
-        {ok, Fd} ->
-            Result = case file:change_mode(PassFile, 8#00600) of
-                ok -> file:write(Fd, [<<"*:*:*:">>, User, $:, Password, $\n]);
-                {error, _} = Error -> Error
-            end,
-            _ = file:close(Fd),
-            Result;
-        {error, _} = Error ->
-            Error
-    end.
-
-pgpass_escape(B) ->
-    binary:replace(binary:replace(B, <<"\\">>, <<"\\\\">>, [global]), <<":">>, <<"\\:">>, [global]).

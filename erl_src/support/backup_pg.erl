@@ -1,0 +1,74 @@
+%% @doc What pg_dump (backup) and psql (restore) share: the connection arguments from the site's
+%% database options, and the one-use 0600 passfile that carries the password.
+%% @end
+
+%% Copyright 2026 The zotonic_mod_backup authors
+%%
+%% Licensed under the Apache License, Version 2.0 (the "License");
+%% you may not use this file except in compliance with the License.
+%% You may obtain a copy of the License at
+%%
+%%     http://www.apache.org/licenses/LICENSE-2.0
+%%
+%% Unless required by applicable law or agreed to in writing, software
+%% distributed under the License is distributed on an "AS IS" BASIS,
+%% WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+%% See the License for the specific language governing permissions and
+%% limitations under the License.
+
+-module(backup_pg).
+
+-export([
+    opt/3,
+    connection_args/1,
+    write_passfile/2
+]).
+
+%% @doc A database option as a binary; Default when it is missing or empty.
+-spec opt(Key, DbOpts, Default) -> binary() when
+    Key :: atom(),
+    DbOpts :: proplists:proplist(),
+    Default :: binary() | integer().
+opt(Key, Opts, Default) ->
+    V = case proplists:get_value(Key, Opts) of
+        undefined -> Default;
+        <<>> -> Default;
+        "" -> Default;
+        Value -> Value
+    end,
+    unicode:characters_to_binary(z_convert:to_binary(V)).
+
+%% @doc `-h Host -p Port -U User' for pg_dump and psql, with Zotonic's defaults.
+-spec connection_args(DbOpts) -> [binary()] when
+    DbOpts :: proplists:proplist().
+connection_args(DbOpts) ->
+    [
+        <<"-h">>, opt(dbhost, DbOpts, <<"localhost">>),
+        <<"-p">>, opt(dbport, DbOpts, 5432),
+        <<"-U">>, opt(dbuser, DbOpts, <<"zotonic">>)
+    ].
+
+%% @doc Writes a passfile for one run of pg_dump or psql, matching any host, port and database.
+%% It is created exclusively and made 0600 before the password is written into it; the caller
+%% deletes it.
+-spec write_passfile(PassFile, DbOpts) -> ok | {error, term()} when
+    PassFile :: file:filename_all(),
+    DbOpts :: proplists:proplist().
+write_passfile(PassFile, DbOpts) ->
+    User = escape(opt(dbuser, DbOpts, <<"zotonic">>)),
+    Password = escape(opt(dbpassword, DbOpts, <<>>)),
+    case file:open(PassFile, [write, exclusive, raw, binary]) of
+        {ok, Fd} ->
+            Result = case file:change_mode(PassFile, 8#00600) of
+                ok -> file:write(Fd, [<<"*:*:*:">>, User, $:, Password, $\n]);
+                {error, _} = Error -> Error
+            end,
+            _ = file:close(Fd),
+            Result;
+        {error, _} = Error ->
+            Error
+    end.
+
+%% The passfile format escapes `\' and `:'.
+escape(B) ->
+    binary:replace(binary:replace(B, <<"\\">>, <<"\\\\">>, [global]), <<":">>, <<"\\:">>, [global]).
