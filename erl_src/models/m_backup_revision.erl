@@ -66,6 +66,13 @@
 
 %% Row types: a saved version (P) and the props at deletion (D).
 -define(TYPE_PROPS, <<"P">>).
+
+%% The revisions of a resource, newest first (list_revisions/2 and list_revisions_assoc/2).
+-define(LIST_REVISIONS_SQL, "
+    select id, type, created, version, user_id, user_name
+    from backup_revision
+    where rsc_id = $1
+    order by created desc, id desc").
 -define(TYPE_DELETED, <<"D">>).
 
 %% A keyframe at least every this many saves of a resource: a revision is reconstructed from
@@ -358,12 +365,7 @@ reconstruct(Chain) ->
 list_revisions(undefined, _Context) ->
     [];
 list_revisions(Id, Context) when is_integer(Id) ->
-    z_db:q("
-        select id, type, created, version, user_id, user_name
-        from backup_revision
-        where rsc_id = $1
-        order by created desc, id desc",
-        [ Id ], Context);
+    z_db:q(?LIST_REVISIONS_SQL, [ Id ], Context);
 list_revisions(Id, Context) ->
     list_revisions(m_rsc:rid(Id, Context), Context).
 
@@ -374,12 +376,7 @@ list_revisions(Id, Context) ->
 list_revisions_assoc(undefined, _Context) ->
     [];
 list_revisions_assoc(Id, Context) when is_integer(Id) ->
-    z_db:assoc("
-        select id, type, created, version, user_id, user_name
-        from backup_revision
-        where rsc_id = $1
-        order by created desc, id desc",
-        [ Id ], Context);
+    z_db:assoc(?LIST_REVISIONS_SQL, [ Id ], Context);
 list_revisions_assoc(Id, Context) ->
     list_revisions_assoc(m_rsc:rid(Id, Context), Context).
 
