@@ -19,7 +19,10 @@ fn zbackup(args: &[&str]) -> (Option<i32>, String) {
         .args(args)
         .output()
         .expect("zbackup runs");
-    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[test]
@@ -27,14 +30,23 @@ fn every_subcommand_has_help_that_matches_the_main_help() {
     let (code, main) = zbackup(&["help"]);
     assert_eq!(code, Some(0));
     for cmd in COMMANDS {
-        assert!(main.contains(&format!("\n  {cmd} ")), "{cmd} missing in help");
+        assert!(
+            main.contains(&format!("\n  {cmd} ")),
+            "{cmd} missing in help"
+        );
         for flag in ["--help", "-h"] {
             let (code, text) = zbackup(&[cmd, flag]);
             assert_eq!(code, Some(0), "{cmd} {flag}");
             let synopsis = text.lines().next().unwrap_or_default();
-            assert!(synopsis.starts_with(&format!("usage: zbackup {cmd}")), "{text}");
+            assert!(
+                synopsis.starts_with(&format!("usage: zbackup {cmd}")),
+                "{text}"
+            );
             let rest = synopsis.trim_start_matches("usage: zbackup ");
-            assert!(main.contains(rest), "{cmd}: '{rest}' differs from zbackup help");
+            assert!(
+                main.contains(rest),
+                "{cmd}: '{rest}' differs from zbackup help"
+            );
             assert!(text.lines().count() >= 2, "{cmd} help has no description");
         }
     }
