@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// Most of a failing command's stderr that is kept for the error message.
 const STDERR_KEEP: usize = 16 * 1024;
@@ -78,11 +79,13 @@ pub fn gzip_command(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    // SAFETY: the closure runs in the forked child before exec and only calls `signal`, which
-    // is async-signal-safe; it touches no memory shared with the parent.
+    // SAFETY: the closure runs in the forked child before exec and only calls `signal` and
+    // `setpgid`, which are async-signal-safe; it touches no memory shared with the parent.
+    // The own process group lets a cancel kill the shell and the command together.
     unsafe {
         command.pre_exec(|| {
             libc::signal(libc::SIGCHLD, libc::SIG_DFL);
+            libc::setpgid(0, 0);
             Ok(())
         });
     }
@@ -108,7 +111,27 @@ pub fn gzip_command(
         kill(&mut child);
         return Err(Error::io(&cmd.program, io::Error::other("no stdout pipe")));
     };
-    let result = gzip_reader(stdout, &cmd.program, out, opts, ctl);
+    let pgid = child.id() as libc::pid_t;
+    let finished = AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        // A command that hangs without output (pg_dump waiting on a lock) would block the read
+        // below forever: on cancel the whole process group is killed, which ends the read.
+        scope.spawn(|| {
+            while !finished.load(Ordering::Acquire) {
+                if ctl.is_cancelled() {
+                    // SAFETY: kill takes no pointers; -pgid is the group made in pre_exec.
+                    unsafe {
+                        libc::kill(-pgid, libc::SIGKILL);
+                    }
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let r = gzip_reader(stdout, &cmd.program, out, opts, ctl);
+        finished.store(true, Ordering::Release);
+        r
+    });
     if result.is_err() {
         kill(&mut child);
     }
@@ -197,6 +220,8 @@ fn gzip_reader<R: Read>(
         gz.write_all(&buf[..n]).map_err(|e| Error::io(&tmp, e))?;
         ctl.add_bytes(n as u64);
     }
+    // The input may have ended because a cancel killed the command.
+    ctl.check()?;
     let (hashed, stats) = gz.finish().map_err(|e| Error::io(&tmp, e))?;
     let (mut writer, sha256, bytes_out) = hashed.finish();
     writer.flush().map_err(|e| Error::io(&tmp, e))?;
@@ -300,6 +325,35 @@ mod tests {
         )
         .expect_err("fails");
         assert_eq!(e.reason(), "enoent");
+    }
+
+    #[test]
+    fn cancel_kills_a_command_that_hangs_without_output() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("dump.sql.gz");
+        let ctl = std::sync::Arc::new(JobControl::new());
+        let canceller = {
+            let ctl = ctl.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(200));
+                ctl.cancel();
+            })
+        };
+        let cmd = CommandSpec {
+            program: "sleep".into(),
+            args: vec!["30".into()],
+            env: vec![],
+        };
+        let started = std::time::Instant::now();
+        let e = gzip_command(&cmd, &out, GzOptions::default(), &ctl).expect_err("cancelled");
+        canceller.join().expect("join");
+        assert_eq!(e.reason(), "cancelled");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(!out.exists() && !tmp_path(&out).exists());
     }
 
     #[test]
