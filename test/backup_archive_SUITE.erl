@@ -229,8 +229,13 @@ scheduler_stays_responsive_while_archiving_200mib(Config) ->
     % Let the kernel write the fresh tree back first: its writeback is not what is measured.
     _ = os:cmd("sync"),
     Ours = out(Config, "responsive.tar.gz"),
+    % Ours takes well under a second; three archives in a row give the ticker some 1000 samples,
+    % so the p99 is not decided by two or three ticks. Time and size are of the last one.
     {OurLate, {ok, #{seconds := Secs, bytes_out := OurSize}}} =
-        with_ticker(fun() -> backup_archive:create(Src, Ours, #{}) end),
+        with_ticker(fun() ->
+            [ {ok, _} = backup_archive:create(Src, Ours, #{}) || _ <- [1, 2] ],
+            backup_archive:create(Src, Ours, #{})
+        end),
     GnuOut = out(Config, "responsive-gnu.tar.gz"),
     {GnuLate, {GnuMs, _}} =
         with_ticker(fun() -> tc_ms(fun() -> os:cmd("tar -czf " ++ GnuOut ++ " -C " ++ Src ++ " .") end) end),
