@@ -120,13 +120,13 @@ full_backup_restores(Config) ->
     Files = filename:join(Dir, maps:get(<<"files">>, Entry)),
     Extract = filename:join(?config(priv_dir, Config), "extract"),
     ok = filelib:ensure_path(Extract),
-    {0, _} = cmd(["tar", "-xzf", Files, "-C", Extract]),
-    {0, <<>>} = cmd(["diff", "-r", ?config(archive, Config), Extract]),
-    {0, Listing} = cmd(["tar", "-tzf", Files]),
+    {0, _} = zb_test_cmd:cmd(["tar", "-xzf", Files, "-C", Extract]),
+    {0, <<>>} = zb_test_cmd:cmd(["diff", "-r", ?config(archive, Config), Extract]),
+    {0, Listing} = zb_test_cmd:cmd(["tar", "-tzf", Files]),
     ?assert(lists:all(fun(L) -> binary:part(L, 0, 2) =:= <<"./">> end, lines(Listing))),
 
     % The config tar: exactly the contract's entry names.
-    {0, CfgListing} = cmd(["tar", "-tzf", filename:join(Dir, maps:get(<<"config_files">>, Entry))]),
+    {0, CfgListing} = zb_test_cmd:cmd(["tar", "-tzf", filename:join(Dir, maps:get(<<"config_files">>, Entry))]),
     CfgEntries = lists:sort([ L || L <- lines(CfgListing), binary:last(L) =/= $/ ]),
     Expected = lists:sort([ N || {N, _} <- backup_create:config_file_list(Context) ]),
     ct:pal("config tar entries: ~p", [CfgEntries]),
@@ -146,12 +146,12 @@ faster_than_stock(Config) ->
     ok = filelib:ensure_path(Stock),
     DbOpts = z_db_pool:get_database_options(Context),
     {StockDb, {0, _}} = timer:tc(fun() ->
-        cmd(["pg_dump", "-h", opt(dbhost, DbOpts), "-p", opt(dbport, DbOpts), "-U", opt(dbuser, DbOpts),
+        zb_test_cmd:cmd(["pg_dump", "-h", opt(dbhost, DbOpts), "-p", opt(dbport, DbOpts), "-U", opt(dbuser, DbOpts),
              "-w", "--compress=7", "--quote-all-identifiers", "-n", opt(dbschema, DbOpts),
              "-f", filename:join(Stock, "stock.sql.gz"), opt(dbdatabase, DbOpts)])
     end),
     {StockTar, {0, _}} = timer:tc(fun() ->
-        cmd(["tar", "-C", ?config(archive, Config), "-czf", filename:join(Stock, "stock.tar.gz"), "."])
+        zb_test_cmd:cmd(["tar", "-C", ?config(archive, Config), "-czf", filename:join(Stock, "stock.tar.gz"), "."])
     end),
     {Ours, ok} = timer:tc(fun() -> ok = mod_backup:start_backup(true, Context), wait_idle(Context) end),
     [Entry] = maps:values(backup_json_index:read(Dir)),
@@ -225,7 +225,7 @@ encrypted_set_both_directions(Config) ->
     PwFile = filename:join(?config(priv_dir, Config), "password.txt"),
     ok = file:write_file(PwFile, Password),
     Out = filename:join(?config(priv_dir, Config), "cli.sql.gz"),
-    {Status, Output} = cmd([zbackup(), "decrypt", "--password-file", PwFile, EncPath, Out]),
+    {Status, Output} = zb_test_cmd:cmd([zbackup(), "decrypt", "--password-file", PwFile, EncPath, Out]),
     ct:pal("zbackup decrypt: ~p ~s", [Status, Output]),
     ?assertEqual(0, Status),
     {ok, CliOut} = file:read_file(Out),
@@ -245,7 +245,7 @@ encrypted_set_both_directions(Config) ->
 disk_full_leaves_older_sets(Config) ->
     Context = ?config(context, Config),
     Dir = ?config(dir, Config),
-    {0, _} = cmd(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", Dir]),
+    {0, _} = zb_test_cmd:cmd(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", Dir]),
     try
         Old = [ <<"bckcreate-2.sql.gz">>, <<"config-bckcreate-2.tar.gz">> ],
         [ ok = file:write_file(filename:join(Dir, F), crypto:strong_rand_bytes(10000)) || F <- Old ],
@@ -266,7 +266,7 @@ disk_full_leaves_older_sets(Config) ->
         ?assertEqual(lists:sort(Old ++ [<<"backup.json">>]), dir_files(Dir))
     after
         ok = mod_backup:set_clock(undefined, Context),
-        cmd(["umount", Dir])
+        zb_test_cmd:cmd(["umount", Dir])
     end.
 
 %% The backup server and worker killed while the media archive is written: after the restart
@@ -313,7 +313,7 @@ vm_killed_mid_backup(Config) ->
     ok = wait_for_file(fun() -> lists:any(fun is_tmp/1, dir_files(Dir)) end, 400),
     timer:sleep(200),
     AtKill = dir_files(Dir),
-    {0, _} = cmd(["kill", "-9", OsPid]),
+    {0, _} = zb_test_cmd:cmd(["kill", "-9", OsPid]),
     catch peer:stop(Peer),
     ct:pal("backup dir when the VM was killed: ~p", [AtKill]),
     ?assert(lists:any(fun is_tmp/1, AtKill)),
@@ -327,7 +327,7 @@ vm_killed_mid_backup(Config) ->
         ?assertNot(mod_backup:backup_in_progress(Ctx))
     after
         zotonic_host:stop_site(Site),
-        psql("postgres", ["-c", "DROP DATABASE IF EXISTS \"" ++ DbName ++ "\" WITH (FORCE)"])
+        zb_test_cmd:psql("postgres", ["-c", "DROP DATABASE IF EXISTS \"" ++ DbName ++ "\" WITH (FORCE)"])
     end.
 
 wait_for_file(_Fun, 0) ->
@@ -396,14 +396,14 @@ make_files(Archive, N, Bytes, Total) ->
 compare_restored_database(SqlGz, Context) ->
     DbOpts = z_db_pool:get_database_options(Context),
     Db = "zh_restore_" ++ integer_to_list(erlang:unique_integer([positive])),
-    {0, _} = psql("postgres", ["-c", "CREATE DATABASE \"" ++ Db ++ "\" TEMPLATE template0"]),
+    {0, _} = zb_test_cmd:psql("postgres", ["-c", "CREATE DATABASE \"" ++ Db ++ "\" TEMPLATE template0"]),
     try
-        {0, _} = psql(Db, ["-c", "DROP SCHEMA public"]),
+        {0, _} = zb_test_cmd:psql(Db, ["-c", "DROP SCHEMA public"]),
         % Query results (set_config, setval) to /dev/null; errors and warnings stay.
-        ?assertEqual({0, <<>>}, cmd(["sh", "-c", "gunzip -c \"$0\" | psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -d \"$1\"",
+        ?assertEqual({0, <<>>}, zb_test_cmd:cmd(["sh", "-c", "gunzip -c \"$0\" | psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -d \"$1\"",
                                      SqlGz, Db])),
         Source = opt(dbdatabase, DbOpts),
-        {0, TablesOut} = psql(Source, ["-tAc", "select tablename from pg_tables where schemaname = 'public' order by 1"]),
+        {0, TablesOut} = zb_test_cmd:psql(Source, ["-tAc", "select tablename from pg_tables where schemaname = 'public' order by 1"]),
         Tables = lines(TablesOut),
         ct:pal("tables compared: ~p", [Tables]),
         ?assert(length(Tables) >= 5),
@@ -412,43 +412,20 @@ compare_restored_database(SqlGz, Context) ->
                 Q = ["select count(*) || ' ' || md5(coalesce(string_agg(t::text, E'\\n' order by t::text), '')) from \"public\".\"",
                      binary:replace(T, <<"\"">>, <<"\"\"">>, [global]), "\" t"],
                 Sql = unicode:characters_to_list(iolist_to_binary(Q)),
-                {0, A} = psql(Source, ["-tAc", Sql]),
-                {0, B} = psql(Db, ["-tAc", Sql]),
+                {0, A} = zb_test_cmd:psql(Source, ["-tAc", Sql]),
+                {0, B} = zb_test_cmd:psql(Db, ["-tAc", Sql]),
                 ?assertEqual({T, A}, {T, B})
             end,
             Tables),
-        {0, Count} = psql(Db, ["-tAc", "select count(*) from backup_test_rows"]),
+        {0, Count} = zb_test_cmd:psql(Db, ["-tAc", "select count(*) from backup_test_rows"]),
         ?assertEqual(<<"200000\n">>, Count),
         ok
     after
-        psql("postgres", ["-c", "DROP DATABASE IF EXISTS \"" ++ Db ++ "\" WITH (FORCE)"])
+        zb_test_cmd:psql("postgres", ["-c", "DROP DATABASE IF EXISTS \"" ++ Db ++ "\" WITH (FORCE)"])
     end.
-
-psql(Db, Args) ->
-    cmd(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", Db | Args]).
-
-%% Run a command (no shell), environment as this VM's (PGHOST etc. from tools/pg_env.sh).
-cmd([Exe | Args]) ->
-    Path = case filename:pathtype(Exe) of
-        absolute -> Exe;
-        _ -> os:find_executable(Exe)
-    end,
-    Port = open_port({spawn_executable, Path},
-                     [{args, [ to_list(A) || A <- Args ]}, exit_status, binary, stderr_to_stdout, use_stdio]),
-    collect(Port, []).
-
-collect(Port, Acc) ->
-    receive
-        {Port, {data, D}} -> collect(Port, [D | Acc]);
-        {Port, {exit_status, S}} -> {S, iolist_to_binary(lists:reverse(Acc))}
-    end.
-
-to_list(B) when is_binary(B) -> unicode:characters_to_list(B);
-to_list(I) when is_integer(I) -> integer_to_list(I);
-to_list(L) -> unicode:characters_to_list(L).
 
 opt(Key, Opts) ->
-    to_list(z_convert:to_binary(proplists:get_value(Key, Opts))).
+    zb_test_cmd:to_list(z_convert:to_binary(proplists:get_value(Key, Opts))).
 
 lines(Bin) ->
     [ L || L <- binary:split(Bin, <<"\n">>, [global]), L =/= <<>> ].

@@ -468,27 +468,27 @@ diff(A, B) ->
 %% Schema (pg_dump --schema-only), every table's rows in order, and the sequences.
 db_fingerprint(Site) ->
     Db = db_name(Site),
-    {0, Schema} = cmd(["pg_dump", "--schema-only", "--no-owner", "-d", Db]),
+    {0, Schema} = zb_test_cmd:cmd(["pg_dump", "--schema-only", "--no-owner", "-d", Db]),
     SchemaLines = [ L || L <- binary:split(Schema, <<"\n">>, [global]),
                          L =/= <<>>,
                          binary:match(L, [<<"--">>, <<"\\restrict">>, <<"\\unrestrict">>]) =/= {0, 2},
                          not is_meta(L) ],
-    {0, TablesOut} = psql(Db, ["-tAc", "select tablename from pg_tables where schemaname = 'public' order by 1"]),
+    {0, TablesOut} = zb_test_cmd:psql(Db, ["-tAc", "select tablename from pg_tables where schemaname = 'public' order by 1"]),
     Tables = lines(TablesOut),
     Rows = [ begin
                  Q = ["select count(*) || ' ' || md5(coalesce(string_agg(t::text, E'\\n' order by t::text), '')) from \"public\".\"",
                       binary:replace(T, <<"\"">>, <<"\"\"">>, [global]), "\" t"],
-                 {0, R} = psql(Db, ["-tAc", unicode:characters_to_list(iolist_to_binary(Q))]),
+                 {0, R} = zb_test_cmd:psql(Db, ["-tAc", unicode:characters_to_list(iolist_to_binary(Q))]),
                  {T, R}
              end || T <- Tables ],
-    {0, Seqs} = psql(Db, ["-tAc", "select sequencename || ' ' || coalesce(last_value, 0) from pg_sequences where schemaname = 'public' order by 1"]),
+    {0, Seqs} = zb_test_cmd:psql(Db, ["-tAc", "select sequencename || ' ' || coalesce(last_value, 0) from pg_sequences where schemaname = 'public' order by 1"]),
     #{ schema => SchemaLines, rows => Rows, sequences => Seqs }.
 
 is_meta(<<"\\", _/binary>>) -> true;
 is_meta(_) -> false.
 
 schemas(Site) ->
-    {0, Out} = psql(db_name(Site), ["-tAc", "select nspname from pg_namespace where nspname not like 'pg\\_%' and nspname <> 'information_schema' order by 1"]),
+    {0, Out} = zb_test_cmd:psql(db_name(Site), ["-tAc", "select nspname from pg_namespace where nspname not like 'pg\\_%' and nspname <> 'information_schema' order by 1"]),
     lines(Out).
 
 db_name(Site) ->
@@ -581,7 +581,7 @@ python_tar(Out, Entries) ->
         "t.close()\n"
     ],
     ok = file:write_file(Script, Lines),
-    Res = os:cmd("python3 " ++ to_list(Script) ++ " " ++ to_list(Out) ++ " && echo done"),
+    Res = os:cmd("python3 " ++ zb_test_cmd:to_list(Script) ++ " " ++ zb_test_cmd:to_list(Out) ++ " && echo done"),
     ok = file:delete(Script),
     true = lists:suffix("done\n", Res) orelse ct:fail({python_tar, Res}),
     ok.
@@ -591,41 +591,19 @@ py_str(S) ->
 
 stock_import_seconds(SqlGz) ->
     Db = "zh_restore_cmp_" ++ integer_to_list(erlang:unique_integer([positive])),
-    {0, _} = psql("postgres", ["-c", "CREATE DATABASE \"" ++ Db ++ "\" TEMPLATE template0"]),
+    {0, _} = zb_test_cmd:psql("postgres", ["-c", "CREATE DATABASE \"" ++ Db ++ "\" TEMPLATE template0"]),
     try
-        {0, _} = psql(Db, ["-c", "DROP SCHEMA public"]),
+        {0, _} = zb_test_cmd:psql(Db, ["-c", "DROP SCHEMA public"]),
         {Micros, {0, _}} = timer:tc(fun() ->
-            cmd(["sh", "-c", "gunzip -c \"$0\" | psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -d \"$1\"", SqlGz, Db])
+            zb_test_cmd:cmd(["sh", "-c", "gunzip -c \"$0\" | psql -X -q -o /dev/null -v ON_ERROR_STOP=1 -d \"$1\"", SqlGz, Db])
         end),
         Micros / 1.0e6
     after
-        psql("postgres", ["-c", "DROP DATABASE IF EXISTS \"" ++ Db ++ "\" WITH (FORCE)"])
+        zb_test_cmd:psql("postgres", ["-c", "DROP DATABASE IF EXISTS \"" ++ Db ++ "\" WITH (FORCE)"])
     end.
 
 human_size(File) ->
     io_lib:format("~.1f MiB", [filelib:file_size(File) / 1048576]).
-
-psql(Db, Args) ->
-    cmd(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", Db | Args]).
-
-cmd([Exe | Args]) ->
-    Path = case filename:pathtype(Exe) of
-        absolute -> Exe;
-        _ -> os:find_executable(Exe)
-    end,
-    Port = open_port({spawn_executable, Path},
-                     [{args, [ to_list(A) || A <- Args ]}, exit_status, binary, stderr_to_stdout, use_stdio]),
-    collect(Port, []).
-
-collect(Port, Acc) ->
-    receive
-        {Port, {data, D}} -> collect(Port, [D | Acc]);
-        {Port, {exit_status, S}} -> {S, iolist_to_binary(lists:reverse(Acc))}
-    end.
-
-to_list(B) when is_binary(B) -> unicode:characters_to_list(B);
-to_list(I) when is_integer(I) -> integer_to_list(I);
-to_list(L) -> unicode:characters_to_list(L).
 
 lines(Bin) ->
     [ L || L <- binary:split(Bin, <<"\n">>, [global]), L =/= <<>> ].
