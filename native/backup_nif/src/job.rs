@@ -1,7 +1,7 @@
 //! Long work off the schedulers: a job runs on a Rust thread of its own and reports by message.
 //!
 //! `spawn` returns at once (well under 1 ms on a normal scheduler). The job thread sends
-//! `{Tag, Ref, ProgressMap}` to the progress pid at most every 250 ms and, when the work ends,
+//! `{backup_archive, Ref, ProgressMap}` to the progress pid at most every 250 ms and, when the work ends,
 //! `{backup_job_done, Ref, Result}` to the owner. The job is cancelled when `cancel` is
 //! called, when its owner process dies (a monitor on the resource), and when the handle is
 //! garbage collected unfinished (Drop). Cleanup of partial output is the work's own duty: it
@@ -33,7 +33,7 @@ static RUNNING: AtomicUsize = AtomicUsize::new(0);
 static OUTPUTS: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
 
 mod atoms {
-    rustler::atoms! { backup_job_done, running, done, undefined }
+    rustler::atoms! { backup_archive, backup_job_done, running, done, undefined }
 }
 
 /// The handle Erlang holds.
@@ -116,8 +116,6 @@ pub type Encode<T> = for<'a> fn(Env<'a>, T) -> NifResult<Term<'a>>;
 pub struct Spec<T> {
     pub owner: LocalPid,
     pub progress_to: Option<LocalPid>,
-    /// The first element of progress messages (`backup_archive` for archive jobs).
-    pub progress_tag: &'static str,
     /// The output file the job writes, claimed for its lifetime.
     pub output: Option<PathBuf>,
     pub control: Arc<JobControl>,
@@ -135,7 +133,6 @@ pub fn spec<T>(
     Ok(Spec {
         owner: env.pid(),
         progress_to: decode_progress(progress)?,
-        progress_tag: "backup_archive",
         output,
         control: Arc::new(JobControl::new()),
         encode,
@@ -259,13 +256,9 @@ where
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if let Some(pid) = spec.progress_to {
                         let p = spec.control.progress();
-                        let tag = spec.progress_tag;
                         let _ = msg_env.send_and_clear(&pid, |env| {
                             let r = ref_env.run(|renv| saved_ref.load(renv).in_env(env));
-                            let tag = rustler::Atom::from_str(env, tag)
-                                .map(|a| a.encode(env))
-                                .unwrap_or_else(|_| tag.encode(env));
-                            (tag, r, progress_map(env, p)).encode(env)
+                            (atoms::backup_archive(), r, progress_map(env, p)).encode(env)
                         });
                     }
                 }
