@@ -69,25 +69,13 @@ download(Context) ->
     end.
 
 %% @doc Lower-case hex sha256 of a file, as backup.json stores it.
--spec hex_sha256_file(File) -> {ok, binary()} | {error, file:posix() | badarg} when
+-spec hex_sha256_file(File) -> {ok, binary()} | {error, atom()} when
     File :: file:filename_all().
 hex_sha256_file(File) ->
-    case file:open(File, [read, raw, binary]) of
-        {ok, Fd} ->
-            try
-                hash_loop(Fd, crypto:hash_init(sha256))
-            after
-                file:close(Fd)
-            end;
-        {error, _} = Error ->
-            Error
-    end.
-
-hash_loop(Fd, State) ->
-    case file:read(Fd, 1048576) of
-        {ok, Data} -> hash_loop(Fd, crypto:hash_update(State, Data));
-        eof -> {ok, list_to_binary(string:lowercase(binary_to_list(binary:encode_hex(crypto:hash_final(State)))))};
-        {error, _} = Error -> Error
+    % The engine's digest: one streaming read off the VM's normal schedulers.
+    case backup_nif:file_digest(File) of
+        {ok, #{ sha256 := Hex }} -> {ok, Hex};
+        {error, {Reason, _Info}} -> {error, Reason}
     end.
 
 %% ---------------------------------------------------------------------------------------------
