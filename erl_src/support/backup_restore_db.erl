@@ -182,7 +182,9 @@ import(SqlGz, Schema, Context) ->
                 end
             after
                 _ = file:delete(PassFile),
-                z_db_pool:unpause_connections(Context)
+                z_db_pool:unpause_connections(Context),
+                % The schema may have been swapped: cached table columns are stale.
+                z_db:flush(Context)
             end
     end.
 

@@ -453,11 +453,21 @@ add_props_col(Cols, ColProps, Extra) ->
 %% ---------------------------------------------------------------------------------------------
 %% Schema introspection
 
+%% Cached per site and table until flush/1 or drop_table/2, as Zotonic keeps them in the
+%% depcache under {database, Db}: a query of information_schema costs more than most saves.
 -spec column_names_bin(table_name(), z:context()) -> [binary()].
-column_names_bin(Table, Context) ->
-    [ N || {N} <- q("select column_name::text from information_schema.columns
-                     where table_schema = current_schema() and table_name = $1
-                     order by ordinal_position", [to_bin(Table)], Context) ].
+column_names_bin(Table, #context{ site = Site } = Context) ->
+    Key = {Site, columns, to_bin(Table)},
+    case ets:lookup(zotonic_host_kv, Key) of
+        [{_, Cols}] ->
+            Cols;
+        [] ->
+            Cols = [ N || {N} <- q("select column_name::text from information_schema.columns
+                                    where table_schema = current_schema() and table_name = $1
+                                    order by ordinal_position", [to_bin(Table)], Context) ],
+            true = ets:insert(zotonic_host_kv, {Key, Cols}),
+            Cols
+    end.
 
 -spec column_exists(table_name(), atom() | binary(), z:context()) -> boolean().
 column_exists(Table, Column, Context) ->
@@ -488,11 +498,12 @@ constraint_exists(Table, Constraint, Context) ->
 -spec drop_table(table_name(), z:context()) -> ok.
 drop_table(Table, Context) ->
     _ = q([<<"drop table if exists ">>, quote(to_bin(Table))], Context),
-    ok.
+    flush(Context).
 
-%% @doc Zotonic flushes the depcache of the database; the host caches nothing.
+%% @doc Forget the cached column names of the site's tables, as Zotonic flushes its depcache.
 -spec flush(z:context()) -> ok.
-flush(_Context) ->
+flush(#context{ site = Site }) ->
+    true = ets:match_delete(zotonic_host_kv, {{Site, columns, '_'}, '_'}),
     ok.
 
 quote(Name) -> [$", Name, $"].
