@@ -496,6 +496,7 @@ init(Args) ->
     z_context:logger_md(Context),
     Context1 = z_acl:sudo(z_context:new(Context)),
     IsEnvBackup = (m_site:environment(Context1) =:= backup),
+    ok = backup_revision_cache:new(Context1),
     Dir = backup_create:dir(Context1),
     case backup_create:cleanup_tmp_files(Dir) of
         [] ->

@@ -40,6 +40,8 @@
     deleted_page_recovered_from_deleted_list/1,
     acl_refuses_revisions_to_those_who_may_not_edit/1,
     corrupt_delta_row_is_an_error_not_a_crash/1,
+    update_deltas_from_the_cached_save_without_reading_the_chain/1,
+    stale_cache_entry_falls_back_to_the_chain/1,
     rsc_upload_bert_and_json/1,
     corrupt_upload_changes_nothing/1,
     admin_diff_and_revert_through_the_controller/1
@@ -63,6 +65,8 @@ all() ->
         deleted_page_recovered_from_deleted_list,
         acl_refuses_revisions_to_those_who_may_not_edit,
         corrupt_delta_row_is_an_error_not_a_crash,
+        update_deltas_from_the_cached_save_without_reading_the_chain,
+        stale_cache_entry_falls_back_to_the_chain,
         rsc_upload_bert_and_json,
         corrupt_upload_changes_nothing,
         admin_diff_and_revert_through_the_controller
@@ -195,21 +199,31 @@ pct(Values, P) ->
     Sorted = lists:sort(Values),
     lists:nth(max(1, (length(Sorted) * P) div 100), Sorted).
 
+%% Also: the deltas made from the revision cache are byte for byte those made from the chain.
 keyframe_every_n_saves(Config) ->
     Ctx = ?config(ctx, Config),
     N = m_backup_revision:keyframe_every(),
     Id = 900001,
+    IdNoCache = 900011,
     History = history(2 * N + 10, 7),
     [ ok = m_backup_revision:save_revision(Id, P, Ctx) || P <- History ],
+    [ begin
+          ok = backup_revision_cache:flush(Ctx),
+          ok = m_backup_revision:save_revision(IdNoCache, P, Ctx)
+      end || P <- History ],
     Types = [ DT || {_, _, _, DT} <- rows(Id, Ctx) ],
     Keys = [ I || {I, <<"zkey1">>} <- lists:zip(lists:seq(0, length(Types) - 1), Types) ],
     ?assertEqual([0, N, 2 * N], Keys),
-    ?assertEqual(2 * N + 10 - 3, length([ x || <<"zdelta1">> <- Types ])).
+    ?assertEqual(2 * N + 10 - 3, length([ x || <<"zdelta1">> <- Types ])),
+    Data = fun(R) -> z_db:q("select data_type, data from backup_revision where rsc_id = $1 order by id", [R], Ctx) end,
+    ?assertEqual(Data(Id), Data(IdNoCache)).
 
 history_of_200_reconstructs_exactly(Config) ->
     Ctx = ?config(ctx, Config),
     Id = 900002,
     History = history(200, 42),
+    % Warm (code, connection, plans) as on a running site, on another resource.
+    [ ok = m_backup_revision:save_revision(900012, P, Ctx) || P <- lists:sublist(History, 3) ],
     SaveUs = [ begin
                    {Us, ok} = timer:tc(fun() -> m_backup_revision:save_revision(Id, P, Ctx) end),
                    Us
@@ -219,9 +233,9 @@ history_of_200_reconstructs_exactly(Config) ->
     Ours = z_db:q1("select sum(octet_length(data))::bigint from backup_revision where rsc_id = $1", [Id], Ctx),
     Ratio = Stock / Ours,
     Msg = io_lib:format("200-save history: stock ~b bytes, ours ~b bytes, ratio ~.1fx; "
-                        "save incl. database p50 ~.2f ms p99 ~.2f ms; get_revision mean ~.2f ms",
+                        "save incl. database p50 ~.2f ms p99 ~.2f ms max ~.2f ms; get_revision mean ~.2f ms",
                         [Stock, Ours, Ratio, pct(SaveUs, 50) / 1000, pct(SaveUs, 99) / 1000,
-                         ReadUs / 200 / 1000]),
+                         lists:max(SaveUs) / 1000, ReadUs / 200 / 1000]),
     ct:pal("~s", [Msg]),
     io:format(user, "~n~s~n", [Msg]),
     ?assert(Ratio >= 10),
@@ -483,6 +497,53 @@ corrupt_delta_row_is_an_error_not_a_crash(Config) ->
     {ok, #{ errors := Errors }} = mod_backup:revisions_downgrade(Ctx),
     ?assert(Errors >= 2),
     ?assertEqual({error, enoent}, m_backup_revision:get_revision(<<"x">>, Ctx)).
+
+%% A save makes its delta from the props of the previous save, kept by backup_revision_cache,
+%% checked against the newest row's checksum, and never reads the rows before it: with a middle
+%% row damaged, the next update still writes a delta. Without the cache the save needs the
+%% chain, finds it unreadable and writes a keyframe.
+update_deltas_from_the_cached_save_without_reading_the_chain(Config) ->
+    Ctx = ?config(ctx, Config),
+    {ok, Id} = m_rsc_update:insert(#{ <<"category">> => text, <<"title">> => <<"Quick 1">> }, Ctx),
+    {ok, _} = m_rsc_update:update(Id, #{ <<"title">> => <<"Quick 2">> }, Ctx),
+    {ok, _} = m_rsc_update:update(Id, #{ <<"title">> => <<"Quick 3">> }, Ctx),
+    [ {_, _, _, <<"zkey1">>}, {R2, _, _, <<"zdelta1">>}, {R3, _, _, <<"zdelta1">>} ] = rows(Id, Ctx),
+    {ok, #{ <<"data">> := Props3 }} = m_backup_revision:get_revision(R3, Ctx),
+    ?assertMatch({ok, R3, _}, backup_revision_cache:lookup(Id, Ctx)),
+    _ = z_db:q("update backup_revision set data = $2 where id = $1", [R2, <<"ZR", 1, $D, 0, "damaged">>], Ctx),
+    {ok, _} = m_rsc_update:update(Id, #{ <<"title">> => <<"Quick 4">> }, Ctx),
+    {R4, _, _, <<"zdelta1">>} = lists:last(rows(Id, Ctx)),
+    % It follows revision 3 (read before the damage): applied to it, it gives the update.
+    Delta4 = z_db:q1("select data from backup_revision where id = $1", [R4], Ctx),
+    ?assertMatch({ok, #{ <<"title">> := <<"Quick 4">> }},
+                 backup_revision_codec:decode([{<<"erlang">>, term_to_binary(Props3)}, {<<"zdelta1">>, Delta4}])),
+    ok = backup_revision_cache:flush(Ctx),
+    {ok, _} = m_rsc_update:update(Id, #{ <<"title">> => <<"Quick 5">> }, Ctx),
+    {R5, _, _, <<"zkey1">>} = lists:last(rows(Id, Ctx)),
+    ?assertMatch({ok, #{ <<"data">> := #{ <<"title">> := <<"Quick 5">> } }}, m_backup_revision:get_revision(R5, Ctx)).
+
+%% A cache entry that is not the newest revision's props (a restored database, a row rewritten
+%% under it) is refused by the checksum: the delta comes from the chain, and every revision
+%% still reads back exactly.
+stale_cache_entry_falls_back_to_the_chain(Config) ->
+    Ctx = ?config(ctx, Config),
+    Id = 900003,
+    [P1, P2, P3, P4] = history(4, 5),
+    ok = m_backup_revision:save_revision(Id, P1, Ctx),
+    ok = m_backup_revision:save_revision(Id, P2, Ctx),
+    {ok, R2, _} = backup_revision_cache:lookup(Id, Ctx),
+    ok = backup_revision_cache:store(Id, R2, P1, Ctx),
+    ok = m_backup_revision:save_revision(Id, P3, Ctx),
+    % The newest row becomes a stock row: it carries no checksum to check the cache against.
+    {R3, _, _, _} = lists:last(rows(Id, Ctx)),
+    _ = z_db:q("update backup_revision set data_type = 'erlang', data = $2 where id = $1",
+               [R3, term_to_binary(P3, [compressed])], Ctx),
+    ok = m_backup_revision:save_revision(Id, P4, Ctx),
+    Rows = rows(Id, Ctx),
+    ?assertEqual([<<"zkey1">>, <<"zdelta1">>, <<"erlang">>, <<"zdelta1">>], [ DT || {_, _, _, DT} <- Rows ]),
+    ?assertEqual([P1, P2, P3, P4],
+                 [ begin {ok, #{ <<"data">> := D }} = m_backup_revision:get_revision(R, Ctx), D end
+                   || {R, _, _, _} <- Rows ]).
 
 rsc_upload_bert_and_json(Config) ->
     Ctx = ?config(ctx, Config),

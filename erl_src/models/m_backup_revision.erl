@@ -167,19 +167,21 @@ save(Id, Props, IsDeleted, Context) ->
     UserName = user_name(UserId, Context),
     F = fun(Ctx) ->
         ok = lock_resource(Id, Ctx),
-        Chain = latest_chain(Id, Ctx),
-        case Chain of
-            [ _ | _ ] when not IsDeleted, Version =/= undefined ->
-                case lists:last(Chain) of
-                    #{ <<"version">> := Version } -> ok;
-                    _ -> insert_revision(Id, Props, IsDeleted, Chain, Version, UserId, UserName, Ctx)
-                end;
+        {Newest, Base} = newest(Id, Ctx),
+        case Newest of
+            #{ <<"version">> := Version } when not IsDeleted, Version =/= undefined ->
+                skipped;
             _ ->
-                insert_revision(Id, Props, IsDeleted, Chain, Version, UserId, UserName, Ctx)
+                {DataType, Data} = encode_save(Id, Props, IsDeleted, Newest, Base, Ctx),
+                insert_revision(Id, IsDeleted, Version, UserId, UserName, DataType, Data, Ctx)
         end
     end,
     case z_db:transaction(F, Context) of
-        ok ->
+        {inserted, RevId} when not IsDeleted ->
+            backup_revision_cache:store(Id, RevId, Props, Context);
+        {inserted, _RevId} ->
+            ok;
+        skipped ->
             ok;
         {rollback, {Reason, _Stack}} ->
             ?LOG_ERROR(#{
@@ -201,8 +203,7 @@ save(Id, Props, IsDeleted, Context) ->
             Error
     end.
 
-insert_revision(Id, Props, IsDeleted, Chain, Version, UserId, UserName, Context) ->
-    {DataType, Data} = encode_save(Props, IsDeleted, Chain),
+insert_revision(Id, IsDeleted, Version, UserId, UserName, DataType, Data, Context) ->
     Type = case IsDeleted of
         true -> ?TYPE_DELETED;
         false -> ?TYPE_PROPS
@@ -221,14 +222,50 @@ insert_revision(Id, Props, IsDeleted, Chain, Version, UserId, UserName, Context)
             ok;
         false ->
             ok
+    end,
+    {inserted, RevId}.
+
+%% The newest row of the resource (undefined when it has none) with `chain_length', the number
+%% of rows from its last full row up to and including it, and what the next delta can be made
+%% from: the cached props of a recent save `{cached, RevId, Etf}', else the rows of that chain
+%% `{chain, [{DataType, Data}]}'. One query either way; with the cache, only the newest row's
+%% data is read.
+newest(RscId, Context) ->
+    Delta = backup_revision_codec:data_type_delta(),
+    case backup_revision_cache:lookup(RscId, Context) of
+        {ok, RevId, Etf} ->
+            {ok, Rows} = z_db:qmap("
+                select b.id, b.type, b.version, b.data_type, b.data,
+                       (select count(*) from backup_revision c
+                        where c.rsc_id = $1
+                          and c.id >= coalesce((
+                                select max(k.id) from backup_revision k
+                                where k.rsc_id = $1 and k.data_type <> $2
+                              ), 0))::int as chain_length
+                from backup_revision b
+                where b.rsc_id = $1
+                order by b.id desc
+                limit 1",
+                [ RscId, Delta ],
+                Context),
+            case Rows of
+                [ Row ] -> {Row, {cached, RevId, Etf}};
+                [] -> {undefined, {chain, []}}
+            end;
+        undefined ->
+            case latest_chain(RscId, Context) of
+                [] ->
+                    {undefined, {chain, []}};
+                Rows ->
+                    Last = lists:last(Rows),
+                    {Last#{ <<"chain_length">> => length(Rows) }, {chain, chain_of(Rows)}}
+            end
     end.
 
-%% The rows of the resource from its last full row to its newest, in save order: what the next
-%% delta is made from, and (the last one) the version saved last. One query, so a save costs
-%% lock, read, insert.
+%% The rows of the resource from its last full row to its newest, in save order.
 latest_chain(RscId, Context) ->
     {ok, Rows} = z_db:qmap("
-        select b.*
+        select b.id, b.type, b.version, b.data_type, b.data
         from backup_revision b
         where b.rsc_id = $1
           and b.id >= coalesce((
@@ -240,32 +277,44 @@ latest_chain(RscId, Context) ->
         Context),
     Rows.
 
+chain_of(Rows) ->
+    [ {DT, D} || #{ <<"data_type">> := DT, <<"data">> := D } <- Rows ].
+
 %% A full row for the first save, a deletion, the save after a deletion and every
-%% ?KEYFRAME_EVERY saves; else a delta from the last saved row.
-encode_save(Props, true, _Chain) ->
+%% ?KEYFRAME_EVERY saves; else a delta from the newest row: from the cached props of that row
+%% when there are any and its checksum accepts them, else from its chain.
+encode_save(_Id, Props, true, _Newest, _Base, _Context) ->
     keyframe(Props);
-encode_save(Props, false, []) ->
+encode_save(_Id, Props, false, undefined, _Base, _Context) ->
     keyframe(Props);
-encode_save(Props, false, Chain) ->
-    #{ <<"id">> := LastId, <<"type">> := LastType } = lists:last(Chain),
-    case LastType =:= ?TYPE_DELETED orelse length(Chain) >= ?KEYFRAME_EVERY of
-        true ->
-            keyframe(Props);
-        false ->
-            Rows = [ {DT, D} || #{ <<"data_type">> := DT, <<"data">> := D } <- Chain ],
-            case backup_revision_codec:encode_delta_after(Rows, Props) of
-                {ok, Row} ->
-                    Row;
-                {error, Reason} ->
-                    ?LOG_WARNING(#{
-                        in => zotonic_mod_backup,
-                        text => <<"Previous revision unreadable, saving a keyframe">>,
-                        revision_id => LastId,
-                        result => error,
-                        reason => Reason
-                    }),
-                    keyframe(Props)
-            end
+encode_save(_Id, Props, false, #{ <<"type">> := ?TYPE_DELETED }, _Base, _Context) ->
+    keyframe(Props);
+encode_save(_Id, Props, false, #{ <<"chain_length">> := N }, _Base, _Context) when N >= ?KEYFRAME_EVERY ->
+    keyframe(Props);
+encode_save(Id, Props, false, #{ <<"id">> := LastId, <<"data_type">> := DT, <<"data">> := D } = Newest,
+            {cached, LastId, BaseEtf}, Context) ->
+    case backup_revision_codec:encode_delta_from({DT, D}, BaseEtf, Props) of
+        {ok, Row} -> Row;
+        {error, _} -> delta_from_chain(Props, Newest, chain_of(latest_chain(Id, Context)))
+    end;
+encode_save(Id, Props, false, Newest, {cached, _OtherRevId, _BaseEtf}, Context) ->
+    delta_from_chain(Props, Newest, chain_of(latest_chain(Id, Context)));
+encode_save(_Id, Props, false, Newest, {chain, Chain}, _Context) ->
+    delta_from_chain(Props, Newest, Chain).
+
+delta_from_chain(Props, #{ <<"id">> := LastId }, Chain) ->
+    case backup_revision_codec:encode_delta_after(Chain, Props) of
+        {ok, Row} ->
+            Row;
+        {error, Reason} ->
+            ?LOG_WARNING(#{
+                in => zotonic_mod_backup,
+                text => <<"Previous revision unreadable, saving a keyframe">>,
+                revision_id => LastId,
+                result => error,
+                reason => Reason
+            }),
+            keyframe(Props)
     end.
 
 keyframe(Props) ->
@@ -317,23 +366,21 @@ get_revision(RevId0, Context) ->
             {error, enoent}
     end.
 
-%% The rows from the last full row up to RevId, in save order, in one query.
+%% The rows from the last full row up to RevId, in save order, in one query. The resource and
+%% the keyframe are uncorrelated subqueries, so PostgreSQL computes each once (a join let the
+%% planner redo the keyframe search for every row of the resource).
 chain_rows(RevId, Context) ->
     {ok, Rows} = z_db:qmap("
-        with r as (
-            select id, rsc_id from backup_revision where id = $1
-        ), k as (
-            select max(b.id) as id
-            from backup_revision b, r
-            where b.rsc_id = r.rsc_id
-              and b.id <= r.id
-              and b.data_type <> $2
-        )
         select b.*
-        from backup_revision b, r, k
-        where b.rsc_id = r.rsc_id
-          and b.id <= r.id
-          and b.id >= coalesce(k.id, 0)
+        from backup_revision b
+        where b.rsc_id = (select r.rsc_id from backup_revision r where r.id = $1)
+          and b.id <= $1
+          and b.id >= coalesce((
+                select max(k.id) from backup_revision k
+                where k.rsc_id = (select r.rsc_id from backup_revision r where r.id = $1)
+                  and k.id <= $1
+                  and k.data_type <> $2
+              ), 0)
         order by b.id",
         [ RevId, backup_revision_codec:data_type_delta() ],
         Context),

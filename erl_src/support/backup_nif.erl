@@ -40,6 +40,7 @@
     revision_keyframe/1,
     revision_delta/2,
     revision_delta_after/2,
+    revision_delta_from/3,
     revision_reconstruct/1,
     revision_apply/2,
     revision_rekey/1,
@@ -133,6 +134,11 @@ revision_delta(_BaseEtf, _NewEtf) ->
 
 -spec revision_delta_after(Chain :: [binary()], NewEtf :: binary()) -> {ok, binary()} | revision_error().
 revision_delta_after(_Chain, _NewEtf) ->
+    not_loaded().
+
+-spec revision_delta_from(LastBlob :: binary(), BaseEtf :: binary(), NewEtf :: binary()) ->
+    {ok, binary()} | revision_error().
+revision_delta_from(_LastBlob, _BaseEtf, _NewEtf) ->
     not_loaded().
 
 -spec revision_reconstruct(Chain :: [binary()]) -> {ok, binary()} | revision_error().

@@ -33,6 +33,7 @@
     encode_keyframe/1,
     encode_delta/2,
     encode_delta_after/2,
+    encode_delta_from/3,
     decode/1,
     rekey/1,
     diff/2,
@@ -119,6 +120,27 @@ encode_delta_after(Chain, NewProps) ->
         {error, _} = Error ->
             Error
     end.
+
+%% @doc A delta row to NewProps from the props BaseEtf (their term_to_binary/1), which should be
+%% the revision LastRow (the resource's newest row) ends at. `{error, {stale_base, _}}' when
+%% they are not (checked against the checksum the row carries) or when LastRow is a stock
+%% `erlang' row, which carries none: the caller then makes the delta from the chain.
+-spec encode_delta_from(LastRow, BaseEtf, NewProps) -> {ok, row()} | error()
+    when LastRow :: row(), BaseEtf :: binary(), NewProps :: term().
+encode_delta_from({?ERLANG, _}, _BaseEtf, _NewProps) ->
+    {error, {stale_base, #{ message => <<"an erlang row carries no checksum">> }}};
+encode_delta_from({DataType, Last}, BaseEtf, NewProps) when is_binary(Last), is_binary(BaseEtf) ->
+    case is_full(DataType) orelse DataType =:= ?DELTA of
+        true ->
+            case backup_nif:revision_delta_from(Last, BaseEtf, term_to_binary(NewProps)) of
+                {ok, Blob} -> {ok, {?DELTA, Blob}};
+                {error, _} = Error -> Error
+            end;
+        false ->
+            bad_revision(<<"unknown revision data_type: ", (type_text(DataType))/binary>>)
+    end;
+encode_delta_from(_LastRow, _BaseEtf, _NewProps) ->
+    bad_revision(<<"a revision row must be {DataType, Data} with binary data">>).
 
 %% @doc The props of the revision at the end of Chain (rows in save order; rows before the last
 %% full row are ignored).

@@ -27,6 +27,10 @@ pub enum Error {
     /// applied to a base it was not made from.
     #[error("bad revision: {0}")]
     BadRevision(String),
+    /// A save's base props are not the revision the resource's newest stored row ends at, so a
+    /// delta from them would not follow that row; the caller rebuilds the base from the chain.
+    #[error("stale base: {0}")]
+    StaleBase(String),
     /// An external command (pg_dump) exited with an error.
     #[error("{program} failed with status {status:?}: {stderr}")]
     CommandFailed {
@@ -93,6 +97,7 @@ impl Error {
             Error::Cancelled => "cancelled",
             Error::InvalidArgument(_) => "einval",
             Error::BadRevision(_) => "bad_revision",
+            Error::StaleBase(_) => "stale_base",
             Error::CommandFailed { .. } => "command_failed",
             Error::HashMismatch { .. } => "hash_mismatch",
             Error::Busy(_) => "busy",

@@ -57,6 +57,21 @@ fn revision_delta_after<'a>(env: Env<'a>, chain: Term<'a>, new: Binary<'a>) -> N
     ))
 }
 
+/// `revision_delta_from(LastBlob, BaseEtf, NewEtf) -> {ok, Blob}`: the delta from base to new,
+/// when base is the revision LastBlob ends at (else `{error, {stale_base, _}}`).
+#[rustler::nif(schedule = "DirtyCpu")]
+fn revision_delta_from<'a>(
+    env: Env<'a>,
+    last: Binary<'a>,
+    base: Binary<'a>,
+    new: Binary<'a>,
+) -> Term<'a> {
+    result(
+        env,
+        revision::encode_delta_from(last.as_slice(), base.as_slice(), new.as_slice()),
+    )
+}
+
 /// `revision_reconstruct([KeyBlob | DeltaBlobs]) -> {ok, PropsEtf}`.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn revision_reconstruct<'a>(env: Env<'a>, chain: Term<'a>) -> NifResult<Term<'a>> {

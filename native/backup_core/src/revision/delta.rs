@@ -11,11 +11,15 @@ use super::RevError;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 /// Binaries shorter than this are replaced whole; longer ones may be stored as text ops.
 const TEXT_MIN: usize = 64;
 /// Tuples and lists whose new encoding is smaller than this are replaced whole.
 const CONTAINER_MIN: usize = 96;
+/// Time all sequence diffs of one delta may take together before they settle for coarser
+/// answers: a save that rewrites three 50 KB bodies must not pay a full deadline per body.
+const DIFF_DEADLINE: Duration = Duration::from_millis(1);
 
 /// One step from a term into one of its parts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,9 +60,18 @@ pub struct Op {
 
 /// The operations that turn `old` into `new`. Applying them to `old` gives a term `=:=` `new`.
 pub fn diff(old: &Value, new: &Value) -> Vec<Op> {
-    let mut ops = Vec::new();
-    diff_at(old, new, &mut Vec::new(), &mut ops);
-    ops
+    let mut out = Out {
+        ops: Vec::new(),
+        deadline: Instant::now() + DIFF_DEADLINE,
+    };
+    diff_at(old, new, &mut Vec::new(), &mut out);
+    out.ops
+}
+
+/// The operations found so far, and when the sequence diffs must stop refining.
+struct Out {
+    ops: Vec<Op>,
+    deadline: Instant,
 }
 
 fn set(path: &[Step], v: &Value) -> Op {
@@ -68,7 +81,7 @@ fn set(path: &[Step], v: &Value) -> Op {
     }
 }
 
-fn diff_at(old: &Value, new: &Value, path: &mut Vec<Step>, ops: &mut Vec<Op>) {
+fn diff_at(old: &Value, new: &Value, path: &mut Vec<Step>, out: &mut Out) {
     if old == new {
         return;
     }
@@ -78,8 +91,8 @@ fn diff_at(old: &Value, new: &Value, path: &mut Vec<Step>, ops: &mut Vec<Op>) {
             for (k, v) in b {
                 path.push(Step::Key(ByteBuf::from(etf::encode_body(k))));
                 match index.get(k) {
-                    Some(ov) => diff_at(ov, v, path, ops),
-                    None => ops.push(set(path, v)),
+                    Some(ov) => diff_at(ov, v, path, out),
+                    None => out.ops.push(set(path, v)),
                 }
                 path.pop();
             }
@@ -88,7 +101,7 @@ fn diff_at(old: &Value, new: &Value, path: &mut Vec<Step>, ops: &mut Vec<Op>) {
                 if !present.contains(k) {
                     let mut p = path.clone();
                     p.push(Step::Key(ByteBuf::from(etf::encode_body(k))));
-                    ops.push(Op {
+                    out.ops.push(Op {
                         path: p,
                         action: Action::Remove,
                     });
@@ -96,42 +109,42 @@ fn diff_at(old: &Value, new: &Value, path: &mut Vec<Step>, ops: &mut Vec<Op>) {
             }
         }
         (Value::Binary(a), Value::Binary(b)) if a.len() >= TEXT_MIN && b.len() >= TEXT_MIN => {
-            match textdiff::encode_ops(a, b) {
-                Some(t) if textdiff::ops_cost(&t) < b.len() => ops.push(Op {
+            match textdiff::encode_ops(a, b, out.deadline) {
+                Some(t) if textdiff::ops_cost(&t) < b.len() => out.ops.push(Op {
                     path: path.clone(),
                     action: Action::Text(t),
                 }),
-                _ => ops.push(set(path, new)),
+                _ => out.ops.push(set(path, new)),
             }
         }
         (Value::Tuple(a), Value::Tuple(b))
             if a.len() == b.len() && etf::encoded_len(new) >= CONTAINER_MIN =>
         {
-            elementwise(a, b, path, ops)
+            elementwise(a, b, path, out)
         }
         (Value::List(a, None), Value::List(b, None)) if etf::encoded_len(new) >= CONTAINER_MIN => {
-            diff_list(a, b, path, ops)
+            diff_list(a, b, path, out)
         }
-        _ => ops.push(set(path, new)),
+        _ => out.ops.push(set(path, new)),
     }
 }
 
-fn elementwise(a: &[Value], b: &[Value], path: &mut Vec<Step>, ops: &mut Vec<Op>) {
+fn elementwise(a: &[Value], b: &[Value], path: &mut Vec<Step>, out: &mut Out) {
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
         if x != y {
             path.push(Step::Index(i as u32));
-            diff_at(x, y, path, ops);
+            diff_at(x, y, path, out);
             path.pop();
         }
     }
 }
 
-fn diff_list(a: &[Value], b: &[Value], path: &mut Vec<Step>, ops: &mut Vec<Op>) {
+fn diff_list(a: &[Value], b: &[Value], path: &mut Vec<Step>, out: &mut Out) {
     if a.len() == b.len() {
-        return elementwise(a, b, path, ops);
+        return elementwise(a, b, path, out);
     }
     if u32::try_from(a.len().max(b.len())).is_err() {
-        return ops.push(set(path, &Value::List(b.to_vec(), None)));
+        return out.ops.push(set(path, &Value::List(b.to_vec(), None)));
     }
     // Diff element identities (equal elements share an id): cheap to compare and hash.
     let mut ids: HashMap<&Value, usize> = HashMap::new();
@@ -141,7 +154,12 @@ fn diff_list(a: &[Value], b: &[Value], path: &mut Vec<Step>, ops: &mut Vec<Op>) 
     };
     let ia: Vec<usize> = a.iter().map(&mut id).collect();
     let ib: Vec<usize> = b.iter().map(&mut id).collect();
-    let changes = similar::capture_diff_slices(similar::Algorithm::Myers, &ia, &ib);
+    let changes = similar::capture_diff_slices_deadline(
+        similar::Algorithm::Myers,
+        &ia,
+        &ib,
+        Some(out.deadline),
+    );
     let mut items: Vec<ListItem> = Vec::new();
     let mut cursor = 0usize;
     // Pairs (old index, new index) kept in place but changed: patched after the rebuild.
@@ -185,13 +203,13 @@ fn diff_list(a: &[Value], b: &[Value], path: &mut Vec<Step>, ops: &mut Vec<Op>) 
             }
         }
     }
-    ops.push(Op {
+    out.ops.push(Op {
         path: path.clone(),
         action: Action::List(items),
     });
     for (i, j) in patched {
         path.push(Step::Index(j as u32));
-        diff_at(&a[i], &b[j], path, ops);
+        diff_at(&a[i], &b[j], path, out);
         path.pop();
     }
 }

@@ -336,3 +336,48 @@ fn arb_op() -> impl Strategy<Value = delta::Op> {
     ];
     (proptest::collection::vec(step, 0..5), action).prop_map(|(path, action)| Op { path, action })
 }
+
+#[test]
+fn delta_from_known_base_follows_a_keyframe_or_a_delta_and_reconstructs() {
+    let body = "<p>One paragraph of a body, long enough to be diffed as text.</p>\n".repeat(20);
+    let r0 = etf::encode(&sample_props(&body));
+    let r1 = etf::encode(&sample_props(&body.replacen("One", "First", 1)));
+    let r2 = etf::encode(&sample_props(&body.replacen("body", "page body", 2)));
+    let key = encode_keyframe(&r0).unwrap();
+    let d1 = encode_delta_from(&key, &r0, &r1).unwrap();
+    let d2 = encode_delta_from(&d1, &r1, &r2).unwrap();
+    assert_eq!(d2, encode_delta(&r1, &r2).unwrap());
+    let out = reconstruct(&[&key, &d1, &d2]).unwrap();
+    assert_eq!(
+        canon(&etf::decode(&out).unwrap()),
+        canon(&etf::decode(&r2).unwrap())
+    );
+}
+
+#[test]
+fn delta_from_a_base_the_last_row_does_not_end_at_is_stale_base() {
+    let r0 = etf::encode(&sample_props("a body"));
+    let r1 = etf::encode(&sample_props("another body"));
+    let r2 = etf::encode(&sample_props("a third body"));
+    let key = encode_keyframe(&r0).unwrap();
+    let d1 = encode_delta(&r0, &r1).unwrap();
+    // r0 is what the keyframe holds, not what the delta after it makes.
+    let err = encode_delta_from(&d1, &r0, &r2).unwrap_err();
+    assert_eq!(err.reason(), "stale_base", "{err}");
+    let err = encode_delta_from(&key, &r1, &r2).unwrap_err();
+    assert_eq!(err.reason(), "stale_base", "{err}");
+}
+
+#[test]
+fn delta_from_a_damaged_last_row_is_bad_revision() {
+    let r0 = etf::encode(&sample_props(
+        "a body that is long enough to be compressed by zstd",
+    ));
+    let mut key = encode_keyframe(&r0).unwrap();
+    let n = key.len();
+    key.truncate(n - 3);
+    let err = encode_delta_from(&key, &r0, &r0).unwrap_err();
+    assert_eq!(err.reason(), "bad_revision", "{err}");
+    let err = encode_delta_from(b"not a blob", &r0, &r0).unwrap_err();
+    assert_eq!(err.reason(), "bad_revision", "{err}");
+}

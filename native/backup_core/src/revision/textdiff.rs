@@ -7,6 +7,8 @@
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use similar::{Algorithm, DiffOp};
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
 /// One step rebuilding a binary from its previous value.
@@ -25,9 +27,6 @@ pub enum Change {
     Ins,
     Del,
 }
-
-/// Time allowed for one token diff before it settles for a coarser answer.
-const DEADLINE: Duration = Duration::from_millis(1);
 
 fn class(b: u8) -> u8 {
     if b.is_ascii_alphanumeric() || b >= 0x80 || b == b'_' {
@@ -88,7 +87,10 @@ fn byte_ranges(old: &[u8], new: &[u8], deadline: Instant) -> Vec<(Change, usize,
     if prefix > 0 {
         out.push((Change::Eq, 0, prefix));
     }
-    if !om.is_empty() || !nm.is_empty() {
+    if is_rewrite(om, nm) {
+        out.push((Change::Del, prefix, old.len() - suffix));
+        out.push((Change::Ins, prefix, new.len() - suffix));
+    } else if !om.is_empty() || !nm.is_empty() {
         let ot = tokenize(om);
         let nt = tokenize(nm);
         let ooff = offsets(&ot, prefix);
@@ -123,6 +125,71 @@ fn byte_ranges(old: &[u8], new: &[u8], deadline: Instant) -> Vec<(Change, usize,
     out
 }
 
+/// Runs of this many bytes (a few words) are compared as shingles.
+const SHINGLE: usize = 24;
+/// Texts shorter than this are always diffed: Myers is quick on them.
+const REWRITE_MIN_BYTES: usize = 4096;
+
+/// True when `new` shares under a quarter of its shingles with `old`: a rewrite, where Myers
+/// would only spend its deadline finding scattered common words. Shingles are sampled by their
+/// own hash (about one in eight), so both sides keep the same ones, and the check costs a few
+/// operations per byte, before any tokenizing.
+fn is_rewrite(old: &[u8], new: &[u8]) -> bool {
+    if old.len() < REWRITE_MIN_BYTES || new.len() < REWRITE_MIN_BYTES {
+        return false;
+    }
+    let mut seen: HashSet<u64, BuildHasherDefault<Premixed>> =
+        HashSet::with_capacity_and_hasher(old.len() / 6, Default::default());
+    seen.extend(sampled_shingles(old));
+    let (mut sampled, mut shared) = (0usize, 0usize);
+    for h in sampled_shingles(new) {
+        sampled += 1;
+        shared += usize::from(seen.contains(&h));
+    }
+    sampled >= 16 && shared * 4 < sampled
+}
+
+/// Rolling polynomial hashes of every SHINGLE consecutive bytes, keeping those whose mixed hash
+/// falls in the lowest eighth; each comes out mixed again (splitmix64's finalizer), ready for
+/// a hash table as it is.
+fn sampled_shingles(b: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    const BASE: u64 = 0x100_0000_01b3;
+    let top = BASE.wrapping_pow(SHINGLE as u32 - 1);
+    let mut rolling = 0u64;
+    (0..b.len()).filter_map(move |i| {
+        if i >= SHINGLE {
+            rolling = rolling.wrapping_sub(u64::from(b[i - SHINGLE]).wrapping_mul(top));
+        }
+        rolling = rolling.wrapping_mul(BASE).wrapping_add(u64::from(b[i]));
+        let keep = rolling.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 61 == 0;
+        (i + 1 >= SHINGLE && keep).then(|| {
+            let mut z = rolling;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        })
+    })
+}
+
+/// A hasher for keys that are well-mixed hashes already: SipHash over them would cost more
+/// than the whole rewrite check.
+#[derive(Default)]
+struct Premixed(u64);
+
+impl Hasher for Premixed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
 /// Byte offset of each token start, plus the end.
 fn offsets(tokens: &[&[u8]], base: usize) -> Vec<usize> {
     let mut out = Vec::with_capacity(tokens.len() + 1);
@@ -135,9 +202,10 @@ fn offsets(tokens: &[&[u8]], base: usize) -> Vec<usize> {
     out
 }
 
-/// Operations that rebuild `new` from `old`. None when an offset does not fit in 32 bits.
-pub fn encode_ops(old: &[u8], new: &[u8]) -> Option<Vec<TextOp>> {
-    let ranges = byte_ranges(old, new, Instant::now() + DEADLINE);
+/// Operations that rebuild `new` from `old`, refined until `deadline` (past it, the rest of
+/// the text counts as replaced). None when an offset does not fit in 32 bits.
+pub fn encode_ops(old: &[u8], new: &[u8], deadline: Instant) -> Option<Vec<TextOp>> {
+    let ranges = byte_ranges(old, new, deadline);
     let mut ops: Vec<TextOp> = Vec::new();
     let mut cursor = 0usize;
     for (change, from, to) in ranges {
@@ -253,12 +321,14 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    const DEADLINE: Duration = Duration::from_millis(1);
+
     #[test]
     fn small_edit_in_long_text_is_a_few_ops() {
         let old = "<p>Hello world, this is a rather long body of text.</p>".repeat(100);
         let mut new = old.clone();
         new.replace_range(2000..2005, "HELLO there");
-        let ops = encode_ops(old.as_bytes(), new.as_bytes()).unwrap();
+        let ops = encode_ops(old.as_bytes(), new.as_bytes(), Instant::now() + DEADLINE).unwrap();
         assert!(ops.len() <= 5, "{ops:?}");
         assert!(ops_cost(&ops) < 64);
         assert_eq!(
@@ -281,6 +351,66 @@ mod tests {
         );
     }
 
+    fn prose(seed: u64, words: usize) -> String {
+        let dict = [
+            "the", "revision", "backup", "page", "editor", "site", "content", "quick", "brown",
+            "fox", "lazy", "dog", "over", "jumps", "media", "image", "text", "een", "het", "und",
+        ];
+        let mut x = seed;
+        let mut out = String::new();
+        for _ in 0..words {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            out.push_str(dict[(x >> 33) as usize % dict.len()]);
+            out.push(' ');
+        }
+        out
+    }
+
+    #[test]
+    fn rewrite_of_a_long_text_is_one_insert_without_waiting_for_the_deadline() {
+        let old = prose(1, 4000);
+        let new = prose(2, 4000);
+        let t0 = Instant::now();
+        let ops = encode_ops(
+            old.as_bytes(),
+            new.as_bytes(),
+            Instant::now() + Duration::from_secs(5),
+        )
+        .unwrap();
+        assert!(
+            t0.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t0.elapsed()
+        );
+        assert_eq!(
+            apply_ops(old.as_bytes(), &ops, usize::MAX).unwrap(),
+            new.as_bytes()
+        );
+        assert_eq!(
+            ops.iter()
+                .filter(|o| matches!(o, TextOp::Insert(_)))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn scattered_edits_of_a_long_text_stay_a_diff() {
+        let old = prose(3, 4000);
+        let mut new = old.clone();
+        for at in [1000, 6000, 12000, 20000] {
+            new.replace_range(at..at + 3, "NEW WORDS HERE");
+        }
+        let ops = encode_ops(old.as_bytes(), new.as_bytes(), Instant::now() + DEADLINE).unwrap();
+        assert!(ops_cost(&ops) < 200, "{}", ops_cost(&ops));
+        assert_eq!(
+            apply_ops(old.as_bytes(), &ops, usize::MAX).unwrap(),
+            new.as_bytes()
+        );
+    }
+
     #[test]
     fn copy_past_the_end_is_refused() {
         let ops = [TextOp::Copy { skip: 2, len: 10 }];
@@ -295,7 +425,7 @@ mod tests {
     proptest! {
         #[test]
         fn ops_rebuild_the_new_text(old in "[a-c <>.]{0,200}", new in "[a-c <>.]{0,200}") {
-            let ops = encode_ops(old.as_bytes(), new.as_bytes()).unwrap();
+            let ops = encode_ops(old.as_bytes(), new.as_bytes(), Instant::now() + DEADLINE).unwrap();
             prop_assert_eq!(apply_ops(old.as_bytes(), &ops, usize::MAX).unwrap(), new.as_bytes());
             let d = word_diff(old.as_bytes(), new.as_bytes(), DEADLINE);
             let o: Vec<u8> = d.iter().filter(|(c, _)| *c != Change::Ins).flat_map(|(_, t)| t.clone()).collect();
