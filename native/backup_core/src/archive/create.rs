@@ -2,14 +2,14 @@
 
 use super::control::JobControl;
 use super::hashing::OffloadWriter;
-use super::manifest::{encode_trailer, EntryKind, ManifestEntry};
+use super::manifest::{encode_record, trailer_header, trailer_padding, EntryKind, ManifestEntry};
 use super::pgzip::{GzOptions, ParallelGzWriter, DEFAULT_CHUNK};
 use super::pzstd::ParallelZstdWriter;
 use super::tarw::{pad, write_end, write_header, HeaderInfo};
 use super::{Format, TmpFile};
 use crate::error::{Error, Result};
-use std::fs::{self, File, Metadata};
-use std::io::{self, Read, Write};
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -67,7 +67,6 @@ pub struct Summary {
     /// Entries left out or archived imperfectly, with why (path lossily as UTF-8).
     pub skipped: Vec<(String, String)>,
     pub seconds: f64,
-    pub manifest: Vec<ManifestEntry>,
 }
 
 struct Item {
@@ -80,9 +79,15 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Collects what to archive, sorted, with lstat metadata; problems go to `skipped`.
-fn collect(source: &Source, skipped: &mut Vec<(String, String)>) -> Result<Vec<Item>> {
-    let mut items = Vec::new();
+/// One step of the walk: an entry to archive, or one left out and why.
+enum Walked {
+    Item(Item),
+    Skipped(String, String),
+}
+
+/// What to archive, in archive order, with lstat metadata, one entry at a time: the walk keeps
+/// only the directories on the current path in memory, never the whole tree.
+fn walk(source: &Source) -> Result<Box<dyn Iterator<Item = Walked> + '_>> {
     match source {
         Source::Dir(root) => {
             // The root itself is followed when it is a symlink (`tar -C DIR` does the same; a
@@ -94,7 +99,7 @@ fn collect(source: &Source, skipped: &mut Vec<(String, String)>) -> Result<Vec<I
                     io::Error::from(io::ErrorKind::NotADirectory),
                 ));
             }
-            items.push(Item {
+            let first = Walked::Item(Item {
                 name: b"./".to_vec(),
                 path: root.clone(),
                 meta,
@@ -103,7 +108,7 @@ fn collect(source: &Source, skipped: &mut Vec<(String, String)>) -> Result<Vec<I
                 .min_depth(1)
                 .follow_links(false)
                 .sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
-            for entry in walker {
+            let rest = walker.into_iter().filter_map(move |entry| {
                 let entry = match entry {
                     Ok(e) => e,
                     Err(e) => {
@@ -111,50 +116,108 @@ fn collect(source: &Source, skipped: &mut Vec<(String, String)>) -> Result<Vec<I
                             .path()
                             .map(|p| p.display().to_string())
                             .unwrap_or_default();
-                        skipped.push((p, format!("unreadable: {e}")));
-                        continue;
+                        return Some(Walked::Skipped(p, format!("unreadable: {e}")));
                     }
                 };
-                let rel = match entry.path().strip_prefix(root) {
-                    Ok(r) => r,
-                    Err(_) => continue,
-                };
+                let rel = entry.path().strip_prefix(root).ok()?;
                 let mut name = b"./".to_vec();
                 name.extend_from_slice(rel.as_os_str().as_bytes());
                 let meta = match entry.metadata() {
                     Ok(m) => m,
-                    Err(e) => {
-                        skipped.push((lossy(&name), format!("vanished: {e}")));
-                        continue;
-                    }
+                    Err(e) => return Some(Walked::Skipped(lossy(&name), format!("vanished: {e}"))),
                 };
                 if meta.is_dir() {
                     name.push(b'/');
                 }
-                items.push(Item {
+                Some(Walked::Item(Item {
                     name,
                     path: entry.into_path(),
                     meta,
-                });
-            }
+                }))
+            });
+            Ok(Box::new(std::iter::once(first).chain(rest)))
         }
         Source::List(list) => {
-            for (name, path) in list {
-                if name.is_empty() {
-                    return Err(Error::InvalidArgument("empty archive name".into()));
-                }
-                match fs::symlink_metadata(path) {
-                    Ok(meta) => items.push(Item {
+            if list.iter().any(|(name, _)| name.is_empty()) {
+                return Err(Error::InvalidArgument("empty archive name".into()));
+            }
+            Ok(Box::new(list.iter().map(
+                |(name, path)| match fs::symlink_metadata(path) {
+                    Ok(meta) => Walked::Item(Item {
                         name: name.clone(),
                         path: path.clone(),
                         meta,
                     }),
-                    Err(e) => skipped.push((lossy(name), format!("vanished: {e}"))),
-                }
-            }
+                    Err(e) => Walked::Skipped(lossy(name), format!("vanished: {e}")),
+                },
+            )))
         }
     }
-    Ok(items)
+}
+
+/// Manifest records past this many bytes move from memory to the spill file.
+const MANIFEST_SPILL_AT: usize = 4 << 20;
+
+/// The manifest trailer as it is built: its records in memory up to MANIFEST_SPILL_AT bytes,
+/// then in a temp file beside the output (unlinked as soon as it is open, so nothing is left
+/// behind), so memory stays bounded whatever the number of entries.
+struct ManifestWriter {
+    mem: Vec<u8>,
+    spill: Option<File>,
+    spill_path: PathBuf,
+    entries: u64,
+    len: u64,
+    crc: crc32fast::Hasher,
+}
+
+impl ManifestWriter {
+    fn new(spill_path: PathBuf) -> Self {
+        ManifestWriter {
+            mem: Vec::new(),
+            spill: None,
+            spill_path,
+            entries: 0,
+            len: 0,
+            crc: crc32fast::Hasher::new(),
+        }
+    }
+
+    fn push(&mut self, e: &ManifestEntry) -> io::Result<()> {
+        let start = self.mem.len();
+        encode_record(e, &mut self.mem);
+        self.crc.update(&self.mem[start..]);
+        self.len += (self.mem.len() - start) as u64;
+        self.entries += 1;
+        if self.mem.len() >= MANIFEST_SPILL_AT {
+            let f = match &mut self.spill {
+                Some(f) => f,
+                None => {
+                    let f = OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .open(&self.spill_path)?;
+                    fs::remove_file(&self.spill_path)?;
+                    self.spill.insert(f)
+                }
+            };
+            f.write_all(&self.mem)?;
+            self.mem.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes the trailer: header block, records, padding.
+    fn write_to(mut self, out: &mut impl Write) -> io::Result<()> {
+        out.write_all(&trailer_header(self.entries, self.len, self.crc.finalize()))?;
+        if let Some(mut f) = self.spill.take() {
+            f.seek(SeekFrom::Start(0))?;
+            io::copy(&mut f, out)?;
+        }
+        out.write_all(&self.mem)?;
+        out.write_all(&vec![0u8; trailer_padding(self.len)])
+    }
 }
 
 /// The compressing layer over the hashed output file.
@@ -249,14 +312,17 @@ pub fn create(
     ctl: &JobControl,
 ) -> Result<Summary> {
     let started = Instant::now();
-    let mut skipped = Vec::new();
-    let items = collect(source, &mut skipped)?;
-    let bytes_total: u64 = items
-        .iter()
-        .filter(|i| i.meta.is_file())
-        .map(|i| i.meta.len())
-        .sum();
-    ctl.set_totals(items.len() as u64, bytes_total);
+    // A first walk for the progress totals: metadata only, nothing kept.
+    let (mut files_total, mut bytes_total) = (0u64, 0u64);
+    for w in walk(source)? {
+        if let Walked::Item(item) = w {
+            files_total += 1;
+            if item.meta.is_file() {
+                bytes_total += item.meta.len();
+            }
+        }
+    }
+    ctl.set_totals(files_total, bytes_total);
     ctl.check()?;
 
     let tmp_path = super::tmp_path(out);
@@ -271,20 +337,31 @@ pub fn create(
         }
     })?;
 
-    let mut manifest = Vec::with_capacity(items.len());
+    let mut spill_name = tmp_path.as_os_str().to_owned();
+    spill_name.push(".manifest");
+    let mut manifest = ManifestWriter::new(PathBuf::from(spill_name));
+    let mut skipped = Vec::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut bytes_in = 0u64;
-    for item in &items {
+    for w in walk(source)? {
         ctl.check()?;
-        if let Some(entry) = archive_item(&tmp_path, item, &mut sink, &mut buf, ctl, &mut skipped)?
+        let item = match w {
+            Walked::Item(item) => item,
+            Walked::Skipped(path, why) => {
+                skipped.push((path, why));
+                continue;
+            }
+        };
+        if let Some(entry) = archive_item(&tmp_path, &item, &mut sink, &mut buf, ctl, &mut skipped)?
         {
             bytes_in += entry.size;
-            manifest.push(entry);
+            manifest.push(&entry).map_err(io_err)?;
         }
         ctl.add_files(1);
     }
     write_end(&mut sink).map_err(io_err)?;
-    sink.write_all(&encode_trailer(&manifest)).map_err(io_err)?;
+    let files = manifest.entries;
+    manifest.write_to(&mut sink).map_err(io_err)?;
     ctl.check()?;
     let (file, sha256, bytes_out) = sink.finish().map_err(io_err)?;
     if opts.fsync {
@@ -295,13 +372,12 @@ pub fn create(
     fs::rename(&tmp_path, out).map_err(|e| Error::io(out, e))?;
     tmp.disarm();
     Ok(Summary {
-        files: manifest.len() as u64,
+        files,
         bytes_in,
         bytes_out,
         sha256,
         skipped,
         seconds: started.elapsed().as_secs_f64(),
-        manifest,
     })
 }
 
@@ -463,4 +539,37 @@ fn archive_file(
         crc32: crc.finalize(),
         link: None,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::manifest::encode_trailer;
+
+    #[test]
+    fn manifest_spilled_to_disk_writes_the_same_trailer_and_leaves_no_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spill = dir.path().join("out.tmp.manifest");
+        let entries: Vec<ManifestEntry> = (0..20_000u32)
+            .map(|i| ManifestEntry {
+                path: format!("./{i:0>250}").into_bytes(),
+                kind: EntryKind::File,
+                size: u64::from(i),
+                mtime: 1_700_000_000 + i64::from(i),
+                mode: 0o644,
+                crc32: i.wrapping_mul(2_654_435_761),
+                link: None,
+            })
+            .collect();
+        let mut w = ManifestWriter::new(spill.clone());
+        for e in &entries {
+            w.push(e).expect("push");
+        }
+        assert!(w.spill.is_some(), "5 MB of records must have spilled");
+        assert!(w.mem.len() < MANIFEST_SPILL_AT);
+        assert!(!spill.exists(), "the spill file is unlinked while open");
+        let mut out = Vec::new();
+        w.write_to(&mut out).expect("trailer");
+        assert_eq!(out, encode_trailer(&entries));
+    }
 }

@@ -99,7 +99,7 @@ struct Stager<'a> {
     files: HashSet<PathBuf>,
     dirs: Vec<(PathBuf, u32, i64)>,
     root_meta: Option<(u32, i64)>,
-    links: Vec<(PathBuf, PathBuf)>,
+    links: Vec<(PathBuf, PathBuf, i64)>,
     summary: ExtractSummary,
 }
 
@@ -164,7 +164,7 @@ impl Stager<'_> {
                 }
                 self.symlink_entries.insert(rel);
                 self.links
-                    .push((dest, PathBuf::from(OsStr::from_bytes(target))));
+                    .push((dest, PathBuf::from(OsStr::from_bytes(target)), info.mtime));
             }
             EntryKind::Hardlink => {
                 let target = info.link.as_deref().unwrap_or(&[]);
@@ -197,8 +197,11 @@ impl Stager<'_> {
     /// Symlinks, then directory modes and mtimes deepest first (so writing children does not
     /// bump a parent's mtime after it was set).
     fn finish(&mut self) -> Result<()> {
-        for (dest, target) in &self.links {
+        for (dest, target, mtime) in &self.links {
             std::os::unix::fs::symlink(target, dest).map_err(|e| Error::io(dest, e))?;
+            // the link's own time, as `tar -x` sets it; the target is never touched
+            let t = filetime::FileTime::from_unix_time(*mtime, 0);
+            filetime::set_symlink_file_times(dest, t, t).map_err(|e| Error::io(dest, e))?;
             self.summary.symlinks += 1;
         }
         let mut dirs = std::mem::take(&mut self.dirs);

@@ -81,30 +81,47 @@ impl ManifestEntry {
     }
 }
 
+/// Appends the trailer-body record of `e` to `body`.
+pub fn encode_record(e: &ManifestEntry, body: &mut Vec<u8>) {
+    body.push(e.kind.code());
+    body.extend_from_slice(&e.mode.to_le_bytes());
+    body.extend_from_slice(&e.mtime.to_le_bytes());
+    body.extend_from_slice(&e.size.to_le_bytes());
+    body.extend_from_slice(&e.crc32.to_le_bytes());
+    body.extend_from_slice(&(e.path.len() as u32).to_le_bytes());
+    body.extend_from_slice(&e.path);
+    let link = e.link.as_deref().unwrap_or(&[]);
+    body.extend_from_slice(&(link.len() as u32).to_le_bytes());
+    body.extend_from_slice(link);
+}
+
+/// The trailer's header block, for a body of `len` bytes holding `entries` records, whose
+/// crc32 is `crc`. The body follows it, zero-padded to a 512-byte boundary (`trailer_padding`).
+pub fn trailer_header(entries: u64, len: u64, crc: u32) -> [u8; 512] {
+    let mut out = [0u8; 512];
+    out[..16].copy_from_slice(TRAILER_MAGIC);
+    out[16..20].copy_from_slice(&VERSION.to_le_bytes());
+    out[20..28].copy_from_slice(&entries.to_le_bytes());
+    out[28..36].copy_from_slice(&len.to_le_bytes());
+    out[36..40].copy_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Zero bytes after a trailer body of `len` bytes.
+pub fn trailer_padding(len: u64) -> usize {
+    ((512 - len % 512) % 512) as usize
+}
+
 /// The trailer bytes (a multiple of 512) for `entries`.
 pub fn encode_trailer(entries: &[ManifestEntry]) -> Vec<u8> {
     let mut body = Vec::with_capacity(entries.len() * 64);
     for e in entries {
-        body.push(e.kind.code());
-        body.extend_from_slice(&e.mode.to_le_bytes());
-        body.extend_from_slice(&e.mtime.to_le_bytes());
-        body.extend_from_slice(&e.size.to_le_bytes());
-        body.extend_from_slice(&e.crc32.to_le_bytes());
-        body.extend_from_slice(&(e.path.len() as u32).to_le_bytes());
-        body.extend_from_slice(&e.path);
-        let link = e.link.as_deref().unwrap_or(&[]);
-        body.extend_from_slice(&(link.len() as u32).to_le_bytes());
-        body.extend_from_slice(link);
+        encode_record(e, &mut body);
     }
-    let mut out = vec![0u8; 512];
-    out[..16].copy_from_slice(TRAILER_MAGIC);
-    out[16..20].copy_from_slice(&VERSION.to_le_bytes());
-    out[20..28].copy_from_slice(&(entries.len() as u64).to_le_bytes());
-    out[28..36].copy_from_slice(&(body.len() as u64).to_le_bytes());
-    out[36..40].copy_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    let len = body.len() as u64;
+    let mut out = trailer_header(entries.len() as u64, len, crc32fast::hash(&body)).to_vec();
     out.extend_from_slice(&body);
-    let pad = (512 - out.len() % 512) % 512;
-    out.resize(out.len() + pad, 0);
+    out.resize(out.len() + trailer_padding(len), 0);
     out
 }
 

@@ -9,7 +9,10 @@
 //! order for the gzip trailer.
 //!
 //! Chunks that look incompressible (byte entropy above ~7.95 bits, i.e. JPEG/MP4/ZIP data) are
-//! written as stored blocks instead: deflating them costs CPU and saves under 1%.
+//! written as stored blocks instead: deflating them costs CPU and saves under 1%. The decision
+//! is made per 128 KiB segment, so a chunk that mixes both (a small HTML file between two
+//! photos) stores its media runs and deflates its text runs, each primed with the 32 KiB before
+//! it; a chunk that is media throughout is written straight from its buffer.
 //!
 //! Memory is bounded: at most `2 * threads + 2` chunks are in flight; `write` blocks (writing
 //! finished chunks to the inner writer in order) when that many are pending. The inner writer is
@@ -19,6 +22,7 @@
 //! leaves a truncated stream (and never panics).
 
 use flate2::{Compress, Compression, FlushCompress, Status};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -29,6 +33,8 @@ use std::sync::Arc;
 const WINDOW: usize = 32 * 1024;
 /// Largest stored block payload.
 const STORED_MAX: usize = 65_535;
+/// Unit of the stored-or-deflated decision.
+const SEGMENT: usize = 128 * 1024;
 /// Default chunk size: large enough that per-chunk costs (reset, dictionary) vanish.
 pub const DEFAULT_CHUNK: usize = 1024 * 1024;
 
@@ -219,17 +225,9 @@ impl<W: Write> ParallelGzWriter<W> {
 
     /// `data` as stored blocks (the last one final when `last`), without copying it first.
     fn write_stored(&mut self, data: &[u8], last: bool) -> io::Result<()> {
-        if data.is_empty() {
-            return self.write_out(&[u8::from(last), 0, 0, 0xff, 0xff]);
-        }
-        let mut blocks = data.chunks(STORED_MAX).peekable();
-        while let Some(b) = blocks.next() {
-            let fin = last && blocks.peek().is_none();
-            let len = b.len() as u16;
-            let [l0, l1] = len.to_le_bytes();
-            let [n0, n1] = (!len).to_le_bytes();
-            self.write_out(&[u8::from(fin), l0, l1, n0, n1])?;
-            self.write_out(b)?;
+        for (header, block) in stored_blocks(data, last) {
+            self.write_out(&header)?;
+            self.write_out(block)?;
         }
         Ok(())
     }
@@ -352,20 +350,82 @@ impl<W: Write> Write for ParallelGzWriter<W> {
     }
 }
 
-/// Cheap incompressibility test: order-0 entropy of 8 samples of 4 KiB spread over the chunk
-/// (32 KiB pooled, so sampling bias is ~0.006 bits). Deflate cannot beat order-0 entropy by more
-/// than its LZ matches find, and random-looking media data (JPEG/MP4/ZIP) has none; a chunk that
-/// mixes text and media pools below the threshold and is deflated as usual.
+/// The stored blocks holding `data` (at least one, so an empty final block can end a stream):
+/// each block's 5-byte header and payload.
+fn stored_blocks(data: &[u8], last: bool) -> impl Iterator<Item = ([u8; 5], &[u8])> {
+    let n = data.len().div_ceil(STORED_MAX).max(1);
+    (0..n).map(move |i| {
+        let block = &data[(i * STORED_MAX).min(data.len())..((i + 1) * STORED_MAX).min(data.len())];
+        let fin = last && i + 1 == n;
+        let len = block.len() as u16;
+        let [l0, l1] = len.to_le_bytes();
+        let [n0, n1] = (!len).to_le_bytes();
+        ([u8::from(fin), l0, l1, n0, n1], block)
+    })
+}
+
+/// Whether a whole buffer looks like media data, from 8 samples of 4 KiB spread over it (32 KiB
+/// pooled, bias ~0.006 bits); see `segment_incompressible`.
 pub(crate) fn looks_incompressible(data: &[u8]) -> bool {
+    sampled_entropy_above(data, 8, 7.95)
+}
+
+/// Cheap incompressibility test of one segment: order-0 entropy of two 4 KiB samples (8 KiB
+/// pooled: sampling bias ~0.02 bits, so random bytes measure ~7.98). Deflate cannot beat order-0
+/// entropy by more than its LZ matches find, and random-looking media data (JPEG/MP4/ZIP) has
+/// none; borderline data is deflated, which is only slower.
+fn segment_incompressible(seg: &[u8]) -> bool {
+    sampled_entropy_above(seg, 2, 7.95)
+}
+
+/// A run of a chunk's segments that are all stored or all deflated.
+struct Run {
+    start: usize,
+    end: usize,
+    stored: bool,
+}
+
+/// The chunk cut into runs of stored and deflated segments (one deflated run when nothing in
+/// it looks incompressible).
+fn segment_runs(data: &[u8]) -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
+    for (i, seg) in data.chunks(SEGMENT).enumerate() {
+        let stored = segment_incompressible(seg);
+        let start = i * SEGMENT;
+        match runs.last_mut() {
+            Some(r) if r.stored == stored => r.end = start + seg.len(),
+            _ => runs.push(Run {
+                start,
+                end: start + seg.len(),
+                stored,
+            }),
+        }
+    }
+    runs
+}
+
+/// The 32 KiB of input before `start` in this chunk: the dictionary of a run starting there.
+fn window_before<'a>(dict: &'a [u8], data: &'a [u8], start: usize) -> Cow<'a, [u8]> {
+    if start >= WINDOW {
+        Cow::Borrowed(&data[start - WINDOW..start])
+    } else if start == 0 {
+        Cow::Borrowed(dict)
+    } else {
+        let mut w = dict[dict.len().saturating_sub(WINDOW - start)..].to_vec();
+        w.extend_from_slice(&data[..start]);
+        Cow::Owned(w)
+    }
+}
+
+fn sampled_entropy_above(data: &[u8], samples: usize, threshold: f64) -> bool {
     const SAMPLE: usize = 4096;
-    const SAMPLES: usize = 8;
-    if data.len() < SAMPLE * SAMPLES {
+    if samples < 2 || data.len() < SAMPLE * samples {
         return false;
     }
     let mut counts = [[0u32; 256]; 4];
-    let stride = (data.len() - SAMPLE) / (SAMPLES - 1);
+    let stride = (data.len() - SAMPLE) / (samples - 1);
     let mut total = 0usize;
-    for k in 0..SAMPLES {
+    for k in 0..samples {
         let sample = &data[k * stride..k * stride + SAMPLE];
         for c in sample.chunks_exact(4) {
             counts[0][c[0] as usize] += 1;
@@ -384,7 +444,7 @@ pub(crate) fn looks_incompressible(data: &[u8]) -> bool {
             h -= p * p.log2();
         }
     }
-    h > 7.95
+    h > threshold
 }
 
 thread_local! {
@@ -400,7 +460,12 @@ fn compress_chunk(
 ) -> io::Result<ChunkOut> {
     let data = &input[..];
     let crc = crc32fast::hash(data);
-    let stored = level == 0 || data.is_empty() || looks_incompressible(data);
+    let runs = if level == 0 || data.is_empty() {
+        Vec::new()
+    } else {
+        segment_runs(data)
+    };
+    let stored = matches!(&runs[..], [] | [Run { stored: true, .. }]);
     out.clear();
     if !stored {
         out.reserve(data.len() + data.len() / 64 + 64);
@@ -415,11 +480,25 @@ fn compress_chunk(
             let Some((_, c)) = slot.as_mut() else {
                 return Err(io::Error::other("no compressor"));
             };
-            c.reset();
-            if !dict.is_empty() {
-                c.set_dictionary(dict).map_err(io::Error::other)?;
+            let n = runs.len();
+            for (i, run) in runs.into_iter().enumerate() {
+                let fin = last && i + 1 == n;
+                let part = &data[run.start..run.end];
+                if run.stored {
+                    for (header, block) in stored_blocks(part, fin) {
+                        out.extend_from_slice(&header);
+                        out.extend_from_slice(block);
+                    }
+                } else {
+                    c.reset();
+                    let window = window_before(dict, data, run.start);
+                    if !window.is_empty() {
+                        c.set_dictionary(&window).map_err(io::Error::other)?;
+                    }
+                    deflate_all(c, part, &mut out, fin)?;
+                }
             }
-            deflate_all(c, data, &mut out, last)
+            Ok(())
         })?;
     }
     let len = data.len() as u64;
@@ -563,6 +642,23 @@ mod tests {
     }
 
     #[test]
+    fn mixed_chunk_stores_its_media_segments_and_deflates_its_text() {
+        // One 1 MiB chunk: 448 KiB of media, 128 KiB of text, 448 KiB of media.
+        let mut data = pseudo_random(448 << 10, 11);
+        data.extend(texty(128 << 10));
+        data.extend(pseudo_random(448 << 10, 12));
+        let z = gz(&data, 2, 1 << 20, 6, 3);
+        assert_eq!(gunzip(&z), data);
+        // The text shrinks about 3x; the media costs 5 bytes per stored block.
+        assert!(z.len() < (896 << 10) + (64 << 10), "{}", z.len());
+        let runs = segment_runs(&data);
+        assert_eq!(
+            runs.iter().map(|r| r.stored).collect::<Vec<_>>(),
+            [true, false, true]
+        );
+    }
+
+    #[test]
     fn dictionary_priming_keeps_ratio_close_to_serial_gzip() {
         let data = texty(2_000_000);
         let ours = gz(&data, 2, 64 * 1024, 6, 10).len();
@@ -608,6 +704,24 @@ mod tests {
             let n = (chunks * chunk + extra).saturating_sub(usize::from(extra == 2) * 2);
             let data = if random { pseudo_random(n, n as u64 + 3) } else { texty(n) };
             let z = gz(&data, threads, chunk, level, pieces);
+            prop_assert_eq!(gunzip(&z), data);
+        }
+
+        #[test]
+        fn roundtrip_of_media_and_text_mixed_at_any_offsets(
+            parts in prop::collection::vec((any::<bool>(), 1usize..300_000), 1..8),
+            chunk_k in prop::sample::select(vec![64usize, 200, 1024]),
+            level in prop::sample::select(vec![1u32, 6]),
+        ) {
+            let mut data = Vec::new();
+            for (i, (random, len)) in parts.iter().enumerate() {
+                if *random {
+                    data.extend(pseudo_random(*len, i as u64 + 5));
+                } else {
+                    data.extend(texty(*len));
+                }
+            }
+            let z = gz(&data, 2, chunk_k * 1024, level, 3);
             prop_assert_eq!(gunzip(&z), data);
         }
     }
