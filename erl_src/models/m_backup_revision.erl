@@ -11,7 +11,10 @@
 %% and so is the first save after one. Whenever rows are removed (pruning, the replacement of
 %% an earlier `D' row), a surviving delta whose predecessor goes is first rewritten as a
 %% keyframe in the same transaction, so no delta is ever left without its base. All writes to
-%% the rows of one resource take a transaction-scoped advisory lock on that resource.
+%% the rows of one resource take a transaction-scoped advisory lock on that resource. A save
+%% makes its delta from the props of the previous save while backup_revision_cache still holds
+%% them (checked against the newest row's checksum), so it reads only that row; otherwise it
+%% reads and rebuilds the chain.
 %%
 %% Model paths (m.backup_revision): list/<id>, title/<id>, retention_months,
 %% user_retention_days, deleted_user_retention_days.
