@@ -28,7 +28,7 @@ step() {
 
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --locked --workspace --all-targets -- -D warnings
-step cargo_test cargo test --locked --workspace
+step cargo_test cargo test --locked --workspace -- --include-ignored
 step compile rebar3 as test compile
 step xref rebar3 as test xref
 step eunit rebar3 eunit

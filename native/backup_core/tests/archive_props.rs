@@ -1,7 +1,7 @@
 //! Property tests of `archive::create` end to end: any thread count, chunk size and file sizes
 //! (0 bytes, exactly a chunk, a chunk + 1, random) round-trip through our extract, with the
-//! per-file crc32s of the manifest matching the data; plus a multi-GB sparse file (ignored by
-//! default: it reads 9 GiB).
+//! per-file crc32s of the manifest matching the data; plus a multi-GB sparse file (marked
+//! ignored so a quick `cargo test` skips its 9 GiB read; `tools/test.sh` and CI run it).
 
 use backup_core::archive::{self, ArchiveOptions, ExtractOptions, Format, JobControl, Source};
 use proptest::prelude::*;
@@ -76,8 +76,8 @@ proptest! {
 }
 
 /// A 9 GiB sparse file: past tar's 8 GiB octal size limit (GNU base-256 size field), read at
-/// page-cache speed because holes read as zeros. Takes ~70 s on 2 busy cores: run with
-/// `cargo test --release -- --ignored`.
+/// page-cache speed because holes read as zeros. Takes about a minute on 2 cores; tools/test.sh
+/// runs it (`cargo test -- --include-ignored`).
 #[test]
 #[ignore]
 fn a_9_gib_sparse_file_archives_with_a_base256_size_that_gnu_tar_and_verify_accept() {
