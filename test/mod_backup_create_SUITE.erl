@@ -306,12 +306,15 @@ vm_killed_mid_backup(Config) ->
     Archive = peer:call(Peer, z_path, media_archive, [PeerCtx]),
     DbName = proplists:get_value(dbdatabase, peer:call(Peer, z_db_pool, get_database_options, [PeerCtx])),
     _ = make_media_tree(Archive, 60),
+    % Media alone archives in well under 100 ms now; 24 MiB of random letters keeps deflate busy
+    % for about half a second, so the kill lands while the archive's .tmp exists.
+    Letters = << <<($a + B rem 27)>> || <<B>> <= crypto:strong_rand_bytes(24 * 1048576) >>,
+    ok = file:write_file(filename:join(Archive, "notes.txt"), Letters),
     {ok, _} = peer:call(Peer, mod_backup, update_index,
                         [fun(I) -> I#{ <<"bckvmkill-x">> => #{ <<"timestamp">> => 1 } } end, PeerCtx]),
     OsPid = peer:call(Peer, os, getpid, []),
     ok = peer:call(Peer, mod_backup, start_backup, [true, PeerCtx]),
     ok = wait_for_file(fun() -> lists:any(fun is_tmp/1, dir_files(Dir)) end, 400),
-    timer:sleep(200),
     AtKill = dir_files(Dir),
     {0, _} = zb_test_cmd:cmd(["kill", "-9", OsPid]),
     catch peer:stop(Peer),
