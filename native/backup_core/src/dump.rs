@@ -49,7 +49,7 @@ pub fn gzip_file(
     let file = File::open(input).map_err(|e| Error::io(input, e))?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
     ctl.set_totals(1, total);
-    let summary = gzip_reader(file, input, out, opts, ctl)?;
+    let summary = gzip_reader(file, input, out, opts, ctl)?.commit(out)?;
     ctl.add_files(1);
     Ok(summary)
 }
@@ -138,16 +138,17 @@ pub fn gzip_command(
     let waited = child.wait().ok().and_then(|s| s.code());
     let stderr_bytes = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
     let (reported, stderr_text) = split_status(&stderr_bytes);
-    let summary = result?;
+    // Checked before the rename: a failed command never replaces (or removes) an existing OUT.
+    let written = result?;
     let status = reported.or(waited);
     if status != Some(0) {
-        let _ = fs::remove_file(out);
         return Err(Error::CommandFailed {
             program: cmd.program.display().to_string(),
             status,
             stderr: stderr_text,
         });
     }
+    let summary = written.commit(out)?;
     ctl.add_files(1);
     Ok(summary)
 }
@@ -194,14 +195,31 @@ fn kill(child: &mut Child) {
     let _ = child.kill();
 }
 
-/// Streams `input` through gzip into `out` via `out.tmp`. `source` names the input in errors.
+/// A complete, fsynced `OUT.tmp` not yet renamed: dropped, it is removed.
+struct Written {
+    tmp: PathBuf,
+    guard: TmpFile,
+    summary: DumpSummary,
+}
+
+impl Written {
+    /// Renames the tmp file into place.
+    fn commit(self, out: &Path) -> Result<DumpSummary> {
+        fs::rename(&self.tmp, out).map_err(|e| Error::io(out, e))?;
+        self.guard.disarm();
+        Ok(self.summary)
+    }
+}
+
+/// Streams `input` through gzip into `out.tmp` (fsynced, not yet renamed). `source` names the
+/// input in errors.
 fn gzip_reader<R: Read>(
     mut input: R,
     source: &Path,
     out: &Path,
     opts: GzOptions,
     ctl: &JobControl,
-) -> Result<DumpSummary> {
+) -> Result<Written> {
     let started = Instant::now();
     let tmp = tmp_path(out);
     let guard = TmpFile::new(tmp.clone());
@@ -229,13 +247,15 @@ fn gzip_reader<R: Read>(
         .into_inner()
         .map_err(|e| Error::io(&tmp, e.into_error()))?;
     file.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
-    guard.disarm();
-    Ok(DumpSummary {
-        bytes_in: stats.bytes_in,
-        bytes_out,
-        sha256,
-        seconds: started.elapsed().as_secs_f64(),
+    Ok(Written {
+        tmp,
+        guard,
+        summary: DumpSummary {
+            bytes_in: stats.bytes_in,
+            bytes_out,
+            sha256,
+            seconds: started.elapsed().as_secs_f64(),
+        },
     })
 }
 
@@ -307,6 +327,10 @@ mod tests {
         assert_eq!(e.reason(), "command_failed");
         assert!(e.to_string().contains("password authentication failed"));
         assert!(!out.exists());
+        // Last night's dump under the same name survives a failed one, untouched.
+        fs::write(&out, b"last night").expect("write");
+        gzip_command(&cmd, &out, GzOptions::default(), &JobControl::new()).expect_err("fails");
+        assert_eq!(fs::read(&out).expect("read"), b"last night");
         assert!(!tmp_path(&out).exists());
     }
 
