@@ -404,13 +404,15 @@ fn list_source_names_entries_as_given_for_the_config_tar() {
     );
 }
 
-fn corrupt_variants(good: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+fn corrupt_variants(good: &[u8], format: Format) -> Vec<(&'static str, Vec<u8>)> {
     let mut flipped = good.to_vec();
     let mid = flipped.len() / 2;
     flipped[mid] ^= 0x55;
     let mut bad_crc = good.to_vec();
     let n = bad_crc.len();
-    bad_crc[n - 6] ^= 1; // gzip trailer crc32 / zstd checksum
+    // gzip: the trailer is crc32 then length, so n-6 is in the crc32; zstd: the last frame's
+    // content checksum is its last 4 bytes
+    bad_crc[n - if format == Format::Gzip { 6 } else { 2 }] ^= 1;
     vec![
         ("truncated", good[..good.len() * 2 / 3].to_vec()),
         ("flipped byte", flipped),
@@ -428,7 +430,7 @@ fn corrupt_and_truncated_archives_are_rejected_as_bad_archive_and_extract_leaves
         let out = t.path().join("good");
         build(&src, &out, opts(f, 2, 16 * 1024));
         let good = fs::read(&out).expect("read");
-        for (what, bytes) in corrupt_variants(&good) {
+        for (what, bytes) in corrupt_variants(&good, f) {
             let bad = t.path().join("bad");
             fs::write(&bad, &bytes).expect("write");
             let e = archive::verify(&bad, &JobControl::new()).expect_err(what);

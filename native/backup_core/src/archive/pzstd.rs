@@ -259,6 +259,33 @@ mod tests {
     }
 
     #[test]
+    fn every_frame_carries_a_content_checksum() {
+        let data = vec![7u8; ZSTD_CHUNK * 2 + 10];
+        let mut w = ParallelZstdWriter::new(Vec::new(), 2, 3).expect("writer");
+        w.write_all(&data).expect("write");
+        let (z, _, _) = w.finish().expect("finish");
+        let mut frames = 0;
+        let mut at = 0;
+        while at < z.len() {
+            // Frame_Header_Descriptor follows the 4-byte magic; bit 2 is Content_Checksum_flag.
+            assert_eq!(&z[at..at + 4], &[0x28, 0xb5, 0x2f, 0xfd]);
+            assert_ne!(z[at + 4] & 0b100, 0, "frame {frames} has no checksum");
+            at += zstd::zstd_safe::find_frame_compressed_size(&z[at..]).expect("frame");
+            frames += 1;
+        }
+        assert_eq!(frames, 3);
+        // and a flipped checksum byte fails decoding
+        let mut bad = z.clone();
+        let n = bad.len();
+        bad[n - 2] ^= 1;
+        let mut out = Vec::new();
+        assert!(zstd::stream::read::Decoder::new(&bad[..])
+            .expect("decoder")
+            .read_to_end(&mut out)
+            .is_err());
+    }
+
+    #[test]
     fn empty_input_is_an_empty_valid_file() {
         let w = ParallelZstdWriter::new(Vec::new(), 1, 3).expect("writer");
         let (z, _, _) = w.finish().expect("finish");
