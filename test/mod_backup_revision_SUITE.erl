@@ -42,6 +42,7 @@
     corrupt_delta_row_is_an_error_not_a_crash/1,
     update_deltas_from_the_cached_save_without_reading_the_chain/1,
     stale_cache_entry_falls_back_to_the_chain/1,
+    revision_cache_never_holds_more_than_256_resources/1,
     rsc_upload_bert_and_json/1,
     corrupt_upload_changes_nothing/1,
     admin_diff_and_revert_through_the_controller/1
@@ -67,6 +68,7 @@ all() ->
         corrupt_delta_row_is_an_error_not_a_crash,
         update_deltas_from_the_cached_save_without_reading_the_chain,
         stale_cache_entry_falls_back_to_the_chain,
+        revision_cache_never_holds_more_than_256_resources,
         rsc_upload_bert_and_json,
         corrupt_upload_changes_nothing,
         admin_diff_and_revert_through_the_controller
@@ -544,6 +546,17 @@ stale_cache_entry_falls_back_to_the_chain(Config) ->
     ?assertEqual([P1, P2, P3, P4],
                  [ begin {ok, #{ <<"data">> := D }} = m_backup_revision:get_revision(R, Ctx), D end
                    || {R, _, _, _} <- Rows ]).
+
+revision_cache_never_holds_more_than_256_resources(Config) ->
+    Ctx = ?config(ctx, Config),
+    Table = z_utils:name_for_site(backup_revision_cache, z_context:site(Ctx)),
+    Sizes = [ begin
+                  ok = backup_revision_cache:store(950000 + N, N, #{ <<"n">> => N }, Ctx),
+                  ets:info(Table, size)
+              end || N <- lists:seq(1, 600) ],
+    ?assert(lists:max(Sizes) =< 256),
+    % the newest store is always there to be found
+    ?assertMatch({ok, 600, _}, backup_revision_cache:lookup(950600, Ctx)).
 
 rsc_upload_bert_and_json(Config) ->
     Ctx = ?config(ctx, Config),

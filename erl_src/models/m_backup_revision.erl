@@ -237,18 +237,15 @@ newest(RscId, Context) ->
     Delta = backup_revision_codec:data_type_delta(),
     case backup_revision_cache:lookup(RscId, Context) of
         {ok, RevId, Etf} ->
-            {ok, Rows} = z_db:qmap("
+            {ok, Rows} = z_db:qmap(["
                 select b.id, b.type, b.version, b.data_type, b.data,
                        (select count(*) from backup_revision c
                         where c.rsc_id = $1
-                          and c.id >= coalesce((
-                                select max(k.id) from backup_revision k
-                                where k.rsc_id = $1 and k.data_type <> $2
-                              ), 0))::int as chain_length
+                          and c.id >= ", last_full_id("$1", ""), ")::int as chain_length
                 from backup_revision b
                 where b.rsc_id = $1
                 order by b.id desc
-                limit 1",
+                limit 1"],
                 [ RscId, Delta ],
                 Context),
             case Rows of
@@ -267,18 +264,21 @@ newest(RscId, Context) ->
 
 %% The rows of the resource from its last full row to its newest, in save order.
 latest_chain(RscId, Context) ->
-    {ok, Rows} = z_db:qmap("
+    {ok, Rows} = z_db:qmap(["
         select b.id, b.type, b.version, b.data_type, b.data
         from backup_revision b
         where b.rsc_id = $1
-          and b.id >= coalesce((
-                select max(k.id) from backup_revision k
-                where k.rsc_id = $1 and k.data_type <> $2
-              ), 0)
-        order by b.id",
+          and b.id >= ", last_full_id("$1", ""), "
+        order by b.id"],
         [ RscId, backup_revision_codec:data_type_delta() ],
         Context),
     Rows.
+
+%% SQL: the id of the resource's last full row (0 when none), rows limited by UpTo; $2 must be
+%% the delta data_type. Every chain read starts there.
+last_full_id(Rsc, UpTo) ->
+    ["coalesce((select max(k.id) from backup_revision k where k.rsc_id = ", Rsc, UpTo,
+     " and k.data_type <> $2), 0)"].
 
 chain_of(Rows) ->
     [ {DT, D} || #{ <<"data_type">> := DT, <<"data">> := D } <- Rows ].
@@ -373,18 +373,14 @@ get_revision(RevId0, Context) ->
 %% the keyframe are uncorrelated subqueries, so PostgreSQL computes each once (a join let the
 %% planner redo the keyframe search for every row of the resource).
 chain_rows(RevId, Context) ->
-    {ok, Rows} = z_db:qmap("
+    Rsc = "(select r.rsc_id from backup_revision r where r.id = $1)",
+    {ok, Rows} = z_db:qmap(["
         select b.*
         from backup_revision b
-        where b.rsc_id = (select r.rsc_id from backup_revision r where r.id = $1)
+        where b.rsc_id = ", Rsc, "
           and b.id <= $1
-          and b.id >= coalesce((
-                select max(k.id) from backup_revision k
-                where k.rsc_id = (select r.rsc_id from backup_revision r where r.id = $1)
-                  and k.id <= $1
-                  and k.data_type <> $2
-              ), 0)
-        order by b.id",
+          and b.id >= ", last_full_id(Rsc, " and k.id <= $1"), "
+        order by b.id"],
         [ RevId, backup_revision_codec:data_type_delta() ],
         Context),
     Rows.
@@ -823,21 +819,34 @@ prune(Cond, Params, Context) ->
 %% deleted is first rewritten as a keyframe of the revision it makes. Call inside a transaction
 %% holding the resource's lock.
 prune_resource_rows(RscId, Cond, Params, Context) ->
-    RscParam = [ "$", integer_to_list(length(Params) + 1) ],
-    Rows = z_db:q(["
-        select id, data_type, data, (", Cond, ") as is_delete
-        from backup_revision
-        where rsc_id = ", RscParam, "
-        order by id"],
-        Params ++ [ RscId ], Context),
-    Deleted = [ Id || {Id, _, _, true} <- Rows ],
+    Select = fun(Cols) ->
+        z_db:q(["
+            select ", Cols, ", (", Cond, ") as is_delete
+            from backup_revision
+            where rsc_id = $", integer_to_list(length(Params) + 1), "
+            order by id"],
+            Params ++ [ RscId ], Context)
+    end,
+    % The data is read only when a surviving delta loses its predecessor: removing an earlier
+    % deleted-revision row (always followed by a full row) reads none.
+    Rows = Select("id, data_type"),
+    Deleted = [ Id || {Id, _, true} <- Rows ],
     case Deleted of
         [] ->
             0;
         _ ->
-            ok = rekey_survivors(Rows, [], false, Context),
+            case strands_a_delta(Rows, false) of
+                true -> ok = rekey_survivors(Select("id, data_type, data"), [], false, Context);
+                false -> ok
+            end,
             z_db:q("delete from backup_revision where id = any($1)", [ Deleted ], Context)
     end.
+
+strands_a_delta([], _PrevDeleted) ->
+    false;
+strands_a_delta([ {_Id, DataType, IsDelete} | Rest ], PrevDeleted) ->
+    ((not IsDelete) andalso PrevDeleted andalso not backup_revision_codec:is_full(DataType))
+        orelse strands_a_delta(Rest, IsDelete).
 
 rekey_survivors([], _Chain, _PrevDeleted, _Context) ->
     ok;
