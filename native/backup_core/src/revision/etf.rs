@@ -83,13 +83,6 @@ impl Value {
     pub fn nil() -> Value {
         Value::List(Vec::new(), None)
     }
-
-    pub fn as_binary(&self) -> Option<&[u8]> {
-        match self {
-            Value::Binary(b) => Some(b),
-            _ => None,
-        }
-    }
 }
 
 /// Decodes a whole `term_to_binary` result (version byte first; tag 80 compression accepted).

@@ -303,10 +303,7 @@ pub fn reconstruct(chain: &[&[u8]]) -> Result<Vec<u8>> {
 
 /// Like `reconstruct`, starting from a full term instead of a keyframe (e.g. an `erlang` row).
 pub fn apply_deltas(base_etf: &[u8], deltas: &[&[u8]]) -> Result<Vec<u8>> {
-    let base = parse_props(base_etf).map_err(|e| match e {
-        Error::InvalidArgument(m) => Error::BadRevision(m),
-        other => other,
-    })?;
+    let base = etf::decode(base_etf).map_err(RevError::into_corrupt)?;
     Ok(etf::encode(&apply_chain(
         base,
         None,

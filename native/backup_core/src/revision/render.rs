@@ -6,9 +6,11 @@ use super::textdiff::{self, Change};
 use crate::Result;
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Time one property's word diff may take; past it the rest is shown as replaced.
+/// Time the word diffs of one revision diff may take together (one deadline, so a page with
+/// many long texts cannot hold a dirty scheduler for a multiple of it); past it the rest of a
+/// text is shown as replaced.
 const DISPLAY_DEADLINE: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,14 +86,12 @@ fn change(
     lang: Option<String>,
     old: Option<&Value>,
     new: Option<&Value>,
+    deadline: Instant,
 ) -> PropChange {
     let old_t = old.map(text);
     let new_t = new.map(text);
     let (kind, ops) = match (&old_t, &new_t) {
-        (Some(o), Some(n)) => (
-            ChangeKind::Changed,
-            textdiff::word_diff(o, n, DISPLAY_DEADLINE),
-        ),
+        (Some(o), Some(n)) => (ChangeKind::Changed, textdiff::word_diff(o, n, deadline)),
         (None, _) => (ChangeKind::Added, Vec::new()),
         (_, None) => (ChangeKind::Removed, Vec::new()),
     };
@@ -113,6 +113,7 @@ pub fn diff_props(a_etf: &[u8], b_etf: &[u8]) -> Result<Vec<PropChange>> {
 }
 
 pub fn diff_values(a: &Value, b: &Value) -> Vec<PropChange> {
+    let deadline = Instant::now() + DISPLAY_DEADLINE;
     // Keyed by printed key so the order is stable and readable.
     type Entry<'v> = (Value, Option<&'v Value>, Option<&'v Value>);
     let mut keys: BTreeMap<(String, Vec<u8>), Entry> = BTreeMap::new();
@@ -140,11 +141,11 @@ pub fn diff_values(a: &Value, b: &Value) -> Vec<PropChange> {
                 }
                 for (l, (o, n)) in langs {
                     if o != n {
-                        out.push(change(&key, Some(l.to_owned()), o, n));
+                        out.push(change(&key, Some(l.to_owned()), o, n, deadline));
                     }
                 }
             }
-            _ => out.push(change(&key, None, old, new)),
+            _ => out.push(change(&key, None, old, new, deadline)),
         }
     }
     out

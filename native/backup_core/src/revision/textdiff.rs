@@ -9,7 +9,7 @@ use serde_bytes::ByteBuf;
 use similar::{Algorithm, DiffOp};
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// One step rebuilding a binary from its previous value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -298,9 +298,9 @@ pub fn apply_ops(old: &[u8], ops: &[TextOp], limit: usize) -> Option<Vec<u8>> {
 
 /// Word-level display diff: runs of unchanged, deleted and inserted text, adjacent runs of the
 /// same kind merged, deletions before insertions.
-pub fn word_diff(old: &[u8], new: &[u8], deadline: Duration) -> Vec<(Change, Vec<u8>)> {
+pub fn word_diff(old: &[u8], new: &[u8], deadline: Instant) -> Vec<(Change, Vec<u8>)> {
     let mut out: Vec<(Change, Vec<u8>)> = Vec::new();
-    for (change, from, to) in byte_ranges(old, new, Instant::now() + deadline) {
+    for (change, from, to) in byte_ranges(old, new, deadline) {
         if to <= from {
             continue;
         }
@@ -320,6 +320,7 @@ pub fn word_diff(old: &[u8], new: &[u8], deadline: Duration) -> Vec<(Change, Vec
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::time::Duration;
 
     const DEADLINE: Duration = Duration::from_millis(1);
 
@@ -339,7 +340,11 @@ mod tests {
 
     #[test]
     fn word_diff_marks_changed_words() {
-        let d = word_diff(b"the quick brown fox", b"the slow brown fox", DEADLINE);
+        let d = word_diff(
+            b"the quick brown fox",
+            b"the slow brown fox",
+            Instant::now() + DEADLINE,
+        );
         assert_eq!(
             d,
             vec![
@@ -429,7 +434,7 @@ mod tests {
         fn ops_rebuild_the_new_text(old in "[a-c <>.]{0,200}", new in "[a-c <>.]{0,200}") {
             let ops = encode_ops(old.as_bytes(), new.as_bytes(), Instant::now() + DEADLINE).unwrap();
             prop_assert_eq!(apply_ops(old.as_bytes(), &ops, usize::MAX).unwrap(), new.as_bytes());
-            let d = word_diff(old.as_bytes(), new.as_bytes(), DEADLINE);
+            let d = word_diff(old.as_bytes(), new.as_bytes(), Instant::now() + DEADLINE);
             let o: Vec<u8> = d.iter().filter(|(c, _)| *c != Change::Ins).flat_map(|(_, t)| t.clone()).collect();
             let n: Vec<u8> = d.iter().filter(|(c, _)| *c != Change::Del).flat_map(|(_, t)| t.clone()).collect();
             prop_assert_eq!(o, old.as_bytes());
