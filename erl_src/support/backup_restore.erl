@@ -252,8 +252,10 @@ remove_decrypted(Plain) ->
 %% Media files
 
 %% @doc Replace the site's media archive dir by the tree in the (plain) archive TarGz.
-%% Verified first; a corrupt archive gives `{error, bad_archive}', an archive with an absolute
-%% path, `..' or an escaping link `{error, unsafe_path}', both with the archive dir untouched.
+%% Extracted into a staging dir beside the archive dir, which the extractor fills only after
+%% the whole stream checked out (one read of the archive); a corrupt archive gives
+%% `{error, bad_archive}', an archive with an absolute path, `..' or an escaping link
+%% `{error, unsafe_path}', both with the archive dir untouched.
 -spec restore_files(TarGz, Context) -> ok | {error, Reason} when
     TarGz :: file:filename_all() | {plain | decrypted, file:filename_all()},
     Context :: z:context(),
@@ -262,31 +264,26 @@ restore_files({_, TarGz}, Context) ->
     restore_files(TarGz, Context);
 restore_files(TarGz, Context) ->
     ArchiveDir = z_convert:to_binary(z_path:media_archive(Context)),
-    case backup_archive:verify(TarGz) of
-        {ok, _} ->
-            Staging = sibling(ArchiveDir, <<"restore">>),
-            case backup_archive:extract(TarGz, Staging, #{ overwrite => true }) of
-                {ok, Summary} ->
-                    case swap_dir(Staging, ArchiveDir) of
-                        ok ->
-                            ?LOG_NOTICE(#{
-                                in => zotonic_mod_backup,
-                                text => <<"Restored the media files">>,
-                                result => ok,
-                                files => maps:get(files, Summary, undefined),
-                                bytes => maps:get(bytes, Summary, undefined)
-                            }),
-                            ok;
-                        {error, _} = Error ->
-                            _ = file:del_dir_r(Staging),
-                            Error
-                    end;
-                {error, Reason} ->
+    Staging = sibling(ArchiveDir, <<"restore">>),
+    case backup_archive:extract(TarGz, Staging, #{ overwrite => true }) of
+        {ok, Summary} ->
+            case swap_dir(Staging, ArchiveDir) of
+                ok ->
+                    ?LOG_NOTICE(#{
+                        in => zotonic_mod_backup,
+                        text => <<"Restored the media files">>,
+                        result => ok,
+                        files => maps:get(files, Summary, undefined),
+                        bytes => maps:get(bytes, Summary, undefined)
+                    }),
+                    ok;
+                {error, _} = Error ->
                     _ = file:del_dir_r(Staging),
-                    engine_error(<<"Restore of the media files refused">>, TarGz, Reason)
+                    Error
             end;
         {error, Reason} ->
-            engine_error(<<"Restore of the media files refused: the archive is not valid">>, TarGz, Reason)
+            _ = file:del_dir_r(Staging),
+            engine_error(<<"Restore of the media files refused">>, TarGz, Reason)
     end.
 
 %% Staging becomes Dir; the old Dir is moved aside first and back if the move fails.
