@@ -1,19 +1,46 @@
 #!/bin/sh
-# Builds the backup_nif cdylib with cargo and installs it as priv/native/backup_nif.so.
-# Run from the app dir (rebar3 runs hooks there). The old library is removed before the copy:
-# overwriting a .so that a running VM has mapped in place would corrupt that VM.
+# Builds the backup_nif cdylib and the zbackup CLI with cargo and installs them in priv/native/.
+# Run from the app dir (rebar3 runs hooks there).
+#
+# Each build is named after a hash of its sources (or $BACKUP_NIF_BUILD when set): the library
+# becomes priv/native/backup_nif_<build>.so with the Erlang module name backup_nif_<build>, and
+# erl_src/support/backup_nif_build.hrl tells backup_nif.erl which build to load. A running VM
+# that reloads backup_nif (z:ld(), Zotonic's file watcher) then loads the new library beside the
+# old one instead of upgrading it in place, which rustler libraries cannot do. Libraries are
+# removed before they are replaced, never overwritten (a running VM may have them mapped), and
+# the three newest builds are kept so a VM that still runs older code can find its library.
 set -eu
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null 2>&1; then
     echo "build_nif.sh: cargo not found; install Rust (https://rustup.rs) to build the NIF" >&2
     exit 1
 fi
+
+if [ -z "${BACKUP_NIF_BUILD:-}" ]; then
+    BACKUP_NIF_BUILD=$( { rustc -V; cat Cargo.toml Cargo.lock;
+        find native -name target -prune -o -type f \( -name '*.rs' -o -name Cargo.toml \) -print \
+            | LC_ALL=C sort | xargs cat; } | sha256sum | cut -c1-12)
+fi
+export BACKUP_NIF_BUILD
+
 cargo build --release --locked -p backup_nif -p zbackup
 mkdir -p priv/native
 case "$(uname -s)" in
     Darwin) lib=target/release/libbackup_nif.dylib ;;
     *) lib=target/release/libbackup_nif.so ;;
 esac
-rm -f priv/native/backup_nif.so priv/native/zbackup
-cp "$lib" priv/native/backup_nif.so
+so=priv/native/backup_nif_$BACKUP_NIF_BUILD.so
+rm -f "$so" priv/native/zbackup priv/native/backup_nif.so
+cp "$lib" "$so"
 cp target/release/zbackup priv/native/zbackup
+# Keep the three newest builds.
+ls -t priv/native/backup_nif_*.so | tail -n +4 | while read -r old; do rm -f "$old"; done
+
+hrl=erl_src/support/backup_nif_build.hrl
+new="%% Written by native/build_nif.sh: the NIF build that backup_nif loads (not in git).
+-define(BACKUP_NIF_BUILD, <<\"$BACKUP_NIF_BUILD\">>)."
+# Rewritten only when it changes, so an unchanged build recompiles nothing.
+if [ ! -f "$hrl" ] || [ "$(cat "$hrl")" != "$new" ]; then
+    printf '%s\n' "$new" > "$hrl.tmp"
+    mv "$hrl.tmp" "$hrl"
+fi

@@ -34,7 +34,7 @@
 
 -export_type([job/0, progress/0, error_reason/0, start_fun/0]).
 
--type job() :: #{ref := reference(), handle := reference()}.
+-type job() :: #{ref := reference(), handle := backup_nif:job_handle()}.
 -type progress() :: #{
     files_done := non_neg_integer(),
     files_total := non_neg_integer(),
@@ -43,7 +43,7 @@
 }.
 -type error_reason() :: {atom(), #{message := binary(), path => binary()}}.
 %% Calls a `*_start' NIF with the job's reference.
--type start_fun() :: fun((reference()) -> {ok, reference()} | {error, error_reason()}).
+-type start_fun() :: fun((reference()) -> {ok, backup_nif:job_handle()} | {error, error_reason()}).
 
 %% @doc Starts a job; `{error, {busy, _}}' when all job slots are taken or another job writes
 %% the same output file.

@@ -1,10 +1,19 @@
-%% @doc The stable stub of the Rust NIF library `backup_nif'.
+%% @doc The stable entry point of the Rust NIF library: every call goes to the library of the
+%% build this module was compiled with, loaded beside older builds instead of over them.
 %%
-%% Kept apart from mod_backup on purpose: Zotonic hot-reloads changed modules, and a NIF
-%% library cannot be re-attached to a new version of its module. This stub rarely changes.
+%% Why: Zotonic reloads changed modules in a running node (`z:ld()', its dev file watcher), and
+%% the BEAM can put a new NIF library into a module that already has one only through the
+%% library's `upgrade' callback, which rustler does not have. So every build of the library has
+%% its own Erlang module name, `backup_nif_<Build>' (native/build_nif.sh names the build after a
+%% hash of the sources and writes it to backup_nif_build.hrl). This module keeps the API and
+%% loads that per-build module on first use: it generates the module's stub functions, loads
+%% them, and their `-on_load' loads `priv/native/backup_nif_<Build>.so' into them.
 %%
-%% When the library is missing or fails to load the VM keeps running: every function then
-%% raises `{nif_not_loaded, #{file := File, reason := Reason, build := Command}}'.
+%% After a reload of this module with a new build, the next call loads the new library; jobs
+%% running on the old one finish there (a job handle carries the module of its library), and the
+%% old module is purged once it has no running jobs. When the library is missing or fails to
+%% load, the VM keeps running: every function raises
+%% `{nif_not_loaded, #{file := File, reason := Reason, build := Command}}'.
 %% @end
 
 %% Copyright 2026 The zotonic_mod_backup authors
@@ -45,165 +54,349 @@
     revision_apply/2,
     revision_rekey/1,
     revision_diff/2,
+    build_id/0,
     is_loaded/0,
-    library_path/0
+    library_path/0,
+    loaded_builds/0
 ]).
 
--on_load(init/0).
+-export_type([job_handle/0]).
 
 -include_lib("kernel/include/logger.hrl").
+-include("backup_nif_build.hrl").
 
--define(LIBNAME, "backup_nif").
+-define(LIBNAME, "backup_nif_").
 -define(BUILD_COMMAND, <<"rebar3 compile (or: sh native/build_nif.sh) in the zotonic_mod_backup app dir">>).
+%% persistent_term keys: the module of this build ({Build, Module | {error, Info}}), and the
+%% outcome of each generated module's load_nif.
+-define(IMPL, {?MODULE, impl}).
+-define(LOAD_RESULT(Module), {?MODULE, load_result, Module}).
+%% Functions of this module that are not NIFs of the library.
+-define(LOCAL, [is_loaded, library_path, loaded_builds, module_info]).
+%% How long an old build's library stays after its last job ended: the job's worker threads
+%% exit on their own after the job returns. App env `nif_purge_grace_ms' (tests shorten it).
+-define(PURGE_GRACE_MS, 10000).
+
+%% A running job: the library module that runs it and the library's handle.
+-opaque job_handle() :: {module(), reference()}.
+
+-type job_start() :: {ok, job_handle()} | {error, {atom(), #{message := binary(), path => binary()}}}.
+-type progress_to() :: pid() | undefined.
 
 %% @doc sha256 (lower-case hex), crc32 and size of a file, read once on a dirty IO scheduler.
 -spec file_digest(Path) -> {ok, #{sha256 := binary(), crc32 := non_neg_integer(), size := non_neg_integer()}}
                          | {error, {Reason :: atom(), #{message := binary(), path => binary()}}}
     when Path :: file:filename_all().
-file_digest(_Path) ->
-    not_loaded().
+file_digest(Path) ->
+    (impl()):file_digest(Path).
 
-%% The job NIFs below are called through backup_job, backup_archive and backup_crypto, which
-%% document them. Each starts a
-%% job on a Rust thread and returns at once; the result comes as
-%% `{backup_job_done, Ref, Result}' to the calling process.
-
--type job_start() :: {ok, reference()} | {error, {atom(), #{message := binary(), path => binary()}}}.
--type progress_to() :: pid() | undefined.
+%% The job NIFs below are called through backup_job, backup_archive and backup_file_crypto,
+%% which document them. Each starts a job on a Rust thread and returns at once; the result
+%% comes as `{backup_job_done, Ref, Result}' to the calling process.
 
 -spec archive_dir_start(binary(), binary(), map(), reference(), progress_to()) -> job_start().
-archive_dir_start(_Src, _Out, _Opts, _Ref, _Progress) ->
-    not_loaded().
+archive_dir_start(Src, Out, Opts, Ref, Progress) ->
+    job(fun(M) -> M:archive_dir_start(Src, Out, Opts, Ref, Progress) end).
 
 -spec archive_list_start([{binary(), binary()}], binary(), map(), reference(), progress_to()) -> job_start().
-archive_list_start(_Entries, _Out, _Opts, _Ref, _Progress) ->
-    not_loaded().
+archive_list_start(Entries, Out, Opts, Ref, Progress) ->
+    job(fun(M) -> M:archive_list_start(Entries, Out, Opts, Ref, Progress) end).
 
 -spec gzip_file_start(binary(), binary(), map(), reference(), progress_to()) -> job_start().
-gzip_file_start(_In, _Out, _Opts, _Ref, _Progress) ->
-    not_loaded().
+gzip_file_start(In, Out, Opts, Ref, Progress) ->
+    job(fun(M) -> M:gzip_file_start(In, Out, Opts, Ref, Progress) end).
 
 -spec gzip_command_start(binary(), [binary()], [{binary(), binary()}], binary(), map(), reference(),
                          progress_to()) -> job_start().
-gzip_command_start(_Program, _Args, _Env, _Out, _Opts, _Ref, _Progress) ->
-    not_loaded().
+gzip_command_start(Program, Args, Env, Out, Opts, Ref, Progress) ->
+    job(fun(M) -> M:gzip_command_start(Program, Args, Env, Out, Opts, Ref, Progress) end).
 
 -spec verify_start(binary(), reference(), progress_to()) -> job_start().
-verify_start(_File, _Ref, _Progress) ->
-    not_loaded().
+verify_start(File, Ref, Progress) ->
+    job(fun(M) -> M:verify_start(File, Ref, Progress) end).
 
 -spec list_start(binary(), reference(), progress_to()) -> job_start().
-list_start(_File, _Ref, _Progress) ->
-    not_loaded().
+list_start(File, Ref, Progress) ->
+    job(fun(M) -> M:list_start(File, Ref, Progress) end).
 
 -spec extract_start(binary(), binary(), map(), reference(), progress_to()) -> job_start().
-extract_start(_File, _Dest, _Opts, _Ref, _Progress) ->
-    not_loaded().
+extract_start(File, Dest, Opts, Ref, Progress) ->
+    job(fun(M) -> M:extract_start(File, Dest, Opts, Ref, Progress) end).
 
 -spec encrypt_file_start(binary(), binary(), iodata(), reference(), progress_to()) -> job_start().
-encrypt_file_start(_In, _Out, _Password, _Ref, _Progress) ->
-    not_loaded().
+encrypt_file_start(In, Out, Password, Ref, Progress) ->
+    job(fun(M) -> M:encrypt_file_start(In, Out, Password, Ref, Progress) end).
 
 -spec decrypt_file_start(binary(), binary(), iodata(), reference(), progress_to()) -> job_start().
-decrypt_file_start(_In, _Out, _Password, _Ref, _Progress) ->
-    not_loaded().
+decrypt_file_start(In, Out, Password, Ref, Progress) ->
+    job(fun(M) -> M:decrypt_file_start(In, Out, Password, Ref, Progress) end).
 
--spec job_cancel(reference()) -> ok.
-job_cancel(_Job) ->
-    not_loaded().
+%% @doc Ask a job to stop, on the library that runs it. A job of a library that was purged in
+%% the meantime has ended already.
+-spec job_cancel(job_handle()) -> ok.
+job_cancel({Module, Handle}) ->
+    case erlang:module_loaded(Module) of
+        true -> Module:job_cancel(Handle);
+        false -> ok
+    end.
 
--spec job_progress(reference()) -> {running | done, map()}.
-job_progress(_Job) ->
-    not_loaded().
+-spec job_progress(job_handle()) -> {running | done, map()}.
+job_progress({Module, Handle}) ->
+    case erlang:module_loaded(Module) of
+        true -> Module:job_progress(Handle);
+        false -> {done, #{}}
+    end.
 
+%% @doc Running jobs in this VM, on every loaded build.
 -spec job_count() -> non_neg_integer().
 job_count() ->
-    not_loaded().
+    _ = impl(),
+    lists:sum([ M:job_count() || {_Build, M} <- loaded_builds() ]).
 
 %% Revision codec (called through backup_revision_codec, which documents it). Props travel as
 %% term_to_binary/1 bytes; blobs are the zkey1/zdelta1 rows of backup_revision.
 -type revision_error() :: {error, {Reason :: atom(), #{message := binary()}}}.
 
 -spec revision_keyframe(PropsEtf :: binary()) -> {ok, binary()} | revision_error().
-revision_keyframe(_PropsEtf) ->
-    not_loaded().
+revision_keyframe(PropsEtf) ->
+    (impl()):revision_keyframe(PropsEtf).
 
 -spec revision_delta(BaseEtf :: binary(), NewEtf :: binary()) -> {ok, binary()} | revision_error().
-revision_delta(_BaseEtf, _NewEtf) ->
-    not_loaded().
+revision_delta(BaseEtf, NewEtf) ->
+    (impl()):revision_delta(BaseEtf, NewEtf).
 
 -spec revision_delta_after(Chain :: [binary()], NewEtf :: binary()) -> {ok, binary()} | revision_error().
-revision_delta_after(_Chain, _NewEtf) ->
-    not_loaded().
+revision_delta_after(Chain, NewEtf) ->
+    (impl()):revision_delta_after(Chain, NewEtf).
 
 -spec revision_delta_from(LastBlob :: binary(), BaseEtf :: binary(), NewEtf :: binary()) ->
     {ok, binary()} | revision_error().
-revision_delta_from(_LastBlob, _BaseEtf, _NewEtf) ->
-    not_loaded().
+revision_delta_from(LastBlob, BaseEtf, NewEtf) ->
+    (impl()):revision_delta_from(LastBlob, BaseEtf, NewEtf).
 
 -spec revision_reconstruct(Chain :: [binary()]) -> {ok, binary()} | revision_error().
-revision_reconstruct(_Chain) ->
-    not_loaded().
+revision_reconstruct(Chain) ->
+    (impl()):revision_reconstruct(Chain).
 
 -spec revision_apply(BaseEtf :: binary(), Deltas :: [binary()]) -> {ok, binary()} | revision_error().
-revision_apply(_BaseEtf, _Deltas) ->
-    not_loaded().
+revision_apply(BaseEtf, Deltas) ->
+    (impl()):revision_apply(BaseEtf, Deltas).
 
 -spec revision_rekey(Chain :: [binary()]) -> {ok, binary()} | revision_error().
-revision_rekey(_Chain) ->
-    not_loaded().
+revision_rekey(Chain) ->
+    (impl()):revision_rekey(Chain).
 
 -spec revision_diff(EtfA :: binary(), EtfB :: binary()) -> {ok, [map()]} | revision_error().
-revision_diff(_EtfA, _EtfB) ->
-    not_loaded().
+revision_diff(EtfA, EtfB) ->
+    (impl()):revision_diff(EtfA, EtfB).
 
-%% @doc True when the native library is loaded.
+%% @doc The build of the loaded library, as the library itself reports it: equal to the build
+%% this module was compiled for.
+-spec build_id() -> binary().
+build_id() ->
+    unicode:characters_to_binary((impl()):build_id()).
+
+%% @doc True when the library of this build is loaded (loading it now if needed).
 -spec is_loaded() -> boolean().
 is_loaded() ->
-    persistent_term:get({?MODULE, load_error}, undefined) =:= undefined.
+    try impl() of
+        _ -> true
+    catch
+        error:{nif_not_loaded, _} -> false
+    end.
 
-%% @doc The library file this module loads (or tried to load), with its extension.
+%% @doc The library file of this build.
 -spec library_path() -> file:filename().
 library_path() ->
-    library_base() ++ ".so".
+    library_path(?BACKUP_NIF_BUILD).
+
+%% @doc The builds whose libraries are loaded now, with their modules: the current one and older
+%% ones that still finish jobs.
+-spec loaded_builds() -> [ {Build :: binary(), module()} ].
+loaded_builds() ->
+    lists:sort([ {list_to_binary(B), M} || {M, _} <- code:all_loaded(),
+                                          "backup_nif_" ++ B <- [ atom_to_list(M) ],
+                                          persistent_term:get(?LOAD_RESULT(M), undefined) =:= ok ]).
 
 %% ---------------------------------------------------------------------------------------------
 
-init() ->
-    case erlang:load_nif(library_base(), 0) of
+job(Start) ->
+    Module = impl(),
+    case Start(Module) of
+        {ok, Handle} -> {ok, {Module, Handle}};
+        {error, _} = Error -> Error
+    end.
+
+%% The module of this build's library; loaded on first use.
+impl() ->
+    case persistent_term:get(?IMPL, undefined) of
+        {?BACKUP_NIF_BUILD, Module} when is_atom(Module) -> Module;
+        {?BACKUP_NIF_BUILD, {error, Info}} -> error({nif_not_loaded, Info});
+        _ -> load()
+    end.
+
+load() ->
+    Build = ?BACKUP_NIF_BUILD,
+    Result = global:trans({{?MODULE, load}, self()}, fun() -> load_locked(Build) end, [node()], infinity),
+    case Result of
+        {?BACKUP_NIF_BUILD, Module} when is_atom(Module) -> Module;
+        {?BACKUP_NIF_BUILD, {error, Info}} -> error({nif_not_loaded, Info})
+    end.
+
+load_locked(Build) ->
+    case persistent_term:get(?IMPL, undefined) of
+        {Build, _} = Loaded ->
+            Loaded;
+        _ ->
+            Module = binary_to_atom(<<?LIBNAME, Build/binary>>, utf8),
+            Loaded = case persistent_term:get(?LOAD_RESULT(Module), undefined) =:= ok
+                          andalso erlang:module_loaded(Module) of
+                true -> {Build, Module};
+                false -> {Build, load_build(Module, Build)}
+            end,
+            persistent_term:put(?IMPL, Loaded),
+            _ = spawn(fun purge_old_builds/0),
+            Loaded
+    end.
+
+%% Generate the per-build module (a stub per NIF, and an on_load that loads the library into it)
+%% and load it.
+load_build(Module, Build) ->
+    Path = library_path(Build),
+    Nifs = [ FA || {F, _} = FA <- ?MODULE:module_info(exports), not lists:member(F, ?LOCAL) ],
+    Source = [
+        io_lib:format("-module(~p).~n", [Module]),
+        "-export([", lists:join(",", [ io_lib:format("~p/~p", [F, A]) || {F, A} <- Nifs ]), "]).\n",
+        "-on_load(init/0).\n",
+        io_lib:format("init() -> persistent_term:put(~p, erlang:load_nif(~p, 0)), ok.~n",
+                      [?LOAD_RESULT(Module), filename:rootname(Path)])
+        | [ io_lib:format("~p(~s) -> erlang:nif_error(not_loaded).~n",
+                          [F, lists:join(",", lists:duplicate(A, "_"))]) || {F, A} <- Nifs ]
+    ],
+    case compile_and_load(Module, lists:flatten(Source)) of
         ok ->
-            persistent_term:erase({?MODULE, load_error}),
-            ok;
-        {error, {Reason, Text}} ->
-            Info = #{
-                file => unicode:characters_to_binary(library_path()),
-                reason => Reason,
-                message => unicode:characters_to_binary(io_lib:format("~s", [Text])),
-                build => ?BUILD_COMMAND
-            },
-            persistent_term:put({?MODULE, load_error}, Info),
-            ?LOG_ERROR(#{
-                in => zotonic_mod_backup,
-                text => <<"Could not load the backup NIF library; backups are disabled until it is built">>,
-                result => error,
-                reason => Reason,
-                file => maps:get(file, Info),
-                build => ?BUILD_COMMAND
-            }),
-            % Stay loaded with the stubs so callers get a clear error instead of `undef'.
+            case persistent_term:get(?LOAD_RESULT(Module), undefined) of
+                ok ->
+                    ?LOG_INFO(#{
+                        in => zotonic_mod_backup,
+                        text => <<"Backup NIF library loaded">>,
+                        result => ok,
+                        build => Build,
+                        file => unicode:characters_to_binary(Path)
+                    }),
+                    Module;
+                {error, {Reason, Text}} ->
+                    remove_module(Module),
+                    load_error(Path, Reason, io_lib:format("~s", [Text]));
+                Other ->
+                    remove_module(Module),
+                    load_error(Path, load_failed, io_lib:format("~p", [Other]))
+            end;
+        {error, Reason} ->
+            load_error(Path, load_failed, io_lib:format("~p", [Reason]))
+    end.
+
+compile_and_load(Module, Source) ->
+    try
+        Forms = parse_forms(Source),
+        {ok, Module, Bin} = compile:forms(Forms, [binary, return_errors]),
+        case code:load_binary(Module, atom_to_list(Module) ++ ".erl", Bin) of
+            {module, Module} -> ok;
+            {error, _} = Error -> Error
+        end
+    catch
+        Class:Reason -> {error, {Class, Reason}}
+    end.
+
+parse_forms(Source) ->
+    {ok, Tokens, _} = erl_scan:string(Source),
+    [ begin {ok, Form} = erl_parse:parse_form(T), Form end || T <- split_forms(Tokens, [], []) ].
+
+split_forms([], [], Acc) ->
+    lists:reverse(Acc);
+split_forms([ {dot, _} = Dot | Rest ], Form, Acc) ->
+    split_forms(Rest, [], [ lists:reverse([ Dot | Form ]) | Acc ]);
+split_forms([ Token | Rest ], Form, Acc) ->
+    split_forms(Rest, [ Token | Form ], Acc).
+
+load_error(Path, Reason, Text) ->
+    Info = #{
+        file => unicode:characters_to_binary(Path),
+        reason => Reason,
+        message => unicode:characters_to_binary(Text),
+        build => ?BUILD_COMMAND
+    },
+    ?LOG_ERROR(#{
+        in => zotonic_mod_backup,
+        text => <<"Could not load the backup NIF library; backups are disabled until it is built">>,
+        result => error,
+        reason => Reason,
+        file => maps:get(file, Info),
+        build => ?BUILD_COMMAND
+    }),
+    {error, Info}.
+
+remove_module(Module) ->
+    _ = code:delete(Module),
+    _ = code:purge(Module),
+    persistent_term:erase(?LOAD_RESULT(Module)),
+    ok.
+
+%% Purge the modules of older builds once they run no jobs; their libraries are unloaded by the
+%% VM when the last of their resources (job handles) is gone. Runs after every load; a purge
+%% that waits for a long backup is simply done by the next one if this process is killed.
+purge_old_builds() ->
+    case persistent_term:get(?IMPL, undefined) of
+        {_Build, Current} when is_atom(Current) ->
+            Old = [ M || {_, M} <- loaded_builds(), M =/= Current ],
+            lists:foreach(fun purge_when_idle/1, Old);
+        _ ->
             ok
     end.
 
--spec not_loaded() -> no_return().
-not_loaded() ->
-    Info = persistent_term:get({?MODULE, load_error}, #{
-        file => unicode:characters_to_binary(library_path()),
-        build => ?BUILD_COMMAND
-    }),
-    erlang:nif_error({nif_not_loaded, Info}).
+purge_when_idle(Module) ->
+    case catch Module:job_count() of
+        0 ->
+            timer:sleep(application:get_env(zotonic_mod_backup, nif_purge_grace_ms, ?PURGE_GRACE_MS)),
+            case catch Module:job_count() of
+                0 ->
+                    persistent_term:erase(?LOAD_RESULT(Module)),
+                    _ = code:delete(Module),
+                    soft_purge(Module, 60),
+                    ?LOG_INFO(#{
+                        in => zotonic_mod_backup,
+                        text => <<"Backup NIF library of an older build purged">>,
+                        result => ok,
+                        module => Module
+                    }),
+                    ok;
+                _ ->
+                    purge_when_idle(Module)
+            end;
+        N when is_integer(N) ->
+            timer:sleep(1000),
+            purge_when_idle(Module);
+        _ ->
+            ok
+    end.
 
-library_base() ->
-    filename:join([priv_dir(), "native", ?LIBNAME]).
+%% Old code is purged once no process runs it any more (a NIF call of a few seconds at most).
+soft_purge(Module, 0) ->
+    ?LOG_WARNING(#{
+        in => zotonic_mod_backup,
+        text => <<"Backup NIF library of an older build still in use, not purged">>,
+        result => error,
+        reason => in_use,
+        module => Module
+    });
+soft_purge(Module, Tries) ->
+    case code:soft_purge(Module) of
+        true -> ok;
+        false -> timer:sleep(1000), soft_purge(Module, Tries - 1)
+    end.
+
+library_path(Build) ->
+    filename:join([priv_dir(), "native", ?LIBNAME ++ unicode:characters_to_list(Build) ++ ".so"]).
 
 priv_dir() ->
     case code:priv_dir(zotonic_mod_backup) of

@@ -31,4 +31,12 @@ fn file_digest<'a>(env: Env<'a>, path: Term<'a>) -> rustler::NifResult<Term<'a>>
     })
 }
 
-rustler::init!("backup_nif");
+/// The build id this library was named for, as `backup_nif:build_id/0` expects it: proves
+/// that the Erlang side talks to the library of its own build.
+#[rustler::nif]
+fn build_id() -> &'static str {
+    BUILD
+}
+
+// `rustler::init!("backup_nif_<build>")` and `BUILD`, written by build.rs.
+include!(concat!(env!("OUT_DIR"), "/nif_init.rs"));
