@@ -1,7 +1,7 @@
 %% @doc Backup module. Makes nightly and manual backups of a site's database, configuration and
 %% media files, lists and serves them for download, and uploads them to a cloud filestore.
 %% A drop-in for Zotonic's own mod_backup whose compression, tar and encryption run in a Rust
-%% NIF (see backup_archive and backup_crypto).
+%% NIF (see backup_archive and backup_file_crypto).
 %%
 %% One server per site, registered as z_utils:name_for_site(mod_backup, Site). It owns the
 %% site's backup.json (all updates are serialised through it, see update_index/2), runs at

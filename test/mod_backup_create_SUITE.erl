@@ -236,9 +236,9 @@ encrypted_set_both_directions(Config) ->
     ErlEnc = filename:join(?config(priv_dir, Config), "erl.bin.enc"),
     ok = file:write_file(ErlEnc, z1_encrypt(Plain, Password)),
     Dec = filename:join(?config(priv_dir, Config), "erl.bin"),
-    {ok, _} = backup_crypto:decrypt_file(ErlEnc, Dec, Password),
+    {ok, _} = backup_file_crypto:decrypt_file(ErlEnc, Dec, Password),
     ?assertEqual({ok, Plain}, file:read_file(Dec)),
-    ?assertMatch({error, _}, backup_crypto:decrypt_file(ErlEnc, Dec ++ "2", <<"wrong">>)),
+    ?assertMatch({error, _}, backup_file_crypto:decrypt_file(ErlEnc, Dec ++ "2", <<"wrong">>)),
     ok = m_config:set_value(mod_backup, encrypt_backups, <<"false">>, Context).
 
 %% A backup dir on a small tmpfs: the new set fails cleanly, the older sets stay as they were.

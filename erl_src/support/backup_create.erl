@@ -383,7 +383,7 @@ encrypt_parts([], _Dir, _Password, Done) ->
 encrypt_parts([#{ file := File, tmp := Tmp } = Part | Rest], Dir, Password, Done) ->
     EncFile = <<File/binary, ".enc">>,
     EncTmp = tmp_path(Dir, EncFile),
-    case backup_crypto:encrypt_file(Tmp, EncTmp, Password) of
+    case backup_file_crypto:encrypt_file(Tmp, EncTmp, Password) of
         {ok, #{ sha256 := Hash }} ->
             _ = file:delete(Tmp),
             Part1 = Part#{ file => EncFile, tmp => EncTmp, hash => Hash },

@@ -216,14 +216,14 @@ decrypt_all([], _Dir, _Context, Acc) ->
     {ok, Acc};
 decrypt_all([ File | Files ], Dir, Context, Acc) ->
     Path = filename:join(Dir, File),
-    case backup_crypto:is_encrypted(File) of
+    case backup_file_crypto:is_encrypted(File) of
         false ->
             decrypt_all(Files, Dir, Context, Acc#{ File => {plain, Path} });
         true ->
             Unique = integer_to_binary(erlang:unique_integer([positive])),
             Base = filename:rootname(File),
             Out = filename:join(Dir, <<Base/binary, ".restore-", Unique/binary, ".tmp">>),
-            case backup_crypto:decrypt_file(Path, Out, backup_config:encrypt_password(Context)) of
+            case backup_file_crypto:decrypt_file(Path, Out, backup_config:encrypt_password(Context)) of
                 {ok, _} ->
                     decrypt_all(Files, Dir, Context, Acc#{ File => {decrypted, Out} });
                 {error, {Reason, Info}} ->

@@ -21,7 +21,7 @@
 %% See the License for the specific language governing permissions and
 %% limitations under the License.
 
--module(backup_crypto_tests).
+-module(backup_file_crypto_tests).
 
 -include_lib("eunit/include/eunit.hrl").
 
@@ -148,7 +148,7 @@ fixed_vector_decrypts_with_the_nif_and_the_reference_test() ->
         Out = filename:join(Dir, "vector"),
         ok = file:write_file(Enc, binary:decode_hex(?VECTOR_FILE_HEX)),
         ?assertEqual({ok, vector_plain()}, ref_decrypt_file(Enc, ?VECTOR_PASSWORD)),
-        {ok, #{sha256 := Sha, size := Size}} = backup_crypto:decrypt_file(Enc, Out, ?VECTOR_PASSWORD),
+        {ok, #{sha256 := Sha, size := Size}} = backup_file_crypto:decrypt_file(Enc, Out, ?VECTOR_PASSWORD),
         ?assertEqual({ok, vector_plain()}, file:read_file(Out)),
         ?assertEqual(hex(crypto:hash(sha256, vector_plain())), Sha),
         ?assertEqual(byte_size(vector_plain()), Size)
@@ -157,14 +157,14 @@ fixed_vector_decrypts_with_the_nif_and_the_reference_test() ->
 rust_encrypted_files_decrypt_with_the_erlang_reference_test_() ->
     {timeout, 120, fun() ->
         with_dir(fun(Dir) ->
-            Password = backup_crypto:generate_password(),
+            Password = random_password(),
             lists:foreach(
                 fun(Size) ->
                     In = filename:join(Dir, "plain-" ++ integer_to_list(Size)),
                     Enc = In ++ ".enc",
                     Data = plain(Size),
                     ok = file:write_file(In, Data),
-                    {ok, #{sha256 := Sha, size := EncSize}} = backup_crypto:encrypt_file(In, Enc, Password),
+                    {ok, #{sha256 := Sha, size := EncSize}} = backup_file_crypto:encrypt_file(In, Enc, Password),
                     {ok, EncBytes} = file:read_file(Enc),
                     ?assertEqual(hex(crypto:hash(sha256, EncBytes)), Sha),
                     ?assertEqual(byte_size(EncBytes), EncSize),
@@ -182,13 +182,13 @@ rust_encrypted_files_decrypt_with_the_erlang_reference_test_() ->
 erlang_encrypted_file_decrypts_with_the_nif_test_() ->
     {timeout, 60, fun() ->
         with_dir(fun(Dir) ->
-            Password = backup_crypto:generate_password(),
+            Password = random_password(),
             Data = plain(1234567),
             Enc = filename:join(Dir, "site-1.sql.gz.enc"),
             Out = filename:join(Dir, "site-1.sql.gz"),
             Salt = crypto:strong_rand_bytes(16),
             ok = file:write_file(Enc, ref_encrypt(Data, Password, Salt, zotonic_like_iterations())),
-            {ok, #{sha256 := Sha, size := Size}} = backup_crypto:decrypt_file(Enc, Out, Password),
+            {ok, #{sha256 := Sha, size := Size}} = backup_file_crypto:decrypt_file(Enc, Out, Password),
             ?assertEqual({ok, Data}, file:read_file(Out)),
             ?assertEqual(hex(crypto:hash(sha256, Data)), Sha),
             ?assertEqual(byte_size(Data), Size)
@@ -198,7 +198,7 @@ erlang_encrypted_file_decrypts_with_the_nif_test_() ->
 erlang_encrypted_file_decrypts_with_zbackup_cli_test_() ->
     {timeout, 60, fun() ->
         with_dir(fun(Dir) ->
-            Password = backup_crypto:generate_password(),
+            Password = random_password(),
             Data = plain(777777),
             Enc = filename:join(Dir, "config-site-1.tar.gz.enc"),
             Out = filename:join(Dir, "config-site-1.tar.gz"),
@@ -217,7 +217,7 @@ erlang_encrypted_file_decrypts_with_zbackup_cli_test_() ->
 zbackup_encrypted_file_decrypts_with_the_erlang_reference_test_() ->
     {timeout, 60, fun() ->
         with_dir(fun(Dir) ->
-            Password = backup_crypto:generate_password(),
+            Password = random_password(),
             Data = plain(54321),
             In = filename:join(Dir, "a.tar.gz"),
             Enc = In ++ ".enc",
@@ -233,7 +233,7 @@ wrong_password_is_refused_by_the_nif_without_output_test() ->
         Out = filename:join(Dir, "x"),
         ok = file:write_file(Enc, ref_encrypt(<<"data">>, <<"right">>, vector_salt(), 1000)),
         ?assertMatch({error, {wrong_password, #{message := _}}},
-                     backup_crypto:decrypt_file(Enc, Out, <<"wrong">>)),
+                     backup_file_crypto:decrypt_file(Enc, Out, <<"wrong">>)),
         ?assertEqual(false, filelib:is_file(Out)),
         ?assertEqual(false, filelib:is_file(Out ++ ".tmp"))
     end).
@@ -244,7 +244,7 @@ flipped_password_check_byte_reads_as_wrong_password_test() ->
         <<Head:30/binary, B, Rest/binary>> = ref_encrypt(<<"data">>, <<"pw">>, vector_salt(), 1000),
         ok = file:write_file(Enc, <<Head/binary, (B bxor 1), Rest/binary>>),
         ?assertMatch({error, {wrong_password, _}},
-                     backup_crypto:decrypt_file(Enc, filename:join(Dir, "x"), <<"pw">>))
+                     backup_file_crypto:decrypt_file(Enc, filename:join(Dir, "x"), <<"pw">>))
     end).
 
 iteration_count_of_twenty_million_is_refused_by_both_test() ->
@@ -253,7 +253,7 @@ iteration_count_of_twenty_million_is_refused_by_both_test() ->
         Salt = vector_salt(),
         ok = file:write_file(Enc, <<"Z1", ?MAX_ITER:32/little-unsigned, Salt/binary, 0:256>>),
         ?assertMatch({error, {bad_encrypted_file, #{message := _}}},
-                     backup_crypto:decrypt_file(Enc, filename:join(Dir, "x"), <<"pw">>)),
+                     backup_file_crypto:decrypt_file(Enc, filename:join(Dir, "x"), <<"pw">>)),
         ?assertEqual({error, bad_prefix}, ref_decrypt_file(Enc, <<"pw">>))
     end).
 
@@ -262,41 +262,113 @@ truncated_header_is_a_bad_encrypted_file_test() ->
         Enc = filename:join(Dir, "x.enc"),
         ok = file:write_file(Enc, <<"Z1", 1, 2, 3>>),
         ?assertMatch({error, {bad_encrypted_file, _}},
-                     backup_crypto:decrypt_file(Enc, filename:join(Dir, "x"), <<"pw">>))
+                     backup_file_crypto:decrypt_file(Enc, filename:join(Dir, "x"), <<"pw">>))
     end).
 
 missing_input_is_enoent_with_path_test() ->
     with_dir(fun(Dir) ->
         In = filename:join(Dir, "missing"),
-        {error, {enoent, #{path := Path}}} = backup_crypto:encrypt_file(In, In ++ ".enc", <<"pw">>),
+        {error, {enoent, #{path := Path}}} = backup_file_crypto:encrypt_file(In, In ++ ".enc", <<"pw">>),
         ?assertEqual(unicode:characters_to_binary(In), Path)
     end).
 
 empty_or_undefined_password_is_refused_test() ->
-    ?assertMatch({error, {no_password, _}}, backup_crypto:encrypt_file("/nonexistent", "/nonexistent.enc", <<>>)),
-    ?assertMatch({error, {no_password, _}}, backup_crypto:encrypt_file("/nonexistent", "/nonexistent.enc", undefined)),
-    ?assertMatch({error, {no_password, _}}, backup_crypto:decrypt_file("/nonexistent.enc", "/nonexistent", "")).
+    ?assertMatch({error, {no_password, _}}, backup_file_crypto:encrypt_file("/nonexistent", "/nonexistent.enc", <<>>)),
+    ?assertMatch({error, {no_password, _}}, backup_file_crypto:encrypt_file("/nonexistent", "/nonexistent.enc", undefined)),
+    ?assertMatch({error, {no_password, _}}, backup_file_crypto:decrypt_file("/nonexistent.enc", "/nonexistent", "")).
 
 string_password_equals_its_utf8_binary_test() ->
     with_dir(fun(Dir) ->
         In = filename:join(Dir, "a"),
         ok = file:write_file(In, <<"hello">>),
-        {ok, _} = backup_crypto:encrypt_file(In, In ++ ".enc", "p\x{e4}ss"),
+        {ok, _} = backup_file_crypto:encrypt_file(In, In ++ ".enc", "p\x{e4}ss"),
         ?assertEqual({ok, <<"hello">>}, ref_decrypt_file(In ++ ".enc", <<"p", 16#c3, 16#a4, "ss">>))
     end).
 
-generated_password_has_zotonic_shape_test() ->
-    Ps = [backup_crypto:generate_password() || _ <- lists:seq(1, 200)],
-    lists:foreach(
-        fun(P) ->
-            ?assertEqual(24, byte_size(P)),
-            ?assertMatch({match, _}, re:run(P, "^[a-zA-Z0-9]{5}-[a-zA-Z0-9]{5}-[a-zA-Z0-9]{5}-"
-                                               "[a-zA-Z0-9]{4}[!#$%&()*+/;:<>=?@]{2}$"))
-        end,
-        Ps),
-    ?assertEqual(200, length(lists:usort(Ps))).
+%% The stock module's functions, as Zotonic's `zotonic decrypt' and sites call them: same
+%% arities, `{ok, OutFile}' and the stock error terms.
+stock_password_encrypt_and_decrypt_round_trip_with_stock_results_test_() ->
+    {timeout, 60, fun() ->
+        with_dir(fun(Dir) ->
+            In = iolist_to_binary(filename:join(Dir, "site-1.sql.gz")),
+            Enc = <<In/binary, ".enc">>,
+            Data = plain(300001),
+            ok = file:write_file(In, Data),
+            Password = random_password(),
+            ?assertEqual({ok, Enc}, backup_file_crypto:password_encrypt(In, Password)),
+            ?assertEqual({ok, Data}, ref_decrypt_file(Enc, Password)),
+            ok = file:delete(In),
+            ?assertEqual({error, wrong_password}, backup_file_crypto:password_decrypt(Enc, <<"nope">>)),
+            ?assertEqual({error, enoent}, file:read_file_info(In)),
+            ?assertEqual({ok, In}, backup_file_crypto:password_decrypt(Enc, Password)),
+            ?assertEqual({ok, Data}, file:read_file(In)),
+            Out = filename:join(Dir, "other"),
+            ?assertEqual({ok, Out}, backup_file_crypto:password_decrypt(Enc, Out, binary_to_list(Password))),
+            ?assertEqual({ok, Data}, file:read_file(Out)),
+            Enc2 = filename:join(Dir, "explicit.enc"),
+            ?assertEqual({ok, Enc2}, backup_file_crypto:password_encrypt(In, Enc2, Password)),
+            ?assertEqual({ok, Data}, ref_decrypt_file(Enc2, Password))
+        end)
+    end}.
+
+stock_errors_are_the_stock_terms_test_() ->
+    {timeout, 60, fun() ->
+        with_dir(fun(Dir) ->
+            In = filename:join(Dir, "a.sql.gz"),
+            ok = file:write_file(In, <<"x">>),
+            ?assertEqual({error, no_password}, backup_file_crypto:password_encrypt(In, In ++ ".enc", undefined)),
+            ?assertEqual({error, no_password}, backup_file_crypto:password_encrypt(In, In ++ ".enc", <<>>)),
+            ?assertEqual({error, no_password}, backup_file_crypto:password_decrypt(In ++ ".enc", In, "")),
+            ?assertEqual({error, no_outfile}, backup_file_crypto:password_decrypt(In, <<"pw">>)),
+            ?assertEqual({error, {infile, enoent}},
+                         backup_file_crypto:password_decrypt(filename:join(Dir, "missing.enc"), <<"pw">>)),
+            NotZ1 = filename:join(Dir, "b.enc"),
+            ok = file:write_file(NotZ1, binary:copy(<<"x">>, 100)),
+            ?assertEqual({error, bad_prefix}, backup_file_crypto:password_decrypt(NotZ1, <<"pw">>)),
+            {ok, _} = backup_file_crypto:password_encrypt(In, In ++ ".enc", <<"pw">>),
+            ?assertMatch({error, {outfile, _}},
+                         backup_file_crypto:password_decrypt(In ++ ".enc", filename:join([Dir, "no", "dir"]), <<"pw">>))
+        end)
+    end}.
+
+%% `bin/zotonic decrypt PASSWORD FILE [OUT]' runs Zotonic's launcher command in a VM of its
+%% own, outside the node, with the apps' ebin dirs on the code path: the host's
+%% zotonic_cmd_decrypt does what Zotonic's does (backup_file_crypto:password_decrypt/2,3 with a
+%% binary password) in a fresh `erl'.
+zotonic_decrypt_command_in_a_fresh_vm_writes_the_plain_file_test_() ->
+    {timeout, 120, fun() ->
+        with_dir(fun(Dir) ->
+            In = filename:join(Dir, "site-2.tar.gz"),
+            Data = plain(200000),
+            ok = file:write_file(In, Data),
+            Password = random_password(),
+            {ok, _} = backup_file_crypto:encrypt_file(In, In ++ ".enc", Password),
+            ok = file:delete(In),
+            Paths = lists:usort([ filename:dirname(code:which(M)) || M <- [backup_file_crypto, zotonic_cmd_decrypt, z_convert] ]),
+            Run = fun(Args) ->
+                Eval = io_lib:format("zotonic_cmd_decrypt:run(~p), halt().", [Args]),
+                os:cmd(lists:flatten(["erl -noshell -noinput",
+                                      [ [" -pa ", P] || P <- Paths ],
+                                      " -eval '", Eval, "' 2>&1"]))
+            end,
+            Wrong = Run(["wrong-password", In ++ ".enc"]),
+            ?assertNotEqual(nomatch, string:find(Wrong, "Wrong password")),
+            ?assertEqual({error, enoent}, file:read_file_info(In)),
+            Ok = Run([binary_to_list(Password), In ++ ".enc"]),
+            ?assertEqual(nomatch, string:find(Ok, "ERROR")),
+            ?assertEqual({ok, Data}, file:read_file(In)),
+            Out = filename:join(Dir, "chosen-name"),
+            _ = Run([binary_to_list(Password), In ++ ".enc", Out]),
+            ?assertEqual({ok, Data}, file:read_file(Out))
+        end)
+    end}.
 
 is_encrypted_follows_the_enc_extension_test() ->
-    ?assert(backup_crypto:is_encrypted(<<"site-1.sql.gz.enc">>)),
-    ?assert(backup_crypto:is_encrypted("site-1.tar.gz.enc")),
-    ?assertNot(backup_crypto:is_encrypted(<<"site-1.sql.gz">>)).
+    ?assert(backup_file_crypto:is_encrypted(<<"site-1.sql.gz.enc">>)),
+    ?assert(backup_file_crypto:is_encrypted("site-1.tar.gz.enc")),
+    ?assertNot(backup_file_crypto:is_encrypted(<<"site-1.sql.gz">>)).
+
+%% A password like the ones mod_backup generates (letters, digits and punctuation).
+random_password() ->
+    Chars = <<"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789-!#%">>,
+    << <<(binary:at(Chars, B rem byte_size(Chars)))>> || <<B>> <= crypto:strong_rand_bytes(24) >>.
