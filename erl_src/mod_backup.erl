@@ -444,15 +444,17 @@ file_exists(File, Context) ->
             false
     end.
 
-%% @doc controller_file callback: downloads need an admin or use of mod_backup, downloads
-%% switched on, and a file named in backup.json.
+%% @doc controller_file callback: downloads need an admin or use of mod_backup, and downloads
+%% switched on. Zotonic passes the request's `path' context value here, which is `undefined'
+%% for the download dispatch rule (the file name reached file_exists/2, which only accepts names
+%% in backup.json); a name that is given must be such a name too.
 -spec file_forbidden(File, Context) -> boolean() when
-    File :: file:filename_all(),
+    File :: file:filename_all() | undefined,
     Context :: z:context().
 file_forbidden(File, Context) ->
     IsAllowed = (z_acl:is_admin(Context) orelse z_acl:is_allowed(use, mod_backup, Context))
         andalso backup_config:allow_backup_download(Context)
-        andalso element(1, indexed_file(File, Context)) =:= ok,
+        andalso (File =:= undefined orelse element(1, indexed_file(File, Context)) =:= ok),
     case IsAllowed of
         true ->
             false;

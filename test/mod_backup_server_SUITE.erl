@@ -44,6 +44,7 @@
     model_acl/1,
     action_acl/1,
     download_callbacks/1,
+    download_through_controller_file_as_zotonic_calls_it/1,
     encrypt_generates_password/1,
     filestore_upload/1,
     admin_menu/1
@@ -71,6 +72,7 @@ all() ->
         model_acl,
         action_acl,
         download_callbacks,
+        download_through_controller_file_as_zotonic_calls_it,
         encrypt_generates_password,
         filestore_upload,
         admin_menu
@@ -337,6 +339,32 @@ download_callbacks(Config) ->
         Bad),
     ok = m_config:set_value(mod_backup, allow_backup_download, <<"false">>, Context),
     ?assert(mod_backup:file_forbidden(hd(Good), Admin)),
+    ok = m_config:set_value(mod_backup, allow_backup_download, <<"true">>, Context).
+
+%% The download dispatch rule as Zotonic serves it: controller_file looks the name up through
+%% file_exists/2 and then asks file_forbidden/2 with the request's `path' (undefined for this
+%% rule). An admin gets the file, others 403, names not in backup.json 404.
+download_through_controller_file_as_zotonic_calls_it(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    seed(<<"bcksrv-2">>, {{2024, 1, 2}, {3, 0, 0}}, Config),
+    ok = file:write_file(filename:join(Dir, <<"stray.sql.gz">>), <<"x">>),
+    {ok, Rules} = file:consult(filename:join([code:priv_dir(zotonic_mod_backup), "dispatch", "backup"])),
+    [Opts] = [ O || {backup_download, ["backup", "download", '*'], controller_file, O} <- hd(Rules) ],
+    Anon = zotonic_host:context(?SITE, anonymous),
+    Editor = zotonic_host:context(?SITE, editor),
+    Admin = zotonic_host:context(?SITE, admin),
+    File = <<"bcksrv-2.sql.gz">>,
+    ?assertEqual({200, filename:join(Dir, File)}, controller_file:get(Opts, File, Admin)),
+    ?assertEqual({200, filename:join(Dir, <<"bcksrv-2.tar.gz">>)},
+                 controller_file:get(Opts, <<"bcksrv-2.tar.gz">>, Admin)),
+    ?assertEqual({403, forbidden}, controller_file:get(Opts, File, Anon)),
+    ?assertEqual({403, forbidden}, controller_file:get(Opts, File, Editor)),
+    ?assertEqual({404, not_found}, controller_file:get(Opts, <<"stray.sql.gz">>, Admin)),
+    ?assertEqual({404, not_found}, controller_file:get(Opts, <<"backup.json">>, Admin)),
+    ?assertEqual({404, not_found}, controller_file:get(Opts, <<"../bcksrv-2.sql.gz">>, Admin)),
+    ok = m_config:set_value(mod_backup, allow_backup_download, <<"false">>, Context),
+    ?assertEqual({403, forbidden}, controller_file:get(Opts, File, Admin)),
     ok = m_config:set_value(mod_backup, allow_backup_download, <<"true">>, Context).
 
 encrypt_generates_password(Config) ->
