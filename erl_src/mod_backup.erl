@@ -131,6 +131,7 @@
     file_forbidden/2,
 
     update_index/2,
+    commit_set/4,
     set_clock/2
 ]).
 
@@ -150,9 +151,6 @@
 
 %% How often the nightly rule is checked.
 -define(PERIODIC_INTERVAL, 3600 * 1000).
-
-%% Sets from older versions named <site>-7 are dropped once this old.
--define(OLD_SUNDAY_MAX_AGE, 7 * 24 * 3600).
 
 -type clock() :: fun(() -> calendar:datetime()).
 
@@ -477,7 +475,29 @@ file_forbidden(File, Context) ->
     Index :: backup_json_index:index(),
     Reason :: term().
 update_index(Fun, Context) when is_function(Fun, 1) ->
-    gen_server:call(server(Context), {update_index, Fun}, infinity).
+    case whereis(server(Context)) of
+        undefined -> with_index_lock(fun() -> backup_json_index:update(backup_create:dir(Context), Fun) end, Context);
+        _ -> gen_server:call(server(Context), {update_index, Fun}, infinity)
+    end.
+
+%% @doc Put a set made by backup_create:make_set/1 in place and in backup.json (see
+%% backup_create:commit_set/5), in the site's server, so it never interleaves with other
+%% changes of the index.
+-spec commit_set(Name, Timestamp, Made, Context) -> {ok, Index} | {error, Reason} when
+    Name :: binary(),
+    Timestamp :: integer(),
+    Made :: backup_create:made(),
+    Context :: z:context(),
+    Index :: backup_json_index:index(),
+    Reason :: term().
+commit_set(Name, Timestamp, Made, Context) ->
+    case whereis(server(Context)) of
+        undefined ->
+            NowTs = unix_seconds(calendar:universal_time()),
+            with_index_lock(fun() -> backup_create:commit_set(Name, Timestamp, Made, backup_create:dir(Context), NowTs) end, Context);
+        _ ->
+            gen_server:call(server(Context), {commit_set, Name, Timestamp, Made}, infinity)
+    end.
 
 %% @doc Replace the clock of the site's server (a fun returning the UTC datetime), or restore
 %% the system clock with undefined. For tests of the nightly rule and the set names.
@@ -500,6 +520,7 @@ init(Args) ->
     IsEnvBackup = (m_site:environment(Context1) =:= backup),
     ok = backup_revision_cache:new(Context1),
     Dir = backup_create:dir(Context1),
+    _ = backup_create:recover_commit(Dir),
     case backup_create:cleanup_tmp_files(Dir) of
         [] ->
             ok;
@@ -538,6 +559,10 @@ handle_call(is_uploading, _From, #state{ upload_pid = Pid } = State) ->
     {reply, is_pid(Pid), State};
 handle_call({update_index, Fun}, _From, State) ->
     {reply, do_update_index(Fun, State), State};
+handle_call({commit_set, Name, Timestamp, Made}, _From, #state{ context = Context } = State) ->
+    Result = backup_create:commit_set(Name, Timestamp, Made, backup_create:dir(Context),
+                                      unix_seconds(now_utc(State))),
+    {reply, Result, State};
 handle_call(is_downloading, _From, #state{ download_pid = Pid } = State) ->
     {reply, is_pid(Pid), State};
 handle_call(download_backup, _From, #state{ is_env_backup = false } = State) ->
@@ -674,7 +699,7 @@ backup_worker(Server, #{ context := Context } = Spec) ->
         {{?MODULE, backup}, self()},
         fun() ->
             try
-                backup_create:make_backup(Spec)
+                backup_create:make_set(Spec)
             catch
                 Class:Reason:Stack ->
                     ?LOG_ERROR(#{
@@ -702,47 +727,18 @@ wait_for_upload(Server) ->
             ok
     end.
 
-register_result({ok, Files}, #state{ backup_name = Name, backup_start = Start } = State) ->
-    Entry = #{
-        <<"timestamp">> => unix_seconds(Start),
-        <<"database">> => maps:get(database, Files, undefined),
-        <<"database_hash">> => maps:get(database_hash, Files, undefined),
-        <<"config_files">> => maps:get(config_files, Files, undefined),
-        <<"config_files_hash">> => maps:get(config_files_hash, Files, undefined),
-        <<"files">> => maps:get(files, Files, undefined),
-        <<"files_hash">> => maps:get(files_hash, Files, undefined),
-        <<"is_filestore_uploaded">> => false,
-        <<"is_encrypted">> => maps:get(is_encrypted, Files, false)
-    },
+%% A made set replaces the set of its name only now, whole; a failed one leaves that set as it
+%% was (its parts were .tmp files, removed by make_set or here after a crash of the worker).
+register_result({ok, #{ fields := Files } = Made}, #state{ backup_name = Name, backup_start = Start } = State) ->
     Dir = backup_create:dir(State#state.context),
-    NowTs = unix_seconds(now_utc(State)),
-    Fun = fun(Index) ->
-        % A set of the same name is replaced: drop its files that the new set did not rewrite.
-        case maps:find(Name, Index) of
-            {ok, Old} -> backup_create:delete_set_files({Old, backup_json_index:set_files(Entry)}, Dir);
-            error -> ok
-        end,
-        drop_old_sunday_sets(Index#{ Name => Entry }, NowTs, Dir)
-    end,
-    case do_update_index(Fun, State) of
+    case backup_create:commit_set(Name, unix_seconds(Start), Made, Dir, unix_seconds(now_utc(State))) of
         {ok, _} ->
             publish_progress(#{ phase => done, percent => 100 }, State),
             State#state{ backup_result = {ok, Files} };
-        {error, Reason} = Error ->
-            ?LOG_ERROR(#{
-                in => zotonic_mod_backup,
-                text => <<"Backup could not be registered in backup.json">>,
-                result => error,
-                reason => Reason,
-                name => Name
-            }),
-            forget_set(Name, Entry, State),
+        {error, _} = Error ->
             State#state{ backup_result = Error }
     end;
-register_result({error, _} = Error, #state{ backup_name = Name } = State) ->
-    forget_set(Name, undefined, State),
-    % Parts made before a crash of the worker are still .tmp files; only this backup writes
-    % .tmp files in the backup dir now.
+register_result({error, _} = Error, State) ->
     _ = backup_create:cleanup_tmp_files(backup_create:dir(State#state.context)),
     State#state{ backup_result = Error }.
 
@@ -755,12 +751,11 @@ backup_done(Reason, #state{ backup_name = Name, backup_result = Result } = State
         {_, _} ->
             ?LOG_ERROR(#{
                 in => zotonic_mod_backup,
-                text => <<"Backup process stopped">>,
+                text => <<"Backup process stopped; the previous set of its name is kept">>,
                 result => error,
                 reason => Reason,
                 name => Name
             }),
-            forget_set(Name, undefined, State),
             _ = backup_create:cleanup_tmp_files(backup_create:dir(State#state.context)),
             <<"error">>
     end,
@@ -773,41 +768,6 @@ backup_done(Reason, #state{ backup_name = Name, backup_result = Result } = State
         progress = #{}
     },
     maybe_upload(State1).
-
-%% A failed set is removed from the index, and its files from the disk.
-forget_set(Name, Extra, State) ->
-    Dir = backup_create:dir(State#state.context),
-    case Extra of
-        undefined -> ok;
-        _ -> backup_create:delete_set_files(Extra, Dir)
-    end,
-    Fun = fun(Index) ->
-        case maps:find(Name, Index) of
-            {ok, Old} ->
-                backup_create:delete_set_files(Old, Dir),
-                maps:remove(Name, Index);
-            error ->
-                Index
-        end
-    end,
-    _ = do_update_index(Fun, State),
-    ok.
-
-%% Sets named <site>-7 come from older versions that made Sunday sets; drop them after a week.
-drop_old_sunday_sets(Index, NowTs, Dir) ->
-    maps:filter(
-        fun(Name, #{ <<"timestamp">> := Ts } = Entry) ->
-            IsOldSunday = binary:longest_common_suffix([Name, <<"-7">>]) =:= 2
-                andalso Ts =< NowTs - ?OLD_SUNDAY_MAX_AGE,
-            case IsOldSunday of
-                true ->
-                    backup_create:delete_set_files(Entry, Dir),
-                    false;
-                false ->
-                    true
-            end
-        end,
-        Index).
 
 do_update_index(Fun, #state{ context = Context }) ->
     try
@@ -977,6 +937,10 @@ publish(Payload, #state{ context = Context }) ->
 
 %% ---------------------------------------------------------------------------------------------
 %% Helpers
+
+%% Index changes while the site's server does not run (module stopped): one at a time per site.
+with_index_lock(Fun, Context) ->
+    global:trans({{?MODULE, index, z_context:site(Context)}, self()}, Fun, [node()], infinity).
 
 server(Context) ->
     z_utils:name_for_site(?MODULE, z_context:site(Context)).

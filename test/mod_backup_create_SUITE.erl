@@ -35,6 +35,7 @@
     progress_reported/1,
     encrypted_set_both_directions/1,
     disk_full_leaves_older_sets/1,
+    failed_backup_keeps_the_previous_set_of_its_name/1,
     killed_mid_backup_leaves_no_tmp/1,
     vm_killed_mid_backup/1
 ]).
@@ -53,6 +54,7 @@ all() ->
         progress_reported,
         encrypted_set_both_directions,
         disk_full_leaves_older_sets,
+        failed_backup_keeps_the_previous_set_of_its_name,
         killed_mid_backup_leaves_no_tmp,
         vm_killed_mid_backup
     ].
@@ -247,10 +249,11 @@ disk_full_leaves_older_sets(Config) ->
     Dir = ?config(dir, Config),
     {0, _} = zb_test_cmd:cmd(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", Dir]),
     try
-        Old = [ <<"bckcreate-2.sql.gz">>, <<"config-bckcreate-2.tar.gz">> ],
+        % The same name as the set that fails (2024-01-03 is a Wednesday).
+        Old = [ <<"bckcreate-3.sql.gz">>, <<"config-bckcreate-3.tar.gz">> ],
         [ ok = file:write_file(filename:join(Dir, F), crypto:strong_rand_bytes(10000)) || F <- Old ],
         Before = [ sha256_file(filename:join(Dir, F)) || F <- Old ],
-        {ok, _} = mod_backup:update_index(fun(I) -> I#{ <<"bckcreate-2">> => #{
+        {ok, _} = mod_backup:update_index(fun(I) -> I#{ <<"bckcreate-3">> => #{
             <<"timestamp">> => 1704164400,
             <<"database">> => hd(Old), <<"database_hash">> => hd(Before),
             <<"config_files">> => lists:last(Old), <<"config_files_hash">> => lists:last(Before),
@@ -274,7 +277,12 @@ disk_full_leaves_older_sets(Config) ->
 killed_mid_backup_leaves_no_tmp(Config) ->
     Context = ?config(context, Config),
     Dir = ?config(dir, Config),
-    {ok, _} = mod_backup:update_index(fun(I) -> I#{ <<"bckcreate-x">> => #{ <<"timestamp">> => 1 } } end, Context),
+    % A set of today's name, which the killed backup would have replaced.
+    ok = mod_backup:start_backup(false, Context),
+    ok = wait_idle(Context),
+    Index0 = backup_json_index:read(Dir),
+    [Entry] = maps:values(Index0),
+    Hashes0 = set_hashes(Dir, Entry),
     ok = mod_backup:start_backup(true, Context),
     ok = wait_for_status(<<"archive_backup_started">>, 600),
     Name = z_utils:name_for_site(mod_backup, ?SITE),
@@ -286,13 +294,58 @@ killed_mid_backup_leaves_no_tmp(Config) ->
     Left = dir_files(Dir),
     ct:pal("files in the backup dir after the restart: ~p", [Left]),
     ?assertEqual([], [ F || F <- Left, is_tmp(F) ]),
-    ?assertEqual({ok, #{ <<"bckcreate-x">> => #{ <<"timestamp">> => 1 } }},
-                 backup_json_index:read_file(filename:join(Dir, <<"backup.json">>))),
-    ?assertNot(mod_backup:backup_in_progress(Context)).
+    ?assertEqual(Index0, backup_json_index:read(Dir)),
+    ?assertEqual(Hashes0, set_hashes(Dir, Entry)),
+    ?assertNot(mod_backup:backup_in_progress(Context)),
+    ok = restore_check(Dir).
+
+%% A backup that fails -- pg_dump failing, or its files not put in place -- leaves the earlier
+%% set of the same name listed, its files unchanged, and restorable (`zbackup restore-check').
+%% A full disk and a killed worker or VM are the cases above and below.
+failed_backup_keeps_the_previous_set_of_its_name(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    ok = mod_backup:set_clock(fun() -> {{2024, 1, 3}, {12, 0, 0}} end, Context),
+    try
+        ok = mod_backup:start_backup(false, Context),
+        ok = wait_idle(Context),
+        #{ <<"bckcreate-3">> := Entry } = Index0 = backup_json_index:read(Dir),
+        Hashes0 = set_hashes(Dir, Entry),
+        Fails = fun(What) ->
+            zotonic_host:mqtt_flush(?SITE),
+            ok = mod_backup:start_backup(false, Context),
+            ok = wait_idle(Context),
+            ct:pal("after ~p: ~p", [What, dir_files(Dir)]),
+            ?assertEqual(<<"error">>, maps:get(status, lists:last(zotonic_host:mqtt_messages(?SITE, ?TOPIC)))),
+            ?assertEqual(Index0, backup_json_index:read(Dir)),
+            ?assertEqual(Hashes0, set_hashes(Dir, Entry)),
+            ?assertEqual([], [ F || F <- dir_files(Dir), is_tmp(F) ])
+        end,
+        % pg_dump fails.
+        application:set_env(zotonic, pg_dump, "/bin/false"),
+        try Fails(pg_dump_fails) after application:unset_env(zotonic, pg_dump) end,
+        ok = restore_check(Dir),
+        % The new set is whole, but the old database dump cannot be moved aside (a non-empty
+        % directory has its aside name): the swap is undone.
+        Block = filename:join(Dir, <<"bckcreate-3.sql.gz.prev">>),
+        ok = filelib:ensure_dir(filename:join(Block, "x")),
+        ok = file:write_file(filename:join(Block, "x"), <<>>),
+        try Fails(swap_fails) after ok = file:del_dir_r(Block) end,
+        ok = restore_check(Dir),
+        % And a backup that works replaces the set.
+        ok = mod_backup:start_backup(false, Context),
+        ok = wait_idle(Context),
+        #{ <<"bckcreate-3">> := Entry1 } = backup_json_index:read(Dir),
+        ?assertNotEqual(Hashes0, set_hashes(Dir, Entry1)),
+        ?assertEqual([], [ F || F <- dir_files(Dir), is_tmp(F) orelse is_prev(F) ]),
+        ok = restore_check(Dir)
+    after
+        ok = mod_backup:set_clock(undefined, Context)
+    end.
 
 %% A whole VM killed (kill -9) while it writes a set: the next start of the site's mod_backup
 %% (here in this VM, on the same directories) removes the .tmp files, and backup.json is the
-%% valid index from before.
+%% valid index from before, with the earlier set of the same name intact and restorable.
 vm_killed_mid_backup(Config) ->
     Root = filename:join(?config(priv_dir, Config), "vmkill"),
     Site = bckvmkill,
@@ -310,8 +363,12 @@ vm_killed_mid_backup(Config) ->
     % for about half a second, so the kill lands while the archive's .tmp exists.
     Letters = << <<($a + B rem 27)>> || <<B>> <= crypto:strong_rand_bytes(24 * 1048576) >>,
     ok = file:write_file(filename:join(Archive, "notes.txt"), Letters),
-    {ok, _} = peer:call(Peer, mod_backup, update_index,
-                        [fun(I) -> I#{ <<"bckvmkill-x">> => #{ <<"timestamp">> => 1 } } end, PeerCtx]),
+    % A set of today's name, which the killed backup would have replaced.
+    ok = peer:call(Peer, mod_backup, start_backup, [false, PeerCtx]),
+    ok = wait_until(fun() -> not peer:call(Peer, mod_backup, backup_in_progress, [PeerCtx]) end, 600),
+    Index0 = backup_json_index:read(Dir),
+    [Entry] = maps:values(Index0),
+    Hashes0 = set_hashes(Dir, Entry),
     OsPid = peer:call(Peer, os, getpid, []),
     ok = peer:call(Peer, mod_backup, start_backup, [true, PeerCtx]),
     ok = wait_for_file(fun() -> lists:any(fun is_tmp/1, dir_files(Dir)) end, 400),
@@ -325,12 +382,21 @@ vm_killed_mid_backup(Config) ->
         Left = dir_files(Dir),
         ct:pal("backup dir after the next start: ~p", [Left]),
         ?assertEqual([], [ F || F <- Left, is_tmp(F) ]),
-        ?assertEqual({ok, #{ <<"bckvmkill-x">> => #{ <<"timestamp">> => 1 } }},
-                     backup_json_index:read_file(filename:join(Dir, <<"backup.json">>))),
-        ?assertNot(mod_backup:backup_in_progress(Ctx))
+        ?assertEqual(Index0, backup_json_index:read(Dir)),
+        ?assertEqual(Hashes0, set_hashes(Dir, Entry)),
+        ?assertNot(mod_backup:backup_in_progress(Ctx)),
+        ok = restore_check(Dir)
     after
         zotonic_host:stop_site(Site),
         zb_test_cmd:psql("postgres", ["-c", "DROP DATABASE IF EXISTS \"" ++ DbName ++ "\" WITH (FORCE)"])
+    end.
+
+wait_until(_Fun, 0) ->
+    {error, timeout};
+wait_until(Fun, N) ->
+    case Fun() of
+        true -> ok;
+        false -> timer:sleep(100), wait_until(Fun, N - 1)
     end.
 
 wait_for_file(_Fun, 0) ->
@@ -439,6 +505,20 @@ sha256_file(File) ->
 
 is_tmp(F) ->
     binary:longest_common_suffix([F, <<".tmp">>]) =:= 4.
+
+is_prev(F) ->
+    binary:longest_common_suffix([F, <<".prev">>]) =:= 5.
+
+%% The sha256 of each file of an index entry, as found on disk now.
+set_hashes(Dir, Entry) ->
+    [ {F, sha256_file(filename:join(Dir, F))} || F <- backup_json_index:set_files(Entry) ].
+
+%% The sets in Dir pass `zbackup restore-check': hashes, gzip and dump integrity, archives.
+restore_check(Dir) ->
+    {Status, Output} = zb_test_cmd:cmd([zbackup(), "restore-check", Dir]),
+    ct:pal("zbackup restore-check: ~p~n~s", [Status, Output]),
+    0 = Status,
+    ok.
 
 dir_files(Dir) ->
     {ok, Names} = file:list_dir(Dir),

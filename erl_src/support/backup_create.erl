@@ -3,9 +3,12 @@
 %% optionally encrypted to file.enc. Every compression and tar step runs in the Rust engine
 %% (backup_archive), which also returns the sha256 of what it wrote, so no file is read twice.
 %%
-%% All parts are written as "<file>.tmp" and only renamed into place when the whole set
-%% succeeded; on any error every temporary file is removed and the caller gets {error, Reason}.
-%% The set is registered in backup.json by mod_backup, not here.
+%% All parts are written as "<file>.tmp"; on any error every temporary file is removed and the
+%% caller gets {error, Reason}. A made set replaces the set of the same name only in
+%% commit_set/5, which mod_backup's server runs: the old files stay in place and listed until
+%% the new set is whole, and are put back if the swap or the index write fails (a crash in
+%% between is repaired by recover_commit/1 at the next start). A failed backup never costs the
+%% previous set of its name.
 %%
 %% The worker reports its phases to the mod_backup server as
 %% {mod_backup_phase, self(), Phase, FromPercent, ToPercent}; the engine sends its byte
@@ -30,15 +33,22 @@
 -module(backup_create).
 
 -export([
-    make_backup/1,
+    make_backup/4,
+    make_set/1,
+    commit_set/5,
+    recover_commit/1,
     dir/1,
     name/2,
     command_configuration/0,
     pg_dump/2,
+    pg_passfile/2,
     config_file_list/1,
     config_file_list/3,
     cleanup_tmp_files/1,
-    delete_set_files/2
+    delete_set_files/2,
+    read_admin_file/1,
+    read_json_file/1,
+    update_admin_file/2
 ]).
 
 -include_lib("kernel/include/file.hrl").
@@ -60,16 +70,43 @@
     tmp := file:filename_all(),
     hash := binary()
 }.
--export_type([spec/0]).
+-type made() :: #{ fields := map(), parts := [ part() ] }.
+-export_type([spec/0, made/0]).
 
-%% @doc Make the set named in Spec in the backup directory. Returns the index entry fields
-%% (atoms as keys, file names relative to the backup dir) or the reason of the failure.
--spec make_backup(Spec) -> {ok, Files} | {error, Reason} when
+%% Sets from older versions named <site>-7 are dropped once this old.
+-define(OLD_SUNDAY_MAX_AGE, 7 * 24 * 3600).
+%% The old file of a set part while the new one is put in its place.
+-define(ASIDE_EXT, ".prev").
+
+%% @doc Make a set and register it in backup.json (the stock API): the set named Name, made
+%% now, with the media archive when IsFullBackup and no cloud filestore is used. The set is put
+%% in place by the site's mod_backup server (or here, when it does not run). Returns the new
+%% index, as the stock function returns the new backup.json data.
+-spec make_backup(DT, Name, IsFullBackup, Context) -> {ok, Index} | {error, Reason} when
+    DT :: calendar:datetime(),
+    Name :: binary(),
+    IsFullBackup :: boolean(),
+    Context :: z:context(),
+    Index :: backup_json_index:index(),
+    Reason :: term().
+make_backup(DT, Name, IsFullBackup, Context) ->
+    Spec = #{ name => Name, is_full_backup => z_convert:to_bool(IsFullBackup), context => Context },
+    case make_set(Spec) of
+        {ok, Made} ->
+            Timestamp = calendar:datetime_to_gregorian_seconds(DT) - 62167219200,
+            mod_backup:commit_set(Name, Timestamp, Made, Context);
+        {error, _} = Error ->
+            Error
+    end.
+
+%% @doc Make the set named in Spec in the backup directory, as `.tmp' files: the index entry
+%% fields (atoms as keys, file names relative to the backup dir) and the parts, for
+%% commit_set/5. On an error nothing of the set is left.
+-spec make_set(Spec) -> {ok, made()} | {error, Reason} when
     Spec :: spec(),
-    Files :: #{ atom() => binary() | boolean() | undefined },
     Reason :: not_configured | database_archive | config_archive | files_archive
             | encrypt | file:posix() | term().
-make_backup(#{ name := Name, is_full_backup := IsFull, context := Context } = Spec) ->
+make_set(#{ name := Name, is_full_backup := IsFull, context := Context } = Spec) ->
     Dir = dir(Context),
     Server = maps:get(server, Spec, undefined),
     IsFiles = IsFull andalso not backup_config:is_filestore_enabled(Context),
@@ -106,30 +143,18 @@ make_backup(#{ name := Name, is_full_backup := IsFull, context := Context } = Sp
     ],
     case run_steps(Steps, []) of
         {ok, Parts} ->
-            case commit(Parts, Dir) of
-                ok ->
-                    Files = entry_fields(lists:reverse(Parts), IsEncrypt),
-                    ?LOG_INFO(#{
-                        in => zotonic_mod_backup,
-                        text => <<"Backup finished">>,
-                        result => ok,
-                        name => Name,
-                        files => Files
-                    }),
-                    {ok, Files};
-                {error, Reason} = Error ->
-                    remove_parts(Parts),
-                    ?LOG_ERROR(#{
-                        in => zotonic_mod_backup,
-                        text => <<"Backup failed: could not move files into place">>,
-                        result => error,
-                        reason => Reason,
-                        name => Name
-                    }),
-                    Error
-            end;
+            Parts1 = lists:reverse(Parts),
+            Files = entry_fields(Parts1, IsEncrypt),
+            ?LOG_INFO(#{
+                in => zotonic_mod_backup,
+                text => <<"Backup made">>,
+                result => ok,
+                name => Name,
+                files => Files
+            }),
+            {ok, #{ fields => Files, parts => Parts1 }};
         {error, Reason, Parts} ->
-            remove_parts(Parts),
+            remove_tmp_parts(Parts),
             ?LOG_ERROR(#{
                 in => zotonic_mod_backup,
                 text => <<"Backup failed">>,
@@ -138,6 +163,66 @@ make_backup(#{ name := Name, is_full_backup := IsFull, context := Context } = Sp
                 name => Name
             }),
             {error, Reason}
+    end.
+
+%% @doc Put a made set in place under Name and in backup.json. Every file of the set that
+%% replaces an existing one is first linked aside (`<file>.prev'); if a rename or the write of
+%% backup.json fails, the old files are put back and the new ones removed, so the backup dir
+%% and its index are as before. Only after backup.json names the new set are the files that no
+%% set names any more removed: the old set's leftovers and Sunday sets of older versions that
+%% are over a week old (NowTs is the current time in Unix seconds). Runs in the site's
+%% mod_backup server, which serialises all index changes.
+-spec commit_set(Name, Timestamp, Made, Dir, NowTs) -> {ok, Index} | {error, Reason} when
+    Name :: binary(),
+    Timestamp :: integer(),
+    Made :: made(),
+    Dir :: file:filename_all(),
+    NowTs :: integer(),
+    Index :: backup_json_index:index(),
+    Reason :: term().
+commit_set(Name, Timestamp, #{ fields := Fields, parts := Parts }, Dir, NowTs) ->
+    Index = backup_json_index:read(Dir),
+    {NewIndex, Dropped} = drop_old_sunday_sets(Index#{ Name => index_entry(Timestamp, Fields) }, NowTs),
+    case swap_in(Parts, Dir, []) of
+        {ok, Swapped} ->
+            case backup_json_index:write(Dir, NewIndex) of
+                ok ->
+                    lists:foreach(fun({_Target, Aside, _}) -> _ = file:delete(Aside) end, Swapped),
+                    Replaced = case maps:find(Name, Index) of
+                        {ok, Old} -> [ Old ];
+                        error -> []
+                    end,
+                    Keep = backup_json_index:file_names(NewIndex),
+                    lists:foreach(fun(E) -> delete_set_files({E, Keep}, Dir) end, Replaced ++ Dropped),
+                    {ok, NewIndex};
+                {error, Reason} ->
+                    undo_swap(Swapped),
+                    commit_failed(Name, Reason)
+            end;
+        {error, Reason, Swapped} ->
+            undo_swap(Swapped),
+            remove_tmp_parts(Parts),
+            commit_failed(Name, Reason)
+    end.
+
+%% @doc Repair an interrupted commit_set/5 (the VM died between its renames and the write of
+%% backup.json): a `<file>.prev' left in Dir is the old file. When backup.json names `<file>'
+%% with the sha256 of its current content the commit finished and the old file goes; otherwise
+%% the old file is put back. Returns the names of the files put back.
+-spec recover_commit(Dir) -> [ binary() ] when
+    Dir :: file:filename_all().
+recover_commit(Dir) ->
+    case file:list_dir(Dir) of
+        {ok, Names} ->
+            Asides = [ N || N0 <- Names,
+                            N <- [ unicode:characters_to_binary(N0) ],
+                            binary:longest_common_suffix([N, <<?ASIDE_EXT>>]) =:= byte_size(<<?ASIDE_EXT>>) ],
+            case Asides of
+                [] -> [];
+                _ -> recover_asides(Asides, Dir, backup_json_index:read(Dir))
+            end;
+        {error, _} ->
+            []
     end.
 
 %% @doc The backup directory of the site, created when missing.
@@ -183,6 +268,54 @@ command_configuration() ->
         PgDump ->
             {ok, #{ db_dump => PgDump, archive => true }}
     end.
+
+%% @doc Write the site's database password to `.pgpass' in the backup dir, 0600 (the stock
+%% API; the module's own dumps use a passfile per run that is removed afterwards).
+-spec pg_passfile(DbOpts, Context) -> {ok, PassFile} | {error, Reason} when
+    DbOpts :: proplists:proplist(),
+    Context :: z:context(),
+    PassFile :: file:filename_all(),
+    Reason :: file:posix() | term().
+pg_passfile(DbOpts, Context) ->
+    PassFile = filename:join(dir(Context), <<".pgpass">>),
+    _ = file:delete(PassFile),
+    case backup_pg:write_passfile(PassFile, DbOpts) of
+        ok -> {ok, PassFile};
+        {error, _} = Error -> Error
+    end.
+
+%% @doc The site's backup.json (the stock API): its sets by name, `#{}' when it is missing or
+%% unreadable.
+-spec read_admin_file(Context) -> backup_json_index:index() when
+    Context :: z:context().
+read_admin_file(Context) ->
+    backup_json_index:read(dir(Context)).
+
+%% @doc A JSON file, decoded (the stock API).
+-spec read_json_file(Filename) -> {ok, term()} | {error, Reason} when
+    Filename :: file:filename_all(),
+    Reason :: file:posix() | term().
+read_json_file(Filename) ->
+    case file:read_file(Filename) of
+        {ok, Bin} ->
+            try
+                {ok, z_json:decode(Bin)}
+            catch
+                _:Reason -> {error, Reason}
+            end;
+        {error, _} = Error ->
+            Error
+    end.
+
+%% @doc Change backup.json with UpdateFun (the stock API): through the site's mod_backup server
+%% when it runs, so updates never interleave.
+-spec update_admin_file(UpdateFun, Context) -> {ok, Index} | {error, Reason} when
+    UpdateFun :: fun((backup_json_index:index()) -> backup_json_index:index()),
+    Context :: z:context(),
+    Index :: backup_json_index:index(),
+    Reason :: term().
+update_admin_file(UpdateFun, Context) ->
+    mod_backup:update_index(UpdateFun, Context).
 
 %% @doc Dump the site's database (its schema, when one is configured) as plain SQL, gzipped by
 %% the engine as it streams out of pg_dump, into OutFile. The engine stops pg_dump when the
@@ -400,22 +533,127 @@ encrypt_parts([#{ file := File, tmp := Tmp } = Part | Rest], Dir, Password, Done
             {error, encrypt, lists:reverse(Rest, [ Part | Done ])}
     end.
 
-%% Rename every part into place; on a failure undo nothing (the caller removes all names).
-commit([], _Dir) ->
-    ok;
-commit([#{ file := File, tmp := Tmp } | Rest], Dir) ->
-    case file:rename(Tmp, filename:join(Dir, File)) of
-        ok -> commit(Rest, Dir);
-        {error, _} = Error -> Error
+remove_tmp_parts(Parts) ->
+    lists:foreach(fun(#{ tmp := Tmp }) -> _ = file:delete(Tmp) end, Parts).
+
+%% Each part's file is linked aside (when it exists) and then replaced by the part's .tmp.
+%% Returns what was done, for undo_swap/1.
+swap_in([], _Dir, Swapped) ->
+    {ok, Swapped};
+swap_in([#{ file := File, tmp := Tmp } | Rest], Dir, Swapped) ->
+    Target = filename:join(Dir, File),
+    Aside = <<Target/binary, ?ASIDE_EXT>>,
+    _ = file:delete(Aside),
+    HasOld = case file:make_link(Target, Aside) of
+        ok -> true;
+        {error, enoent} -> false;
+        {error, _} ->
+            % No hard links here: move the old file aside instead.
+            case file:rename(Target, Aside) of
+                ok -> true;
+                {error, _} -> error
+            end
+    end,
+    case HasOld of
+        error ->
+            {error, aside_failed, Swapped};
+        _ ->
+            case file:rename(Tmp, Target) of
+                ok ->
+                    swap_in(Rest, Dir, [ {Target, Aside, HasOld} | Swapped ]);
+                {error, Reason} ->
+                    case HasOld of
+                        true -> _ = file:rename(Aside, Target);
+                        false -> ok
+                    end,
+                    {error, Reason, Swapped}
+            end
     end.
 
-remove_parts(Parts) ->
+undo_swap(Swapped) ->
     lists:foreach(
-        fun(#{ tmp := Tmp, file := File }) ->
-            _ = file:delete(Tmp),
-            _ = file:delete(filename:join(filename:dirname(Tmp), File))
+        fun({Target, Aside, true}) -> _ = file:rename(Aside, Target);
+           ({Target, _Aside, false}) -> _ = file:delete(Target)
         end,
-        Parts).
+        Swapped).
+
+commit_failed(Name, Reason) ->
+    ?LOG_ERROR(#{
+        in => zotonic_mod_backup,
+        text => <<"Backup could not be put in place; the previous set is kept">>,
+        result => error,
+        reason => Reason,
+        name => Name
+    }),
+    {error, Reason}.
+
+recover_asides(Asides, Dir, Index) ->
+    Hashes = maps:from_list([ {File, maps:get(hash_key_bin(Key), E, undefined)}
+                              || E <- maps:values(Index),
+                                 Key <- [ <<"database">>, <<"config_files">>, <<"files">> ],
+                                 File <- [ maps:get(Key, E, undefined) ],
+                                 is_binary(File) ]),
+    lists:filtermap(
+        fun(AsideName) ->
+            File = binary:part(AsideName, 0, byte_size(AsideName) - byte_size(<<?ASIDE_EXT>>)),
+            Target = filename:join(Dir, File),
+            Aside = filename:join(Dir, AsideName),
+            IsCommitted = case maps:get(File, Hashes, undefined) of
+                Hash when is_binary(Hash) ->
+                    case backup_nif:file_digest(Target) of
+                        {ok, #{ sha256 := Hash }} -> true;
+                        _ -> false
+                    end;
+                _ ->
+                    false
+            end,
+            case IsCommitted of
+                true ->
+                    _ = file:delete(Aside),
+                    false;
+                false ->
+                    _ = file:rename(Aside, Target),
+                    ?LOG_NOTICE(#{
+                        in => zotonic_mod_backup,
+                        text => <<"Backup put back a file of the previous set after an interrupted backup">>,
+                        result => ok,
+                        file => File
+                    }),
+                    {true, File}
+            end
+        end,
+        Asides).
+
+hash_key_bin(<<"database">>) -> <<"database_hash">>;
+hash_key_bin(<<"config_files">>) -> <<"config_files_hash">>;
+hash_key_bin(<<"files">>) -> <<"files_hash">>.
+
+index_entry(Timestamp, Files) ->
+    #{
+        <<"timestamp">> => Timestamp,
+        <<"database">> => maps:get(database, Files, undefined),
+        <<"database_hash">> => maps:get(database_hash, Files, undefined),
+        <<"config_files">> => maps:get(config_files, Files, undefined),
+        <<"config_files_hash">> => maps:get(config_files_hash, Files, undefined),
+        <<"files">> => maps:get(files, Files, undefined),
+        <<"files_hash">> => maps:get(files_hash, Files, undefined),
+        <<"is_filestore_uploaded">> => false,
+        <<"is_encrypted">> => maps:get(is_encrypted, Files, false)
+    }.
+
+%% Sets named <site>-7 come from older versions that made Sunday sets; they go after a week.
+drop_old_sunday_sets(Index, NowTs) ->
+    maps:fold(
+        fun(Name, #{ <<"timestamp">> := Ts } = Entry, {Keep, Dropped}) ->
+            IsOldSunday = binary:longest_common_suffix([Name, <<"-7">>]) =:= 2
+                andalso Ts =< NowTs - ?OLD_SUNDAY_MAX_AGE,
+            case IsOldSunday of
+                true -> {maps:remove(Name, Keep), [ Entry | Dropped ]};
+                false -> {Keep, Dropped}
+            end
+        end,
+        {Index, []},
+        Index).
 
 -spec entry_fields([part()], boolean()) -> map().
 entry_fields(Parts, IsEncrypt) ->

@@ -7,9 +7,11 @@
 %%
 %% - files: the archive is verified (gzip and tar structure, crc32 of every entry), extracted by
 %%   the engine's safe extractor into a staging dir next to the media archive dir (absolute
-%%   paths, `..' and escaping links refused before anything is written), and only then swapped
-%%   with the archive dir; the old tree is removed after the swap. Afterwards the archive dir
-%%   holds exactly the files of the backup.
+%%   paths, `..' and escaping links refused before anything is written), and only then merged
+%%   into the archive dir, as the stock module's extract does: the backup's files replace their
+%%   namesakes, files added since the backup stay. Each replaced file is moved aside first; if
+%%   any move fails, every change is undone, so the archive dir is either fully restored or as
+%%   it was.
 %% - database: see backup_restore_db (schema check, one transaction, rollback on failure).
 %% - security, config: the config tar is extracted (safely) into a temporary dir; its
 %%   `config-<site>/security/...' files are written to the site's security dir, its
@@ -18,7 +20,10 @@
 %%   not in the backup are left alone. The top dir may carry another site's name: a standby
 %%   restores the sets of the site it stands in for.
 %%
-%% After a restore of the database, security or config files the site is restarted.
+%% After a restore of the database, security or config files the site is restarted, after the
+%% decrypted temporary files are removed (a site restart may stop the calling process).
+%%
+%% restore_backup/2,3 and restore_newest_backup/1,2 are the stock module's functions.
 %% @end
 
 %% Copyright 2026 The zotonic_mod_backup authors
@@ -40,6 +45,10 @@
 -export([
     default_options/0,
     all_options/0,
+    restore_backup/2,
+    restore_backup/3,
+    restore_newest_backup/1,
+    restore_newest_backup/2,
     restore/3,
     newest/1,
     is_file_missing/2,
@@ -69,6 +78,45 @@ default_options() ->
 all_options() ->
     ?STEPS.
 
+%% @doc Restore a set (the stock API) with the default options: its database and files.
+-spec restore_backup(Backup, Context) -> ok | {error, Reason} when
+    Backup :: binary() | backup_json_index:entry() | undefined,
+    Context :: z:context(),
+    Reason :: reason().
+restore_backup(Backup, Context) ->
+    restore_backup(Backup, default_options(), Context).
+
+%% @doc Restore a set (the stock API), given by name or as its backup.json entry.
+-spec restore_backup(Backup, Options, Context) -> ok | {error, Reason} when
+    Backup :: binary() | backup_json_index:entry() | undefined,
+    Options :: [ option() ],
+    Context :: z:context(),
+    Reason :: reason().
+restore_backup(undefined, _Options, _Context) ->
+    {error, unknown_backup};
+restore_backup(Name, Options, Context) when is_binary(Name) ->
+    restore(Name, Options, Context);
+restore_backup(Entry, Options, Context) when is_map(Entry) ->
+    locked(<<"(entry)">>, Entry, Options, z_acl:sudo(Context)).
+
+%% @doc Restore the newest set (the stock API) with the default options.
+-spec restore_newest_backup(Context) -> ok | {error, Reason} when
+    Context :: z:context(),
+    Reason :: nobackup | reason().
+restore_newest_backup(Context) ->
+    restore_newest_backup(default_options(), Context).
+
+%% @doc Restore the newest set (the stock API); `{error, nobackup}' when there is none.
+-spec restore_newest_backup(Options, Context) -> ok | {error, Reason} when
+    Options :: [ option() ],
+    Context :: z:context(),
+    Reason :: nobackup | reason().
+restore_newest_backup(Options, Context) ->
+    case restore(recent, Options, Context) of
+        {error, unknown_backup} -> {error, nobackup};
+        Result -> Result
+    end.
+
 %% @doc Restore the named set (or the newest with `recent') of the site's backup.json.
 %% Only one restore per site runs at a time (`{error, in_progress}').
 -spec restore(Name, Options, Context) -> ok | {error, Reason} when
@@ -84,15 +132,8 @@ restore(Name, Options, Context) ->
         _ -> maps:find(z_convert:to_binary(Name), Index)
     end,
     case Found of
-        {ok, Entry} ->
-            Site = z_context:site(Context1),
-            Lock = {{backup_restore, Site}, self()},
-            case global:trans(Lock, fun() -> restore_entry(Name, Entry, Options, Context1) end, [node()], 0) of
-                aborted -> {error, in_progress};
-                Result -> Result
-            end;
-        error ->
-            {error, unknown_backup}
+        {ok, Entry} -> locked(Name, Entry, Options, Context1);
+        error -> {error, unknown_backup}
     end.
 
 %% @doc The newest set of an index.
@@ -119,6 +160,31 @@ is_file_missing(_, _Context) ->
     false.
 
 %% ---------------------------------------------------------------------------------------------
+
+%% One restore per site at a time. The site restarts (when a part needs it) only after the
+%% lock is released and the decrypted files are gone.
+locked(Name, Entry, Options, Context) ->
+    Lock = {{backup_restore, z_context:site(Context)}, self()},
+    case global:trans(Lock, fun() -> restore_entry(Name, Entry, Options, Context) end, [node()], 0) of
+        aborted -> {error, in_progress};
+        {ok, Done} -> maybe_restart(Done, Context);
+        {error, _} = Error -> Error
+    end.
+
+maybe_restart(Done, Context) ->
+    case lists:any(fun(S) -> lists:member(S, [database, security, config]) end, Done) of
+        true ->
+            ?LOG_NOTICE(#{
+                in => zotonic_mod_backup,
+                text => <<"Restore done, restarting the site">>,
+                result => ok,
+                restored => Done
+            }),
+            _ = z_sites_manager:restart(z_context:site(Context)),
+            ok;
+        false ->
+            ok
+    end.
 
 restore_entry(Name, Entry, Options, Context) ->
     Steps = [ S || S <- ?STEPS, lists:member(S, Options) ],
@@ -165,21 +231,8 @@ entry_file(Key, Entry) ->
         _ -> undefined
     end.
 
-run_steps([], _Entry, _Plain, Context, Done) ->
-    case lists:any(fun(S) -> lists:member(S, [database, security, config]) end, Done) of
-        true ->
-            Site = z_context:site(Context),
-            ?LOG_NOTICE(#{
-                in => zotonic_mod_backup,
-                text => <<"Restore done, restarting the site">>,
-                result => ok,
-                restored => lists:reverse(Done)
-            }),
-            _ = z_sites_manager:restart(Site),
-            ok;
-        false ->
-            ok
-    end;
+run_steps([], _Entry, _Plain, _Context, Done) ->
+    {ok, lists:reverse(Done)};
 run_steps([ Step | Steps ], Entry, Plain, Context, Done) ->
     case step_file(Step, Entry) of
         undefined ->
@@ -251,10 +304,10 @@ remove_decrypted(Plain) ->
 %% ---------------------------------------------------------------------------------------------
 %% Media files
 
-%% @doc Replace the site's media archive dir by the tree in the (plain) archive TarGz.
-%% Extracted into a staging dir beside the archive dir, which the extractor fills only after
-%% the whole stream checked out (one read of the archive); a corrupt archive gives
-%% `{error, bad_archive}', an archive with an absolute path, `..' or an escaping link
+%% @doc Restore the media archive dir from the (plain) archive TarGz: extracted into a staging
+%% dir beside the archive dir, which the extractor fills only after the whole stream checked out
+%% (one read of the archive), then merged into the archive dir (see merge/3). A corrupt archive
+%% gives `{error, bad_archive}', an archive with an absolute path, `..' or an escaping link
 %% `{error, unsafe_path}', both with the archive dir untouched.
 -spec restore_files(TarGz, Context) -> ok | {error, Reason} when
     TarGz :: file:filename_all() | {plain | decrypted, file:filename_all()},
@@ -265,48 +318,125 @@ restore_files({_, TarGz}, Context) ->
 restore_files(TarGz, Context) ->
     ArchiveDir = z_convert:to_binary(z_path:media_archive(Context)),
     Staging = sibling(ArchiveDir, <<"restore">>),
-    case backup_archive:extract(TarGz, Staging, #{ overwrite => true }) of
-        {ok, Summary} ->
-            case swap_dir(Staging, ArchiveDir) of
-                ok ->
-                    ?LOG_NOTICE(#{
-                        in => zotonic_mod_backup,
-                        text => <<"Restored the media files">>,
-                        result => ok,
-                        files => maps:get(files, Summary, undefined),
-                        bytes => maps:get(bytes, Summary, undefined)
-                    }),
-                    ok;
-                {error, _} = Error ->
-                    _ = file:del_dir_r(Staging),
-                    Error
-            end;
-        {error, Reason} ->
-            _ = file:del_dir_r(Staging),
-            engine_error(<<"Restore of the media files refused">>, TarGz, Reason)
+    try
+        case backup_archive:extract(TarGz, Staging, #{ overwrite => true }) of
+            {ok, Summary} ->
+                case merge(Staging, ArchiveDir, sibling(ArchiveDir, <<"replaced">>)) of
+                    ok ->
+                        ?LOG_NOTICE(#{
+                            in => zotonic_mod_backup,
+                            text => <<"Restored the media files">>,
+                            result => ok,
+                            files => maps:get(files, Summary, undefined),
+                            bytes => maps:get(bytes, Summary, undefined)
+                        }),
+                        ok;
+                    {error, Reason} = Error ->
+                        ?LOG_ERROR(#{
+                            in => zotonic_mod_backup,
+                            text => <<"Restore of the media files failed; the archive dir is as it was">>,
+                            result => error,
+                            reason => Reason
+                        }),
+                        Error
+                end;
+            {error, Reason} ->
+                engine_error(<<"Restore of the media files refused">>, TarGz, Reason)
+        end
+    after
+        _ = file:del_dir_r(Staging)
     end.
 
-%% Staging becomes Dir; the old Dir is moved aside first and back if the move fails.
-swap_dir(Staging, Dir) ->
+%% Move the staged tree into Dir: what Dir lacks is moved in whole, a namesake is first moved
+%% to the same path under Aside. On an error every move is undone in reverse order. Aside is
+%% removed afterwards either way (after an undo it is empty).
+merge(Staging, Dir, Aside) ->
     case filelib:is_dir(Dir) of
-        true ->
-            Old = sibling(Dir, <<"old">>),
-            case file:rename(Dir, Old) of
-                ok ->
-                    case file:rename(Staging, Dir) of
-                        ok ->
-                            _ = file:del_dir_r(Old),
-                            ok;
-                        {error, _} = Error ->
-                            _ = file:rename(Old, Dir),
-                            Error
-                    end;
-                {error, _} = Error ->
-                    Error
-            end;
         false ->
-            file:rename(Staging, Dir)
+            case z_filelib:ensure_dir(Dir) of
+                ok -> file:rename(Staging, Dir);
+                {error, _} = Error -> Error
+            end;
+        true ->
+            Result = case merge_dir(Staging, Dir, Aside, <<>>, []) of
+                {ok, _Done} ->
+                    ok;
+                {error, Reason, Done} ->
+                    undo_merge(Done),
+                    {error, Reason}
+            end,
+            _ = file:del_dir_r(Aside),
+            Result
     end.
+
+merge_dir(Staging, Dir, Aside, Rel, Done) ->
+    case file:list_dir(join(Staging, Rel)) of
+        {ok, Names} ->
+            merge_entries(lists:sort(Names), Staging, Dir, Aside, Rel, Done);
+        {error, Reason} ->
+            {error, Reason, Done}
+    end.
+
+merge_entries([], _Staging, _Dir, _Aside, _Rel, Done) ->
+    {ok, Done};
+merge_entries([ Name | Names ], Staging, Dir, Aside, Rel, Done) ->
+    RelN = join(Rel, unicode:characters_to_binary(Name)),
+    From = join(Staging, RelN),
+    To = join(Dir, RelN),
+    Merged = case {type(From), type(To)} of
+        {directory, directory} ->
+            merge_dir(Staging, Dir, Aside, RelN, Done);
+        {_, missing} ->
+            case file:rename(From, To) of
+                ok -> {ok, [ {added, To} | Done ]};
+                {error, Reason} -> {error, Reason, Done}
+            end;
+        {_, _Existing} ->
+            AsidePath = join(Aside, RelN),
+            case z_filelib:ensure_dir(AsidePath) of
+                ok ->
+                    case file:rename(To, AsidePath) of
+                        ok ->
+                            Done1 = [ {replaced, To, AsidePath} | Done ],
+                            case file:rename(From, To) of
+                                ok -> {ok, Done1};
+                                {error, Reason} -> {error, Reason, Done1}
+                            end;
+                        {error, Reason} ->
+                            {error, Reason, Done}
+                    end;
+                {error, Reason} ->
+                    {error, Reason, Done}
+            end
+    end,
+    case Merged of
+        {ok, Done2} -> merge_entries(Names, Staging, Dir, Aside, Rel, Done2);
+        {error, _, _} = Error -> Error
+    end.
+
+undo_merge(Done) ->
+    lists:foreach(
+        fun({added, To}) ->
+                _ = file:del_dir_r(To), _ = file:delete(To), ok;
+           ({replaced, To, AsidePath}) ->
+                case type(To) of
+                    missing -> ok;
+                    _ -> _ = file:del_dir_r(To), _ = file:delete(To), ok
+                end,
+                _ = file:rename(AsidePath, To),
+                ok
+        end,
+        Done).
+
+type(Path) ->
+    case file:read_link_info(Path) of
+        {ok, #file_info{ type = Type }} -> Type;
+        {error, _} -> missing
+    end.
+
+join(Dir, <<>>) -> Dir;
+join(<<>>, Name) -> Name;
+join(Dir, Name) -> filename:join(Dir, Name).
 
 sibling(Dir, What) ->
     Parent = filename:dirname(Dir),
