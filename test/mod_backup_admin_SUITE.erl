@@ -32,7 +32,9 @@
     config_locked_by_app_env/1,
     action_postback_growls/1,
     dispatch_rules/1,
-    templates_well_formed/1
+    templates_well_formed/1,
+    template_lib_files_exist/1,
+    revision_diff_rows_as_the_admin_shows_values/1
 ]).
 
 -define(SITE, bckadmin).
@@ -46,7 +48,9 @@ all() ->
         config_locked_by_app_env,
         action_postback_growls,
         dispatch_rules,
-        templates_well_formed
+        templates_well_formed,
+        template_lib_files_exist,
+        revision_diff_rows_as_the_admin_shows_values
     ].
 
 init_per_suite(Config) ->
@@ -207,3 +211,65 @@ wait_idle(Context, N) ->
         true -> timer:sleep(50), wait_idle(Context, N - 1);
         false -> ok
     end.
+
+%% Every file a template asks for with Zotonic's `{% lib %}' tag is served from some app's
+%% priv/lib; this app ships none, so its templates may ask for none of their own (the stock
+%% revision page asked for js/wdiff.js and js/modules/z.make_diff.js, a 404 here).
+template_lib_files_exist(_Config) ->
+    Priv = code:priv_dir(zotonic_mod_backup),
+    Templates = filelib:wildcard(filename:join([Priv, "templates", "*.tpl"])),
+    Wanted = lists:usort(lists:flatmap(fun lib_paths/1, Templates)),
+    Missing = [ {T, P} || {T, P} <- Wanted, not filelib:is_regular(filename:join([Priv, "lib", P])) ],
+    ?assertEqual([], Missing).
+
+lib_paths(Template) ->
+    {ok, Bin} = file:read_file(Template),
+    case re:run(Bin, "{%\\s*lib\\s+([^%]*)%}", [global, {capture, all_but_first, binary}]) of
+        nomatch -> [];
+        {match, Tags} ->
+            [ {filename:basename(Template), P}
+              || [Args] <- Tags,
+                 {match, Ps} <- [ re:run(Args, "\"([^\"]+)\"", [global, {capture, all_but_first, binary}]) ],
+                 [P] <- Ps ]
+    end.
+
+%% The diff of two revisions, made on the server: "not set" and "empty" are no change, dates
+%% read as Y-m-d H:i:s, resource ids carry their title, and the rows come in the admin's order.
+revision_diff_rows_as_the_admin_shows_values(_Config) ->
+    Ctx = zotonic_host:context(?SITE, sudo),
+    Editor = zotonic_host:context(?SITE, editor),
+    {ok, Id} = m_rsc_update:insert(#{ <<"category">> => text, <<"title">> => <<"Diff page">>,
+                                      <<"body">> => <<"<p>One two three</p>">>,
+                                      <<"date_start">> => {{2024, 5, 6}, {7, 8, 9}} }, Editor),
+    {ok, _} = m_rsc_update:update(Id, #{ <<"body">> => <<"<p>One 2 three</p>">>, <<"summary">> => <<>>,
+                                         <<"date_start">> => {{2024, 5, 7}, {7, 8, 9}} }, Editor),
+    [R1, R2] = [ R || {R} <- z_db:q("select id from backup_revision where rsc_id = $1 order by id", [Id], Ctx) ],
+    Q = [ {<<"id">>, integer_to_binary(Id)}, {<<"a">>, integer_to_binary(R1)}, {<<"b">>, integer_to_binary(R2)} ],
+    C1 = lists:foldl(fun({K, V}, Acc) -> z_context:set_q(K, V, Acc) end, Editor, Q),
+    Before = length(zotonic_host:render_log(?SITE)),
+    _ = controller_admin_backup_revision:event(#postback_notify{ message = <<"rev-diff">> }, C1),
+    [ {update, <<"page-diff">>, #render{ vars = Vars }} ] =
+        [ E || {update, _, _} = E <- lists:nthtail(Before, zotonic_host:render_log(?SITE)) ],
+    Rows = proplists:get_value(diff, Vars),
+    Keys = [ K || [K | _] <- Rows ],
+    ct:pal("diff rows: ~p", [Rows]),
+    [ [_, BodyA, BodyB] ] = [ R || [<<"body">> | _] = R <- Rows ],
+    ?assertEqual(<<"&lt;p&gt;One <del>two</del> three&lt;/p&gt;">>, BodyA),
+    ?assertEqual(<<"&lt;p&gt;One <ins>2</ins> three&lt;/p&gt;">>, BodyB),
+    [ [_, DateA, DateB] ] = [ R || [<<"date_start">> | _] = R <- Rows ],
+    ?assertEqual(<<"2024-05-<del>06</del> 07:08:09">>, DateA),
+    ?assertEqual(<<"2024-05-<ins>07</ins> 07:08:09">>, DateB),
+    ?assertNot(lists:member(<<"summary">>, Keys)),
+    % Zotonic's admin order: created before date_start before body.
+    ?assertEqual([<<"created">>, <<"date_start">>, <<"body">>],
+                 [ K || K <- Keys, lists:member(K, [<<"created">>, <<"date_start">>, <<"body">>]) ]),
+    % One revision alone: the modifier shown with its title.
+    C2 = lists:foldl(fun({K, V}, Acc) -> z_context:set_q(K, V, Acc) end, Editor,
+                     [ {<<"id">>, integer_to_binary(Id)}, {<<"a">>, integer_to_binary(R2)} ]),
+    Before2 = length(zotonic_host:render_log(?SITE)),
+    _ = controller_admin_backup_revision:event(#postback_notify{ message = <<"rev-diff">> }, C2),
+    [ {update, _, #render{ vars = Vars2 }} ] =
+        [ E || {update, _, _} = E <- lists:nthtail(Before2, zotonic_host:render_log(?SITE)) ],
+    [ [_, Creator, <<>>] ] = [ R || [<<"creator_id">> | _] = R <- proplists:get_value(diff, Vars2) ],
+    ?assertMatch({match, _}, re:run(Creator, "\\([0-9]+\\)$")),
+    ok = m_rsc_update:delete(Id, Ctx).

@@ -1,8 +1,12 @@
 %% @doc The revisions of one resource in the admin (`/admin/backup/:id'): the page, the
-%% `rev-diff' notification that shows one revision or the changes between two (computed by
-%% backup_revision_codec:diff/2 in the NIF: per property, per language of translated texts, with
-%% word-level changes marked as <del> and <ins>), and the `revert' submit of
-%% _dialog_backup_revert_confirm.tpl with its three options.
+%% `rev-diff' notification that shows one revision or the changes between two, and the `revert'
+%% submit of _dialog_backup_revert_confirm.tpl with its three options.
+%%
+%% The diff is made here, on the server (the stock module shipped wdiff.js to do it in the
+%% browser): values are shown as Zotonic's admin shows them (empty values alike, dates as
+%% Y-m-d H:i:s, resource ids with their titles, the stock field order), and
+%% backup_revision_codec:diff/2 in the NIF compares them per property and per language of
+%% translated texts, with word-level changes marked as <del> and <ins>.
 %%
 %% Access: users of the admin who may edit the resource; for a deleted resource those who may
 %% use mod_backup.
@@ -28,8 +32,7 @@
     service_available/1,
     is_authorized/1,
     process/4,
-    event/2,
-    diff_rows/2
+    event/2
 ]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
@@ -147,7 +150,7 @@ show_diff(Id, {ok, A}, B, Context) ->
         {ok, #{ <<"data">> := D } = Rev} -> {Rev, D};
         undefined -> {undefined, #{}}
     end,
-    case diff_rows(maps:get(<<"data">>, A), BData) of
+    case diff_rows(maps:get(<<"data">>, A), BData, Context) of
         {ok, Rows} ->
             Vars = [ {id, Id}, {a, A}, {b, BRev}, {diff, Rows} ],
             z_render:update("page-diff", #render{ template = "_admin_backup_diff.tpl", vars = Vars }, Context);
@@ -158,18 +161,85 @@ show_diff(Id, {ok, A}, B, Context) ->
 damaged(Context) ->
     z_render:growl_error(?__("Sorry, this backup is damaged and can not be shown.", Context), Context).
 
-%% @doc The rows of _admin_backup_diff.tpl: [Property, HtmlA, HtmlB] per changed property (per
-%% language for translated texts), sorted by property. Deleted words are in <del> in HtmlA,
-%% inserted words in <ins> in HtmlB; text is HTML-escaped. Against an empty B every property
-%% of A is listed with its value.
--spec diff_rows(PropsA, PropsB) -> {ok, [ [ binary() ] ]} | {error, term()} when
-    PropsA :: map(),
-    PropsB :: map().
-diff_rows(PropsA, PropsB) ->
-    case backup_revision_codec:diff(PropsA, PropsB) of
-        {ok, Changes} -> {ok, [ row(C, map_size(PropsB) =:= 0) || C <- Changes ]};
-        {error, _} = Error -> Error
+%% The rows of _admin_backup_diff.tpl: [Property, HtmlA, HtmlB] per changed property (per
+%% language for translated texts), in the order Zotonic's admin uses. Deleted words are in <del>
+%% in HtmlA, inserted words in <ins> in HtmlB; text is HTML-escaped. Against an empty B every
+%% property of A is listed with its value.
+diff_rows(PropsA, PropsB, Context) ->
+    A = display_props(PropsA, Context),
+    B = display_props(PropsB, Context),
+    case backup_revision_codec:diff(A, B) of
+        {ok, Changes} ->
+            Sorted = lists:sort([ {field_order(K), K, L, C} || #{ key := K, lang := L } = C <- Changes ]),
+            {ok, [ row(C, map_size(B) =:= 0) || {_, _, _, C} <- Sorted ]};
+        {error, _} = Error ->
+            Error
     end.
+
+%% Fields first in this order, as Zotonic's admin_rsc_diff lists them; others after, by name.
+-define(FIELD_ORDER, [
+    <<"title">>, <<"category_id">>, <<"creator_id">>, <<"modifier_id">>, <<"created">>,
+    <<"modified">>, <<"publication_start">>, <<"publication_end">>, <<"org_pubdate">>,
+    <<"is_published">>, <<"is_featured">>, <<"is_protected">>, <<"is_dependent">>,
+    <<"visible_for">>, <<"content_group_id">>, <<"language">>, <<"chapeau">>, <<"subtitle">>,
+    <<"short_title">>, <<"summary">>, <<"name_prefix">>, <<"name_first">>,
+    <<"name_surname_prefix">>, <<"name_surname">>, <<"phone">>, <<"phone_mobile">>,
+    <<"phone_alt">>, <<"phone_emergency">>, <<"email">>, <<"website">>,
+    <<"is_website_redirect">>, <<"date_start">>, <<"date_end">>, <<"date_remarks">>,
+    <<"date_is_all_day">>, <<"address_street_1">>, <<"address_street_2">>, <<"address_city">>,
+    <<"address_state">>, <<"address_postcode">>, <<"address_country">>, <<"location_lng">>,
+    <<"location_lat">>, <<"body">>, <<"body_extra">>, <<"blocks">>, <<"uri">>,
+    <<"page_path">>, <<"is_page_path_multiple">>, <<"name">>, <<"seo_noindex">>, <<"slug">>,
+    <<"custom_slug">>, <<"seo_desc">>
+]).
+-define(ID_FIELDS, [<<"category_id">>, <<"creator_id">>, <<"modifier_id">>, <<"rsc_id">>,
+                    <<"content_group_id">>]).
+
+field_order(Key) ->
+    K = z_convert:to_binary(Key),
+    case lists:search(fun({_, F}) -> F =:= K end, lists:zip(lists:seq(1, length(?FIELD_ORDER)), ?FIELD_ORDER)) of
+        {value, {N, _}} -> {N, K};
+        false -> {length(?FIELD_ORDER) + 1, K}
+    end.
+
+%% Props as the admin shows them: empty values (undefined, <<>>, [], an empty translation) are
+%% left out, so "not set" and "empty" are no change; datetimes as text; ids with their title.
+display_props(Props, Context) when is_map(Props) ->
+    maps:fold(
+        fun(K, V, Acc) ->
+            case is_empty(V) of
+                true -> Acc;
+                false -> Acc#{ K => display_value(z_convert:to_binary(K), V, Context) }
+            end
+        end,
+        #{},
+        Props);
+display_props(_, _Context) ->
+    #{}.
+
+is_empty(undefined) -> true;
+is_empty(<<>>) -> true;
+is_empty([]) -> true;
+is_empty(#trans{ tr = [] }) -> true;
+is_empty(_) -> false.
+
+display_value(_K, {{Y, M, D}, {H, I, S}}, _Context)
+    when is_integer(Y), is_integer(M), is_integer(D), is_integer(H), is_integer(I), is_number(S) ->
+    iolist_to_binary(io_lib:format("~4..0B-~2..0B-~2..0B ~2..0B:~2..0B:~2..0B", [Y, M, D, H, I, trunc(S)]));
+display_value(K, Id, Context) when is_integer(Id) ->
+    case lists:member(K, ?ID_FIELDS) of
+        true ->
+            case z_trans:lookup_fallback(m_rsc:p_no_acl(Id, <<"title">>, Context), Context) of
+                Title when is_binary(Title), Title =/= <<>> ->
+                    iolist_to_binary([ Title, " (", integer_to_binary(Id), ")" ]);
+                _ ->
+                    Id
+            end;
+        false ->
+            Id
+    end;
+display_value(_K, V, _Context) ->
+    V.
 
 row(#{ key := Key, lang := Lang, old := Old, new := New, ops := Ops }, IsSingle) ->
     Label = case Lang of

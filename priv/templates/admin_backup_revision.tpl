@@ -1,8 +1,9 @@
 {% extends "admin_base.tpl" %}
 
 {# Revisions of one page: pick two versions (a: older, b: newer) to see what changed, or one
-   to see it whole and revert to it. The diff is rendered by controller_admin_backup_revision
-   on the "rev-diff" notification into #page-diff. #}
+   to see it whole and revert to it. The diff is made and rendered on the server by
+   controller_admin_backup_revision on the "rev-diff" notification into #page-diff; no
+   JavaScript library is needed for it. #}
 
 {% block title %}{_ Revisions for _} {{ id.title }}{% endblock %}
 
@@ -112,8 +113,4 @@
 {% endwith %}
 {% endwith %}
 {% endif %}
-{% endblock %}
-
-{% block js_extra %}
-    {% lib "js/wdiff.js" "js/modules/z.make_diff.js" %}
 {% endblock %}
