@@ -37,7 +37,7 @@
             </tr>
         {% endif %}
         {% for k, va, vb in diff %}
-            {% if not k|member:[`modifier_id`, `modified`, `version`] %}
+            {% if not k|member:["modifier_id", "modified", "version"] %}
                 <tr {% if has_diff %}class="do_make_diff"{% endif %}>
                     <th>{{ k }}</th>
                     <td>{{ va }}</td>
