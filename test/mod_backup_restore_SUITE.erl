@@ -42,7 +42,8 @@
     files_restore_failing_midway_leaves_the_archive_dir_as_it_was/1,
     stock_restore_functions/1,
     standby_follows_production/1,
-    standby_drops_bad_hash/1
+    standby_drops_bad_hash/1,
+    standby_restores_an_encrypted_set_without_leftovers/1
 ]).
 
 -define(SITE, bckrestore).
@@ -71,7 +72,8 @@ all() ->
         files_restore_failing_midway_leaves_the_archive_dir_as_it_was,
         stock_restore_functions,
         standby_follows_production,
-        standby_drops_bad_hash
+        standby_drops_bad_hash,
+        standby_restores_an_encrypted_set_without_leftovers
     ].
 
 init_per_suite(Config) ->
@@ -90,7 +92,8 @@ end_per_suite(_Config) ->
     zotonic_host:stop_site(?SITE),
     ok.
 
-init_per_testcase(Case, Config) when Case =:= standby_follows_production; Case =:= standby_drops_bad_hash ->
+init_per_testcase(Case, Config) when Case =:= standby_follows_production; Case =:= standby_drops_bad_hash;
+                                    Case =:= standby_restores_an_encrypted_set_without_leftovers ->
     Root = filename:join(["/tmp", "zotonic_host", "standby-" ++ integer_to_list(erlang:unique_integer([positive]))]),
     {ok, Prod} = zotonic_host:start_site(?PROD, #{ dir => Root }),
     {ok, Standby} = zotonic_host:start_site(?STANDBY, #{ dir => Root, environment => backup }),
@@ -109,7 +112,8 @@ init_per_testcase(_Case, Config) ->
     zotonic_host:mqtt_flush(?SITE),
     [ {dir, Dir} | Config ].
 
-end_per_testcase(Case, Config) when Case =:= standby_follows_production; Case =:= standby_drops_bad_hash ->
+end_per_testcase(Case, Config) when Case =:= standby_follows_production; Case =:= standby_drops_bad_hash;
+                                   Case =:= standby_restores_an_encrypted_set_without_leftovers ->
     zotonic_host:stop_site(?STANDBY),
     zotonic_host:stop_site(?PROD),
     _ = file:del_dir_r(?config(root, Config)),
@@ -446,6 +450,25 @@ standby_follows_production(Config) ->
     ?assertEqual(ok, z_notifier:first(backup_download, Standby)),
     ok = wait_for(fun() -> not is_downloading(?STANDBY) end),
     ?assertEqual(Old2, whereis(server(?STANDBY))).
+
+%% A standby restores an encrypted set in its download worker, which the site restart at the
+%% end of the restore stops with the module: the decrypted temporaries are gone all the same.
+standby_restores_an_encrypted_set_without_leftovers(Config) ->
+    Prod = ?config(prod, Config),
+    Standby = ?config(standby, Config),
+    ok = m_config:set_value(mod_backup, encrypt_backups, <<"true">>, Prod),
+    ok = wait_for(fun() -> backup_config:encrypt_password(Prod) =/= <<>> end),
+    ok = m_config:set_value(mod_backup, backup_encrypt_password, backup_config:encrypt_password(Prod), Standby),
+    ok = mod_backup:start_backup(true, Prod),
+    ok = wait_for(fun() -> lists:member(<<"uploaded">>, statuses(?PROD)) end),
+    ok = wait_idle(Prod),
+    [#{ <<"is_encrypted">> := true }] = maps:values(backup_json_index:read(backup_create:dir(Prod))),
+    Old = whereis(server(?STANDBY)),
+    server(?STANDBY) ! periodic_download,
+    ok = wait_restarted(?STANDBY, Old),
+    assert_same(db_fingerprint(?PROD), db_fingerprint(?STANDBY)),
+    {ok, Names} = file:list_dir(backup_create:dir(Standby)),
+    ?assertEqual([], [ N || N <- Names, lists:suffix(".tmp", N) orelse string:find(N, ".restore-") =/= nomatch ]).
 
 %% A file whose sha256 does not match backup.json is dropped and logged; nothing is restored.
 standby_drops_bad_hash(Config) ->

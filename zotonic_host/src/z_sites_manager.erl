@@ -1,5 +1,8 @@
 %% @doc zotonic_host: Zotonic's z_sites_manager calls a module makes. A restart of a host site
-%% restarts its modules (the database and dirs stay) and is recorded in the render log.
+%% restarts its modules (the database and dirs stay) and is recorded in the render log. As in
+%% Zotonic, restart/1 returns when the site runs again, and the stop and start are done by
+%% another process (Zotonic's sites manager): a caller linked to a module process (a worker of
+%% mod_backup) is stopped with it, while the site still comes back.
 %% @end
 
 -module(z_sites_manager).
@@ -10,7 +13,7 @@
 restart(Site) ->
     ok = zotonic_host:log(Site, {site_restart, Site}),
     #{ options := Options } = zotonic_host:site_info(Site),
-    _ = spawn(fun() ->
+    {Pid, MRef} = spawn_monitor(fun() ->
         z_module_manager:stop_modules(Site),
         Scan = case maps:find(lib_dirs, Options) of
             {ok, LibDirs} -> z_module_manager:scan(LibDirs);
@@ -18,7 +21,10 @@ restart(Site) ->
         end,
         z_module_manager:start_modules(Site, maps:get(modules, Options, [mod_backup]), Scan)
     end),
-    ok.
+    receive
+        {'DOWN', MRef, process, Pid, normal} -> ok;
+        {'DOWN', MRef, process, Pid, Reason} -> {error, Reason}
+    end.
 
 -spec get_site_config(atom()) -> {ok, proplists:proplist()}.
 get_site_config(Site) ->
