@@ -43,6 +43,7 @@
     tmp_files_removed_at_start/1,
     interrupted_commit_is_repaired_at_start/1,
     stock_backup_create_functions/1,
+    launcher_backup_commands_through_z_n1/1,
     old_sunday_set_dropped/1,
     model_acl/1,
     action_acl/1,
@@ -73,6 +74,7 @@ all() ->
         tmp_files_removed_at_start,
         interrupted_commit_is_repaired_at_start,
         stock_backup_create_functions,
+        launcher_backup_commands_through_z_n1,
         old_sunday_set_dropped,
         model_acl,
         action_acl,
@@ -311,6 +313,21 @@ stock_backup_create_functions(Config) ->
     {ok, #file_info{ mode = Mode }} = file:read_file_info(PassFile),
     ?assertEqual(8#600, Mode band 8#777),
     ok = file:delete(PassFile).
+
+%% `bin/zotonic backup SITE list|start|restore' as Zotonic's launcher runs them: rpc to
+%% z:is_module_enabled/2 and z:n1/2 with the site's plain (anonymous) context.
+launcher_backup_commands_through_z_n1(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    ?assert(z:is_module_enabled(mod_backup, ?SITE)),
+    ?assertEqual([], z:n1(backup_list, ?SITE)),
+    ?assertEqual(ok, z:n1(backup_start, ?SITE)),
+    ?assertEqual({error, in_progress}, z:n1(backup_start, ?SITE)),
+    ok = wait_idle(Context),
+    [#{ name := Name, is_database_present := true }] = z:n1(backup_list, ?SITE),
+    ?assertEqual({error, unknown_backup}, z:n1({backup_restore, <<"nosuchset">>, [database, files]}, ?SITE)),
+    ?assertEqual(ok, z:n1({backup_restore, Name, [files]}, ?SITE)),
+    ?assertEqual([Name], maps:keys(backup_json_index:read(Dir))).
 
 %% A set named <site>-7 older than a week is dropped when a new set is registered.
 old_sunday_set_dropped(Config) ->

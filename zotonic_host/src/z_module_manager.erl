@@ -17,6 +17,7 @@
     prio_sort/1,
     mod_schema/1,
     active/1,
+    active/2,
     is_provided/2,
     whereis/2,
     start_modules/3,
@@ -91,6 +92,11 @@ mod_schema(Module) ->
 -spec active(z:context()) -> [atom()].
 active(#context{ site = Site }) ->
     [ M || {M, _Pid} <- running(Site) ].
+
+%% @doc Is the module running in the context's site?
+-spec active(atom(), z:context()) -> boolean().
+active(Module, Context) ->
+    lists:member(Module, active(Context)).
 
 -spec is_provided(atom(), z:context()) -> boolean().
 is_provided(Service, Context) ->
