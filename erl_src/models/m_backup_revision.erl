@@ -59,6 +59,7 @@
 
     periodic_cleanup/1,
     install/1,
+    insert_deleted_revisions/1,
 
     lock_resource/2,
     resource_rows/2,
@@ -351,8 +352,9 @@ keyframe_every() ->
 %% ---------------------------------------------------------------------------------------------
 %% Reading
 
-%% @doc Fetch a revision by its id, with its props in `data'. A row that cannot be
-%% reconstructed (damaged data) gives `{error, badarg}'.
+%% @doc Fetch a revision by its id: the row, with its props in `data' and `data_type'
+%% `<<"erlang">>' as stock mod_backup returns it, however the row is stored. A row that cannot
+%% be reconstructed (damaged data) gives `{error, badarg}'.
 -spec get_revision(RevisionId, Context) -> {ok, Revision} | {error, Reason} when
     RevisionId :: integer() | binary() | string(),
     Context :: z:context(),
@@ -390,7 +392,8 @@ reconstruct(Chain) ->
     Rows = [ {DT, D} || #{ <<"data_type">> := DT, <<"data">> := D } <- Chain ],
     case backup_revision_codec:decode(Rows) of
         {ok, Props} ->
-            {ok, Last#{ <<"data">> => Props }};
+            % Reported as stock reports its rows: our storage format stays inside the module.
+            {ok, Last#{ <<"data_type">> => backup_revision_codec:data_type_erlang(), <<"data">> => Props }};
         {error, Reason} ->
             ?LOG_ERROR(#{
                 in => zotonic_mod_backup,
@@ -915,9 +918,17 @@ install(Context) ->
                     primary key (id)
                 )", Context),
             _ = z_db:q("create index backup_revision_id_created on backup_revision (rsc_id, created)", Context),
-            ok = ensure_deleted_index(Context);
+            _ = ensure_deleted_index(Context),
+            ok;
         true ->
-            ok = ensure_deleted_index(Context)
+            case ensure_deleted_index(Context) of
+                created ->
+                    % A table from before deleted-revisions were kept (as stock does).
+                    _ = z_pivot_rsc:insert_task(?MODULE, insert_deleted_revisions, <<>>, Context),
+                    ok;
+                exists ->
+                    ok
+            end
     end,
     case z_db:table_exists(backup_edge_log, Context) of
         false ->
@@ -982,11 +993,74 @@ install(Context) ->
 ensure_deleted_index(Context) ->
     case z_db:key_exists(backup_revision, backup_revision_created_deleted_key, Context) of
         true ->
-            ok;
+            exists;
         false ->
             _ = z_db:q("
                 create index backup_revision_created_deleted_key
                 on backup_revision (created, type)
                 where type = 'D'", Context),
-            ok
+            created
+    end.
+
+%% @doc Give every deleted resource (in rsc_gone) that has revisions but no deleted-revision
+%% one: its newest revision, dated at its deletion, as stock mod_backup does. Stock queues this
+%% as a pivot task when install/1 adds the index on deleted revisions to an older table.
+-spec insert_deleted_revisions(Context) -> ok when
+    Context :: z:context().
+insert_deleted_revisions(Context) ->
+    ?LOG_INFO(#{
+        in => zotonic_mod_backup,
+        text => <<"Inserting deleted revisions for resources">>
+    }),
+    Gone = z_db:q("
+        select g.id, g.modified
+        from rsc_gone g
+        where exists (select 1 from backup_revision p where p.rsc_id = g.id and p.type = 'P')
+          and not exists (select 1 from backup_revision d where d.rsc_id = g.id and d.type = 'D')
+        order by g.id",
+        Context),
+    lists:foreach(fun({RscId, GoneDate}) -> insert_deleted_revision(RscId, GoneDate, Context) end, Gone).
+
+%% The newest saved revision of RscId again, as a (full) deleted-revision row created at
+%% GoneDate; nothing when it has one by now.
+insert_deleted_revision(RscId, GoneDate, Context) ->
+    F = fun(Ctx) ->
+        ok = lock_resource(RscId, Ctx),
+        case z_db:q1("
+            select max(id) filter (where type = 'P')
+            from backup_revision
+            where rsc_id = $1
+            having count(*) filter (where type = 'D') = 0",
+            [ RscId ], Ctx)
+        of
+            undefined ->
+                ok;
+            RevId ->
+                case get_revision(RevId, Ctx) of
+                    {ok, #{ <<"data">> := Props, <<"version">> := Version,
+                            <<"user_id">> := UserId, <<"user_name">> := UserName }} ->
+                        {DataType, Data} = keyframe(Props),
+                        _ = z_db:q("
+                            insert into backup_revision
+                                (rsc_id, type, version, user_id, user_name, data_type, data, created)
+                            values ($1, $2, $3, $4, $5, $6, $7, $8)",
+                            [ RscId, ?TYPE_DELETED, Version, UserId, UserName, DataType, Data, GoneDate ],
+                            Ctx),
+                        ok;
+                    {error, Reason} ->
+                        {error, Reason}
+                end
+        end
+    end,
+    case z_db:transaction(F, Context) of
+        ok ->
+            ok;
+        Error ->
+            ?LOG_ERROR(#{
+                in => zotonic_mod_backup,
+                text => <<"Could not insert a deleted revision">>,
+                rsc_id => RscId,
+                result => error,
+                reason => Error
+            })
     end.
