@@ -208,7 +208,7 @@ pct(Values, P) ->
 %% Also: the deltas made from the revision cache are byte for byte those made from the chain.
 keyframe_every_n_saves(Config) ->
     Ctx = ?config(ctx, Config),
-    N = m_backup_revision:keyframe_every(),
+    N = backup_revision_save:keyframe_every(),
     Id = 900001,
     IdNoCache = 900011,
     History = history(2 * N + 10, 7),
