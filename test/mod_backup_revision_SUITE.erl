@@ -45,7 +45,9 @@
     revision_cache_never_holds_more_than_256_resources/1,
     rsc_upload_bert_and_json/1,
     corrupt_upload_changes_nothing/1,
-    admin_diff_and_revert_through_the_controller/1
+    admin_diff_and_revert_through_the_controller/1,
+    get_revision_reports_erlang_rows_with_decoded_props/1,
+    insert_deleted_revisions_adds_the_missing_deleted_rows/1
 ]).
 
 -define(SITE, zrev_a).
@@ -71,7 +73,9 @@ all() ->
         revision_cache_never_holds_more_than_256_resources,
         rsc_upload_bert_and_json,
         corrupt_upload_changes_nothing,
-        admin_diff_and_revert_through_the_controller
+        admin_diff_and_revert_through_the_controller,
+        get_revision_reports_erlang_rows_with_decoded_props,
+        insert_deleted_revisions_adds_the_missing_deleted_rows
     ].
 
 init_per_suite(Config) ->
@@ -204,7 +208,7 @@ pct(Values, P) ->
 %% Also: the deltas made from the revision cache are byte for byte those made from the chain.
 keyframe_every_n_saves(Config) ->
     Ctx = ?config(ctx, Config),
-    N = m_backup_revision:keyframe_every(),
+    N = backup_revision_save:keyframe_every(),
     Id = 900001,
     IdNoCache = 900011,
     History = history(2 * N + 10, 7),
@@ -653,6 +657,89 @@ admin_diff_and_revert_through_the_controller(Config) ->
     ?assertMatch({false, _}, controller_admin_backup_revision:is_authorized(z_context:set_q(<<"id">>, integer_to_binary(Id), Editor))),
     ?assertMatch({true, _}, controller_admin_backup_revision:is_authorized(
                                 z_context:set_q(<<"id">>, integer_to_binary(Id), zotonic_host:context(?SITE, admin)))).
+
+%% Callers of the stock model only ever see `erlang' rows with the decoded props: our storage
+%% format (keyframes, deltas) stays inside the module, whatever row a revision is stored as.
+get_revision_reports_erlang_rows_with_decoded_props(Config) ->
+    Ctx = ?config(ctx, Config),
+    {ok, Id} = m_rsc_update:insert(#{ <<"category">> => text, <<"title">> => <<"Kind 1">> }, Ctx),
+    {ok, _} = m_rsc_update:update(Id, #{ <<"title">> => <<"Kind 2">> }, Ctx),
+    Stock = #{ <<"title">> => <<"Kind 3">>, <<"version">> => 99 },
+    _ = z_db:q("insert into backup_revision (rsc_id, type, version, data_type, data)
+                values ($1, 'P', 99, 'erlang', $2)", [Id, term_to_binary(Stock, [compressed])], Ctx),
+    {ok, _} = m_rsc_update:update(Id, #{ <<"title">> => <<"Kind 4">> }, Ctx),
+    Rows = rows(Id, Ctx),
+    % stored as all three kinds...
+    ?assertEqual([<<"zkey1">>, <<"zdelta1">>, <<"erlang">>, <<"zdelta1">>], [ DT || {_, _, _, DT} <- Rows ]),
+    % ...reported as stock rows.
+    Revs = [ begin {ok, R} = m_backup_revision:get_revision(RevId, Ctx), R end || {RevId, _, _, _} <- Rows ],
+    ?assertEqual([<<"erlang">>], lists:usort([ DT || #{ <<"data_type">> := DT } <- Revs ])),
+    ?assertEqual([<<"Kind 1">>, <<"Kind 2">>, <<"Kind 3">>, <<"Kind 4">>],
+                 [ T || #{ <<"data">> := #{ <<"title">> := T } } <- Revs ]),
+    ?assertEqual(Stock, maps:get(<<"data">>, lists:nth(3, Revs))),
+    % The other columns are the row's own.
+    [ #{ <<"id">> := RevId1, <<"rsc_id">> := Id, <<"type">> := <<"P">>, <<"version">> := 1 } | _ ] = Revs,
+    ?assertEqual(element(1, hd(Rows)), RevId1),
+    % The deleted-pages list reports them as stock does (`term', decoded).
+    ok = m_rsc_update:delete(Id, Ctx),
+    #search_result{ result = Found } = m_backup_revision:list_deleted({1, 1000}, Ctx),
+    [ #{ <<"data_type">> := <<"term">>, <<"data">> := #{ <<"title">> := <<"Kind 4">> } } ] =
+        [ R || #{ <<"rsc_id">> := RId } = R <- Found, RId =:= Id ].
+
+%% Stock's insert_deleted_revisions/1: every deleted resource (in rsc_gone) with revisions but
+%% no deleted-revision gets one, a copy of its newest revision dated at its deletion; stock
+%% queues it when install/1 adds the index on deleted revisions to an older table.
+insert_deleted_revisions_adds_the_missing_deleted_rows(Config) ->
+    Ctx = ?config(ctx, Config),
+    {ok, A} = m_rsc_update:insert(#{ <<"category">> => text, <<"title">> => <<"Gone A 1">> }, Ctx),
+    {ok, _} = m_rsc_update:update(A, #{ <<"title">> => <<"Gone A 2">> }, Ctx),
+    {ok, _} = m_rsc_update:update(A, #{ <<"title">> => <<"Gone A 3">> }, Ctx),
+    ok = m_rsc_update:delete(A, Ctx),
+    % B: gone with only stock rows, as an older site has them.
+    B = 900401,
+    PropsB = [ #{ <<"title">> => <<"Gone B">>, <<"version">> => V } || V <- [1, 2] ],
+    [ z_db:q("insert into backup_revision (rsc_id, type, version, user_id, user_name, data_type, data)
+              values ($1, 'P', $2, 7, 'Seven', 'erlang', $3)",
+             [B, V, term_to_binary(P, [compressed])], Ctx) || #{ <<"version">> := V } = P <- PropsB ],
+    _ = z_db:q("insert into rsc_gone (id, version, modified) values ($1, 2, now() - interval '3 days')", [B], Ctx),
+    % C: gone, and its deleted-revision is there already.
+    {ok, C} = m_rsc_update:insert(#{ <<"category">> => text, <<"title">> => <<"Gone C">> }, Ctx),
+    ok = m_rsc_update:delete(C, Ctx),
+    RowsC = rows(C, Ctx),
+    % Older mod_backups wrote no deleted-revisions.
+    _ = z_db:q("delete from backup_revision where rsc_id = $1 and type = 'D'", [A], Ctx),
+    RowsA = rows(A, Ctx),
+    ?assertEqual(ok, m_backup_revision:insert_deleted_revisions(Ctx)),
+    ?assertEqual(RowsC, rows(C, Ctx)),
+    Deleted = fun(Id) ->
+        [ {RevId, <<"D">>, _, _} ] = [ R || {_, <<"D">>, _, _} = R <- rows(Id, Ctx) ],
+        {ok, Rev} = m_backup_revision:get_revision(RevId, Ctx),
+        Rev
+    end,
+    Gone = fun(Id) -> z_db:q1("select modified from rsc_gone where id = $1", [Id], Ctx) end,
+    {LastA, _, VersionA, _} = lists:last(RowsA),
+    {ok, #{ <<"data">> := PropsA }} = m_backup_revision:get_revision(LastA, Ctx),
+    ?assertMatch(#{ <<"title">> := <<"Gone A 3">> }, PropsA),
+    ?assertMatch(#{ <<"data">> := PropsA, <<"version">> := VersionA, <<"data_type">> := <<"erlang">> }, Deleted(A)),
+    ?assertEqual(Gone(A), maps:get(<<"created">>, Deleted(A))),
+    ?assertMatch(#{ <<"data">> := #{ <<"title">> := <<"Gone B">>, <<"version">> := 2 }, <<"version">> := 2,
+                    <<"user_id">> := 7, <<"user_name">> := <<"Seven">> }, Deleted(B)),
+    ?assertEqual(Gone(B), maps:get(<<"created">>, Deleted(B))),
+    % Every row still reads; a second run adds nothing.
+    [ {ok, _} = m_backup_revision:get_revision(R, Ctx) || {R, _, _, _} <- rows(A, Ctx) ++ rows(B, Ctx) ],
+    Before = [ rows(Id, Ctx) || Id <- [A, B, C] ],
+    ok = m_backup_revision:insert_deleted_revisions(Ctx),
+    ?assertEqual(Before, [ rows(Id, Ctx) || Id <- [A, B, C] ]),
+    % install/1 on a table without the index queues it, as stock's does.
+    _ = z_db:q("delete from backup_revision where rsc_id = any($1) and type = 'D'", [[A, B]], Ctx),
+    _ = z_db:q("drop index backup_revision_created_deleted_key", Ctx),
+    z_db:flush(Ctx),
+    ok = m_backup_revision:install(Ctx),
+    ?assertEqual(1, z_db:q1("select count(*) from pivot_task_queue
+                             where module = 'm_backup_revision' and function = 'insert_deleted_revisions'", Ctx)),
+    _ = z_pivot_rsc:run_tasks(Ctx),
+    NoIds = fun(Rs) -> [ [ {T, V, DT} || {_, T, V, DT} <- R ] || R <- Rs ] end,
+    ?assertEqual(NoIds(Before), NoIds([ rows(Id, Ctx) || Id <- [A, B, C] ])).
 
 %% ---------------------------------------------------------------------------------------------
 

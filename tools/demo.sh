@@ -67,7 +67,7 @@ tty=0
 [ -t 1 ] && tty=1
 lib=_build/test/lib/zotonic_mod_backup
 ZB_DEMO_TTY=$tty erl -noshell +A 8 \
-    -pa "$lib/ebin" -pa "$lib/zotonic_host/src" \
+    -pa "$lib/ebin" \
     -run zb_demo main "$tree" "$demo/run"
 
 echo "==> demo done in $(elapsed) (log: $demo/run/demo.log)"

@@ -148,8 +148,8 @@ compact_batch([ {RscId} | Rest ], Last, Stats, Context) ->
     Context :: z:context().
 compact_resource(RscId, Context) ->
     F = fun(Ctx) ->
-        ok = m_backup_revision:lock_resource(RscId, Ctx),
-        Rows = m_backup_revision:resource_rows(RscId, Ctx),
+        ok = backup_revision_save:lock_resource(RscId, Ctx),
+        Rows = backup_revision_read:resource_rows(RscId, Ctx),
         case decode_all(Rows) of
             {ok, Decoded} ->
                 New = encode_all(Decoded),
@@ -180,7 +180,7 @@ decode_all([ {Id, Type, DataType, Data} | Rest ], Prev, Acc) ->
 %% The rows as saving writes them: full for the first row, a deletion, the row after a deletion
 %% and every keyframe_every() rows; deltas else. Deltas are checked before they are used.
 encode_all(Decoded) ->
-    Every = m_backup_revision:keyframe_every(),
+    Every = backup_revision_save:keyframe_every(),
     {Rows, _} = lists:mapfoldl(
         fun({Id, Type, Props}, {PrevType, PrevProps, Count}) ->
             IsFull = PrevProps =:= undefined
@@ -268,8 +268,8 @@ downgrade_loop(After, Stats, Context) ->
 
 downgrade_resource(RscId, Context) ->
     F = fun(Ctx) ->
-        ok = m_backup_revision:lock_resource(RscId, Ctx),
-        Rows = m_backup_revision:resource_rows(RscId, Ctx),
+        ok = backup_revision_save:lock_resource(RscId, Ctx),
+        Rows = backup_revision_read:resource_rows(RscId, Ctx),
         {ok, downgrade_rows(Rows, undefined, {0, 0}, Ctx)}
     end,
     transaction_result(RscId, <<"Could not downgrade revisions">>, z_db:transaction(F, Context)).

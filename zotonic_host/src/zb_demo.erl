@@ -26,8 +26,7 @@
 %% Both sites are dropped at the end (and leftovers of an interrupted run at the start).
 %%
 %% Run (tools/demo.sh does all of this):
-%%   erl -noshell -pa _build/test/lib/zotonic_mod_backup/ebin \
-%%       -pa _build/test/lib/zotonic_mod_backup/zotonic_host/src -run zb_demo main TREE WORKDIR
+%%   erl -noshell -pa _build/test/lib/zotonic_mod_backup/ebin -run zb_demo main TREE WORKDIR
 %% Environment: PGHOST/PGPORT/PGUSER/PGPASSWORD (tools/pg_env.sh), ZB_DEMO_TTY=1 to draw the
 %% progress bar in place, ZB_DEMO_ARTICLES (1500), ZB_DEMO_WORKERS (4).
 %% @end

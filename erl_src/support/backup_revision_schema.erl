@@ -1,0 +1,133 @@
+%% @doc The tables of the revision log, as Zotonic's mod_backup makes them: backup_revision,
+%% backup_edge_log and backup_medium_log, their indexes and the trigger stamping deleted medium
+%% records. Installing again changes nothing.
+%% @end
+
+%% Copyright 2026 The zotonic_mod_backup authors
+%%
+%% Licensed under the Apache License, Version 2.0 (the "License");
+%% you may not use this file except in compliance with the License.
+%% You may obtain a copy of the License at
+%%
+%%     http://www.apache.org/licenses/LICENSE-2.0
+%%
+%% Unless required by applicable law or agreed to in writing, software
+%% distributed under the License is distributed on an "AS IS" BASIS,
+%% WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+%% See the License for the specific language governing permissions and
+%% limitations under the License.
+
+-module(backup_revision_schema).
+
+-export([
+    install/1
+]).
+
+-include_lib("zotonic_core/include/zotonic.hrl").
+
+%% @doc Create the tables backup_revision, backup_edge_log and backup_medium_log, their
+%% indexes and the trigger stamping deleted medium records.
+-spec install(Context) -> ok when
+    Context :: z:context().
+install(Context) ->
+    case z_db:table_exists(backup_revision, Context) of
+        false ->
+            _ = z_db:q("
+                create table backup_revision (
+                    id bigserial not null,
+                    type character(1) not null,
+                    rsc_id integer not null,
+                    created timestamp with time zone not null default current_timestamp,
+                    version integer,
+                    user_id integer,
+                    user_name character varying(80),
+                    filename character varying(400),
+                    note character varying(200),
+                    data_type character varying(10) not null,
+                    data bytea not null,
+                    primary key (id)
+                )", Context),
+            _ = z_db:q("create index backup_revision_id_created on backup_revision (rsc_id, created)", Context),
+            _ = ensure_deleted_index(Context),
+            ok;
+        true ->
+            case ensure_deleted_index(Context) of
+                created ->
+                    % A table from before deleted-revisions were kept (as stock does).
+                    _ = z_pivot_rsc:insert_task(m_backup_revision, insert_deleted_revisions, <<>>, Context),
+                    ok;
+                exists ->
+                    ok
+            end
+    end,
+    case z_db:table_exists(backup_edge_log, Context) of
+        false ->
+            _ = z_db:q("
+                create table backup_edge_log (
+                    id bigserial not null,
+                    subject_id integer not null,
+                    predicate character varying(300),
+                    object_id integer not null,
+                    is_insert boolean not null default true,
+                    timestamp timestamp with time zone not null default current_timestamp,
+                    primary key (id)
+                )", Context),
+            _ = z_db:q("create index backup_edge_log_subject_id_created_key
+                        on backup_edge_log (subject_id, timestamp)", Context),
+            _ = z_db:q("create index backup_edge_log_object_id_created_key
+                        on backup_edge_log (object_id, timestamp)", Context),
+            ok;
+        true ->
+            ok
+    end,
+    case z_db:table_exists(backup_medium_log, Context) of
+        false ->
+            _ = z_db:q("
+                create table backup_medium_log (
+                    id bigserial not null,
+                    rsc_id integer not null,
+                    props bytea not null,
+                    medium_created timestamp with time zone not null,
+                    medium_deleted timestamp with time zone default null,
+                    primary key (id),
+                    constraint backup_medium_log_rsc_id_medium_created_key unique (rsc_id, medium_created)
+                )", Context),
+            ok;
+        true ->
+            ok
+    end,
+    case z_db:function_exists("backup_medium_log_delete", Context) of
+        false ->
+            _ = z_db:q("
+                create or replace function backup_medium_log_delete() returns trigger as $$
+                begin
+                    if (tg_op = 'DELETE') then
+                        update backup_medium_log
+                        set medium_deleted = now()
+                        where rsc_id = old.id
+                          and medium_deleted is null;
+                    end if;
+                    return null;
+                end;
+                $$ language plpgsql", Context),
+            _ = z_db:q("
+                create trigger backup_medium_log_delete_trigger after delete
+                on medium for each row execute procedure backup_medium_log_delete()", Context),
+            ok;
+        true ->
+            ok
+    end,
+    z_db:flush(Context),
+    ok.
+
+ensure_deleted_index(Context) ->
+    case z_db:key_exists(backup_revision, backup_revision_created_deleted_key, Context) of
+        true ->
+            exists;
+        false ->
+            _ = z_db:q("
+                create index backup_revision_created_deleted_key
+                on backup_revision (created, type)
+                where type = 'D'", Context),
+            created
+    end.
