@@ -134,18 +134,22 @@ decrypt_file_start(In, Out, Password, Ref, Progress) ->
 %% @doc Ask a job to stop, on the library that runs it. A job of a library that was purged in
 %% the meantime has ended already.
 -spec job_cancel(job_handle()) -> ok.
-job_cancel({Module, Handle}) ->
+job_cancel({Module, Handle}) when is_atom(Module) ->
     case erlang:module_loaded(Module) of
         true -> Module:job_cancel(Handle);
         false -> ok
-    end.
+    end;
+job_cancel(_) ->
+    error(badarg).
 
 -spec job_progress(job_handle()) -> {running | done, map()}.
-job_progress({Module, Handle}) ->
+job_progress({Module, Handle}) when is_atom(Module) ->
     case erlang:module_loaded(Module) of
         true -> Module:job_progress(Handle);
         false -> {done, #{}}
-    end.
+    end;
+job_progress(_) ->
+    error(badarg).
 
 %% @doc Running jobs in this VM, on every loaded build.
 -spec job_count() -> non_neg_integer().
