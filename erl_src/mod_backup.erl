@@ -6,7 +6,9 @@
 %% One server per site, registered as z_utils:name_for_site(mod_backup, Site). It owns the
 %% site's backup.json (all updates are serialised through it, see update_index/2), runs at
 %% most one backup and one upload at a time, each in a linked worker process, and turns the
-%% workers' reports into MQTT statuses on model/backup/event/backup:
+%% workers' reports into MQTT statuses on model/backup/event/backup.
+%% Across the sites of a node one backup runs at a time: the workers queue in Zotonic's `jobs'
+%% queue `mod_backup' (limit 1), as the stock module's do. The statuses:
 %% started, sql_backup_started, archive_backup_started, progress (with percent), completed,
 %% error, uploaded, upload_error.
 %%
@@ -536,6 +538,7 @@ init(Args) ->
         true -> periodic_download;
         false -> periodic_backup
     end,
+    ok = ensure_job_queue(),
     {ok, TRef} = timer:send_interval(?PERIODIC_INTERVAL, Message),
     {ok, #state{
         context = Context1,
@@ -690,13 +693,13 @@ do_start_backup(IsFull, #state{ context = Context } = State) ->
     }.
 
 %% The worker waits for a running upload (its files may be the ones we overwrite), then for
-%% backups of other sites on this node (one engine job at a time), then makes the set and
+%% backups of other sites on this node (the `mod_backup' jobs queue), then makes the set and
 %% reports the outcome to the server.
 backup_worker(Server, #{ context := Context } = Spec) ->
     z_context:logger_md(Context),
     wait_for_upload(Server),
-    Result = global:trans(
-        {{?MODULE, backup}, self()},
+    Result = jobs:run(
+        ?MODULE,
         fun() ->
             try
                 backup_create:make_set(Spec)
@@ -712,9 +715,7 @@ backup_worker(Server, #{ context := Context } = Spec) ->
                     }),
                     {error, Reason}
             end
-        end,
-        [ node() ],
-        infinity),
+        end),
     Server ! {mod_backup_result, self(), Result},
     ok.
 
@@ -937,6 +938,16 @@ publish(Payload, #state{ context = Context }) ->
 
 %% ---------------------------------------------------------------------------------------------
 %% Helpers
+
+%% The node's queue of backups, made once (by the first site's server), as the stock module
+%% makes it.
+ensure_job_queue() ->
+    jobs:run(zotonic_singular_job, fun() ->
+        case jobs:queue_info(?MODULE) of
+            undefined -> jobs:add_queue(?MODULE, [ {regulators, [ {counter, [ {limit, 1} ]} ]} ]);
+            {queue, _} -> ok
+        end
+    end).
 
 %% Index changes while the site's server does not run (module stopped): one at a time per site.
 with_index_lock(Fun, Context) ->

@@ -38,7 +38,6 @@
 ]).
 
 -define(SITE, bckadmin).
--define(LOCK, {{mod_backup, backup}, self()}).
 
 all() ->
     [
@@ -65,7 +64,7 @@ init_per_testcase(_Case, Config) ->
     Config.
 
 end_per_testcase(_Case, Config) ->
-    global:del_lock(?LOCK, [node()]),
+    release_queue(),
     application:unset_env(zotonic, pg_dump),
     application:unset_env(zotonic_mod_backup, is_config_locked),
     application:unset_env(zotonic_mod_backup, daily_dump),
@@ -148,7 +147,7 @@ action_postback_growls(_Config) ->
         [ {Type, Text} || {growl, Text, Type, _} <- lists:nthtail(Before, zotonic_host:render_log(?SITE)) ]
     end,
     ?assertMatch([ {error, _} ], Start(Anon)),
-    true = global:set_lock(?LOCK, [node()], 0),
+    hold_queue(),
     ?assertMatch([ {notice, _} ], Start(Admin)),
     [ {error, InProgress} ] = Start(Admin),
     ct:pal("in progress growl: ~s", [InProgress]),
@@ -273,3 +272,17 @@ revision_diff_rows_as_the_admin_shows_values(_Config) ->
     [ [_, Creator, <<>>] ] = [ R || [<<"creator_id">> | _] = R <- proplists:get_value(diff, Vars2) ],
     ?assertMatch({match, _}, re:run(Creator, "\\([0-9]+\\)$")),
     ok = m_rsc_update:delete(Id, Ctx).
+
+%% Hold the node's backup queue (Zotonic's jobs queue mod_backup), as a backup of another site
+%% would, until release_queue/0.
+hold_queue() ->
+    Self = self(),
+    Pid = spawn(fun() -> jobs:run(mod_backup, fun() -> Self ! queue_held, receive release -> ok end end) end),
+    register(zb_queue_holder, Pid),
+    receive queue_held -> ok after 5000 -> error(queue_not_held) end.
+
+release_queue() ->
+    case whereis(zb_queue_holder) of
+        undefined -> ok;
+        Pid -> unregister(zb_queue_holder), Pid ! release, ok
+    end.

@@ -56,7 +56,6 @@
 
 -define(SITE, bcksrv).
 -define(TOPIC, <<"model/backup/event/backup">>).
--define(LOCK, {{mod_backup, backup}, self()}).
 
 all() ->
     [
@@ -105,7 +104,7 @@ init_per_testcase(_Case, Config) ->
     [ {dir, Dir} | Config ].
 
 end_per_testcase(_Case, Config) ->
-    global:del_lock(?LOCK, [node()]),
+    release_queue(),
     ok = wait_idle(?config(context, Config)),
     ok.
 
@@ -127,7 +126,7 @@ nightly_off_by_default(Config) ->
 nightly_before_and_after_3(Config) ->
     Context = ?config(context, Config),
     ok = m_config:set_value(mod_backup, daily_dump, <<"2">>, Context),
-    hold_lock(),
+    hold_queue(),
     ok = mod_backup:set_clock(fixed({{2024, 1, 1}, {2, 59, 59}}), Context),
     periodic(),
     ?assertNot(mod_backup:backup_in_progress(Context)),
@@ -140,11 +139,11 @@ nightly_names_monday_to_saturday(Config) ->
     ok = m_config:set_value(mod_backup, daily_dump, <<"1">>, Context),
     Names = lists:map(
         fun(Day) ->
-            hold_lock(),
+            hold_queue(),
             ok = mod_backup:set_clock(fixed({{2024, 1, Day}, {3, 30, 0}}), Context),
             periodic(),
             [ #{ name := Name, is_running := true } | _ ] = mod_backup:list_backups(Context),
-            release_lock(),
+            release_queue(),
             ok = wait_idle(Context),
             Name
         end,
@@ -156,7 +155,7 @@ nightly_sunday_weekly_name(Config) ->
     ok = m_config:set_value(mod_backup, daily_dump, <<"2">>, Context),
     Sunday = {2024, 1, 7},
     K = (calendar:date_to_gregorian_days(Sunday) div 7) rem 5,
-    hold_lock(),
+    hold_queue(),
     ok = mod_backup:set_clock(fixed({Sunday, {23, 0, 0}}), Context),
     periodic(),
     [ #{ name := Name } | _ ] = mod_backup:list_backups(Context),
@@ -167,7 +166,7 @@ nightly_not_twice_a_day(Config) ->
     ok = m_config:set_value(mod_backup, daily_dump, <<"2">>, Context),
     Today = {2024, 1, 3},
     seed(<<"bcksrv-3">>, {Today, {0, 0, 0}}, Config),
-    hold_lock(),
+    hold_queue(),
     ok = mod_backup:set_clock(fixed({Today, {10, 0, 0}}), Context),
     periodic(),
     ?assertNot(mod_backup:backup_in_progress(Context)),
@@ -178,14 +177,14 @@ nightly_not_twice_a_day(Config) ->
 
 one_backup_at_a_time(Config) ->
     Context = ?config(context, Config),
-    hold_lock(),
+    hold_queue(),
     ?assertEqual(ok, mod_backup:start_backup(false, Context)),
     ?assertEqual({error, in_progress}, mod_backup:start_backup(Context)),
     ?assertEqual({error, in_progress}, mod_backup:start_backup(true, Context)),
     % The nightly rule does not start a second one either.
     ok = m_config:set_value(mod_backup, daily_dump, <<"1">>, Context),
     periodic(),
-    release_lock(),
+    release_queue(),
     ok = wait_idle(Context),
     ?assertEqual(1, length([ S || #{ status := <<"started">> } = S <- zotonic_host:mqtt_messages(?SITE, ?TOPIC) ])).
 
@@ -193,7 +192,7 @@ running_entry_in_list(Config) ->
     Context = ?config(context, Config),
     seed(<<"bcksrv-2">>, {{2024, 1, 2}, {3, 0, 0}}, Config),
     seed(<<"bcksrv-w1">>, {{2023, 12, 31}, {3, 0, 0}}, Config),
-    hold_lock(),
+    hold_queue(),
     Start = {{2024, 1, 3}, {12, 0, 0}},
     ok = mod_backup:set_clock(fixed(Start), Context),
     ok = mod_backup:start_backup(Context),
@@ -214,10 +213,10 @@ running_entry_in_list(Config) ->
 
 mqtt_started_status(Config) ->
     Context = ?config(context, Config),
-    hold_lock(),
+    hold_queue(),
     ok = mod_backup:start_backup(false, Context),
     ?assertEqual([#{ status => <<"started">> }], zotonic_host:mqtt_messages(?SITE, ?TOPIC)),
-    release_lock(),
+    release_queue(),
     ok = wait_idle(Context),
     Statuses = [ S || #{ status := S } <- zotonic_host:mqtt_messages(?SITE, ?TOPIC) ],
     ct:pal("statuses: ~p", [Statuses]),
@@ -378,7 +377,7 @@ action_acl(Config) ->
     ok = m_config:set_value(mod_backup, allow_manual_backup, <<"false">>, Context),
     ?assertEqual({error, manual_backup_disabled}, action_backup_backup_start:start(true, Admin)),
     ok = m_config:set_value(mod_backup, allow_manual_backup, <<"true">>, Context),
-    hold_lock(),
+    hold_queue(),
     ?assertEqual(ok, action_backup_backup_start:start(false, Admin)),
     ?assertEqual({error, in_progress}, action_backup_backup_start:start(false, Admin)),
     ?assertNotEqual([], zotonic_host:mqtt_messages(?SITE, ?TOPIC)).
@@ -517,14 +516,6 @@ periodic() ->
     _ = sys:get_state(Name),
     ok.
 
-hold_lock() ->
-    true = global:set_lock(?LOCK, [node()], 0),
-    ok.
-
-release_lock() ->
-    global:del_lock(?LOCK, [node()]),
-    ok.
-
 wait_idle(Context) ->
     wait_idle(Context, 600).
 
@@ -594,4 +585,18 @@ engine_available() ->
         N when is_integer(N) -> true
     catch
         _:_ -> false
+    end.
+
+%% Hold the node's backup queue (Zotonic's jobs queue mod_backup), as a backup of another site
+%% would, until release_queue/0.
+hold_queue() ->
+    Self = self(),
+    Pid = spawn(fun() -> jobs:run(mod_backup, fun() -> Self ! queue_held, receive release -> ok end end) end),
+    register(zb_queue_holder, Pid),
+    receive queue_held -> ok after 5000 -> error(queue_not_held) end.
+
+release_queue() ->
+    case whereis(zb_queue_holder) of
+        undefined -> ok;
+        Pid -> unregister(zb_queue_holder), Pid ! release, ok
     end.

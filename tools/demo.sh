@@ -5,7 +5,7 @@
 #    the NIF and the zbackup CLI with cargo);
 # 2. finds or makes a PostgreSQL server (tools/pg_env.sh; a throwaway cluster is removed at exit);
 # 3. generates a media tree of --size MiB once (tools/gen_tree.py, kept in .demo/);
-# 4. runs zb_demo (zotonic_host/src/zb_demo.erl) in the test host: a site filled with that tree,
+# 4. runs zb_demo (demo/zb_demo.erl) in the test host: a site filled with that tree,
 #    a couple of thousand resources, edges and an edit history; the stock method timed; a full
 #    backup by mod_backup with a progress bar; the set printed and verified; restored into a
 #    second site and compared table by table and file by file; revision storage compared; one
