@@ -13,8 +13,9 @@
 %% error, uploaded, upload_error.
 %%
 %% Every hour the server checks the nightly rule: daily_dump 1 or 2, the UTC time past 03:00
-%% and no set newer than today 00:00 UTC -> start a backup. The clock can be replaced per site
-%% (set_clock/2) so the rule and the set names can be tested.
+%% and no set newer than today 00:00 UTC -> start a backup. The clock is the system's UTC time;
+%% the app env key `clock' (a fun returning a UTC datetime) replaces it, so the tests can put the
+%% rule and the set names on any date.
 %% @end
 
 %% Copyright 2026 The zotonic_mod_backup authors
@@ -133,8 +134,7 @@
     file_forbidden/2,
 
     update_index/2,
-    commit_set/4,
-    set_clock/2
+    commit_set/4
 ]).
 
 -export([
@@ -154,13 +154,10 @@
 %% How often the nightly rule is checked.
 -define(PERIODIC_INTERVAL, 3600 * 1000).
 
--type clock() :: fun(() -> calendar:datetime()).
-
 -record(state, {
     context :: z:context(),
     is_env_backup = false :: boolean(),
     timer_ref :: timer:tref() | undefined,
-    clock = undefined :: clock() | undefined,
     backup_pid = undefined :: pid() | undefined,
     backup_start = undefined :: calendar:datetime() | undefined,
     backup_name = undefined :: binary() | undefined,
@@ -501,13 +498,6 @@ commit_set(Name, Timestamp, Made, Context) ->
             gen_server:call(server(Context), {commit_set, Name, Timestamp, Made}, infinity)
     end.
 
-%% @doc Replace the clock of the site's server (a fun returning the UTC datetime), or restore
-%% the system clock with undefined. For tests of the nightly rule and the set names.
--spec set_clock(Clock, Context) -> ok when
-    Clock :: clock() | undefined,
-    Context :: z:context().
-set_clock(Clock, Context) when is_function(Clock, 0); Clock =:= undefined ->
-    gen_server:call(server(Context), {set_clock, Clock}).
 
 %% ---------------------------------------------------------------------------------------------
 %% gen_server
@@ -580,8 +570,6 @@ handle_call(download_backup, _From, State) ->
         undefined -> {reply, {error, not_started}, State1};
         _ -> {reply, ok, State1}
     end;
-handle_call({set_clock, Clock}, _From, State) ->
-    {reply, ok, State#state{ clock = Clock }};
 handle_call(Request, _From, State) ->
     ?LOG_WARNING(#{
         in => zotonic_mod_backup,
@@ -956,8 +944,11 @@ with_index_lock(Fun, Context) ->
 server(Context) ->
     z_utils:name_for_site(?MODULE, z_context:site(Context)).
 
-now_utc(#state{ clock = undefined }) -> calendar:universal_time();
-now_utc(#state{ clock = Clock }) -> Clock().
+now_utc(#state{}) ->
+    case application:get_env(zotonic_mod_backup, clock) of
+        {ok, Clock} when is_function(Clock, 0) -> Clock();
+        _ -> calendar:universal_time()
+    end.
 
 unix_seconds(DT) ->
     calendar:datetime_to_gregorian_seconds(DT) - 62167219200.
@@ -993,7 +984,7 @@ is_file(Key, Entry) ->
 indexed_file(File, Context) ->
     case catch unicode:characters_to_binary(File) of
         FileB when is_binary(FileB) ->
-            case is_plain_name(FileB) of
+            case backup_json_index:is_plain_name(FileB) of
                 true ->
                     Dir = backup_create:dir(Context),
                     case backup_json_index:find_file(FileB, backup_json_index:read(Dir)) of
@@ -1012,10 +1003,6 @@ indexed_file(File, Context) ->
         _ ->
             {error, bad_name}
     end.
-
-is_plain_name(<<>>) -> false;
-is_plain_name(<<".", _/binary>>) -> false;
-is_plain_name(Name) -> binary:match(Name, [<<"/">>, <<"\\">>, <<0>>, <<"..">>]) =:= nomatch.
 
 ensure_encrypt_password(Context) ->
     case m_config:get_boolean(?MODULE, encrypt_backups, Context) of

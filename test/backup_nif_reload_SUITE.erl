@@ -60,7 +60,7 @@ z_ld_of_a_new_build_loads_it_beside_the_running_one(_Config) ->
         Flag = filename:join(AppDir, "flag"),
         ResultFile = filename:join(AppDir, "slow.result"),
         _ = peer:call(Peer, erlang, spawn, [?MODULE, run_slow_job, [Out, Flag, ResultFile]]),
-        ok = wait_until(fun() -> peer:call(Peer, backup_nif, job_count, []) =:= 1 end, 100),
+        ok = zb_test_util:wait_until(fun() -> peer:call(Peer, backup_nif, job_count, []) =:= 1 end),
 
         % A second build: its own library name, and backup_nif recompiled to load it.
         Build2 = <<"reloadtest", (integer_to_binary(erlang:unique_integer([positive])))/binary>>,
@@ -82,16 +82,16 @@ z_ld_of_a_new_build_loads_it_beside_the_running_one(_Config) ->
 
         % The old job ends normally, on the old build.
         ok = file:write_file(Flag, <<>>),
-        ok = wait_until(fun() -> filelib:is_regular(ResultFile) end, 200),
+        ok = zb_test_util:wait_until(fun() -> filelib:is_regular(ResultFile) end),
         {ok, ResultBin} = file:read_file(ResultFile),
         ?assertMatch({ok, #{ sha256 := _ }}, binary_to_term(ResultBin)),
         {0, Gunzip} = zb_test_cmd:cmd(["gzip", "-dc", Out]),
         ?assertEqual(<<"done\n">>, Gunzip),
 
         % Then the old build's module is purged; the new one keeps working.
-        ok = wait_until(fun() ->
+        ok = zb_test_util:wait_until(fun() ->
             [ B || {B, _} <- peer:call(Peer, backup_nif, loaded_builds, []) ] =:= [Build2]
-        end, 100),
+        end),
         OldModule = binary_to_atom(<<"backup_nif_", Build1/binary>>, utf8),
         ?assertNot(peer:call(Peer, erlang, module_loaded, [OldModule])),
         ?assertEqual(0, peer:call(Peer, backup_nif, job_count, [])),
@@ -187,11 +187,3 @@ recompile_backup_nif(Build, AppDir) ->
 project_root() ->
     LibDir = filename:dirname(filename:dirname(code:which(backup_nif))),
     filename:absname(filename:join([LibDir, "..", "..", "..", ".."])).
-
-wait_until(_Fun, 0) ->
-    {error, timeout};
-wait_until(Fun, N) ->
-    case Fun() of
-        true -> ok;
-        false -> timer:sleep(100), wait_until(Fun, N - 1)
-    end.

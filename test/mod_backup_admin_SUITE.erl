@@ -64,40 +64,37 @@ init_per_testcase(_Case, Config) ->
     Config.
 
 end_per_testcase(_Case, Config) ->
-    release_queue(),
+    zb_test_util:release_queue(),
     application:unset_env(zotonic, pg_dump),
     application:unset_env(zotonic_mod_backup, is_config_locked),
     application:unset_env(zotonic_mod_backup, daily_dump),
-    wait_idle(?config(context, Config)),
+    zb_test_util:wait_idle(?config(context, Config)),
     ok.
 
 %% ---------------------------------------------------------------------------------------------
 
 page_vars_and_render(_Config) ->
     Admin = zotonic_host:context(?SITE, admin),
-    Vars = controller_admin_backup:page_vars(Admin),
+    Vars = page_vars(Admin),
     ?assertEqual(false, proplists:get_value(is_config_locked, Vars)),
     ?assertEqual(false, proplists:get_value(is_filestore_enabled, Vars)),
     ?assertEqual(true, proplists:get_value(page_admin_backup, Vars)),
     ?assertEqual(false, proplists:get_value(backup_in_progress, Vars)),
     #{ ok := true, db_dump := PgDump, archive := true } = proplists:get_value(backup_config, Vars),
     ?assert(filelib:is_regular(PgDump)),
-    _ = controller_admin_backup:process(<<"GET">>, undefined, undefined, Admin),
-    ?assertMatch([ {template, <<"admin_backup.tpl">>, _} | _ ],
-                 [ E || {template, _, _} = E <- zotonic_host:render_log(?SITE) ]),
     ?assertMatch({true, _}, controller_admin_backup:service_available(Admin)).
 
 missing_pg_dump_reported(_Config) ->
     Admin = zotonic_host:context(?SITE, admin),
     ok = application:set_env(zotonic, pg_dump, "/nonexistent/bin/pg_dump"),
     ?assertEqual({error, not_configured}, backup_create:command_configuration()),
-    Cfg = proplists:get_value(backup_config, controller_admin_backup:page_vars(Admin)),
+    Cfg = proplists:get_value(backup_config, page_vars(Admin)),
     ?assertEqual(false, maps:get(ok, Cfg, false)),
     ?assertEqual(false, maps:get(db_dump, Cfg)),
     % A backup started anyway fails cleanly and registers nothing.
     Context = zotonic_host:context(?SITE, sudo),
     ok = mod_backup:start_backup(false, Context),
-    ok = wait_idle(Context),
+    ok = zb_test_util:wait_idle(Context),
     ?assertEqual(#{}, backup_json_index:read(backup_create:dir(Context))),
     ?assertEqual(<<"error">>, maps:get(status, lists:last(
         zotonic_host:mqtt_messages(?SITE, <<"model/backup/event/backup">>)))).
@@ -131,7 +128,7 @@ config_locked_by_app_env(_Config) ->
     ok = application:set_env(zotonic_mod_backup, is_config_locked, true),
     ?assert(backup_config:is_config_locked()),
     ?assertEqual(1, backup_config:daily_dump(Sudo)),
-    ?assertEqual(true, proplists:get_value(is_config_locked, controller_admin_backup:page_vars(Admin))),
+    ?assertEqual(true, proplists:get_value(is_config_locked, page_vars(Admin))),
     Before = length(zotonic_host:render_log(?SITE)),
     _ = controller_admin_backup:event(#postback{ message = config_backup_daily },
                                       z_context:set_q(<<"triggervalue">>, <<"2">>, Admin)),
@@ -147,7 +144,7 @@ action_postback_growls(_Config) ->
         [ {Type, Text} || {growl, Text, Type, _} <- lists:nthtail(Before, zotonic_host:render_log(?SITE)) ]
     end,
     ?assertMatch([ {error, _} ], Start(Anon)),
-    hold_queue(),
+    zb_test_util:hold_queue(),
     ?assertMatch([ {notice, _} ], Start(Admin)),
     [ {error, InProgress} ] = Start(Admin),
     ct:pal("in progress growl: ~s", [InProgress]),
@@ -198,17 +195,6 @@ check_nesting([ T | Rest ], Block, Open) ->
     case lists:member(T, Block) of
         true -> check_nesting(Rest, Block, [ T | Open ]);
         false -> check_nesting(Rest, Block, Open)
-    end.
-
-wait_idle(Context) ->
-    wait_idle(Context, 600).
-
-wait_idle(_Context, 0) ->
-    {error, timeout};
-wait_idle(Context, N) ->
-    case mod_backup:backup_in_progress(Context) of
-        true -> timer:sleep(50), wait_idle(Context, N - 1);
-        false -> ok
     end.
 
 %% Every file a template asks for with Zotonic's `{% lib %}' tag is served from some app's
@@ -273,16 +259,11 @@ revision_diff_rows_as_the_admin_shows_values(_Config) ->
     ?assertMatch({match, _}, re:run(Creator, "\\([0-9]+\\)$")),
     ok = m_rsc_update:delete(Id, Ctx).
 
-%% Hold the node's backup queue (Zotonic's jobs queue mod_backup), as a backup of another site
-%% would, until release_queue/0.
-hold_queue() ->
-    Self = self(),
-    Pid = spawn(fun() -> jobs:run(mod_backup, fun() -> Self ! queue_held, receive release -> ok end end) end),
-    register(zb_queue_holder, Pid),
-    receive queue_held -> ok after 5000 -> error(queue_not_held) end.
-
-release_queue() ->
-    case whereis(zb_queue_holder) of
-        undefined -> ok;
-        Pid -> unregister(zb_queue_holder), Pid ! release, ok
-    end.
+%% The variables controller_admin_backup renders admin_backup.tpl with, for a GET by Context
+%% (from the host's record of template renders).
+page_vars(Context) ->
+    Before = length(zotonic_host:render_log(?SITE)),
+    _ = controller_admin_backup:process(<<"GET">>, undefined, undefined, Context),
+    [ {template, <<"admin_backup.tpl">>, Vars} ] =
+        [ E || {template, _, _} = E <- lists:nthtail(Before, zotonic_host:render_log(?SITE)) ],
+    Vars.

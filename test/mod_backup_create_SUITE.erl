@@ -60,19 +60,14 @@ all() ->
     ].
 
 init_per_suite(Config) ->
-    case engine_available() of
-        false ->
-            {skip, "archive engine (backup_nif) not loaded"};
-        true ->
-            {ok, Context} = zotonic_host:start_site(?SITE, #{}),
-            ok = populate_database(Context),
-            Archive = z_path:media_archive(Context),
-            MiB = list_to_integer(os:getenv("MOD_BACKUP_MEDIA_MIB", "100")),
-            {T, Bytes} = timer:tc(fun() -> make_media_tree(Archive, MiB) end),
-            ct:pal("media tree: ~.1f MiB in ~p files, made in ~.1f s",
-                   [Bytes / 1048576, count_files(Archive), T / 1.0e6]),
-            [ {context, Context}, {archive, Archive} | Config ]
-    end.
+    {ok, Context} = zotonic_host:start_site(?SITE, #{}),
+    ok = populate_database(Context),
+    Archive = z_path:media_archive(Context),
+    MiB = list_to_integer(os:getenv("MOD_BACKUP_MEDIA_MIB", "100")),
+    {T, Bytes} = timer:tc(fun() -> make_media_tree(Archive, MiB) end),
+    ct:pal("media tree: ~.1f MiB in ~p files, made in ~.1f s",
+           [Bytes / 1048576, count_files(Archive), T / 1.0e6]),
+    [ {context, Context}, {archive, Archive} | Config ].
 
 end_per_suite(_Config) ->
     zotonic_host:stop_site(?SITE),
@@ -80,7 +75,7 @@ end_per_suite(_Config) ->
 
 init_per_testcase(_Case, Config) ->
     Context = ?config(context, Config),
-    ok = wait_idle(Context),
+    ok = zb_test_util:wait_idle(Context),
     Dir = backup_create:dir(Context),
     {ok, Names} = file:list_dir(Dir),
     [ ok = file:delete(filename:join(Dir, N)) || N <- Names, filelib:is_regular(filename:join(Dir, N)) ],
@@ -89,7 +84,7 @@ init_per_testcase(_Case, Config) ->
     [ {dir, Dir} | Config ].
 
 end_per_testcase(_Case, Config) ->
-    ok = wait_idle(?config(context, Config)),
+    ok = zb_test_util:wait_idle(?config(context, Config)),
     ok.
 
 %% ---------------------------------------------------------------------------------------------
@@ -97,7 +92,7 @@ end_per_testcase(_Case, Config) ->
 full_backup_restores(Config) ->
     Context = ?config(context, Config),
     Dir = ?config(dir, Config),
-    {Micros, ok} = timer:tc(fun() -> ok = mod_backup:start_backup(true, Context), wait_idle(Context) end),
+    {Micros, ok} = timer:tc(fun() -> ok = mod_backup:start_backup(true, Context), zb_test_util:wait_idle(Context) end),
     ct:pal("full backup (database, config, media) by mod_backup: ~.2f s", [Micros / 1.0e6]),
     [Name] = maps:keys(backup_json_index:read(Dir)),
     #{ Name := Entry } = backup_json_index:read(Dir),
@@ -109,10 +104,10 @@ full_backup_restores(Config) ->
     lists:foreach(
         fun(Key) ->
             File = filename:join(Dir, maps:get(Key, Entry)),
-            ?assertEqual(maps:get(<<Key/binary, "_hash">>, Entry), sha256_file(File))
+            ?assertEqual(maps:get(<<Key/binary, "_hash">>, Entry), zb_test_util:sha256_file(File))
         end,
         [<<"database">>, <<"config_files">>, <<"files">>]),
-    ?assertEqual([], [ F || F <- dir_files(Dir), is_tmp(F) ]),
+    ?assertEqual([], [ F || F <- zb_test_util:dir_files(Dir), zb_test_util:is_tmp(F) ]),
 
     % The database: gunzip -c | psql into an empty database, every table row for row.
     SqlGz = filename:join(Dir, maps:get(<<"database">>, Entry)),
@@ -155,7 +150,7 @@ faster_than_stock(Config) ->
     {StockTar, {0, _}} = timer:tc(fun() ->
         zb_test_cmd:cmd(["tar", "-C", ?config(archive, Config), "-czf", filename:join(Stock, "stock.tar.gz"), "."])
     end),
-    {Ours, ok} = timer:tc(fun() -> ok = mod_backup:start_backup(true, Context), wait_idle(Context) end),
+    {Ours, ok} = timer:tc(fun() -> ok = mod_backup:start_backup(true, Context), zb_test_util:wait_idle(Context) end),
     [Entry] = maps:values(backup_json_index:read(Dir)),
     Size = fun(F) -> filelib:file_size(filename:join(Dir, maps:get(F, Entry))) end,
     StockTotal = StockDb + StockTar,
@@ -173,7 +168,7 @@ database_only_backup(Config) ->
     Context = ?config(context, Config),
     Dir = ?config(dir, Config),
     ok = mod_backup:start_backup(false, Context),
-    ok = wait_idle(Context),
+    ok = zb_test_util:wait_idle(Context),
     [Entry] = maps:values(backup_json_index:read(Dir)),
     ?assertEqual(undefined, maps:get(<<"files">>, Entry)),
     ?assertEqual(undefined, maps:get(<<"files_hash">>, Entry)),
@@ -184,7 +179,7 @@ database_only_backup(Config) ->
 progress_reported(Config) ->
     Context = ?config(context, Config),
     ok = mod_backup:start_backup(true, Context),
-    ok = wait_idle(Context),
+    ok = zb_test_util:wait_idle(Context),
     Progress = [ P || #{ status := <<"progress">> } = P <- zotonic_host:mqtt_messages(?SITE, ?TOPIC) ],
     Percents = [ P || #{ percent := P } <- Progress ],
     ct:pal("~p progress messages, percents ~p", [length(Progress), Percents]),
@@ -205,7 +200,7 @@ encrypted_set_both_directions(Config) ->
     ok = m_config:set_value(mod_backup, encrypt_backups, <<"true">>, Context),
     Password = z_convert:to_binary(m_config:get_value(mod_backup, backup_encrypt_password, Context)),
     ok = mod_backup:start_backup(false, Context),
-    ok = wait_idle(Context),
+    ok = zb_test_util:wait_idle(Context),
     [{Name, Entry}] = maps:to_list(backup_json_index:read(Dir)),
     ?assertEqual(true, maps:get(<<"is_encrypted">>, Entry)),
     Db = maps:get(<<"database">>, Entry),
@@ -213,7 +208,7 @@ encrypted_set_both_directions(Config) ->
     ?assertEqual(<<"config-", Name/binary, ".tar.gz.enc">>, maps:get(<<"config_files">>, Entry)),
     ?assertNot(filelib:is_file(filename:join(Dir, <<Name/binary, ".sql.gz">>))),
     EncPath = filename:join(Dir, Db),
-    ?assertEqual(maps:get(<<"database_hash">>, Entry), sha256_file(EncPath)),
+    ?assertEqual(maps:get(<<"database_hash">>, Entry), zb_test_util:sha256_file(EncPath)),
     {ok, Enc} = file:read_file(EncPath),
     <<"Z1", Iter:32/little, _/binary>> = Enc,
     ?assert(Iter > 600000 andalso Iter =< 600000 + 65535),
@@ -252,7 +247,7 @@ disk_full_leaves_older_sets(Config) ->
         % The same name as the set that fails (2024-01-03 is a Wednesday).
         Old = [ <<"bckcreate-3.sql.gz">>, <<"config-bckcreate-3.tar.gz">> ],
         [ ok = file:write_file(filename:join(Dir, F), crypto:strong_rand_bytes(10000)) || F <- Old ],
-        Before = [ sha256_file(filename:join(Dir, F)) || F <- Old ],
+        Before = [ zb_test_util:sha256_file(filename:join(Dir, F)) || F <- Old ],
         {ok, _} = mod_backup:update_index(fun(I) -> I#{ <<"bckcreate-3">> => #{
             <<"timestamp">> => 1704164400,
             <<"database">> => hd(Old), <<"database_hash">> => hd(Before),
@@ -260,15 +255,15 @@ disk_full_leaves_older_sets(Config) ->
             <<"files">> => undefined, <<"files_hash">> => undefined,
             <<"is_filestore_uploaded">> => false, <<"is_encrypted">> => false } } end, Context),
         IndexBefore = backup_json_index:read(Dir),
-        ok = mod_backup:set_clock(fun() -> {{2024, 1, 3}, {12, 0, 0}} end, Context),
+        ok = zb_test_util:set_clock(fun() -> {{2024, 1, 3}, {12, 0, 0}} end),
         ok = mod_backup:start_backup(true, Context),
-        ok = wait_idle(Context),
+        ok = zb_test_util:wait_idle(Context),
         ?assertEqual(<<"error">>, maps:get(status, lists:last(zotonic_host:mqtt_messages(?SITE, ?TOPIC)))),
         ?assertEqual(IndexBefore, backup_json_index:read(Dir)),
-        ?assertEqual(Before, [ sha256_file(filename:join(Dir, F)) || F <- Old ]),
-        ?assertEqual(lists:sort(Old ++ [<<"backup.json">>]), dir_files(Dir))
+        ?assertEqual(Before, [ zb_test_util:sha256_file(filename:join(Dir, F)) || F <- Old ]),
+        ?assertEqual(lists:sort(Old ++ [<<"backup.json">>]), zb_test_util:dir_files(Dir))
     after
-        ok = mod_backup:set_clock(undefined, Context),
+        ok = zb_test_util:set_clock(undefined),
         zb_test_cmd:cmd(["umount", Dir])
     end.
 
@@ -279,21 +274,20 @@ killed_mid_backup_leaves_no_tmp(Config) ->
     Dir = ?config(dir, Config),
     % A set of today's name, which the killed backup would have replaced.
     ok = mod_backup:start_backup(false, Context),
-    ok = wait_idle(Context),
+    ok = zb_test_util:wait_idle(Context),
     Index0 = backup_json_index:read(Dir),
     [Entry] = maps:values(Index0),
     Hashes0 = set_hashes(Dir, Entry),
     ok = mod_backup:start_backup(true, Context),
     ok = wait_for_status(<<"archive_backup_started">>, 600),
-    Name = z_utils:name_for_site(mod_backup, ?SITE),
     ?assert(mod_backup:backup_in_progress(Context)),
-    ct:pal("files in the backup dir when killed: ~p", [dir_files(Dir)]),
-    New = kill_and_restart(Name),
+    ct:pal("files in the backup dir when killed: ~p", [zb_test_util:dir_files(Dir)]),
+    New = zb_test_util:kill_and_restart(?SITE),
     ?assert(is_pid(New)),
     timer:sleep(500),
-    Left = dir_files(Dir),
+    Left = zb_test_util:dir_files(Dir),
     ct:pal("files in the backup dir after the restart: ~p", [Left]),
-    ?assertEqual([], [ F || F <- Left, is_tmp(F) ]),
+    ?assertEqual([], [ F || F <- Left, zb_test_util:is_tmp(F) ]),
     ?assertEqual(Index0, backup_json_index:read(Dir)),
     ?assertEqual(Hashes0, set_hashes(Dir, Entry)),
     ?assertNot(mod_backup:backup_in_progress(Context)),
@@ -305,21 +299,21 @@ killed_mid_backup_leaves_no_tmp(Config) ->
 failed_backup_keeps_the_previous_set_of_its_name(Config) ->
     Context = ?config(context, Config),
     Dir = ?config(dir, Config),
-    ok = mod_backup:set_clock(fun() -> {{2024, 1, 3}, {12, 0, 0}} end, Context),
+    ok = zb_test_util:set_clock(fun() -> {{2024, 1, 3}, {12, 0, 0}} end),
     try
         ok = mod_backup:start_backup(false, Context),
-        ok = wait_idle(Context),
+        ok = zb_test_util:wait_idle(Context),
         #{ <<"bckcreate-3">> := Entry } = Index0 = backup_json_index:read(Dir),
         Hashes0 = set_hashes(Dir, Entry),
         Fails = fun(What) ->
             zotonic_host:mqtt_flush(?SITE),
             ok = mod_backup:start_backup(false, Context),
-            ok = wait_idle(Context),
-            ct:pal("after ~p: ~p", [What, dir_files(Dir)]),
+            ok = zb_test_util:wait_idle(Context),
+            ct:pal("after ~p: ~p", [What, zb_test_util:dir_files(Dir)]),
             ?assertEqual(<<"error">>, maps:get(status, lists:last(zotonic_host:mqtt_messages(?SITE, ?TOPIC)))),
             ?assertEqual(Index0, backup_json_index:read(Dir)),
             ?assertEqual(Hashes0, set_hashes(Dir, Entry)),
-            ?assertEqual([], [ F || F <- dir_files(Dir), is_tmp(F) ])
+            ?assertEqual([], [ F || F <- zb_test_util:dir_files(Dir), zb_test_util:is_tmp(F) ])
         end,
         % pg_dump fails.
         application:set_env(zotonic, pg_dump, "/bin/false"),
@@ -334,13 +328,13 @@ failed_backup_keeps_the_previous_set_of_its_name(Config) ->
         ok = restore_check(Dir),
         % And a backup that works replaces the set.
         ok = mod_backup:start_backup(false, Context),
-        ok = wait_idle(Context),
+        ok = zb_test_util:wait_idle(Context),
         #{ <<"bckcreate-3">> := Entry1 } = backup_json_index:read(Dir),
         ?assertNotEqual(Hashes0, set_hashes(Dir, Entry1)),
-        ?assertEqual([], [ F || F <- dir_files(Dir), is_tmp(F) orelse is_prev(F) ]),
+        ?assertEqual([], [ F || F <- zb_test_util:dir_files(Dir), zb_test_util:is_tmp(F) orelse is_prev(F) ]),
         ok = restore_check(Dir)
     after
-        ok = mod_backup:set_clock(undefined, Context)
+        ok = zb_test_util:set_clock(undefined)
     end.
 
 %% A whole VM killed (kill -9) while it writes a set: the next start of the site's mod_backup
@@ -365,23 +359,23 @@ vm_killed_mid_backup(Config) ->
     ok = file:write_file(filename:join(Archive, "notes.txt"), Letters),
     % A set of today's name, which the killed backup would have replaced.
     ok = peer:call(Peer, mod_backup, start_backup, [false, PeerCtx]),
-    ok = wait_until(fun() -> not peer:call(Peer, mod_backup, backup_in_progress, [PeerCtx]) end, 600),
+    ok = zb_test_util:wait_until(fun() -> not peer:call(Peer, mod_backup, backup_in_progress, [PeerCtx]) end),
     Index0 = backup_json_index:read(Dir),
     [Entry] = maps:values(Index0),
     Hashes0 = set_hashes(Dir, Entry),
     OsPid = peer:call(Peer, os, getpid, []),
     ok = peer:call(Peer, mod_backup, start_backup, [true, PeerCtx]),
-    ok = wait_for_file(fun() -> lists:any(fun is_tmp/1, dir_files(Dir)) end, 400),
-    AtKill = dir_files(Dir),
+    ok = zb_test_util:wait_until(fun() -> lists:any(fun zb_test_util:is_tmp/1, zb_test_util:dir_files(Dir)) end, 400, 25),
+    AtKill = zb_test_util:dir_files(Dir),
     {0, _} = zb_test_cmd:cmd(["kill", "-9", OsPid]),
     catch peer:stop(Peer),
     ct:pal("backup dir when the VM was killed: ~p", [AtKill]),
-    ?assert(lists:any(fun is_tmp/1, AtKill)),
+    ?assert(lists:any(fun zb_test_util:is_tmp/1, AtKill)),
     {ok, Ctx} = zotonic_host:start_site(Site, #{ dir => Root }),
     try
-        Left = dir_files(Dir),
+        Left = zb_test_util:dir_files(Dir),
         ct:pal("backup dir after the next start: ~p", [Left]),
-        ?assertEqual([], [ F || F <- Left, is_tmp(F) ]),
+        ?assertEqual([], [ F || F <- Left, zb_test_util:is_tmp(F) ]),
         ?assertEqual(Index0, backup_json_index:read(Dir)),
         ?assertEqual(Hashes0, set_hashes(Dir, Entry)),
         ?assertNot(mod_backup:backup_in_progress(Ctx)),
@@ -389,22 +383,6 @@ vm_killed_mid_backup(Config) ->
     after
         zotonic_host:stop_site(Site),
         zb_test_cmd:psql("postgres", ["-c", "DROP DATABASE IF EXISTS \"" ++ DbName ++ "\" WITH (FORCE)"])
-    end.
-
-wait_until(_Fun, 0) ->
-    {error, timeout};
-wait_until(Fun, N) ->
-    case Fun() of
-        true -> ok;
-        false -> timer:sleep(100), wait_until(Fun, N - 1)
-    end.
-
-wait_for_file(_Fun, 0) ->
-    {error, timeout};
-wait_for_file(Fun, N) ->
-    case Fun() of
-        true -> ok;
-        false -> timer:sleep(25), wait_for_file(Fun, N - 1)
     end.
 
 %% ---------------------------------------------------------------------------------------------
@@ -499,19 +477,12 @@ opt(Key, Opts) ->
 lines(Bin) ->
     [ L || L <- binary:split(Bin, <<"\n">>, [global]), L =/= <<>> ].
 
-sha256_file(File) ->
-    {ok, Bin} = file:read_file(File),
-    list_to_binary(string:lowercase(binary_to_list(binary:encode_hex(crypto:hash(sha256, Bin))))).
-
-is_tmp(F) ->
-    binary:longest_common_suffix([F, <<".tmp">>]) =:= 4.
-
 is_prev(F) ->
     binary:longest_common_suffix([F, <<".prev">>]) =:= 5.
 
 %% The sha256 of each file of an index entry, as found on disk now.
 set_hashes(Dir, Entry) ->
-    [ {F, sha256_file(filename:join(Dir, F))} || F <- backup_json_index:set_files(Entry) ].
+    [ {F, zb_test_util:sha256_file(filename:join(Dir, F))} || F <- backup_json_index:set_files(Entry) ].
 
 %% The sets in Dir pass `zbackup restore-check': hashes, gzip and dump integrity, archives.
 restore_check(Dir) ->
@@ -519,10 +490,6 @@ restore_check(Dir) ->
     ct:pal("zbackup restore-check: ~p~n~s", [Status, Output]),
     0 = Status,
     ok.
-
-dir_files(Dir) ->
-    {ok, Names} = file:list_dir(Dir),
-    lists:sort([ unicode:characters_to_binary(N) || N <- Names ]).
 
 count_files(Dir) ->
     filelib:fold_files(Dir, ".*", true, fun(_, N) -> N + 1 end, 0).
@@ -535,40 +502,10 @@ phase_order(_) -> 4.
 zbackup() ->
     filename:join([code:priv_dir(zotonic_mod_backup), "native", "zbackup"]).
 
-wait_idle(Context) ->
-    wait_idle(Context, 6000).
-
-wait_idle(_Context, 0) ->
-    {error, timeout};
-wait_idle(Context, N) ->
-    case mod_backup:backup_in_progress(Context) orelse mod_backup:is_uploading(Context) of
-        true -> timer:sleep(50), wait_idle(Context, N - 1);
-        false -> ok
-    end.
-
 wait_for_status(_Status, 0) ->
     {error, timeout};
 wait_for_status(Status, N) ->
     case [ S || #{ status := S } <- zotonic_host:mqtt_messages(?SITE, ?TOPIC), S =:= Status ] of
         [] -> timer:sleep(50), wait_for_status(Status, N - 1);
         _ -> ok
-    end.
-
-%% Kill the site's mod_backup server (no terminate/2 runs) and start it again, as Zotonic's
-%% module manager does for a crashed module (the host leaves that to the caller).
-kill_and_restart(Name) ->
-    Old = whereis(Name),
-    MRef = monitor(process, Old),
-    exit(Old, kill),
-    receive {'DOWN', MRef, process, Old, _} -> ok end,
-    ok = z_module_manager:start_modules(?SITE, [mod_backup], z_module_manager:scan()),
-    New = whereis(Name),
-    true = is_pid(New) andalso New =/= Old,
-    New.
-
-engine_available() ->
-    try backup_nif:job_count() of
-        N when is_integer(N) -> true
-    catch
-        _:_ -> false
     end.

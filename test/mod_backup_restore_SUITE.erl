@@ -77,16 +77,11 @@ all() ->
     ].
 
 init_per_suite(Config) ->
-    case engine_available() of
-        false ->
-            {skip, "archive engine (backup_nif) not loaded"};
-        true ->
-            {ok, Context} = zotonic_host:start_site(?SITE, #{}),
-            ok = populate_database(Context, 100000),
-            Archive = z_path:media_archive(Context),
-            ok = make_media_tree(Archive),
-            [ {context, Context}, {archive, Archive} | Config ]
-    end.
+    {ok, Context} = zotonic_host:start_site(?SITE, #{}),
+    ok = populate_database(Context, 100000),
+    Archive = z_path:media_archive(Context),
+    ok = make_media_tree(Archive),
+    [ {context, Context}, {archive, Archive} | Config ].
 
 end_per_suite(_Config) ->
     zotonic_host:stop_site(?SITE),
@@ -104,7 +99,7 @@ init_per_testcase(Case, Config) when Case =:= standby_follows_production; Case =
     [ {prod, Prod}, {standby, Standby}, {root, Root} | Config ];
 init_per_testcase(_Case, Config) ->
     Context = ?config(context, Config),
-    ok = wait_idle(Context),
+    ok = zb_test_util:wait_idle(Context),
     Dir = backup_create:dir(Context),
     {ok, Names} = file:list_dir(Dir),
     [ ok = file:delete(filename:join(Dir, N)) || N <- Names, filelib:is_regular(filename:join(Dir, N)) ],
@@ -119,7 +114,7 @@ end_per_testcase(Case, Config) when Case =:= standby_follows_production; Case =:
     _ = file:del_dir_r(?config(root, Config)),
     ok;
 end_per_testcase(_Case, Config) ->
-    ok = wait_idle(?config(context, Config)),
+    ok = zb_test_util:wait_idle(?config(context, Config)),
     ok.
 
 %% ---------------------------------------------------------------------------------------------
@@ -201,7 +196,7 @@ restore_errors(Config) ->
     % A backup running.
     ok = mod_backup:start_backup(false, Context),
     ?assertEqual({error, in_progress}, mod_backup:restore_backup(Name, [database], Context)),
-    ok = wait_idle(Context),
+    ok = zb_test_util:wait_idle(Context),
     % The same name again, now without a media archive: restoring only files is nothing to
     % do. Through the command line's notification.
     ?assertMatch([ #{ name := Name, is_files_present := false } ], mod_backup:list_backups(Context)),
@@ -423,7 +418,7 @@ standby_follows_production(Config) ->
     Standby = ?config(standby, Config),
     ok = mod_backup:start_backup(true, Prod),
     ok = wait_for(fun() -> lists:member(<<"uploaded">>, statuses(?PROD)) end),
-    ok = wait_idle(Prod),
+    ok = zb_test_util:wait_idle(Prod),
     ?assertEqual({error, env_backup}, mod_backup:start_backup(Standby)),
     ?assertEqual({error, not_env_backup}, mod_backup:download_backup(Prod)),
     ?assertNotEqual(db_fingerprint(?PROD), db_fingerprint(?STANDBY)),
@@ -461,7 +456,7 @@ standby_restores_an_encrypted_set_without_leftovers(Config) ->
     ok = m_config:set_value(mod_backup, backup_encrypt_password, backup_config:encrypt_password(Prod), Standby),
     ok = mod_backup:start_backup(true, Prod),
     ok = wait_for(fun() -> lists:member(<<"uploaded">>, statuses(?PROD)) end),
-    ok = wait_idle(Prod),
+    ok = zb_test_util:wait_idle(Prod),
     [#{ <<"is_encrypted">> := true }] = maps:values(backup_json_index:read(backup_create:dir(Prod))),
     Old = whereis(server(?STANDBY)),
     server(?STANDBY) ! periodic_download,
@@ -476,7 +471,7 @@ standby_drops_bad_hash(Config) ->
     Standby = ?config(standby, Config),
     ok = mod_backup:start_backup(true, Prod),
     ok = wait_for(fun() -> lists:member(<<"uploaded">>, statuses(?PROD)) end),
-    ok = wait_idle(Prod),
+    ok = zb_test_util:wait_idle(Prod),
     [{Name, Entry}] = maps:to_list(backup_json_index:read(backup_create:dir(Prod))),
     Remote = filename:join([zotonic_host:filestore_dir(?PROD), "backup", maps:get(<<"database">>, Entry)]),
     {ok, Bin} = file:read_file(Remote),
@@ -650,11 +645,11 @@ no_leftovers(Context) ->
 %% Helpers
 
 make_backup(Context) ->
-    ok = wait_idle(Context),
+    ok = zb_test_util:wait_idle(Context),
     Dir = backup_create:dir(Context),
     Known = maps:keys(backup_json_index:read(Dir)),
     ok = mod_backup:start_backup(true, Context),
-    ok = wait_idle(Context),
+    ok = zb_test_util:wait_idle(Context),
     Index = backup_json_index:read(Dir),
     [Name | _] = [ N || N <- maps:keys(Index), not lists:member(N, Known) ] ++ maps:keys(Index),
     Name.
@@ -737,23 +732,6 @@ wait_restarted(Site, Old) ->
     ?assert(lists:member({site_restart, Site}, zotonic_host:render_log(Site))),
     ok.
 
-wait_idle(Context) ->
-    wait_for(fun() -> not (mod_backup:backup_in_progress(Context) orelse mod_backup:is_uploading(Context)) end).
-
+%% Restores and standby downloads take longer than the shared default wait.
 wait_for(Fun) ->
-    wait_for(Fun, 1200).
-
-wait_for(_Fun, 0) ->
-    {error, timeout};
-wait_for(Fun, N) ->
-    case Fun() of
-        true -> ok;
-        false -> timer:sleep(100), wait_for(Fun, N - 1)
-    end.
-
-engine_available() ->
-    try backup_nif:job_count() of
-        N when is_integer(N) -> true
-    catch
-        _:_ -> false
-    end.
+    zb_test_util:wait_until(Fun, 1200, 100).

@@ -94,8 +94,8 @@ end_per_suite(_Config) ->
 
 init_per_testcase(_Case, Config) ->
     Context = ?config(context, Config),
-    ok = wait_idle(Context),
-    ok = mod_backup:set_clock(undefined, Context),
+    ok = zb_test_util:wait_idle(Context),
+    ok = zb_test_util:set_clock(undefined),
     Dir = backup_create:dir(Context),
     {ok, Names} = file:list_dir(Dir),
     [ ok = file:delete(filename:join(Dir, N)) || N <- Names, filelib:is_regular(filename:join(Dir, N)) ],
@@ -104,8 +104,8 @@ init_per_testcase(_Case, Config) ->
     [ {dir, Dir} | Config ].
 
 end_per_testcase(_Case, Config) ->
-    release_queue(),
-    ok = wait_idle(?config(context, Config)),
+    zb_test_util:release_queue(),
+    ok = zb_test_util:wait_idle(?config(context, Config)),
     ok.
 
 %% ---------------------------------------------------------------------------------------------
@@ -119,18 +119,18 @@ server_registered_per_site(Config) ->
 
 nightly_off_by_default(Config) ->
     Context = ?config(context, Config),
-    ok = mod_backup:set_clock(fixed({{2024, 1, 1}, {4, 0, 0}}), Context),
+    ok = zb_test_util:set_clock(fixed({{2024, 1, 1}, {4, 0, 0}})),
     periodic(),
     ?assertNot(mod_backup:backup_in_progress(Context)).
 
 nightly_before_and_after_3(Config) ->
     Context = ?config(context, Config),
     ok = m_config:set_value(mod_backup, daily_dump, <<"2">>, Context),
-    hold_queue(),
-    ok = mod_backup:set_clock(fixed({{2024, 1, 1}, {2, 59, 59}}), Context),
+    zb_test_util:hold_queue(),
+    ok = zb_test_util:set_clock(fixed({{2024, 1, 1}, {2, 59, 59}})),
     periodic(),
     ?assertNot(mod_backup:backup_in_progress(Context)),
-    ok = mod_backup:set_clock(fixed({{2024, 1, 1}, {3, 0, 0}}), Context),
+    ok = zb_test_util:set_clock(fixed({{2024, 1, 1}, {3, 0, 0}})),
     periodic(),
     ?assert(mod_backup:backup_in_progress(Context)).
 
@@ -139,12 +139,12 @@ nightly_names_monday_to_saturday(Config) ->
     ok = m_config:set_value(mod_backup, daily_dump, <<"1">>, Context),
     Names = lists:map(
         fun(Day) ->
-            hold_queue(),
-            ok = mod_backup:set_clock(fixed({{2024, 1, Day}, {3, 30, 0}}), Context),
+            zb_test_util:hold_queue(),
+            ok = zb_test_util:set_clock(fixed({{2024, 1, Day}, {3, 30, 0}})),
             periodic(),
             [ #{ name := Name, is_running := true } | _ ] = mod_backup:list_backups(Context),
-            release_queue(),
-            ok = wait_idle(Context),
+            zb_test_util:release_queue(),
+            ok = zb_test_util:wait_idle(Context),
             Name
         end,
         lists:seq(1, 6)),
@@ -155,8 +155,8 @@ nightly_sunday_weekly_name(Config) ->
     ok = m_config:set_value(mod_backup, daily_dump, <<"2">>, Context),
     Sunday = {2024, 1, 7},
     K = (calendar:date_to_gregorian_days(Sunday) div 7) rem 5,
-    hold_queue(),
-    ok = mod_backup:set_clock(fixed({Sunday, {23, 0, 0}}), Context),
+    zb_test_util:hold_queue(),
+    ok = zb_test_util:set_clock(fixed({Sunday, {23, 0, 0}})),
     periodic(),
     [ #{ name := Name } | _ ] = mod_backup:list_backups(Context),
     ?assertEqual(<<"(bcksrv-w", (integer_to_binary(K))/binary, ")">>, Name).
@@ -166,8 +166,8 @@ nightly_not_twice_a_day(Config) ->
     ok = m_config:set_value(mod_backup, daily_dump, <<"2">>, Context),
     Today = {2024, 1, 3},
     seed(<<"bcksrv-3">>, {Today, {0, 0, 0}}, Config),
-    hold_queue(),
-    ok = mod_backup:set_clock(fixed({Today, {10, 0, 0}}), Context),
+    zb_test_util:hold_queue(),
+    ok = zb_test_util:set_clock(fixed({Today, {10, 0, 0}})),
     periodic(),
     ?assertNot(mod_backup:backup_in_progress(Context)),
     % A set of yesterday 23:59:59 does not count for today.
@@ -177,24 +177,24 @@ nightly_not_twice_a_day(Config) ->
 
 one_backup_at_a_time(Config) ->
     Context = ?config(context, Config),
-    hold_queue(),
+    zb_test_util:hold_queue(),
     ?assertEqual(ok, mod_backup:start_backup(false, Context)),
     ?assertEqual({error, in_progress}, mod_backup:start_backup(Context)),
     ?assertEqual({error, in_progress}, mod_backup:start_backup(true, Context)),
     % The nightly rule does not start a second one either.
     ok = m_config:set_value(mod_backup, daily_dump, <<"1">>, Context),
     periodic(),
-    release_queue(),
-    ok = wait_idle(Context),
+    zb_test_util:release_queue(),
+    ok = zb_test_util:wait_idle(Context),
     ?assertEqual(1, length([ S || #{ status := <<"started">> } = S <- zotonic_host:mqtt_messages(?SITE, ?TOPIC) ])).
 
 running_entry_in_list(Config) ->
     Context = ?config(context, Config),
     seed(<<"bcksrv-2">>, {{2024, 1, 2}, {3, 0, 0}}, Config),
     seed(<<"bcksrv-w1">>, {{2023, 12, 31}, {3, 0, 0}}, Config),
-    hold_queue(),
+    zb_test_util:hold_queue(),
     Start = {{2024, 1, 3}, {12, 0, 0}},
-    ok = mod_backup:set_clock(fixed(Start), Context),
+    ok = zb_test_util:set_clock(fixed(Start)),
     ok = mod_backup:start_backup(Context),
     [ Running | Sets ] = mod_backup:list_backups(Context),
     ?assertEqual(#{ name => <<"(bcksrv-3)">>, timestamp => Start, is_running => true }, Running),
@@ -213,11 +213,11 @@ running_entry_in_list(Config) ->
 
 mqtt_started_status(Config) ->
     Context = ?config(context, Config),
-    hold_queue(),
+    zb_test_util:hold_queue(),
     ok = mod_backup:start_backup(false, Context),
     ?assertEqual([#{ status => <<"started">> }], zotonic_host:mqtt_messages(?SITE, ?TOPIC)),
-    release_queue(),
-    ok = wait_idle(Context),
+    zb_test_util:release_queue(),
+    ok = zb_test_util:wait_idle(Context),
     Statuses = [ S || #{ status := S } <- zotonic_host:mqtt_messages(?SITE, ?TOPIC) ],
     ct:pal("statuses: ~p", [Statuses]),
     ?assertEqual(<<"started">>, hd(Statuses)),
@@ -232,15 +232,15 @@ failed_set_not_registered(Config) ->
     Dir = ?config(dir, Config),
     seed(<<"bcksrv-2">>, {{2024, 1, 2}, {3, 0, 0}}, Config),
     seed(<<"bcksrv-3">>, {{2023, 12, 27}, {3, 0, 0}}, Config),
-    Before = dir_files(Dir),
+    Before = zb_test_util:dir_files(Dir),
     IndexBefore = backup_json_index:read(Dir),
-    ok = mod_backup:set_clock(fixed({{2024, 1, 3}, {12, 0, 0}}), Context),
+    ok = zb_test_util:set_clock(fixed({{2024, 1, 3}, {12, 0, 0}})),
     ok = with_db_password(<<"wrong-password">>, fun() ->
         ok = mod_backup:start_backup(false, Context),
-        ok = wait_idle(Context)
+        ok = zb_test_util:wait_idle(Context)
     end),
     ?assertEqual(IndexBefore, backup_json_index:read(Dir)),
-    ?assertEqual(Before, dir_files(Dir)),
+    ?assertEqual(Before, zb_test_util:dir_files(Dir)),
     ?assertEqual(<<"error">>, maps:get(status, lists:last(zotonic_host:mqtt_messages(?SITE, ?TOPIC)))).
 
 standby_refuses_backups(_Config) ->
@@ -259,10 +259,9 @@ tmp_files_removed_at_start(Config) ->
     seed(<<"bcksrv-4">>, {{2024, 1, 4}, {3, 0, 0}}, Config),
     Tmps = [ <<"bcksrv-5.sql.gz.tmp">>, <<"config-bcksrv-5.tar.gz.tmp">>, <<".pgpass-99.tmp">>, <<"backup.json.tmp">> ],
     [ ok = file:write_file(filename:join(Dir, T), <<"partial">>) || T <- Tmps ],
-    Name = z_utils:name_for_site(mod_backup, ?SITE),
-    New = kill_and_restart(Name),
+    New = zb_test_util:kill_and_restart(?SITE),
     ?assert(is_pid(New)),
-    ?assertEqual([], [ F || F <- dir_files(Dir), binary:longest_common_suffix([F, <<".tmp">>]) =:= 4 ]),
+    ?assertEqual([], [ F || F <- zb_test_util:dir_files(Dir), binary:longest_common_suffix([F, <<".tmp">>]) =:= 4 ]),
     ?assertEqual([<<"bcksrv-4">>], maps:keys(backup_json_index:read(Dir))),
     ?assertNot(mod_backup:backup_in_progress(Context)).
 
@@ -284,11 +283,11 @@ interrupted_commit_is_repaired_at_start(Config) ->
         <<"config_files">> => <<"config-bcksrv-5.tar.gz">>, <<"config_files_hash">> => Hex(<<"new config">>),
         <<"files">> => undefined, <<"files_hash">> => undefined,
         <<"is_filestore_uploaded">> => false, <<"is_encrypted">> => false } } end, Context),
-    New = kill_and_restart(z_utils:name_for_site(mod_backup, ?SITE)),
+    New = zb_test_util:kill_and_restart(?SITE),
     ?assert(is_pid(New)),
     ?assertEqual({ok, <<"old dump">>}, file:read_file(filename:join(Dir, <<"bcksrv-5.sql.gz">>))),
     ?assertEqual({ok, <<"new config">>}, file:read_file(filename:join(Dir, <<"config-bcksrv-5.tar.gz">>))),
-    ?assertEqual([<<"backup.json">>, <<"bcksrv-5.sql.gz">>, <<"config-bcksrv-5.tar.gz">>], dir_files(Dir)).
+    ?assertEqual([<<"backup.json">>, <<"bcksrv-5.sql.gz">>, <<"config-bcksrv-5.tar.gz">>], zb_test_util:dir_files(Dir)).
 
 %% The stock module's backup_create functions: make_backup/4 makes and registers a set (its
 %% result is the new index), the admin file is read and changed through the server, and
@@ -322,7 +321,7 @@ launcher_backup_commands_through_z_n1(Config) ->
     ?assertEqual([], z:n1(backup_list, ?SITE)),
     ?assertEqual(ok, z:n1(backup_start, ?SITE)),
     ?assertEqual({error, in_progress}, z:n1(backup_start, ?SITE)),
-    ok = wait_idle(Context),
+    ok = zb_test_util:wait_idle(Context),
     [#{ name := Name, is_database_present := true }] = z:n1(backup_list, ?SITE),
     ?assertEqual({error, unknown_backup}, z:n1({backup_restore, <<"nosuchset">>, [database, files]}, ?SITE)),
     ?assertEqual(ok, z:n1({backup_restore, Name, [files]}, ?SITE)),
@@ -334,18 +333,12 @@ old_sunday_set_dropped(Config) ->
     Dir = ?config(dir, Config),
     seed(<<"bcksrv-7">>, {{2023, 12, 24}, {3, 0, 0}}, Config),
     {ok, _} = mod_backup:update_index(fun(I) -> I end, Context),
-    % Registration happens only for a successful set; without the engine this is skipped.
-    case engine_available() of
-        true ->
-            ok = mod_backup:set_clock(fixed({{2024, 1, 2}, {3, 0, 0}}), Context),
-            ok = mod_backup:start_backup(false, Context),
-            ok = wait_idle(Context),
-            Index = backup_json_index:read(Dir),
-            ?assertEqual([<<"bcksrv-2">>], maps:keys(Index)),
-            ?assertNot(filelib:is_file(filename:join(Dir, <<"bcksrv-7.sql.gz">>)));
-        false ->
-            {comment, "archive engine not available"}
-    end.
+    ok = zb_test_util:set_clock(fixed({{2024, 1, 2}, {3, 0, 0}})),
+    ok = mod_backup:start_backup(false, Context),
+    ok = zb_test_util:wait_idle(Context),
+    Index = backup_json_index:read(Dir),
+    ?assertEqual([<<"bcksrv-2">>], maps:keys(Index)),
+    ?assertNot(filelib:is_file(filename:join(Dir, <<"bcksrv-7.sql.gz">>))).
 
 model_acl(Config) ->
     Keys = [ <<"allow_manual_backup">>, <<"allow_backup_download">>, <<"daily_dump">>,
@@ -377,7 +370,7 @@ action_acl(Config) ->
     ok = m_config:set_value(mod_backup, allow_manual_backup, <<"false">>, Context),
     ?assertEqual({error, manual_backup_disabled}, action_backup_backup_start:start(true, Admin)),
     ok = m_config:set_value(mod_backup, allow_manual_backup, <<"true">>, Context),
-    hold_queue(),
+    zb_test_util:hold_queue(),
     ?assertEqual(ok, action_backup_backup_start:start(false, Admin)),
     ?assertEqual({error, in_progress}, action_backup_backup_start:start(false, Admin)),
     ?assertNotEqual([], zotonic_host:mqtt_messages(?SITE, ?TOPIC)).
@@ -467,35 +460,30 @@ wait_for_password(Context, N) ->
 filestore_upload(Config) ->
     Context = ?config(context, Config),
     Dir = ?config(dir, Config),
-    case engine_available() of
-        false ->
-            {skip, "archive engine not available"};
-        true ->
-            ok = zotonic_host:filestore(?SITE, true),
-            try
-                ok = m_config:set_value(mod_backup, daily_dump, <<"1">>, Context),
-                Admin = zotonic_host:context(?SITE, admin),
-                ?assertEqual({ok, {<<"2">>, []}}, m_backup:m_get([<<"daily_dump">>], undefined, Admin)),
-                ok = mod_backup:start_backup(true, Context),
-                ok = wait_idle(Context),
-                [{Name, Entry}] = maps:to_list(backup_json_index:read(Dir)),
-                ?assertEqual(undefined, maps:get(<<"files">>, Entry)),
-                ?assertEqual(true, maps:get(<<"is_filestore_uploaded">>, Entry)),
-                Remote = filename:join(zotonic_host:filestore_dir(?SITE), "backup"),
-                {ok, RemoteFiles} = file:list_dir(Remote),
-                ?assertEqual(lists:sort([ "backup.json", binary_to_list(Name) ++ ".sql.gz",
-                                          "config-" ++ binary_to_list(Name) ++ ".tar.gz" ]),
-                             lists:sort(RemoteFiles)),
-                {ok, RemoteIndex} = backup_json_index:read_file(filename:join(Remote, "backup.json")),
-                ?assertEqual(true, maps:get(<<"is_filestore_uploaded">>, maps:get(Name, RemoteIndex))),
-                Uploads = [ R || {filestore, upload, R} <- zotonic_host:render_log(?SITE) ],
-                ?assertEqual(<<"backup/backup.json">>, lists:last(Uploads)),
-                Statuses = [ S || #{ status := S } <- zotonic_host:mqtt_messages(?SITE, ?TOPIC) ],
-                ?assertEqual([<<"completed">>, <<"uploaded">>], lists:nthtail(length(Statuses) - 2, Statuses)),
-                ?assertMatch([ #{ is_filestore_uploaded := true } ], mod_backup:list_backups(Context))
-            after
-                zotonic_host:filestore(?SITE, false)
-            end
+    ok = zotonic_host:filestore(?SITE, true),
+    try
+        ok = m_config:set_value(mod_backup, daily_dump, <<"1">>, Context),
+        Admin = zotonic_host:context(?SITE, admin),
+        ?assertEqual({ok, {<<"2">>, []}}, m_backup:m_get([<<"daily_dump">>], undefined, Admin)),
+        ok = mod_backup:start_backup(true, Context),
+        ok = zb_test_util:wait_idle(Context),
+        [{Name, Entry}] = maps:to_list(backup_json_index:read(Dir)),
+        ?assertEqual(undefined, maps:get(<<"files">>, Entry)),
+        ?assertEqual(true, maps:get(<<"is_filestore_uploaded">>, Entry)),
+        Remote = filename:join(zotonic_host:filestore_dir(?SITE), "backup"),
+        {ok, RemoteFiles} = file:list_dir(Remote),
+        ?assertEqual(lists:sort([ "backup.json", binary_to_list(Name) ++ ".sql.gz",
+                                  "config-" ++ binary_to_list(Name) ++ ".tar.gz" ]),
+                     lists:sort(RemoteFiles)),
+        {ok, RemoteIndex} = backup_json_index:read_file(filename:join(Remote, "backup.json")),
+        ?assertEqual(true, maps:get(<<"is_filestore_uploaded">>, maps:get(Name, RemoteIndex))),
+        Uploads = [ R || {filestore, upload, R} <- zotonic_host:render_log(?SITE) ],
+        ?assertEqual(<<"backup/backup.json">>, lists:last(Uploads)),
+        Statuses = [ S || #{ status := S } <- zotonic_host:mqtt_messages(?SITE, ?TOPIC) ],
+        ?assertEqual([<<"completed">>, <<"uploaded">>], lists:nthtail(length(Statuses) - 2, Statuses)),
+        ?assertMatch([ #{ is_filestore_uploaded := true } ], mod_backup:list_backups(Context))
+    after
+        zotonic_host:filestore(?SITE, false)
     end.
 
 admin_menu(Config) ->
@@ -516,29 +504,6 @@ periodic() ->
     _ = sys:get_state(Name),
     ok.
 
-wait_idle(Context) ->
-    wait_idle(Context, 600).
-
-wait_idle(_Context, 0) ->
-    {error, timeout};
-wait_idle(Context, N) ->
-    case mod_backup:backup_in_progress(Context) orelse mod_backup:is_uploading(Context) of
-        true -> timer:sleep(100), wait_idle(Context, N - 1);
-        false -> ok
-    end.
-
-%% Kill the site's mod_backup server (no terminate/2 runs) and start it again, as Zotonic's
-%% module manager does for a crashed module (the host leaves that to the caller).
-kill_and_restart(Name) ->
-    Old = whereis(Name),
-    MRef = monitor(process, Old),
-    exit(Old, kill),
-    receive {'DOWN', MRef, process, Old, _} -> ok end,
-    ok = z_module_manager:start_modules(?SITE, [mod_backup], z_module_manager:scan()),
-    New = whereis(Name),
-    true = is_pid(New) andalso New =/= Old,
-    New.
-
 %% Register a set with real (dummy) files.
 seed(Name, DT, Config) ->
     Context = ?config(context, Config),
@@ -557,10 +522,6 @@ seed(Name, DT, Config) ->
     {ok, _} = mod_backup:update_index(fun(I) -> I#{ Name => Entry } end, Context),
     ok.
 
-dir_files(Dir) ->
-    {ok, Names} = file:list_dir(Dir),
-    lists:sort([ unicode:characters_to_binary(N) || N <- Names ]).
-
 %% Run Fun while the site's database options carry another password (what pg_dump gets). The
 %% host keeps the options in the state of its pool process; the element equal to the options
 %% is swapped, whatever the layout of that state.
@@ -578,25 +539,4 @@ with_db_password(Password, Fun) ->
         Fun()
     after
         _ = sys:replace_state(Pool, Swap(DbOpts1, DbOpts))
-    end.
-
-engine_available() ->
-    try backup_nif:job_count() of
-        N when is_integer(N) -> true
-    catch
-        _:_ -> false
-    end.
-
-%% Hold the node's backup queue (Zotonic's jobs queue mod_backup), as a backup of another site
-%% would, until release_queue/0.
-hold_queue() ->
-    Self = self(),
-    Pid = spawn(fun() -> jobs:run(mod_backup, fun() -> Self ! queue_held, receive release -> ok end end) end),
-    register(zb_queue_holder, Pid),
-    receive queue_held -> ok after 5000 -> error(queue_not_held) end.
-
-release_queue() ->
-    case whereis(zb_queue_holder) of
-        undefined -> ok;
-        Pid -> unregister(zb_queue_holder), Pid ! release, ok
     end.

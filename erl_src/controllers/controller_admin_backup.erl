@@ -23,8 +23,7 @@
     service_available/1,
     is_authorized/1,
     process/4,
-    event/2,
-    page_vars/1
+    event/2
 ]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
@@ -52,11 +51,9 @@ process(_Method, _AcceptedCT, _ProvidedCT, Context) ->
     Html = z_template:render(<<"admin_backup.tpl">>, page_vars(Context), Context),
     z_context:output(Html, Context).
 
-%% @doc The template variables of the page (also used by the tests). backup_config is the
-%% map of backup_create:command_configuration/0 plus ok => true, or empty when pg_dump is
+%% The template variables of the page. backup_config is the map of
+%% backup_create:command_configuration/0 plus ok => true, or db_dump => false when pg_dump is
 %% missing -- the template then explains what to install.
--spec page_vars(Context) -> proplists:proplist() when
-    Context :: z:context().
 page_vars(Context) ->
     Config = case backup_create:command_configuration() of
         {ok, Cfg} -> Cfg#{ ok => true };

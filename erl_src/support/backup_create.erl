@@ -46,6 +46,7 @@
     config_file_list/3,
     cleanup_tmp_files/1,
     delete_set_files/2,
+    regular_files/1,
     read_admin_file/1,
     read_json_file/1,
     update_admin_file/2
@@ -255,14 +256,14 @@ name(Site, Date) ->
 -spec command_configuration() -> {ok, Config} | {error, not_configured} when
     Config :: #{ db_dump := string(), archive := true }.
 command_configuration() ->
-    case pg_dump_executable() of
+    case backup_pg:pg_dump_executable() of
         false ->
             ?LOG_WARNING(#{
                 in => zotonic_mod_backup,
                 text => <<"Backup not possible: pg_dump not found">>,
                 result => error,
                 reason => not_configured,
-                db_dump_config => pg_dump_command()
+                db_dump_config => backup_pg:pg_dump_command()
             }),
             {error, not_configured};
         PgDump ->
@@ -328,7 +329,7 @@ update_admin_file(UpdateFun, Context) ->
     Summary :: map(),
     Reason :: not_configured | {command_failed, map()} | file:posix() | term().
 pg_dump(OutFile, #{ context := Context } = Options) ->
-    case pg_dump_executable() of
+    case backup_pg:pg_dump_executable() of
         false ->
             {error, not_configured};
         PgDump ->
@@ -417,7 +418,7 @@ cleanup_tmp_files(Dir) ->
 delete_set_files({Entry, Keep}, Dir) ->
     lists:foreach(
         fun(F) ->
-            case lists:member(F, Keep) orelse not is_plain_name(F) of
+            case lists:member(F, Keep) orelse not backup_json_index:is_plain_name(F) of
                 true -> ok;
                 false -> _ = file:delete(filename:join(Dir, F)), ok
             end
@@ -725,21 +726,6 @@ log_engine_error(Text, Reason) ->
 %% ---------------------------------------------------------------------------------------------
 %% pg_dump
 
-pg_dump_command() ->
-    unicode:characters_to_list(z_convert:to_binary(z_config:get(pg_dump, "pg_dump"))).
-
-pg_dump_executable() ->
-    Cmd = pg_dump_command(),
-    case filename:pathtype(Cmd) of
-        absolute ->
-            case filelib:is_regular(Cmd) of
-                true -> Cmd;
-                false -> false
-            end;
-        _ ->
-            os:find_executable(Cmd)
-    end.
-
 pg_dump_args(DbOpts) ->
     Schema = backup_pg:opt(dbschema, DbOpts, <<>>),
     SchemaArgs = case Schema of
@@ -760,12 +746,10 @@ tmp_path(Dir, File) ->
 is_tmp(Name) ->
     binary:longest_common_suffix([Name, <<".tmp">>]) =:= 4.
 
-%% A file name in the backup dir as stored in backup.json: no directories, nothing hidden.
-is_plain_name(<<>>) -> false;
-is_plain_name(<<".", _/binary>>) -> false;
-is_plain_name(Name) -> binary:match(Name, [<<"/">>, <<"\\">>, <<0>>]) =:= nomatch.
-
-%% Regular files below Dir, as sorted relative paths; links and specials are left out.
+%% @doc Regular files below Dir, as sorted relative paths; links (also to directories) and
+%% special files are left out, and nothing outside Dir is visited. [] when Dir is missing.
+-spec regular_files(Dir) -> [ binary() ] when
+    Dir :: file:filename_all().
 regular_files(Dir) ->
     lists:sort(regular_files(Dir, <<>>)).
 

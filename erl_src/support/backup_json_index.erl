@@ -34,7 +34,8 @@
     filename/1,
     set_files/1,
     file_names/1,
-    find_file/2
+    find_file/2,
+    is_plain_name/1
 ]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
@@ -198,3 +199,13 @@ write_synced(File, Data) ->
         {error, _} = Error ->
             Error
     end.
+
+%% @doc Is this a file name as backup.json may hold it: a plain name in the backup dir, with no
+%% directory part, not hidden (so never `.' or `..'), no NUL. The download, the deletion of old
+%% sets and the standby's downloads all apply this one rule.
+-spec is_plain_name(Name) -> boolean() when
+    Name :: binary().
+is_plain_name(<<>>) -> false;
+is_plain_name(<<".", _/binary>>) -> false;
+is_plain_name(Name) when is_binary(Name) -> binary:match(Name, [<<"/">>, <<"\\">>, <<0>>]) =:= nomatch;
+is_plain_name(_) -> false.

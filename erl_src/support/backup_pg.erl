@@ -21,7 +21,10 @@
 -export([
     opt/3,
     connection_args/1,
-    write_passfile/2
+    write_passfile/2,
+    pg_dump_command/0,
+    pg_dump_executable/0,
+    psql_executable/0
 ]).
 
 %% @doc A database option as a binary; Default when it is missing or empty.
@@ -67,6 +70,41 @@ write_passfile(PassFile, DbOpts) ->
             Result;
         {error, _} = Error ->
             Error
+    end.
+
+%% @doc pg_dump as configured: Zotonic's config key `pg_dump', default "pg_dump".
+-spec pg_dump_command() -> string().
+pg_dump_command() ->
+    unicode:characters_to_list(z_convert:to_binary(z_config:get(pg_dump, "pg_dump"))).
+
+%% @doc The pg_dump to run: the configured path when it is absolute and a file, else the
+%% configured name looked up on the PATH; false when there is none.
+-spec pg_dump_executable() -> file:filename() | false.
+pg_dump_executable() ->
+    Cmd = pg_dump_command(),
+    case filename:pathtype(Cmd) of
+        absolute ->
+            case filelib:is_regular(Cmd) of
+                true -> Cmd;
+                false -> false
+            end;
+        _ ->
+            os:find_executable(Cmd)
+    end.
+
+%% @doc psql: beside the configured pg_dump when that is a path, else from the PATH.
+-spec psql_executable() -> file:filename() | false.
+psql_executable() ->
+    PgDump = pg_dump_command(),
+    case filename:pathtype(PgDump) of
+        absolute ->
+            Psql = filename:join(filename:dirname(PgDump), "psql"),
+            case filelib:is_regular(Psql) of
+                true -> Psql;
+                false -> os:find_executable("psql")
+            end;
+        _ ->
+            os:find_executable("psql")
     end.
 
 %% The passfile format escapes `\' and `:'.

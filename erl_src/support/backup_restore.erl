@@ -518,7 +518,7 @@ targets(security, Root, Site) ->
     case z_sites_config:security_dir(Site) of
         {ok, SecurityDir} ->
             From = filename:join(Root, <<"security">>),
-            {ok, [ {filename:join(From, Rel), filename:join(SecurityDir, Rel)} || Rel <- regular_files(From) ]};
+            {ok, [ {filename:join(From, Rel), filename:join(SecurityDir, Rel)} || Rel <- backup_create:regular_files(From) ]};
         {error, _} = Error ->
             Error
     end;
@@ -530,12 +530,12 @@ targets(config, Root, Site) ->
             Priv = filename:join(SiteDir, <<"priv">>),
             PrivFrom = filename:join([Root, <<"config">>, <<"priv">>]),
             SiteConfigs = [ {filename:join(PrivFrom, F), filename:join(Priv, F)}
-                            || F <- regular_files(PrivFrom),
+                            || F <- backup_create:regular_files(PrivFrom),
                                binary:match(F, <<"/">>) =:= nomatch,
                                is_site_config(F) ],
             ConfigDFrom = filename:join([Root, <<"config">>, <<"config.d">>]),
             ConfigD = [ {filename:join(ConfigDFrom, Rel), filename:join([Priv, <<"config.d">>, Rel])}
-                        || Rel <- regular_files(ConfigDFrom) ],
+                        || Rel <- backup_create:regular_files(ConfigDFrom) ],
             {ok, SiteConfigs ++ ConfigD}
     end.
 
@@ -587,25 +587,4 @@ copy_file(From, To) ->
     case Result of
         ok -> ok;
         {error, _} -> _ = file:delete(Tmp), Result
-    end.
-
-%% Regular files below Dir as sorted relative paths.
-regular_files(Dir) ->
-    case filelib:is_dir(Dir) of
-        true ->
-            Prefix = byte_size(z_convert:to_binary(Dir)) + 1,
-            lists:sort(filelib:fold_files(
-                Dir, ".*", true,
-                fun(F, Acc) ->
-                    FB = z_convert:to_binary(F),
-                    case file:read_link_info(F) of
-                        {ok, #file_info{ type = regular }} ->
-                            [ binary:part(FB, Prefix, byte_size(FB) - Prefix) | Acc ];
-                        _ ->
-                            Acc
-                    end
-                end,
-                []));
-        false ->
-            []
     end.

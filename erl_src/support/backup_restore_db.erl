@@ -43,8 +43,7 @@
 -export([
     restore/2,
     check/1,
-    site_schema/1,
-    psql_executable/0
+    site_schema/1
 ]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
@@ -143,26 +142,11 @@ site_schema(Context) ->
         S -> S
     end.
 
-%% @doc psql: next to the configured pg_dump when that is a path, else from the PATH.
--spec psql_executable() -> file:filename() | false.
-psql_executable() ->
-    PgDump = unicode:characters_to_list(z_convert:to_binary(z_config:get(pg_dump, "pg_dump"))),
-    case filename:pathtype(PgDump) of
-        absolute ->
-            Psql = filename:join(filename:dirname(PgDump), "psql"),
-            case filelib:is_regular(Psql) of
-                true -> Psql;
-                false -> os:find_executable("psql")
-            end;
-        _ ->
-            os:find_executable("psql")
-    end.
-
 %% ---------------------------------------------------------------------------------------------
 %% Import
 
 import(SqlGz, Schema, Context) ->
-    case psql_executable() of
+    case backup_pg:psql_executable() of
         false ->
             ?LOG_ERROR(#{
                 in => zotonic_mod_backup,

@@ -156,7 +156,7 @@ download_set(Entry, Dir, Context) ->
 
 %% Download into File.tmp, check the hash, rename into place.
 download_file(File, Hash, Dir, Context) ->
-    case is_plain_name(File) of
+    case backup_json_index:is_plain_name(File) of
         true ->
             Tmp = filename:join(Dir, <<File/binary, ".tmp">>),
             Expected = case Hash of
@@ -230,13 +230,9 @@ remove_unreferenced(Old, New, Dir) ->
     Drop = backup_json_index:file_names(Old) -- Keep,
     lists:foreach(
         fun(F) ->
-            case is_plain_name(F) of
+            case backup_json_index:is_plain_name(F) of
                 true -> _ = file:delete(filename:join(Dir, F)), ok;
                 false -> ok
             end
         end,
         Drop).
-
-is_plain_name(<<>>) -> false;
-is_plain_name(<<".", _/binary>>) -> false;
-is_plain_name(Name) -> binary:match(Name, [<<"/">>, <<"\\">>, <<0>>]) =:= nomatch.
