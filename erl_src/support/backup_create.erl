@@ -601,7 +601,8 @@ recover_asides(Asides, Dir, Index) ->
             Aside = filename:join(Dir, AsideName),
             IsCommitted = case maps:get(File, Hashes, undefined) of
                 Hash when is_binary(Hash) ->
-                    case backup_nif:file_digest(Target) of
+                    % Without the engine (library missing) the old file is put back.
+                    case catch backup_nif:file_digest(Target) of
                         {ok, #{ sha256 := Hash }} -> true;
                         _ -> false
                     end;
