@@ -179,8 +179,8 @@ fn list_start<'a>(
 ) -> NifResult<Term<'a>> {
     let file = term::decode_path(file)?;
     let spec = job::spec(env, progress, None, encode_list)?;
-    Ok(job::start(env, reference, spec, move |_ctl| {
-        archive::list(&file)
+    Ok(job::start(env, reference, spec, move |ctl| {
+        archive::list(&file, ctl)
     }))
 }
 
