@@ -27,6 +27,8 @@
     file_digest/1,
     encrypt_file_start/5,
     decrypt_file_start/5,
+    decrypt_verified_start/6,
+    file_hmac_start/4,
     archive_dir_start/5,
     archive_list_start/5,
     gzip_file_start/5,
@@ -106,6 +108,14 @@ encrypt_file_start(_In, _Out, _Password, _Ref, _Progress) ->
 
 -spec decrypt_file_start(binary(), binary(), iodata(), reference(), progress_to()) -> job_start().
 decrypt_file_start(_In, _Out, _Password, _Ref, _Progress) ->
+    not_loaded().
+
+-spec decrypt_verified_start(binary(), binary(), iodata(), binary(), reference(), progress_to()) -> job_start().
+decrypt_verified_start(_In, _Out, _Password, _Hmac, _Ref, _Progress) ->
+    not_loaded().
+
+-spec file_hmac_start(binary(), iodata(), reference(), progress_to()) -> job_start().
+file_hmac_start(_In, _Password, _Ref, _Progress) ->
     not_loaded().
 
 -spec job_cancel(reference()) -> ok.

@@ -23,9 +23,12 @@ commands:
   digest FILE...     print sha256, crc32 and size of each file as one JSON line
   encrypt [--password-file F] IN OUT
                      encrypt IN into OUT as a Z1 .enc file (Zotonic's format)
-  decrypt [--password-file F] IN [OUT]
+  decrypt [--password-file F] [--hmac HEX] IN [OUT]
                      decrypt a Z1 .enc file (also Zotonic's); OUT defaults to IN without .enc;
+                     with --hmac, only if the stored file has that HMAC-SHA256 (backup.json);
                      password: --password-file F, else $ZBACKUP_PASSWORD, else a prompt
+  hmac [--password-file F] FILE.enc...
+                     the HMAC-SHA256 of each stored .enc file, as backup.json keeps it
   restore-check [--password-file F] BACKUP_DIR|backup.json|FILE...
                      check backup sets offline as a restore would read them: sha256 against
                      backup.json, decryptability of .enc files, gzip/pg_dump and archive integrity
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Some("bench") => cmd_archive::exit(cmd_bench::bench(&args[1..])),
         Some("encrypt") => cmd_crypto::encrypt(&args[1..]),
         Some("decrypt") => cmd_crypto::decrypt(&args[1..]),
+        Some("hmac") => cmd_crypto::hmac(&args[1..]),
         Some("restore-check") => cmd_restore_check::restore_check(&args[1..]),
         Some("help") | Some("--help") | Some("-h") => {
             println!("{USAGE}");
