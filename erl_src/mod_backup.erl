@@ -701,7 +701,7 @@ wait_for_upload(Server) ->
     end.
 
 register_result({ok, Files}, #state{ backup_name = Name, backup_start = Start } = State) ->
-    Entry = #{
+    Entry0 = #{
         <<"timestamp">> => unix_seconds(Start),
         <<"database">> => maps:get(database, Files, undefined),
         <<"database_hash">> => maps:get(database_hash, Files, undefined),
@@ -712,6 +712,7 @@ register_result({ok, Files}, #state{ backup_name = Name, backup_start = Start } 
         <<"is_filestore_uploaded">> => false,
         <<"is_encrypted">> => maps:get(is_encrypted, Files, false)
     },
+    Entry = maps:merge(Entry0, hmac_fields(Files)),
     Dir = backup_create:dir(State#state.context),
     NowTs = unix_seconds(now_utc(State)),
     Fun = fun(Index) ->
@@ -771,6 +772,12 @@ backup_done(Reason, #state{ backup_name = Name, backup_result = Result } = State
         progress = #{}
     },
     maybe_upload(State1).
+
+%% The HMACs of the encrypted parts (`database_hmac', ...): keys the stock module ignores,
+%% present only for parts that have one.
+hmac_fields(Files) ->
+    maps:from_list([ {atom_to_binary(K), V} || K <- [database_hmac, config_files_hmac, files_hmac],
+                                               V <- [maps:get(K, Files, undefined)], is_binary(V) ]).
 
 %% A failed set is removed from the index, and its files from the disk.
 forget_set(Name, Extra, State) ->

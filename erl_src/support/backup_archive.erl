@@ -210,9 +210,10 @@ command_job(Program, Args, Env, OutFile, Options) ->
 progress_pid(#{progress := Pid}) when is_pid(Pid) -> Pid;
 progress_pid(_) -> undefined.
 
-%% Only what the engine reads; the rest (progress, timeout) is handled here.
+%% Only what the engine reads; progress is handled here. A timeout is also given to the job
+%% itself, which stops at its deadline on its own (await/2 cancels it at the same time).
 nif_options(Options) ->
-    maps:with([format, threads, level, overwrite], Options).
+    maps:with([format, threads, level, overwrite, timeout], Options).
 
 name(Name) when is_binary(Name) -> Name;
 name(Name) -> unicode:characters_to_binary(Name).

@@ -58,7 +58,8 @@
     key := database | config_files | files,
     file := binary(),
     tmp := file:filename_all(),
-    hash := binary()
+    hash := binary(),
+    hmac => binary() | undefined
 }.
 -export_type([spec/0]).
 
@@ -384,9 +385,10 @@ encrypt_parts([#{ file := File, tmp := Tmp } = Part | Rest], Dir, Password, Done
     EncFile = <<File/binary, ".enc">>,
     EncTmp = tmp_path(Dir, EncFile),
     case backup_crypto:encrypt_file(Tmp, EncTmp, Password) of
-        {ok, #{ sha256 := Hash }} ->
+        {ok, #{ sha256 := Hash } = Sealed} ->
             _ = file:delete(Tmp),
-            Part1 = Part#{ file => EncFile, tmp => EncTmp, hash => Hash },
+            Part1 = Part#{ file => EncFile, tmp => EncTmp, hash => Hash,
+                           hmac => maps:get(hmac, Sealed, undefined) },
             encrypt_parts(Rest, Dir, Password, [ Part1 | Done ]);
         {error, Reason} ->
             ?LOG_ERROR(#{
@@ -426,8 +428,13 @@ entry_fields(Parts, IsEncrypt) ->
         is_encrypted => IsEncrypt
     },
     lists:foldl(
-        fun(#{ key := Key, file := File, hash := Hash }, Acc) ->
-            Acc#{ Key => File, hash_key(Key) => Hash }
+        fun(#{ key := Key, file := File, hash := Hash } = Part, Acc) ->
+            Acc1 = Acc#{ Key => File, hash_key(Key) => Hash },
+            % Encrypted parts also get their HMAC, under a key the stock module ignores.
+            case maps:get(hmac, Part, undefined) of
+                Hmac when is_binary(Hmac) -> Acc1#{ hmac_key(Key) => Hmac };
+                _ -> Acc1
+            end
         end,
         Empty,
         Parts).
@@ -435,6 +442,10 @@ entry_fields(Parts, IsEncrypt) ->
 hash_key(database) -> database_hash;
 hash_key(config_files) -> config_files_hash;
 hash_key(files) -> files_hash.
+
+hmac_key(database) -> database_hmac;
+hmac_key(config_files) -> config_files_hmac;
+hmac_key(files) -> files_hmac.
 
 %% ---------------------------------------------------------------------------------------------
 %% Progress
