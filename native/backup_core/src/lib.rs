@@ -9,6 +9,7 @@ pub mod digest;
 pub mod dump;
 pub mod error;
 pub mod fsutil;
+pub mod fuzz;
 pub mod revision;
 pub mod setcheck;
 

@@ -74,6 +74,13 @@ fn set_mtime(path: &Path, mtime: i64) -> io::Result<()> {
     File::open(path)?.set_modified(to_time(mtime))
 }
 
+/// Whether `b` is all zero bytes: slice comparisons with a zero block (memcmp runs at memory
+/// speed, a byte loop at a fraction of it).
+fn is_zero(b: &[u8]) -> bool {
+    static ZEROS: [u8; 4096] = [0; 4096];
+    b.chunks(ZEROS.len()).all(|c| c == &ZEROS[..c.len()])
+}
+
 /// Writes the entries into the staging root.
 struct Stager<'a> {
     root: &'a Path,
@@ -136,7 +143,7 @@ impl Stager<'_> {
             match data.next_chunk(buf)? {
                 Chunk::Data(n) => {
                     let chunk = &buf[..n];
-                    if n >= 4096 && chunk.iter().all(|&b| b == 0) {
+                    if n >= 4096 && is_zero(chunk) {
                         f.seek(SeekFrom::Current(n as i64))
                             .map_err(|e| self.err(rel, e))?;
                         holes = true;

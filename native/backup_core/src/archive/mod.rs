@@ -37,6 +37,7 @@ pub use manifest::{EntryKind, ManifestEntry};
 pub use pgzip::{default_threads, GzOptions, GzStats, ParallelGzWriter, DEFAULT_CHUNK};
 pub use pzstd::{ParallelZstdWriter, ZSTD_CHUNK};
 pub use read::{detect_format, list, list_each, verify, EntryInfo, VerifyReport};
+pub use tarread::zeros_crc;
 
 use std::path::{Path, PathBuf};
 
@@ -54,6 +55,15 @@ impl Format {
             Format::Zstd => "zst",
         }
     }
+}
+
+/// The skippable frame that starts every `.tar.zst` the engine writes, announcing its manifest
+/// (see `read.rs`).
+pub fn zstd_marker_frame() -> Vec<u8> {
+    let mut f = pzstd::SKIPPABLE_MARKER_MAGIC.to_le_bytes().to_vec();
+    f.extend_from_slice(&(pzstd::MANIFEST_MARKER.len() as u32).to_le_bytes());
+    f.extend_from_slice(pzstd::MANIFEST_MARKER);
+    f
 }
 
 /// `OUT.tmp` beside `OUT`.

@@ -493,7 +493,7 @@ impl EntryData<'_, '_> {
 }
 
 /// A crc32 state of `n` zero bytes, by doubling: O(log n) combines, whatever `n`.
-fn zeros_crc(mut n: u64) -> crc32fast::Hasher {
+pub fn zeros_crc(mut n: u64) -> crc32fast::Hasher {
     const UNIT: usize = 4096;
     let zeros = [0u8; UNIT];
     let mut out = crc32fast::Hasher::new();
