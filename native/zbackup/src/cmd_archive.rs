@@ -207,13 +207,19 @@ pub fn extract(args: &[String]) -> Result<()> {
         .iter()
         .map(|(p, r)| json!({"path": p, "reason": r}))
         .collect();
-    println!(
-        "{}",
-        json!({
-            "files": s.files, "dirs": s.dirs, "symlinks": s.symlinks, "bytes": s.bytes,
-            "skipped": skipped,
-        })
-    );
+    let mut v = json!({
+        "files": s.files, "dirs": s.dirs, "symlinks": s.symlinks, "bytes": s.bytes,
+        "skipped": skipped,
+    });
+    if let Some(left) = &s.leftover {
+        // DEST holds the new tree; only removing the replaced one failed.
+        eprintln!(
+            "zbackup: warning: the replaced tree could not be removed entirely: {}",
+            backup_core::fsutil::display_name(left.as_os_str().as_encoded_bytes())
+        );
+        v["leftover"] = json!(left.to_string_lossy());
+    }
+    println!("{v}");
     Ok(())
 }
 

@@ -278,7 +278,7 @@ pub fn bombs() -> Vec<(&'static str, Vec<u8>)> {
     let mut out = Vec::new();
     // 1. a sparse file with a 2^60-byte hole
     let t = TarBuilder::new()
-        .sparse(b"./hole", 1 << 60, &[(0, 512)], &[7u8; 512])
+        .sparse(b"./hole", 1 << 60, &[(0, 512), (1 << 60, 0)], &[7u8; 512])
         .end()
         .finish();
     out.push(("sparse_hole_2p60.tar.gz", gzip(&t)));
