@@ -356,7 +356,8 @@ fn forged(dir: &Path, name: &[u8], change: impl Fn(&mut [u8])) -> PathBuf {
 
 #[test]
 fn issue14_4_a_forged_mode_mtime_or_symlink_target_fails_verify_and_extract_alike() {
-    let cases: [(&str, &[u8], Box<dyn Fn(&mut [u8])>); 3] = [
+    type Forgery = Box<dyn Fn(&mut [u8])>;
+    let cases: [(&str, &[u8], Forgery); 3] = [
         (
             "mode",
             b"./a.txt",
