@@ -57,7 +57,8 @@
 -type option() :: database | files | security | config.
 -type reason() :: in_progress | unknown_backup | incomplete | schema_mismatch
                 | bad_archive | unsafe_path | bad_dump | no_schema | database_import
-                | wrong_password | bad_encrypted_file | hmac_mismatch | no_password | not_configured | term().
+                | wrong_password | bad_encrypted_file | hmac_mismatch | no_password | not_configured
+                | limit_exceeded | term().
 -export_type([option/0, reason/0]).
 
 %% The steps in the contract's order.
