@@ -143,6 +143,22 @@ impl Params {
     fn derive(&self, password: &[u8]) -> Keys {
         let mut material = [0u8; IV_LEN + KEY_LEN];
         pbkdf2::pbkdf2_hmac::<Sha256>(password, &self.salt, self.iterations, &mut material);
+        Self::keys_from(material)
+    }
+
+    /// `derive`, calling `check` every 65,536 iterations so a job can stop in the middle of a
+    /// derivation (a hostile header may ask for 19,999,999 iterations: 5 s of one core).
+    fn derive_checked(
+        &self,
+        password: &[u8],
+        check: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<Keys> {
+        let mut material = [0u8; IV_LEN + KEY_LEN];
+        pbkdf2_checked(password, &self.salt, self.iterations, &mut material, check)?;
+        Ok(Self::keys_from(material))
+    }
+
+    fn keys_from(mut material: [u8; IV_LEN + KEY_LEN]) -> Keys {
         let mut keys = Keys {
             iv: [0u8; IV_LEN],
             key: [0u8; KEY_LEN],
@@ -179,6 +195,43 @@ impl Keys {
         <Hmac<Sha256> as Mac>::new_from_slice(&self.mac)
             .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
     }
+}
+
+/// PBKDF2-HMAC-SHA256 (RFC 8018), the `pbkdf2` crate's computation written out so that it
+/// can stop between iterations: each 32-byte block is U1 = HMAC(P, S || INT(i)),
+/// Uj = HMAC(P, Uj-1), T = U1 ^ ... ^ Uc. Built from the `hmac` crate only (the keyed state is
+/// cloned per iteration, as the `pbkdf2` crate does); a test checks it against that crate.
+fn pbkdf2_checked(
+    password: &[u8],
+    salt: &[u8],
+    rounds: u32,
+    out: &mut [u8],
+    check: &mut dyn FnMut() -> Result<()>,
+) -> Result<()> {
+    let prf = <Hmac<Sha256> as Mac>::new_from_slice(password)
+        .map_err(|e| Error::InvalidArgument(format!("password unusable as HMAC key: {e}")))?;
+    for (i, block) in out.chunks_mut(32).enumerate() {
+        let mut m = prf.clone();
+        m.update(salt);
+        m.update(&(i as u32 + 1).to_be_bytes());
+        let mut u = m.finalize().into_bytes();
+        let mut t = u;
+        for r in 1..rounds {
+            if r % 65_536 == 0 {
+                check()?;
+            }
+            let mut m = prf.clone();
+            m.update(&u);
+            u = m.finalize().into_bytes();
+            for (a, b) in t.iter_mut().zip(u.iter()) {
+                *a ^= b;
+            }
+        }
+        block.copy_from_slice(&t[..block.len()]);
+        t.fill(0);
+        u.fill(0);
+    }
+    Ok(())
 }
 
 fn rng_error(e: getrandom::Error) -> Error {
@@ -467,12 +520,12 @@ fn encrypt_file_with_params(
     output: &Path,
     password: &[u8],
     params: Params,
-    progress: impl FnMut(u64) -> Result<()>,
+    mut progress: impl FnMut(u64) -> Result<()>,
 ) -> Result<Sealed> {
     require_password(password)?;
     params.check()?;
     let src = open_regular(input)?;
-    let keys = params.derive(password);
+    let keys = params.derive_checked(password, &mut || progress(0))?;
     let (tmp, file) = TmpFile::create(output)?;
     let sink = HashingWriter::new(file, Some(keys.hmac()));
     let mut writer =
@@ -519,7 +572,7 @@ pub fn decrypt_file_verified(
     require_password(password)?;
     let mut src = open_regular(input)?;
     let params = read_params(&mut src).map_err(|e| at(e, input))?;
-    let keys = params.derive(password);
+    let keys = params.derive_checked(password, &mut || progress(0))?;
     let mut offset = 0;
     if let Some(expected) = hmac {
         // the password first: a wrong one is `wrong_password`, not an HMAC mismatch
@@ -544,7 +597,7 @@ pub fn file_hmac(
     password: &[u8],
     mut progress: impl FnMut(u64) -> Result<()>,
 ) -> Result<String> {
-    let (keys, _) = password_checked(path, password)?;
+    let (keys, _) = password_checked(path, password, &mut progress)?;
     let mac = mac_of(path, &keys, &mut progress)?;
     Ok(hex(&mac.finalize().into_bytes()))
 }
@@ -557,15 +610,19 @@ pub fn verify_file_hmac(
     expected: &str,
     mut progress: impl FnMut(u64) -> Result<()>,
 ) -> Result<()> {
-    let (keys, _) = password_checked(path, password)?;
+    let (keys, _) = password_checked(path, password, &mut progress)?;
     verify_with(path, &keys, expected, &mut progress).map(|_| ())
 }
 
-fn password_checked(path: &Path, password: &[u8]) -> Result<(Keys, Params)> {
+fn password_checked(
+    path: &Path,
+    password: &[u8],
+    progress: &mut dyn FnMut(u64) -> Result<()>,
+) -> Result<(Keys, Params)> {
     require_password(password)?;
     let mut src = open_regular(path)?;
     let params = read_params(&mut src).map_err(|e| at(e, path))?;
-    let keys = params.derive(password);
+    let keys = params.derive_checked(password, &mut || progress(0))?;
     Z1Reader::after_header(&mut src, password, params, &keys).map_err(|e| at(e, path))?;
     Ok((keys, params))
 }

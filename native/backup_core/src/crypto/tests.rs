@@ -508,3 +508,49 @@ fn decrypt_never_writes_plaintext_through_a_symlink_planted_at_out_tmp() {
     assert_eq!(fs::read(&victim).expect("read"), b"precious");
     assert_eq!(fs::read(&out).expect("read"), b"secret plaintext");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+    #[test]
+    fn the_cancellable_pbkdf2_equals_the_pbkdf2_crate(
+        password in proptest::collection::vec(any::<u8>(), 1..80),
+        salt in proptest::collection::vec(any::<u8>(), 0..32),
+        rounds in 1u32..70_000,
+        len in 1usize..80,
+    ) {
+        let mut want = vec![0u8; len];
+        pbkdf2::pbkdf2_hmac::<Sha256>(&password, &salt, rounds, &mut want);
+        let mut got = vec![0u8; len];
+        pbkdf2_checked(&password, &salt, rounds, &mut got, &mut || Ok(())).expect("derived");
+        prop_assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn a_cancel_stops_a_19_999_999_iteration_key_derivation_within_a_second() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let enc = dir.path().join("hostile.enc");
+    let mut header = Params {
+        iterations: MAX_ITERATIONS - 1,
+        salt: [1; SALT_LEN],
+    }
+    .header()
+    .to_vec();
+    header.extend_from_slice(&[0u8; 64]);
+    fs::write(&enc, header).expect("write");
+    let started = std::time::Instant::now();
+    let e = decrypt_file_with_progress(&enc, &dir.path().join("out"), b"pw", |_| {
+        if started.elapsed() > std::time::Duration::from_millis(200) {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    })
+    .expect_err("cancelled");
+    assert_eq!(e.reason(), "cancelled");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1200),
+        "{:?}",
+        started.elapsed()
+    );
+}
