@@ -637,7 +637,7 @@ py_str(S) ->
     "'" ++ [ C || C <- unicode:characters_to_list(S), C =/= $' ] ++ "'".
 
 stock_import_seconds(SqlGz) ->
-    Db = "zh_restore_cmp_" ++ integer_to_list(erlang:unique_integer([positive])),
+    Db = "zh_restore_cmp_" ++ os:getpid() ++ "_" ++ integer_to_list(erlang:unique_integer([positive])),
     {0, _} = zb_test_cmd:psql("postgres", ["-c", "CREATE DATABASE \"" ++ Db ++ "\" TEMPLATE template0"]),
     try
         {0, _} = zb_test_cmd:psql(Db, ["-c", "DROP SCHEMA public"]),
