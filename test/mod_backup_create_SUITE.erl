@@ -442,7 +442,9 @@ make_files(Archive, N, Bytes, Total) ->
 
 compare_restored_database(SqlGz, Context) ->
     DbOpts = z_db_pool:get_database_options(Context),
-    Db = "zh_restore_" ++ integer_to_list(erlang:unique_integer([positive])),
+    % The OS pid too: unique integers restart with every VM, and a database left by a killed run
+    % (the cluster may be shared) must not fail the next one.
+    Db = "zh_restore_" ++ os:getpid() ++ "_" ++ integer_to_list(erlang:unique_integer([positive])),
     {0, _} = zb_test_cmd:psql("postgres", ["-c", "CREATE DATABASE \"" ++ Db ++ "\" TEMPLATE template0"]),
     try
         {0, _} = zb_test_cmd:psql(Db, ["-c", "DROP SCHEMA public"]),

@@ -29,6 +29,7 @@
     round_trip_all_parts/1,
     round_trip_encrypted/1,
     wrong_password_changes_nothing/1,
+    forged_encrypted_file_is_refused_by_its_hmac/1,
     restore_errors/1,
     truncated_dump_keeps_schema/1,
     unfinished_sql_keeps_schema/1,
@@ -59,6 +60,7 @@ all() ->
         round_trip_all_parts,
         round_trip_encrypted,
         wrong_password_changes_nothing,
+        forged_encrypted_file_is_refused_by_its_hmac,
         restore_errors,
         truncated_dump_keeps_schema,
         unfinished_sql_keeps_schema,
@@ -175,6 +177,51 @@ wrong_password_changes_nothing(Config) ->
     assert_same(Before, snapshot(?SITE, Context)),
     ok = no_leftovers(Context),
     ok = m_config:set_value(mod_backup, backup_encrypt_password, Password, Context),
+    ok = m_config:set_value(mod_backup, encrypt_backups, <<"false">>, Context).
+
+%% Issue 14: backup.json keeps an HMAC-SHA256 of each encrypted part (`<part>_hmac', a key the
+%% stock module ignores). A file replaced by another one encrypted with the same password (its
+%% sha256 rewritten too, as anyone who can write the backup dir could) is refused before it is
+%% decrypted; without recorded HMACs (a stock set) the restore goes on, unauthenticated.
+forged_encrypted_file_is_refused_by_its_hmac(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    ok = m_config:set_value(mod_backup, encrypt_backups, <<"true">>, Context),
+    ok = wait_for(fun() -> backup_config:encrypt_password(Context) =/= <<>> end),
+    Password = backup_config:encrypt_password(Context),
+    Name = make_backup(Context),
+    #{ Name := Entry } = backup_json_index:read(Dir),
+    lists:foreach(
+        fun(Part) ->
+            File = maps:get(Part, Entry),
+            Hmac = maps:get(<<Part/binary, "_hmac">>, Entry),
+            ?assertMatch(<<_:64/binary>>, Hmac),
+            ?assertEqual({ok, Hmac}, backup_crypto:file_hmac(filename:join(Dir, File), Password))
+        end,
+        [<<"database">>, <<"config_files">>, <<"files">>]),
+    % Forge the dump: decrypt, re-encrypt (new salt), put it in place with its new sha256.
+    DbFile = filename:join(Dir, maps:get(<<"database">>, Entry)),
+    Plain = filename:join(Dir, "forged.sql.gz.tmp"),
+    {ok, _} = backup_crypto:decrypt_file(DbFile, Plain, Password),
+    {ok, Genuine} = file:read_file(DbFile),
+    {ok, #{ sha256 := ForgedHash }} = backup_crypto:encrypt_file(Plain, DbFile, Password),
+    ok = file:delete(Plain),
+    {ok, _} = backup_json_index:update(Dir, fun(Index) ->
+        Index#{ Name => Entry#{ <<"database_hash">> => ForgedHash } }
+    end),
+    Before = snapshot(?SITE, Context),
+    ?assertEqual({error, hmac_mismatch},
+                 mod_backup:restore_backup(Name, [database, files, security, config], Context)),
+    assert_same(Before, snapshot(?SITE, Context)),
+    ok = no_leftovers(Context),
+    % A set without HMACs (as the stock module writes them) is restored, with a warning.
+    ok = file:write_file(DbFile, Genuine),
+    Stock = maps:without([<<"database_hmac">>, <<"config_files_hmac">>, <<"files_hmac">>], Entry),
+    {ok, _} = backup_json_index:update(Dir, fun(Index) -> Index#{ Name => Stock } end),
+    Old = whereis(server(?SITE)),
+    ok = mod_backup:restore_backup(Name, [database], Context),
+    ok = wait_restarted(?SITE, Old),
+    ok = no_leftovers(Context),
     ok = m_config:set_value(mod_backup, encrypt_backups, <<"false">>, Context).
 
 %% unknown_backup, incomplete, in_progress; a part the set does not have is skipped.
@@ -694,7 +741,7 @@ py_str(S) ->
     "'" ++ [ C || C <- unicode:characters_to_list(S), C =/= $' ] ++ "'".
 
 stock_import_seconds(SqlGz) ->
-    Db = "zh_restore_cmp_" ++ integer_to_list(erlang:unique_integer([positive])),
+    Db = "zh_restore_cmp_" ++ os:getpid() ++ "_" ++ integer_to_list(erlang:unique_integer([positive])),
     {0, _} = zb_test_cmd:psql("postgres", ["-c", "CREATE DATABASE \"" ++ Db ++ "\" TEMPLATE template0"]),
     try
         {0, _} = zb_test_cmd:psql(Db, ["-c", "DROP SCHEMA public"]),

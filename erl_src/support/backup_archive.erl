@@ -146,9 +146,13 @@ verify(File) ->
 list(File) ->
     run(fun(Ref) -> backup_nif:list_start(name(File), Ref, undefined) end, #{}).
 
-%% @doc Extracts an archive into DestDir after verifying it, through a staging dir next to
-%% DestDir; absolute paths, `..' and links leaving DestDir are refused (`unsafe_path') before
-%% anything is written. `overwrite => true' replaces an existing DestDir.
+%% @doc Extracts an archive into DestDir, checking it end to end on the way (the same verdict as
+%% verify/1), through a private staging dir next to DestDir that is swapped into place only
+%% when the whole archive checked out; absolute paths, `..' and links leaving DestDir are
+%% refused (`unsafe_path'), and archives that claim more than the reader's fixed limits
+%% (`limit_exceeded'). `overwrite => true' replaces a non-empty DestDir as a whole, or leaves
+%% it exactly as it was on any error. With `timeout => Ms' the job also stops itself at that
+%% deadline (`{error, {timeout, _}}' within a second of it).
 -spec extract(File, DestDir, Options) -> {ok, map()} | {error, error_reason()} when
     File :: file:filename_all(),
     DestDir :: file:filename_all(),
@@ -210,9 +214,10 @@ command_job(Program, Args, Env, OutFile, Options) ->
 progress_pid(#{progress := Pid}) when is_pid(Pid) -> Pid;
 progress_pid(_) -> undefined.
 
-%% Only what the engine reads; the rest (progress, timeout) is handled here.
+%% Only what the engine reads; progress is handled here. A timeout is also given to the job
+%% itself, which stops at its deadline on its own (await/2 cancels it at the same time).
 nif_options(Options) ->
-    maps:with([format, threads, level, overwrite], Options).
+    maps:with([format, threads, level, overwrite, timeout], Options).
 
 name(Name) when is_binary(Name) -> Name;
 name(Name) -> unicode:characters_to_binary(Name).

@@ -7,6 +7,11 @@
 %% (a backup_nif job on its own thread, never a scheduler); output goes to `Out ++ ".tmp"' and
 %% is renamed into place when complete, so a failed call leaves no partial file behind.
 %%
+%% Z1 has no MAC. So encrypt_file/3 also returns an HMAC-SHA256 of the written file (keyed by
+%% HKDF-SHA256 from the Z1 key material, so only the password holder can make one), which
+%% backup.json keeps under `<part>_hmac'; decrypt_file/4 checks it over the whole stored file
+%% before decrypting anything.
+%%
 %% `password_encrypt/2,3', `password_decrypt/2,3' and `is_encrypted/1' have the stock
 %% signatures and results (`{ok, OutFile}', `{error, wrong_password | no_password | bad_prefix
 %% | eof | no_outfile | {infile, Posix} | {outfile, Posix}}'); `encrypt_file/3' and
@@ -37,17 +42,20 @@
     password_decrypt/2,
     password_decrypt/3,
     encrypt_file/3,
-    decrypt_file/3
+    decrypt_file/3,
+    decrypt_file/4,
+    file_hmac/2
 ]).
 
 -export_type([password/0, result/0, error_reason/0, stock_error/0]).
 
 -type password() :: binary() | string().
--type result() :: {ok, #{sha256 := binary(), size := non_neg_integer()}}
+-type result() :: {ok, #{sha256 := binary(), size := non_neg_integer(), hmac => binary()}}
                 | {error, {error_reason(), #{message := binary(), path => binary()}}}.
 %% `wrong_password', `bad_encrypted_file' (not Z1, truncated header, iteration count of
-%% 20,000,000 or more), `no_password', or a POSIX reason such as `enoent' or `enospc'.
--type error_reason() :: wrong_password | bad_encrypted_file | no_password | atom().
+%% 20,000,000 or more), `hmac_mismatch' (the stored file is not the one its HMAC was made of),
+%% `no_password', or a POSIX reason such as `enoent' or `enospc'.
+-type error_reason() :: wrong_password | bad_encrypted_file | hmac_mismatch | no_password | atom().
 
 %% The errors of the stock functions, as Zotonic's `zotonic decrypt' reports them.
 -type stock_error() :: no_password | no_outfile | wrong_password | bad_prefix | eof
@@ -91,8 +99,8 @@ password_decrypt(InFile, OutFile, Password) ->
     stock_result(decrypt_file(InFile, OutFile, Password), InFile, OutFile).
 
 %% @doc Encrypt InFile into OutFile (conventionally `InFile ++ ".enc"') with fresh salt and
-%% iteration count. Returns the sha256 (lower-case hex) and size of the encrypted file, as
-%% backup.json records them. InFile is left in place.
+%% iteration count. Returns the sha256 (lower-case hex), size and HMAC-SHA256 (hex) of the
+%% encrypted file, as backup.json records them. InFile is left in place.
 -spec encrypt_file(InFile, OutFile, Password) -> result() when
     InFile :: file:filename_all(),
     OutFile :: file:filename_all(),
@@ -109,6 +117,32 @@ encrypt_file(InFile, OutFile, Password) ->
     Password :: password() | undefined.
 decrypt_file(InFile, OutFile, Password) ->
     with_password(Password, fun(Pw) -> run(fun(Ref) -> backup_nif:decrypt_file_start(name(InFile), name(OutFile), Pw, Ref, undefined) end) end).
+
+%% @doc decrypt_file/3 that, given `#{hmac => Hex}' (the HMAC backup.json recorded), first
+%% checks the password and then reads the whole stored file to verify the HMAC: on a mismatch
+%% `{error, {hmac_mismatch, _}}' and nothing is decrypted. Without `hmac' it is decrypt_file/3.
+-spec decrypt_file(InFile, OutFile, Password, Options) -> result() when
+    InFile :: file:filename_all(),
+    OutFile :: file:filename_all(),
+    Password :: password() | undefined,
+    Options :: #{hmac => binary()}.
+decrypt_file(InFile, OutFile, Password, #{hmac := Hmac}) when is_binary(Hmac) ->
+    with_password(Password, fun(Pw) -> run(fun(Ref) -> backup_nif:decrypt_verified_start(name(InFile), name(OutFile), Pw, Hmac, Ref, undefined) end) end);
+decrypt_file(InFile, OutFile, Password, #{}) ->
+    decrypt_file(InFile, OutFile, Password).
+
+%% @doc The HMAC-SHA256 (hex) of a stored `.enc' file, as encrypt_file/3 returned it when the
+%% file was written; the password is checked first.
+-spec file_hmac(File, Password) -> {ok, binary()} | {error, {error_reason(), map()}} when
+    File :: file:filename_all(),
+    Password :: password() | undefined.
+file_hmac(File, Password) ->
+    with_password(Password, fun(Pw) ->
+        case run(fun(Ref) -> backup_nif:file_hmac_start(name(File), Pw, Ref, undefined) end) of
+            {ok, #{hmac := Hmac}} -> {ok, Hmac};
+            {error, _} = Error -> Error
+        end
+    end).
 
 %% @doc True when the file name has the `.enc' extension of encrypted backup files.
 -spec is_encrypted(Filename) -> boolean() when

@@ -34,6 +34,13 @@
 
 -export_type([job/0, progress/0, error_reason/0, start_fun/0]).
 
+-include_lib("kernel/include/logger.hrl").
+
+%% How long await/2 waits, after its timeout cancelled a job, for the job to confirm. Every job
+%% checks for cancel at least once per buffer of data, so it stops within milliseconds; this is
+%% the backstop that keeps a caller's deadline whatever happens in the engine.
+-define(CANCEL_GRACE_MS, 900).
+
 -type job() :: #{ref := reference(), handle := backup_nif:job_handle()}.
 -type progress() :: #{
     files_done := non_neg_integer(),
@@ -81,8 +88,11 @@ run(StartFun, Deadline, Backoff) ->
             Error
     end.
 
-%% @doc Waits for the job's result. On timeout the job is cancelled, its cleanup awaited, and
-%% `{error, {timeout, _}}' returned. Only the process that started the job gets its result.
+%% @doc Waits for the job's result. On timeout the job is cancelled and `{error, {timeout, _}}'
+%% returned once it confirms (its partial output removed), or at the latest 900 ms after the
+%% timeout: a job that has not stopped by then is left to end on its own (its slot stays taken
+%% until it does, and its late result message is dropped by no one). Only the process that
+%% started the job gets its result.
 -spec await(job(), timeout()) -> {ok, term()} | {error, error_reason()}.
 await(#{ref := Ref} = Job, Timeout) ->
     receive
@@ -95,6 +105,15 @@ await(#{ref := Ref} = Job, Timeout) ->
                 {error, {timeout, #{message => <<"timeout; the job finished after the deadline">>}}};
             {backup_job_done, Ref, _} ->
                 {error, {timeout, #{message => <<"timeout; the job was cancelled">>}}}
+        after ?CANCEL_GRACE_MS ->
+            ?LOG_ERROR(#{
+                in => zotonic_mod_backup,
+                text => <<"Backup job did not stop after its cancel; abandoned">>,
+                result => error,
+                reason => timeout,
+                grace_ms => ?CANCEL_GRACE_MS
+            }),
+            {error, {timeout, #{message => <<"timeout; the job did not stop after its cancel and was abandoned">>}}}
         end
     end.
 

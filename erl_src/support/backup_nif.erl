@@ -36,6 +36,8 @@
     file_digest/1,
     encrypt_file_start/5,
     decrypt_file_start/5,
+    decrypt_verified_start/6,
+    file_hmac_start/4,
     archive_dir_start/5,
     archive_list_start/5,
     gzip_file_start/5,
@@ -130,6 +132,14 @@ encrypt_file_start(In, Out, Password, Ref, Progress) ->
 -spec decrypt_file_start(binary(), binary(), iodata(), reference(), progress_to()) -> job_start().
 decrypt_file_start(In, Out, Password, Ref, Progress) ->
     job(fun(M) -> M:decrypt_file_start(In, Out, Password, Ref, Progress) end).
+
+-spec decrypt_verified_start(binary(), binary(), iodata(), binary(), reference(), progress_to()) -> job_start().
+decrypt_verified_start(In, Out, Password, Hmac, Ref, Progress) ->
+    job(fun(M) -> M:decrypt_verified_start(In, Out, Password, Hmac, Ref, Progress) end).
+
+-spec file_hmac_start(binary(), iodata(), reference(), progress_to()) -> job_start().
+file_hmac_start(In, Password, Ref, Progress) ->
+    job(fun(M) -> M:file_hmac_start(In, Password, Ref, Progress) end).
 
 %% @doc Ask a job to stop, on the library that runs it. A job of a library that was purged in
 %% the meantime has ended already.

@@ -3,7 +3,11 @@
 %%
 %% Nothing is touched before every file the chosen parts need is known to be there
 %% (`{error, incomplete}' otherwise). Encrypted parts are decrypted to `.tmp' files in the
-%% backup directory, removed afterwards whatever happens.
+%% backup directory, removed afterwards whatever happens. When backup.json recorded the HMAC
+%% of an encrypted part (`<part>_hmac'), the stored file is checked against it before anything
+%% is decrypted, and a mismatch refuses the restore (`{error, hmac_mismatch}'); a set without
+%% HMACs (made by the stock module or before they were recorded) is restored with a warning
+%% in the log saying its files were not authenticated.
 %%
 %% - files: the archive is verified (gzip and tar structure, crc32 of every entry), extracted by
 %%   the engine's safe extractor into a staging dir next to the media archive dir (absolute
@@ -62,7 +66,8 @@
 -type option() :: database | files | security | config.
 -type reason() :: in_progress | unknown_backup | incomplete | schema_mismatch
                 | bad_archive | unsafe_path | bad_dump | no_schema | database_import
-                | wrong_password | bad_encrypted_file | no_password | not_configured | term().
+                | wrong_password | bad_encrypted_file | hmac_mismatch | no_password | not_configured
+                | limit_exceeded | term().
 -export_type([option/0, reason/0]).
 
 %% The steps in the contract's order.
@@ -198,7 +203,7 @@ restore_entry(Name, Entry, Options, Context) ->
                 options => Steps
             }),
             Dir = backup_create:dir(Context),
-            case decrypt_all(Needed, Dir, Context, #{}) of
+            case decrypt_all(Needed, Entry, Dir, Context, #{}) of
                 {ok, Plain} ->
                     try
                         run_steps(Steps, Entry, Plain, Context, [])
@@ -265,20 +270,21 @@ do_step(config, Path, Context) -> restore_config_tar(config, Path, Context).
 %% ---------------------------------------------------------------------------------------------
 %% Decryption
 
-decrypt_all([], _Dir, _Context, Acc) ->
+decrypt_all([], _Entry, _Dir, _Context, Acc) ->
     {ok, Acc};
-decrypt_all([ File | Files ], Dir, Context, Acc) ->
+decrypt_all([ File | Files ], Entry, Dir, Context, Acc) ->
     Path = filename:join(Dir, File),
     case backup_file_crypto:is_encrypted(File) of
         false ->
-            decrypt_all(Files, Dir, Context, Acc#{ File => {plain, Path} });
+            decrypt_all(Files, Entry, Dir, Context, Acc#{ File => {plain, Path} });
         true ->
             Unique = integer_to_binary(erlang:unique_integer([positive])),
             Base = filename:rootname(File),
             Out = filename:join(Dir, <<Base/binary, ".restore-", Unique/binary, ".tmp">>),
-            case backup_file_crypto:decrypt_file(Path, Out, backup_config:encrypt_password(Context)) of
+            Password = backup_config:encrypt_password(Context),
+            case backup_file_crypto:decrypt_file(Path, Out, Password, hmac_option(File, Entry)) of
                 {ok, _} ->
-                    decrypt_all(Files, Dir, Context, Acc#{ File => {decrypted, Out} });
+                    decrypt_all(Files, Entry, Dir, Context, Acc#{ File => {decrypted, Out} });
                 {error, {Reason, Info}} ->
                     ?LOG_ERROR(#{
                         in => zotonic_mod_backup,
@@ -292,6 +298,24 @@ decrypt_all([ File | Files ], Dir, Context, Acc) ->
                     remove_decrypted(Acc),
                     {error, Reason}
             end
+    end.
+
+%% `#{hmac => Hex}' when the index recorded the HMAC of File, else `#{}' (logged: such a file
+%% is not authenticated, only its sha256 was compared).
+hmac_option(File, Entry) ->
+    Keys = [ K || K <- [<<"database">>, <<"config_files">>, <<"files">>], maps:get(K, Entry, undefined) =:= File ],
+    case [ H || K <- Keys, H <- [maps:get(<<K/binary, "_hmac">>, Entry, undefined)], is_binary(H) ] of
+        [Hmac | _] ->
+            #{ hmac => Hmac };
+        [] ->
+            ?LOG_WARNING(#{
+                in => zotonic_mod_backup,
+                text => <<"Restore: no HMAC recorded for this encrypted file; its content is not authenticated">>,
+                result => warning,
+                reason => no_hmac,
+                file => File
+            }),
+            #{}
     end.
 
 remove_decrypted(Plain) ->

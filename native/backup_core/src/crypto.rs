@@ -14,20 +14,35 @@
 //! counts of 20,000,000 or more (and 0, which PBKDF2 cannot use).
 //!
 //! The format has no authentication of the content and no trailer: a truncated or altered body
-//! decrypts to garbage without an error. Integrity of whole files comes from the sha256 that
-//! backup.json records, which [`encrypt_file`] and [`decrypt_file`] return.
+//! decrypts to garbage without an error, and a sha256 in backup.json only helps against bad
+//! luck (anyone who can change the file can change the index). So this module adds an HMAC
+//! that lives outside the file (backup.json keeps it under `<part>_hmac`, a key the stock
+//! module ignores, and `zbackup restore-check` and the restore check it before decrypting):
+//!
+//! ```text
+//! material = PBKDF2-HMAC-SHA256(password, salt, iterations, 48)   (the Z1 key derivation)
+//! mac_key  = HKDF-SHA256(salt = none, ikm = material, info = HMAC_INFO, 32 bytes)
+//! hmac     = HMAC-SHA256(mac_key, the whole stored file: header, check and ciphertext)
+//! ```
+//!
+//! It costs no extra key derivation (the PBKDF2 output is expanded by HKDF into a key that is
+//! independent of the AES key and IV) and no extra read pass when writing (it is computed as
+//! the file is written, like its sha256). It proves the file was made by someone who knew the
+//! password and has not changed since, whatever the index around it says.
 //!
 //! CFB8 runs the block cipher once per byte. Encryption is inherently serial (each byte's input
 //! block holds the previous ciphertext byte); decryption is not, because every input block is
 //! made of ciphertext that is already known, so [`Z1Reader`] decrypts batches of bytes with the
 //! pipelined multi-block AES of the `aes` crate (AES-NI when the CPU has it).
 
-use crate::digest::{Digest, Hasher};
+use crate::digest::{hex, Digest, Hasher};
 use crate::error::{Error, Result};
+use crate::fsutil::open_regular;
 use aes::cipher::generic_array::GenericArray;
 use aes::cipher::inout::InOutBuf;
 use aes::cipher::{BlockEncrypt, BlockEncryptMut, KeyInit, KeyIvInit};
 use aes::Aes256;
+use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::ffi::OsString;
@@ -51,6 +66,11 @@ pub const MAX_ITERATIONS: u32 = 20_000_000;
 
 const IV_LEN: usize = 16;
 const KEY_LEN: usize = 32;
+/// HKDF `info` of the file HMAC key (see the module doc). A new version of the scheme gets a
+/// new string and a new index key.
+pub const HMAC_INFO: &[u8] = b"zotonic_mod_backup Z1 file HMAC-SHA256 v1";
+/// Hex digits of a recorded HMAC.
+pub const HMAC_HEX_LEN: usize = 64;
 /// Bytes encrypted or decrypted per step; also the I/O block of the file helpers.
 const CHUNK: usize = 256 * 1024;
 /// Bytes decrypted per batch of AES blocks (16 bytes of cipher input per byte: 64 KiB, in L2).
@@ -118,17 +138,100 @@ impl Params {
         Ok(())
     }
 
-    /// PBKDF2-HMAC-SHA256 key material: (IV, AES-256 key).
-    fn derive(&self, password: &[u8]) -> ([u8; IV_LEN], [u8; KEY_LEN]) {
+    /// PBKDF2-HMAC-SHA256 key material, and from it the IV, the AES-256 key and (by HKDF)
+    /// the file HMAC key.
+    fn derive(&self, password: &[u8]) -> Keys {
         let mut material = [0u8; IV_LEN + KEY_LEN];
         pbkdf2::pbkdf2_hmac::<Sha256>(password, &self.salt, self.iterations, &mut material);
-        let mut iv = [0u8; IV_LEN];
-        let mut key = [0u8; KEY_LEN];
-        iv.copy_from_slice(&material[..IV_LEN]);
-        key.copy_from_slice(&material[IV_LEN..]);
-        material.fill(0);
-        (iv, key)
+        Self::keys_from(material)
     }
+
+    /// `derive`, calling `check` every 65,536 iterations so a job can stop in the middle of a
+    /// derivation (a hostile header may ask for 19,999,999 iterations: 5 s of one core).
+    fn derive_checked(
+        &self,
+        password: &[u8],
+        check: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<Keys> {
+        let mut material = [0u8; IV_LEN + KEY_LEN];
+        pbkdf2_checked(password, &self.salt, self.iterations, &mut material, check)?;
+        Ok(Self::keys_from(material))
+    }
+
+    fn keys_from(mut material: [u8; IV_LEN + KEY_LEN]) -> Keys {
+        let mut keys = Keys {
+            iv: [0u8; IV_LEN],
+            key: [0u8; KEY_LEN],
+            mac: [0u8; KEY_LEN],
+        };
+        keys.iv.copy_from_slice(&material[..IV_LEN]);
+        keys.key.copy_from_slice(&material[IV_LEN..]);
+        // 32 bytes is far below HKDF-SHA256's 8160-byte output limit: expand cannot fail
+        let expanded = Hkdf::<Sha256>::new(None, &material).expand(HMAC_INFO, &mut keys.mac);
+        material.fill(0);
+        debug_assert!(expanded.is_ok());
+        keys
+    }
+}
+
+/// The keys of one Z1 file. Zeroed on drop.
+struct Keys {
+    iv: [u8; IV_LEN],
+    key: [u8; KEY_LEN],
+    mac: [u8; KEY_LEN],
+}
+
+impl Drop for Keys {
+    fn drop(&mut self) {
+        self.iv.fill(0);
+        self.key.fill(0);
+        self.mac.fill(0);
+    }
+}
+
+impl Keys {
+    fn hmac(&self) -> Hmac<Sha256> {
+        // HMAC takes keys of any length: this cannot fail
+        <Hmac<Sha256> as Mac>::new_from_slice(&self.mac)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
+    }
+}
+
+/// PBKDF2-HMAC-SHA256 (RFC 8018), the `pbkdf2` crate's computation written out so that it
+/// can stop between iterations: each 32-byte block is U1 = HMAC(P, S || INT(i)),
+/// Uj = HMAC(P, Uj-1), T = U1 ^ ... ^ Uc. Built from the `hmac` crate only (the keyed state is
+/// cloned per iteration, as the `pbkdf2` crate does); a test checks it against that crate.
+fn pbkdf2_checked(
+    password: &[u8],
+    salt: &[u8],
+    rounds: u32,
+    out: &mut [u8],
+    check: &mut dyn FnMut() -> Result<()>,
+) -> Result<()> {
+    let prf = <Hmac<Sha256> as Mac>::new_from_slice(password)
+        .map_err(|e| Error::InvalidArgument(format!("password unusable as HMAC key: {e}")))?;
+    for (i, block) in out.chunks_mut(32).enumerate() {
+        let mut m = prf.clone();
+        m.update(salt);
+        m.update(&(i as u32 + 1).to_be_bytes());
+        let mut u = m.finalize().into_bytes();
+        let mut t = u;
+        for r in 1..rounds {
+            if r % 65_536 == 0 {
+                check()?;
+            }
+            let mut m = prf.clone();
+            m.update(&u);
+            u = m.finalize().into_bytes();
+            for (a, b) in t.iter_mut().zip(u.iter()) {
+                *a ^= b;
+            }
+        }
+        block.copy_from_slice(&t[..block.len()]);
+        t.fill(0);
+        u.fill(0);
+    }
+    Ok(())
 }
 
 fn rng_error(e: getrandom::Error) -> Error {
@@ -178,8 +281,12 @@ impl<W: Write> Z1Writer<W> {
     pub fn with_params(inner: W, password: &[u8], params: Params) -> Result<Self> {
         require_password(password)?;
         params.check()?;
-        let (iv, key) = params.derive(password);
-        let cipher = cfb8::Encryptor::<Aes256>::new(&key.into(), &iv.into());
+        let keys = params.derive(password);
+        Self::with_keys(inner, password, params, &keys)
+    }
+
+    fn with_keys(inner: W, password: &[u8], params: Params, keys: &Keys) -> Result<Self> {
+        let cipher = cfb8::Encryptor::<Aes256>::new(&keys.key.into(), &keys.iv.into());
         let check = password_check(password, &params.salt)?
             .finalize()
             .into_bytes();
@@ -314,11 +421,14 @@ impl<R: Read> Z1Reader<R> {
     /// an empty path (callers that know the path use [`Error::io`] on their side).
     pub fn new(mut inner: R, password: &[u8]) -> Result<Self> {
         require_password(password)?;
-        let mut header = [0u8; HEADER_LEN];
-        let got = read_full(&mut inner, &mut header).map_err(|e| Error::io("", e))?;
-        let params = Params::parse(&header[..got])?;
-        let (iv, key) = params.derive(password);
-        let mut decryptor = Cfb8Decryptor::new(&key, &iv);
+        let params = read_params(&mut inner)?;
+        let keys = params.derive(password);
+        Self::after_header(inner, password, params, &keys)
+    }
+
+    /// Checks the password with `inner` positioned after the header.
+    fn after_header(mut inner: R, password: &[u8], params: Params, keys: &Keys) -> Result<Self> {
+        let mut decryptor = Cfb8Decryptor::new(&keys.key, &keys.iv);
         let mut check = [0u8; CHECK_LEN];
         let got = read_full(&mut inner, &mut check).map_err(|e| Error::io("", e))?;
         if got < CHECK_LEN {
@@ -356,6 +466,13 @@ impl<R: Read> Read for Z1Reader<R> {
     }
 }
 
+/// Reads and checks the clear-text header.
+fn read_params(inner: &mut impl Read) -> Result<Params> {
+    let mut header = [0u8; HEADER_LEN];
+    let got = read_full(inner, &mut header).map_err(|e| Error::io("", e))?;
+    Params::parse(&header[..got])
+}
+
 /// Reads until `buf` is full or the stream ends; returns the bytes read.
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
@@ -370,10 +487,18 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(got)
 }
 
+/// What encrypting a file yields: the digest of the `.enc` file as stored (backup.json's
+/// `<part>_hash`) and its HMAC-SHA256 in lower-case hex (`<part>_hmac`; see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub digest: Digest,
+    pub hmac: String,
+}
+
 /// Encrypts `input` into `output` with fresh parameters: writes `output.tmp`, syncs it, renames
-/// it into place, and removes it on any error. Returns the digest of the written (encrypted)
-/// file, as backup.json records it.
-pub fn encrypt_file(input: &Path, output: &Path, password: &[u8]) -> Result<Digest> {
+/// it into place, and removes it on any error. Returns the digest and HMAC of the written
+/// (encrypted) file, as backup.json records them.
+pub fn encrypt_file(input: &Path, output: &Path, password: &[u8]) -> Result<Sealed> {
     encrypt_file_with_progress(input, output, password, |_| Ok(()))
 }
 
@@ -384,7 +509,7 @@ pub fn encrypt_file_with_progress(
     output: &Path,
     password: &[u8],
     progress: impl FnMut(u64) -> Result<()>,
-) -> Result<Digest> {
+) -> Result<Sealed> {
     require_password(password)?;
     let params = Params::random()?;
     encrypt_file_with_params(input, output, password, params, progress)
@@ -395,16 +520,25 @@ fn encrypt_file_with_params(
     output: &Path,
     password: &[u8],
     params: Params,
-    progress: impl FnMut(u64) -> Result<()>,
-) -> Result<Digest> {
+    mut progress: impl FnMut(u64) -> Result<()>,
+) -> Result<Sealed> {
     require_password(password)?;
-    let src = File::open(input).map_err(|e| Error::io(input, e))?;
+    params.check()?;
+    let src = open_regular(input)?;
+    let keys = params.derive_checked(password, &mut || progress(0))?;
     let (tmp, file) = TmpFile::create(output)?;
-    let sink = HashingWriter::new(file);
-    let mut writer = Z1Writer::with_params(sink, password, params).map_err(|e| at(e, &tmp.path))?;
+    let sink = HashingWriter::new(file, Some(keys.hmac()));
+    let mut writer =
+        Z1Writer::with_keys(sink, password, params, &keys).map_err(|e| at(e, &tmp.path))?;
     copy(src, input, &mut writer, &tmp.path, progress)?;
     let sink = writer.finish().map_err(|e| Error::io(&tmp.path, e))?;
-    tmp.commit(sink)
+    let (digest, mac) = tmp.commit(sink)?;
+    Ok(Sealed {
+        digest,
+        hmac: mac
+            .map(|m| hex(&m.finalize().into_bytes()))
+            .unwrap_or_default(),
+    })
 }
 
 /// Decrypts `input` into `output` (`output.tmp`, synced, renamed into place, removed on error).
@@ -421,13 +555,129 @@ pub fn decrypt_file_with_progress(
     password: &[u8],
     progress: impl FnMut(u64) -> Result<()>,
 ) -> Result<Digest> {
+    decrypt_file_verified(input, output, password, None, progress)
+}
+
+/// [`decrypt_file_with_progress`] that first checks the password and then, when `hmac` (the
+/// hex HMAC the index recorded) is given, reads the whole stored file once to verify it:
+/// nothing is decrypted, and no output created, unless it matches (`Error::HmacMismatch`
+/// otherwise). Progress counts the verifying pass first, then the decrypting one.
+pub fn decrypt_file_verified(
+    input: &Path,
+    output: &Path,
+    password: &[u8],
+    hmac: Option<&str>,
+    mut progress: impl FnMut(u64) -> Result<()>,
+) -> Result<Digest> {
     require_password(password)?;
-    let src = File::open(input).map_err(|e| Error::io(input, e))?;
-    let reader = Z1Reader::new(src, password).map_err(|e| at(e, input))?;
+    let mut src = open_regular(input)?;
+    let params = read_params(&mut src).map_err(|e| at(e, input))?;
+    let keys = params.derive_checked(password, &mut || progress(0))?;
+    let mut offset = 0;
+    if let Some(expected) = hmac {
+        // the password first: a wrong one is `wrong_password`, not an HMAC mismatch
+        Z1Reader::after_header(&mut src, password, params, &keys).map_err(|e| at(e, input))?;
+        offset = verify_with(input, &keys, expected, &mut progress)?;
+        src = open_regular(input)?;
+        read_params(&mut src).map_err(|e| at(e, input))?;
+    }
+    let reader = Z1Reader::after_header(src, password, params, &keys).map_err(|e| at(e, input))?;
     let (tmp, file) = TmpFile::create(output)?;
-    let mut sink = HashingWriter::new(file);
-    copy(reader, input, &mut sink, &tmp.path, progress)?;
-    tmp.commit(sink)
+    let mut sink = HashingWriter::new(file, None);
+    copy(reader, input, &mut sink, &tmp.path, |done| {
+        progress(offset + done)
+    })?;
+    Ok(tmp.commit(sink)?.0)
+}
+
+/// The HMAC-SHA256 of the stored file `path` (lower-case hex), after checking the password
+/// (`Error::WrongPassword` before the file is read further).
+pub fn file_hmac(
+    path: &Path,
+    password: &[u8],
+    mut progress: impl FnMut(u64) -> Result<()>,
+) -> Result<String> {
+    let (keys, _) = password_checked(path, password, &mut progress)?;
+    let mac = mac_of(path, &keys, &mut progress)?;
+    Ok(hex(&mac.finalize().into_bytes()))
+}
+
+/// Checks the stored file `path` against the recorded HMAC `expected` (hex), after checking
+/// the password. Nothing is decrypted.
+pub fn verify_file_hmac(
+    path: &Path,
+    password: &[u8],
+    expected: &str,
+    mut progress: impl FnMut(u64) -> Result<()>,
+) -> Result<()> {
+    let (keys, _) = password_checked(path, password, &mut progress)?;
+    verify_with(path, &keys, expected, &mut progress).map(|_| ())
+}
+
+fn password_checked(
+    path: &Path,
+    password: &[u8],
+    progress: &mut dyn FnMut(u64) -> Result<()>,
+) -> Result<(Keys, Params)> {
+    require_password(password)?;
+    let mut src = open_regular(path)?;
+    let params = read_params(&mut src).map_err(|e| at(e, path))?;
+    let keys = params.derive_checked(password, &mut || progress(0))?;
+    Z1Reader::after_header(&mut src, password, params, &keys).map_err(|e| at(e, path))?;
+    Ok((keys, params))
+}
+
+/// Verifies in constant time; returns the bytes read.
+fn verify_with(
+    path: &Path,
+    keys: &Keys,
+    expected: &str,
+    progress: &mut dyn FnMut(u64) -> Result<()>,
+) -> Result<u64> {
+    let want = unhex(expected).ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "the recorded HMAC of {} is not {HMAC_HEX_LEN} hex digits",
+            path.display()
+        ))
+    })?;
+    let mac = mac_of(path, keys, progress)?;
+    let size = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    mac.verify_slice(&want).map_err(|_| Error::HmacMismatch {
+        path: path.to_path_buf(),
+    })?;
+    Ok(size)
+}
+
+fn mac_of(
+    path: &Path,
+    keys: &Keys,
+    progress: &mut dyn FnMut(u64) -> Result<()>,
+) -> Result<Hmac<Sha256>> {
+    let mut src = open_regular(path)?;
+    let mut mac = keys.hmac();
+    let mut buf = vec![0u8; CHUNK];
+    let mut done = 0u64;
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => return Ok(mac),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        mac.update(&buf[..n]);
+        done += n as u64;
+        progress(done)?;
+    }
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() != HMAC_HEX_LEN || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
 }
 
 /// Gives a path-less I/O error from a stream adaptor the path it happened on.
@@ -460,17 +710,19 @@ fn copy(
     }
 }
 
-/// Passes bytes on to a file and digests them on the way.
+/// Passes bytes on to a file and digests them (and MACs them, when asked) on the way.
 struct HashingWriter {
     file: File,
     hasher: Hasher,
+    mac: Option<Hmac<Sha256>>,
 }
 
 impl HashingWriter {
-    fn new(file: File) -> Self {
+    fn new(file: File, mac: Option<Hmac<Sha256>>) -> Self {
         HashingWriter {
             file,
             hasher: Hasher::new(),
+            mac,
         }
     }
 }
@@ -479,6 +731,9 @@ impl Write for HashingWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let n = self.file.write(data)?;
         self.hasher.update(&data[..n]);
+        if let Some(m) = &mut self.mac {
+            m.update(&data[..n]);
+        }
         Ok(n)
     }
 
@@ -499,7 +754,9 @@ impl TmpFile {
         let mut name = OsString::from(output.as_os_str());
         name.push(".tmp");
         let path = PathBuf::from(name);
-        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        // O_EXCL|O_NOFOLLOW: a symlink planted at OUT.tmp is never written through (decrypted
+        // plaintext must not land wherever it points)
+        let file = crate::fsutil::create_tmp(&path)?;
         let guard = TmpFile {
             path,
             output: output.to_path_buf(),
@@ -508,14 +765,15 @@ impl TmpFile {
         Ok((guard, file))
     }
 
-    /// Syncs the data, renames the file into place and returns the digest of what was written.
-    fn commit(mut self, sink: HashingWriter) -> Result<Digest> {
-        let HashingWriter { file, hasher } = sink;
+    /// Syncs the data, renames the file into place and returns the digest (and MAC) of what
+    /// was written.
+    fn commit(mut self, sink: HashingWriter) -> Result<(Digest, Option<Hmac<Sha256>>)> {
+        let HashingWriter { file, hasher, mac } = sink;
         file.sync_all().map_err(|e| Error::io(&self.path, e))?;
         drop(file);
         fs::rename(&self.path, &self.output).map_err(|e| Error::io(&self.output, e))?;
         self.committed = true;
-        Ok(hasher.finish())
+        Ok((hasher.finish(), mac))
     }
 }
 

@@ -2,7 +2,6 @@
 
 use crate::error::{Error, Result};
 use sha2::{Digest as _, Sha256};
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
@@ -54,15 +53,22 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Digests the file at `path`, reading it once in 256 KiB blocks.
+/// Digests the file at `path`, reading it once in 256 KiB blocks. Only regular files are read:
+/// a directory is `eisdir`, a FIFO or device `not_regular_file` (never opened blocking).
 pub fn file_digest(path: &Path) -> Result<Digest> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    if file.metadata().map_err(|e| Error::io(path, e))?.is_dir() {
-        return Err(Error::io(
-            path,
-            std::io::Error::from(std::io::ErrorKind::IsADirectory),
-        ));
-    }
+    let mut file = match crate::fsutil::open_regular(path) {
+        Ok(f) => f,
+        Err(Error::NotRegularFile {
+            what: "a directory",
+            ..
+        }) => {
+            return Err(Error::io(
+                path,
+                std::io::Error::from(std::io::ErrorKind::IsADirectory),
+            ))
+        }
+        Err(e) => return Err(e),
+    };
     let mut hasher = Hasher::new();
     let mut buf = vec![0u8; 256 * 1024];
     loop {

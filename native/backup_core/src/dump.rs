@@ -7,7 +7,7 @@
 use crate::archive::{tmp_path, GzOptions, JobControl, ParallelGzWriter, Sha256Writer, TmpFile};
 use crate::error::{Error, Result};
 use std::ffi::OsString;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -46,7 +46,7 @@ pub fn gzip_file(
     opts: GzOptions,
     ctl: &JobControl,
 ) -> Result<DumpSummary> {
-    let file = File::open(input).map_err(|e| Error::io(input, e))?;
+    let file = crate::fsutil::open_regular(input)?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
     ctl.set_totals(1, total);
     let summary = gzip_reader(file, input, out, opts, ctl)?.commit(out)?;
@@ -223,7 +223,8 @@ fn gzip_reader<R: Read>(
     let started = Instant::now();
     let tmp = tmp_path(out);
     let guard = TmpFile::new(tmp.clone());
-    let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    // O_EXCL|O_NOFOLLOW: never written through a symlink planted at OUT.tmp
+    let file = crate::fsutil::create_tmp(&tmp)?;
     let hashed = Sha256Writer::new(BufWriter::with_capacity(BLOCK, file));
     let mut gz = ParallelGzWriter::new(hashed, opts).map_err(|e| Error::io(&tmp, e))?;
     let mut buf = vec![0u8; BLOCK];
@@ -280,7 +281,7 @@ mod tests {
         let data: Vec<u8> = (0..3_000_000u32)
             .flat_map(|i| (i % 251).to_le_bytes())
             .collect();
-        File::create(&input)
+        std::fs::File::create(&input)
             .and_then(|mut f| f.write_all(&data))
             .expect("write");
         let out = dir.path().join("out.sql.gz");

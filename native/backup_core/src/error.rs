@@ -6,10 +6,17 @@ use std::path::{Path, PathBuf};
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// A path in a message: escaped, so a name from an archive cannot put control characters on
+/// a terminal.
+fn shown(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    crate::fsutil::display_name(path.as_os_str().as_bytes())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An I/O error on a known path.
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", shown(path))]
     Io { path: PathBuf, source: io::Error },
     /// The archive is damaged: bad checksum, truncated stream, malformed header.
     #[error("bad archive: {0}")]
@@ -39,7 +46,7 @@ pub enum Error {
         stderr: String,
     },
     /// A file's sha256 differs from the one its index recorded.
-    #[error("{path}: sha256 is {actual}, the index says {expected}")]
+    #[error("{}: sha256 is {actual}, the index says {expected}", shown(path))]
     HashMismatch {
         path: PathBuf,
         expected: String,
@@ -60,6 +67,27 @@ pub enum Error {
     /// Encryption or decryption asked for with an empty password.
     #[error("no password given")]
     NoPassword,
+    /// A file claims more than a reader will hold or do (a name, a PAX record, a sparse map, the
+    /// bookkeeping of its entries): refused before anything is allocated for it.
+    #[error("limit exceeded: {0}")]
+    LimitExceeded(String),
+    /// A name (or one of its components) is too long to be created on this system.
+    #[error("name too long: {0}")]
+    NameTooLong(String),
+    /// A path that must be a regular file is a FIFO, a device, a socket or a directory; it is
+    /// never read (reading a FIFO or a device could block or never end).
+    #[error("{}: not a regular file ({what})", shown(path))]
+    NotRegularFile { path: PathBuf, what: &'static str },
+    /// The HMAC-SHA256 of a stored encrypted file differs from the one its index recorded: the
+    /// file was altered, or belongs to another set, or the password differs.
+    #[error(
+        "{}: HMAC-SHA256 does not match the one recorded in the index",
+        shown(path)
+    )]
+    HmacMismatch { path: PathBuf },
+    /// A job's deadline passed before it finished.
+    #[error("deadline passed")]
+    Timeout,
 }
 
 impl Error {
@@ -105,13 +133,21 @@ impl Error {
             Error::WrongPassword => "wrong_password",
             Error::BadEncryptedFile(_) => "bad_encrypted_file",
             Error::NoPassword => "no_password",
+            Error::LimitExceeded(_) => "limit_exceeded",
+            Error::NameTooLong(_) => "enametoolong",
+            Error::NotRegularFile { .. } => "not_regular_file",
+            Error::HmacMismatch { .. } => "hmac_mismatch",
+            Error::Timeout => "timeout",
         }
     }
 
     /// The path the error is about, when there is one.
     pub fn path(&self) -> Option<&Path> {
         match self {
-            Error::Io { path, .. } | Error::HashMismatch { path, .. } => Some(path),
+            Error::Io { path, .. }
+            | Error::HashMismatch { path, .. }
+            | Error::NotRegularFile { path, .. }
+            | Error::HmacMismatch { path } => Some(path),
             _ => None,
         }
     }
@@ -120,6 +156,20 @@ impl Error {
 /// POSIX-style names, as `file:` functions in Erlang report them.
 pub fn io_reason(e: &io::Error) -> &'static str {
     use io::ErrorKind as K;
+    // errnos that have no stable ErrorKind of their own (in Rust 1.85) keep their POSIX name
+    // instead of collapsing into `eio`
+    match e.raw_os_error() {
+        Some(libc::ENAMETOOLONG) => return "enametoolong",
+        Some(libc::ELOOP) => return "eloop",
+        Some(libc::EXDEV) => return "exdev",
+        Some(libc::EBUSY) => return "ebusy",
+        Some(libc::EFBIG) => return "efbig",
+        Some(libc::EMLINK) => return "emlink",
+        Some(libc::EPERM) => return "eperm",
+        Some(libc::ENOTEMPTY) => return "enotempty",
+        Some(libc::EDQUOT) => return "edquot",
+        _ => {}
+    }
     match e.kind() {
         K::NotFound => "enoent",
         K::PermissionDenied => "eacces",
@@ -151,6 +201,14 @@ mod tests {
         assert_eq!(e.reason(), "enospc");
         assert_eq!(Error::Cancelled.reason(), "cancelled");
         assert_eq!(Error::UnsafePath("../x".into()).reason(), "unsafe_path");
+    }
+
+    #[test]
+    fn enametoolong_is_its_own_reason_not_eio() {
+        let e = Error::io("/x", io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+        assert_eq!(e.reason(), "enametoolong");
+        let e = Error::io("/x", io::Error::from_raw_os_error(libc::EXDEV));
+        assert_eq!(e.reason(), "exdev");
     }
 
     #[test]

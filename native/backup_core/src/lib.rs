@@ -8,6 +8,8 @@ pub mod crypto;
 pub mod digest;
 pub mod dump;
 pub mod error;
+pub mod fsutil;
+pub mod fuzz;
 pub mod revision;
 pub mod setcheck;
 

@@ -6,10 +6,10 @@
 use crate::archive::{self, JobControl};
 use crate::crypto;
 use crate::error::{Error, Result};
+use crate::fsutil::open_regular;
 use flate2::read::MultiGzDecoder;
-use std::fs::File;
 use std::io::{BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// What kind of file a set holds, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,30 @@ impl FileKind {
     }
 }
 
+/// What became of the HMAC check of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HmacCheck {
+    /// Not an encrypted file: there is no HMAC.
+    NotApplicable,
+    /// The index has none (a set made before HMACs were recorded, or by the stock module).
+    NotRecorded,
+    /// Recorded, but there was no password to check it with.
+    NoPassword,
+    /// Recorded and matching.
+    Verified,
+}
+
+impl HmacCheck {
+    pub fn describe(self) -> &'static str {
+        match self {
+            HmacCheck::NotApplicable => "",
+            HmacCheck::NotRecorded => "HMAC not recorded (not checked)",
+            HmacCheck::NoPassword => "HMAC not checked (no password)",
+            HmacCheck::Verified => "HMAC-SHA256 verified",
+        }
+    }
+}
+
 /// The outcome of a passing check, for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileReport {
@@ -43,17 +67,20 @@ pub struct FileReport {
     pub size: u64,
     /// Whether the sha256 was compared with the index's.
     pub hash_checked: bool,
+    pub hmac: HmacCheck,
     /// Whether the content was read (false for a `.enc` file checked without a password).
     pub content_checked: bool,
     /// What was found, for a person: "pg_dump SQL, 1234 bytes", "12 entries, crc32s checked".
     pub detail: String,
 }
 
-/// Checks `path`. `expected_sha256` is the index's hash of the file as stored; `password` is
-/// needed to look inside `.enc` files (without it only their header is checked).
+/// Checks `path`. `expected_sha256` is the index's hash of the file as stored, `hmac` its
+/// HMAC (encrypted files); `password` is needed to look inside `.enc` files and to check their
+/// HMAC (without it only their header is checked).
 pub fn check_file(
     path: &Path,
     expected_sha256: Option<&str>,
+    hmac: Option<&str>,
     password: Option<&[u8]>,
     ctl: &JobControl,
 ) -> Result<FileReport> {
@@ -75,6 +102,7 @@ pub fn check_file(
         sha256: digest.sha256,
         size: digest.size,
         hash_checked: expected_sha256.is_some(),
+        hmac: HmacCheck::NotApplicable,
         content_checked: true,
         detail: String::new(),
     };
@@ -82,14 +110,25 @@ pub fn check_file(
         match password {
             None => {
                 check_enc_header(path)?;
+                report.hmac = if hmac.is_some() {
+                    HmacCheck::NoPassword
+                } else {
+                    HmacCheck::NotRecorded
+                };
                 report.content_checked = false;
                 report.detail =
                     "encrypted (Z1 header ok; content not checked without a password)".to_string();
             }
             Some(pw) => {
-                let dir = tempfile_dir(path)?;
-                let plain = dir.path.join(name.trim_end_matches(".enc"));
-                crypto::decrypt_file(path, &plain, pw)?;
+                let dir = private_dir(path)?;
+                let plain = dir.path().join(name.trim_end_matches(".enc"));
+                // the HMAC (when recorded) is verified before anything is decrypted
+                crypto::decrypt_file_verified(path, &plain, pw, hmac, |_| ctl.check())?;
+                report.hmac = if hmac.is_some() {
+                    HmacCheck::Verified
+                } else {
+                    HmacCheck::NotRecorded
+                };
                 report.detail = format!("decrypted; {}", check_content(&plain, &name, ctl)?);
             }
         }
@@ -101,7 +140,7 @@ pub fn check_file(
 
 fn check_content(path: &Path, name: &str, ctl: &JobControl) -> Result<String> {
     match FileKind::of(name) {
-        FileKind::Database => check_sql_gz(path),
+        FileKind::Database => check_sql_gz(path, ctl),
         FileKind::Archive => {
             let r = archive::verify(path, ctl)?;
             Ok(format!(
@@ -123,13 +162,14 @@ fn check_content(path: &Path, name: &str, ctl: &JobControl) -> Result<String> {
 
 /// Reads the whole gzip stream (its CRC and length are checked at the end of each member) and
 /// looks for pg_dump's header at the start.
-fn check_sql_gz(path: &Path) -> Result<String> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+fn check_sql_gz(path: &Path, ctl: &JobControl) -> Result<String> {
+    let file = open_regular(path)?;
     let mut gz = MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, file));
     let mut buf = vec![0u8; 256 * 1024];
     let mut head = Vec::new();
     let mut total = 0u64;
     loop {
+        ctl.check()?;
         let n = match gz.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
@@ -156,40 +196,34 @@ fn check_sql_gz(path: &Path) -> Result<String> {
 }
 
 fn check_enc_header(path: &Path) -> Result<()> {
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut f = open_regular(path)?;
     let mut header = [0u8; crypto::HEADER_LEN];
     f.read_exact(&mut header)
         .map_err(|_| Error::BadEncryptedFile("shorter than the Z1 header".into()))?;
     crypto::Params::parse(&header).map(|_| ())
 }
 
-/// A private directory beside `path` (same filesystem: the decrypted copy may be large),
+/// A private directory beside `path` (same filesystem: the decrypted copy may be large): made
+/// with a random name and mode 0700 by `mkdtemp` (never an existing dir or a planted symlink),
 /// removed on drop.
-struct TempDir {
-    path: PathBuf,
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
-fn tempfile_dir(beside: &Path) -> Result<TempDir> {
+fn private_dir(beside: &Path) -> Result<tempfile::TempDir> {
     let parent = beside
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let path = parent.join(format!(".zbackup-check-{}", std::process::id()));
-    std::fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
-    Ok(TempDir { path })
+    tempfile::Builder::new()
+        .prefix(".zbackup-check-")
+        .tempdir_in(parent)
+        .map_err(|e| Error::io(parent, e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::archive::{ArchiveOptions, Source};
+    use std::fs::File;
     use std::io::Write;
+    use std::path::PathBuf;
 
     fn sql_gz(dir: &Path, name: &str, body: &[u8]) -> PathBuf {
         let p = dir.join(name);
@@ -207,7 +241,7 @@ mod tests {
         let d = tempfile::tempdir().expect("tmp");
         let p = sql_gz(d.path(), "site-1.sql.gz", DUMP);
         let sha = crate::file_digest(&p).expect("digest").sha256;
-        let r = check_file(&p, Some(&sha), None, &JobControl::new()).expect("ok");
+        let r = check_file(&p, Some(&sha), None, None, &JobControl::new()).expect("ok");
         assert!(r.hash_checked && r.content_checked);
         assert!(r.detail.contains("pg_dump SQL"), "{}", r.detail);
     }
@@ -216,7 +250,7 @@ mod tests {
     fn hash_mismatch_is_reported_with_both_hashes() {
         let d = tempfile::tempdir().expect("tmp");
         let p = sql_gz(d.path(), "site-1.sql.gz", DUMP);
-        let e = check_file(&p, Some("00"), None, &JobControl::new()).expect_err("mismatch");
+        let e = check_file(&p, Some("00"), None, None, &JobControl::new()).expect_err("mismatch");
         assert_eq!(e.reason(), "hash_mismatch");
         assert!(e.to_string().contains("00"));
     }
@@ -236,7 +270,7 @@ mod tests {
             .open(&p)
             .expect("open");
         f.set_len(len / 2).expect("truncate");
-        let e = check_file(&p, None, None, &JobControl::new()).expect_err("truncated");
+        let e = check_file(&p, None, None, None, &JobControl::new()).expect_err("truncated");
         assert_eq!(e.reason(), "bad_archive");
     }
 
@@ -244,7 +278,7 @@ mod tests {
     fn gzip_that_is_not_a_dump_is_bad_archive() {
         let d = tempfile::tempdir().expect("tmp");
         let p = sql_gz(d.path(), "site-3.sql.gz", b"hello");
-        let e = check_file(&p, None, None, &JobControl::new()).expect_err("not a dump");
+        let e = check_file(&p, None, None, None, &JobControl::new()).expect_err("not a dump");
         assert_eq!(e.reason(), "bad_archive");
     }
 
@@ -264,15 +298,16 @@ mod tests {
         .expect("archive");
         let enc = d.path().join("site-4.tar.gz.enc");
         crypto::encrypt_file(&tar, &enc, b"pw").expect("encrypt");
-        let r = check_file(&enc, None, Some(b"pw"), &JobControl::new()).expect("ok");
+        let r = check_file(&enc, None, None, Some(b"pw"), &JobControl::new()).expect("ok");
         assert!(
             r.content_checked && r.detail.contains("crc32"),
             "{}",
             r.detail
         );
-        let r = check_file(&enc, None, None, &JobControl::new()).expect("header ok");
+        let r = check_file(&enc, None, None, None, &JobControl::new()).expect("header ok");
         assert!(!r.content_checked);
-        let e = check_file(&enc, None, Some(b"wrong"), &JobControl::new()).expect_err("wrong");
+        let e =
+            check_file(&enc, None, None, Some(b"wrong"), &JobControl::new()).expect_err("wrong");
         assert_eq!(e.reason(), "wrong_password");
         // The decrypted copies are gone.
         let left: Vec<_> = std::fs::read_dir(d.path())

@@ -187,7 +187,10 @@ fn gnu_tar_extracts_our_gz_to_an_identical_tree_and_gzip_t_accepts_it() {
     let p = ctl.progress();
     assert_eq!((p.files_done, p.bytes_done), (p.files_total, p.bytes_total));
     assert_eq!(p.bytes_total, s.bytes_in);
-    assert_eq!(archive::list(&out).expect("list")[0].path, b"./");
+    assert_eq!(
+        archive::list(&out, &JobControl::new()).expect("list")[0].path,
+        b"./"
+    );
     run(Command::new("gzip").arg("-t").arg(&out));
     let dest = t.path().join("x");
     fs::create_dir(&dest).expect("mkdir");
@@ -329,7 +332,7 @@ fn we_verify_list_and_extract_archives_gnu_tar_made() {
     let r = archive::verify(&out, &JobControl::new()).expect("verify");
     assert!(!r.manifest_checked);
     assert_eq!(r.format, Format::Gzip);
-    let listed = archive::list(&out).expect("list");
+    let listed = archive::list(&out, &JobControl::new()).expect("list");
     assert!(listed
         .iter()
         .any(|e| e.kind == EntryKind::Symlink && e.path == b"./link_to_photo"));
@@ -348,7 +351,7 @@ fn our_extract_of_our_archive_reproduces_the_tree_in_both_formats() {
         let out = t.path().join(format!("a{i}.tar"));
         let s = build(&src, &out, opts(f, 1, 8 * 1024));
         // list checks every entry's path, kind, size and crc32 against the manifest trailer
-        let listed = archive::list(&out).expect("list");
+        let listed = archive::list(&out, &JobControl::new()).expect("list");
         assert_eq!(listed.len() as u64, s.files);
         assert!(
             archive::verify(&out, &JobControl::new())
@@ -473,7 +476,7 @@ fn a_changed_file_crc_is_caught_by_the_manifest_even_when_the_gzip_crc_is_fixed_
         .arg(&out));
     let e = archive::verify(&out, &JobControl::new()).expect_err("crc");
     assert_eq!(e.reason(), "bad_archive");
-    assert!(e.to_string().contains("crc32 mismatch"), "{e}");
+    assert!(e.to_string().contains("size or crc32 differ"), "{e}");
 }
 
 fn hostile(t: &Path, name: &str, script: &str) -> PathBuf {
@@ -524,7 +527,7 @@ fn traversal_archives_are_refused_as_unsafe_path_and_nothing_is_written() {
 }
 
 #[test]
-fn extract_refuses_a_non_empty_target_unless_overwrite() {
+fn extract_refuses_a_non_empty_target_unless_overwrite_which_replaces_it_whole() {
     let t = tempfile::tempdir().expect("tempdir");
     let src = t.path().join("src");
     fs::create_dir(&src).expect("mkdir");
@@ -546,7 +549,15 @@ fn extract_refuses_a_non_empty_target_unless_overwrite() {
     )
     .expect("overwrite");
     assert_eq!(fs::read(dest.join("a.txt")).expect("read"), b"new");
-    assert_eq!(fs::read(dest.join("keep.txt")).expect("read"), b"keep");
+    // DEST is the archive's tree now, nothing else: the old tree is gone as a whole
+    assert!(!dest.join("keep.txt").exists());
+    let left: Vec<_> = fs::read_dir(t.path())
+        .expect("ls")
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().contains("zbackup-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// A big compressible first file at level 9 on one thread makes archiving take a while, so a

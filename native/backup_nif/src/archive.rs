@@ -12,20 +12,34 @@ use rustler::{Atom, Binary, Encoder, Env, NifResult, Term};
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 mod atoms {
-    rustler::atoms! { format, threads, level, overwrite, gzip, zstd, undefined }
+    rustler::atoms! { format, threads, level, overwrite, gzip, zstd, undefined, timeout, infinity }
 }
 
-/// Options map of the façade: `format`, `threads`, `level`, `overwrite`; unknown keys ignored.
+/// Options map of the façade: `format`, `threads`, `level`, `overwrite`, `timeout`
+/// (milliseconds or `infinity`: the job stops itself with `{error, {timeout, _}}` then);
+/// unknown keys ignored.
 struct Options {
     archive: ArchiveOptions,
     overwrite: bool,
+    timeout: Option<Duration>,
+}
+
+impl Options {
+    /// Gives the job its deadline, counted from now.
+    fn arm<T>(&self, spec: &job::Spec<T>) {
+        if let Some(t) = self.timeout {
+            spec.control.set_deadline(Instant::now() + t);
+        }
+    }
 }
 
 fn decode_options(term: Term<'_>) -> NifResult<Options> {
     let mut archive = ArchiveOptions::default();
     let mut overwrite = false;
+    let mut timeout = None;
     if !term.is_map() {
         return Err(rustler::Error::BadArg);
     }
@@ -48,7 +62,17 @@ fn decode_options(term: Term<'_>) -> NifResult<Options> {
     if let Ok(o) = term.map_get(atoms::overwrite()) {
         overwrite = o.decode()?;
     }
-    Ok(Options { archive, overwrite })
+    if let Ok(t) = term.map_get(atoms::timeout()) {
+        let infinite = t.decode::<Atom>().is_ok_and(|a| a == atoms::infinity());
+        if !infinite {
+            timeout = Some(Duration::from_millis(t.decode::<u64>()?));
+        }
+    }
+    Ok(Options {
+        archive,
+        overwrite,
+        timeout,
+    })
 }
 
 fn gz_options(o: &ArchiveOptions) -> GzOptions {
@@ -105,6 +129,7 @@ fn create_job<'a>(
     let out = term::decode_path(out)?;
     let opts = decode_options(opts)?;
     let spec = job::spec(env, progress, Some(out.clone()), encode_summary)?;
+    opts.arm(&spec);
     Ok(job::start(env, reference, spec, move |ctl| {
         archive::create(&source, &out, &opts.archive, ctl)
     }))
@@ -121,8 +146,10 @@ fn gzip_file_start<'a>(
 ) -> NifResult<Term<'a>> {
     let input = term::decode_path(input)?;
     let out = term::decode_path(out)?;
-    let gz = gz_options(&decode_options(opts)?.archive);
+    let opts = decode_options(opts)?;
+    let gz = gz_options(&opts.archive);
     let spec = job::spec(env, progress, Some(out.clone()), encode_dump)?;
+    opts.arm(&spec);
     Ok(job::start(env, reference, spec, move |ctl| {
         dump::gzip_file(&input, &out, gz, ctl)
     }))
@@ -149,8 +176,10 @@ fn gzip_command_start<'a>(
             .collect(),
     };
     let out = term::decode_path(out)?;
-    let gz = gz_options(&decode_options(opts)?.archive);
+    let opts = decode_options(opts)?;
+    let gz = gz_options(&opts.archive);
     let spec = job::spec(env, progress, Some(out.clone()), encode_dump)?;
+    opts.arm(&spec);
     Ok(job::start(env, reference, spec, move |ctl| {
         dump::gzip_command(&cmd, &out, gz, ctl)
     }))
@@ -179,8 +208,8 @@ fn list_start<'a>(
 ) -> NifResult<Term<'a>> {
     let file = term::decode_path(file)?;
     let spec = job::spec(env, progress, None, encode_list)?;
-    Ok(job::start(env, reference, spec, move |_ctl| {
-        archive::list(&file)
+    Ok(job::start(env, reference, spec, move |ctl| {
+        archive::list(&file, ctl)
     }))
 }
 
@@ -195,8 +224,10 @@ fn extract_start<'a>(
 ) -> NifResult<Term<'a>> {
     let file = term::decode_path(file)?;
     let dest = term::decode_path(dest)?;
-    let overwrite = decode_options(opts)?.overwrite;
+    let opts = decode_options(opts)?;
+    let overwrite = opts.overwrite;
     let spec = job::spec(env, progress, Some(dest.clone()), encode_extract)?;
+    opts.arm(&spec);
     Ok(job::start(env, reference, spec, move |ctl| {
         archive::extract(&file, &dest, &ExtractOptions { overwrite }, ctl)
     }))
@@ -297,6 +328,13 @@ fn encode_extract(env: Env<'_>, s: ExtractSummary) -> NifResult<Term<'_>> {
             ("symlinks", s.symlinks.encode(env)),
             ("bytes", s.bytes.encode(env)),
             ("skipped", skipped(env, &s.skipped)),
+            (
+                "leftover",
+                match &s.leftover {
+                    Some(p) => term::binary(env, p.as_os_str().as_bytes()),
+                    None => atoms::undefined().encode(env),
+                },
+            ),
         ],
     )
 }

@@ -1,19 +1,25 @@
-//! Z1 encrypted files (`.enc`) for the Erlang side: `backup_crypto:encrypt_file/3` and
-//! `decrypt_file/3` call these. The work is `backup_core::crypto`; this file only decodes
-//! arguments and shapes results.
+//! Z1 encrypted files (`.enc`) for the Erlang side: `backup_crypto:encrypt_file/3`,
+//! `decrypt_file/3,4` and `file_hmac/2` call these. The work is `backup_core::crypto`; this
+//! file only decodes arguments and shapes results.
 //!
-//! Both are jobs (see `job`): they report progress and stop on cancel, owner death or a
+//! All are jobs (see `job`): they report progress and stop on cancel, owner death or a
 //! dropped handle, removing their `.tmp` output.
 
 use crate::{job, term};
 use backup_core::archive::JobControl;
-use backup_core::{crypto, Digest};
+use backup_core::crypto::{self, Sealed};
+use backup_core::Digest;
 use rustler::{Binary, Encoder, Env, NifResult, Term};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+mod atoms {
+    rustler::atoms! { undefined }
+}
 
 /// `encrypt_file_start(In, Out, Password, Ref, ProgressPid)`: a job whose result is
-/// `{ok, #{sha256, size}}` of the written `.enc` file. A job, not a dirty NIF: CFB8 runs at
-/// about 45 MB/s, so a 1 GB media archive would hold a dirty scheduler for some 20 s.
+/// `{ok, #{sha256, size, hmac}}` of the written `.enc` file (`hmac`: the HMAC-SHA256 that
+/// backup.json keeps as `<part>_hmac`). A job, not a dirty NIF: CFB8 runs at about 45 MB/s, so
+/// a 1 GB media archive would hold a dirty scheduler for some 20 s.
 #[rustler::nif]
 fn encrypt_file_start<'a>(
     env: Env<'a>,
@@ -23,10 +29,13 @@ fn encrypt_file_start<'a>(
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let args = (input, output, password, reference, progress);
-    crypto_job(env, args, |i, o, p, f| {
-        crypto::encrypt_file_with_progress(i, o, p, f)
-    })
+    let (input, output) = (term::decode_path(input)?, term::decode_path(output)?);
+    let password = decode_password(password)?.as_slice().to_vec();
+    let spec = job::spec(env, progress, Some(output.clone()), encode_sealed)?;
+    Ok(job::start(env, reference, spec, move |ctl| {
+        start_totals(ctl, &input, 1);
+        crypto::encrypt_file_with_progress(&input, &output, &password, counter(ctl))
+    }))
 }
 
 /// `decrypt_file_start(In, Out, Password, Ref, ProgressPid)`: a job whose result is
@@ -41,40 +50,76 @@ fn decrypt_file_start<'a>(
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let args = (input, output, password, reference, progress);
-    crypto_job(env, args, |i, o, p, f| {
-        crypto::decrypt_file_with_progress(i, o, p, f)
-    })
+    decrypt_job(env, input, output, password, None, reference, progress)
 }
 
-type Progress<'f> = &'f mut dyn FnMut(u64) -> backup_core::Result<()>;
-type CryptoOp = fn(&Path, &Path, &[u8], Progress<'_>) -> backup_core::Result<Digest>;
-
-/// Both directions: (In, Out, Password, Ref, ProgressPid) decoded, the op run as a job.
-fn crypto_job<'a>(
+/// `decrypt_verified_start(In, Out, Password, Hmac, Ref, ProgressPid)`: as
+/// `decrypt_file_start`, but the stored file is first checked against `Hmac` (hex, as recorded
+/// in backup.json): `{error, {hmac_mismatch, _}}` and no output when it differs.
+#[rustler::nif]
+fn decrypt_verified_start<'a>(
     env: Env<'a>,
-    (input, output, password, reference, progress): (
-        Term<'a>,
-        Term<'a>,
-        Term<'a>,
-        Term<'a>,
-        Term<'a>,
-    ),
-    op: CryptoOp,
+    input: Term<'a>,
+    output: Term<'a>,
+    password: Term<'a>,
+    hmac: Binary<'a>,
+    reference: Term<'a>,
+    progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let input = term::decode_path(input)?;
-    let output = term::decode_path(output)?;
+    let hmac = std::str::from_utf8(hmac.as_slice())
+        .map_err(|_| rustler::Error::BadArg)?
+        .to_string();
+    decrypt_job(
+        env,
+        input,
+        output,
+        password,
+        Some(hmac),
+        reference,
+        progress,
+    )
+}
+
+fn decrypt_job<'a>(
+    env: Env<'a>,
+    input: Term<'a>,
+    output: Term<'a>,
+    password: Term<'a>,
+    hmac: Option<String>,
+    reference: Term<'a>,
+    progress: Term<'a>,
+) -> NifResult<Term<'a>> {
+    let (input, output) = (term::decode_path(input)?, term::decode_path(output)?);
     let password = decode_password(password)?.as_slice().to_vec();
     let spec = job::spec(env, progress, Some(output.clone()), encode_digest)?;
     Ok(job::start(env, reference, spec, move |ctl| {
-        start_totals(ctl, &input);
-        op(&input, &output, &password, &mut counter(ctl))
+        start_totals(ctl, &input, if hmac.is_some() { 2 } else { 1 });
+        crypto::decrypt_file_verified(&input, &output, &password, hmac.as_deref(), counter(ctl))
     }))
 }
 
-fn start_totals(ctl: &JobControl, input: &Path) {
+/// `file_hmac_start(In, Password, Ref, ProgressPid)`: a job whose result is
+/// `{ok, #{hmac => Hex}}`, the HMAC-SHA256 of the stored `.enc` file (password checked first).
+#[rustler::nif]
+fn file_hmac_start<'a>(
+    env: Env<'a>,
+    input: Term<'a>,
+    password: Term<'a>,
+    reference: Term<'a>,
+    progress: Term<'a>,
+) -> NifResult<Term<'a>> {
+    let input: PathBuf = term::decode_path(input)?;
+    let password = decode_password(password)?.as_slice().to_vec();
+    let spec = job::spec(env, progress, None, encode_hmac)?;
+    Ok(job::start(env, reference, spec, move |ctl| {
+        start_totals(ctl, &input, 1);
+        crypto::file_hmac(&input, &password, counter(ctl))
+    }))
+}
+
+fn start_totals(ctl: &JobControl, input: &Path, passes: u64) {
     let size = std::fs::metadata(input).map(|m| m.len()).unwrap_or(0);
-    ctl.set_totals(1, size);
+    ctl.set_totals(1, size * passes);
 }
 
 /// The progress hook: publishes bytes done and stops the work once the job is cancelled.
@@ -103,4 +148,24 @@ fn encode_digest(env: Env<'_>, d: Digest) -> NifResult<Term<'_>> {
             ("size", d.size.encode(env)),
         ],
     )
+}
+
+fn encode_sealed(env: Env<'_>, s: Sealed) -> NifResult<Term<'_>> {
+    let hmac = if s.hmac.is_empty() {
+        atoms::undefined().encode(env)
+    } else {
+        term::binary(env, s.hmac.as_bytes())
+    };
+    term::map(
+        env,
+        &[
+            ("sha256", term::binary(env, s.digest.sha256.as_bytes())),
+            ("size", s.digest.size.encode(env)),
+            ("hmac", hmac),
+        ],
+    )
+}
+
+fn encode_hmac(env: Env<'_>, hmac: String) -> NifResult<Term<'_>> {
+    term::map(env, &[("hmac", term::binary(env, hmac.as_bytes()))])
 }

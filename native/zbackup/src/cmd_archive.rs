@@ -172,9 +172,11 @@ pub fn list(args: &[String]) -> Result<()> {
     let [file] = pos[..] else {
         return Err(usage("list FILE"));
     };
-    let entries = archive::list(Path::new(file))?;
+    // One line per entry as it is read (memory stays bounded); the exit status is verify's
+    // verdict on the whole archive, known at its end. JSON escapes every control character.
     let mut out = std::io::stdout().lock();
-    for e in entries {
+    let ctl = JobControl::new();
+    archive::list_each(Path::new(file), &ctl, &mut |e| {
         let mut v = json!({
             "path": e.path_lossy(), "type": e.kind.as_str(), "size": e.size,
             "mode": format!("{:o}", e.mode), "mtime": e.mtime, "crc32": e.crc32,
@@ -182,8 +184,8 @@ pub fn list(args: &[String]) -> Result<()> {
         if let Some(l) = &e.link {
             v["link"] = json!(String::from_utf8_lossy(l));
         }
-        writeln!(out, "{v}").map_err(|e| Error::io("<stdout>", e))?;
-    }
+        writeln!(out, "{v}").map_err(|e| Error::io("<stdout>", e))
+    })?;
     Ok(())
 }
 
@@ -205,13 +207,19 @@ pub fn extract(args: &[String]) -> Result<()> {
         .iter()
         .map(|(p, r)| json!({"path": p, "reason": r}))
         .collect();
-    println!(
-        "{}",
-        json!({
-            "files": s.files, "dirs": s.dirs, "symlinks": s.symlinks, "bytes": s.bytes,
-            "skipped": skipped,
-        })
-    );
+    let mut v = json!({
+        "files": s.files, "dirs": s.dirs, "symlinks": s.symlinks, "bytes": s.bytes,
+        "skipped": skipped,
+    });
+    if let Some(left) = &s.leftover {
+        // DEST holds the new tree; only removing the replaced one failed.
+        eprintln!(
+            "zbackup: warning: the replaced tree could not be removed entirely: {}",
+            backup_core::fsutil::display_name(left.as_os_str().as_encoded_bytes())
+        );
+        v["leftover"] = json!(left.to_string_lossy());
+    }
+    println!("{v}");
     Ok(())
 }
 

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 pub const USAGE_ENCRYPT: &str = "zbackup encrypt [--password-file F] IN OUT";
-pub const USAGE_DECRYPT: &str = "zbackup decrypt [--password-file F] IN [OUT]";
+pub const USAGE_DECRYPT: &str = "zbackup decrypt [--password-file F] [--hmac HEX] IN [OUT]";
+pub const USAGE_HMAC: &str = "zbackup hmac [--password-file F] FILE.enc...";
 pub const PASSWORD_ENV: &str = "ZBACKUP_PASSWORD";
 
 /// `zbackup encrypt [--password-file F] IN OUT`
@@ -26,8 +27,14 @@ pub fn encrypt(args: &[String]) -> ExitCode {
     let output = PathBuf::from(&parsed.files[1]);
     report(
         password(parsed.password_file.as_deref(), false).and_then(|pw| {
-            let d = crypto::encrypt_file(&input, &output, &pw)?;
-            print_result(&output, &d);
+            let s = crypto::encrypt_file(&input, &output, &pw)?;
+            let line = serde_json::json!({
+                "file": output.to_string_lossy(),
+                "sha256": s.digest.sha256,
+                "size": s.digest.size,
+                "hmac": s.hmac,
+            });
+            println!("{line}");
             Ok(())
         }),
     )
@@ -51,8 +58,31 @@ pub fn decrypt(args: &[String]) -> ExitCode {
     };
     report(
         password(parsed.password_file.as_deref(), true).and_then(|pw| {
-            let d = crypto::decrypt_file(&input, &output, &pw)?;
+            let d = crypto::decrypt_file_verified(
+                &input,
+                &output,
+                &pw,
+                parsed.hmac.as_deref(),
+                |_| Ok(()),
+            )?;
             print_result(&output, &d);
+            Ok(())
+        }),
+    )
+}
+
+/// `zbackup hmac [--password-file F] FILE.enc...`: the HMAC-SHA256 of each stored file, as
+/// backup.json keeps it (`<part>_hmac`), one JSON line per file.
+pub fn hmac(args: &[String]) -> ExitCode {
+    let Some(parsed) = parse(args, 1, usize::MAX) else {
+        return usage(USAGE_HMAC);
+    };
+    report(
+        password(parsed.password_file.as_deref(), true).and_then(|pw| {
+            for f in &parsed.files {
+                let mac = crypto::file_hmac(Path::new(f), &pw, |_| Ok(()))?;
+                println!("{}", serde_json::json!({"file": f, "hmac": mac}));
+            }
             Ok(())
         }),
     )
@@ -72,11 +102,13 @@ pub fn default_output(input: &Path) -> Option<PathBuf> {
 
 struct Parsed {
     password_file: Option<PathBuf>,
+    hmac: Option<String>,
     files: Vec<String>,
 }
 
 fn parse(args: &[String], min: usize, max: usize) -> Option<Parsed> {
     let mut password_file = None;
+    let mut hmac = None;
     let mut files = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -84,6 +116,8 @@ fn parse(args: &[String], min: usize, max: usize) -> Option<Parsed> {
             password_file = Some(PathBuf::from(it.next()?));
         } else if let Some(f) = a.strip_prefix("--password-file=") {
             password_file = Some(PathBuf::from(f));
+        } else if a == "--hmac" {
+            hmac = Some(it.next()?.clone());
         } else if a == "--" {
             files.extend(it.by_ref().cloned());
         } else if a.starts_with('-') && a.len() > 1 {
@@ -94,6 +128,7 @@ fn parse(args: &[String], min: usize, max: usize) -> Option<Parsed> {
     }
     (min..=max).contains(&files.len()).then_some(Parsed {
         password_file,
+        hmac,
         files,
     })
 }

@@ -12,6 +12,8 @@ const COMMANDS: &[&str] = &[
     "encrypt",
     "decrypt",
     "restore-check",
+    "hmac",
+    "fuzz",
 ];
 
 fn zbackup(args: &[&str]) -> (Option<i32>, String) {

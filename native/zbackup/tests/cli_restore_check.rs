@@ -177,14 +177,18 @@ fn encrypted_set_is_decrypted_with_the_password_and_header_checked_without() {
 }
 
 #[test]
-fn index_naming_a_path_outside_the_directory_is_refused() {
+fn index_naming_a_path_outside_the_directory_fails_that_entry_and_the_rest_is_checked() {
     let d = tempfile::tempdir().expect("tmp");
-    fs::write(
-        d.path().join("backup.json"),
-        r#"{"evil": {"database": "../etc/passwd", "database_hash": null}}"#,
-    )
-    .expect("index");
+    make_set(d.path(), None);
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&fs::read(d.path().join("backup.json")).expect("read"))
+            .expect("json");
+    index["evil"] = serde_json::json!({"timestamp": 1, "database": "../etc/passwd",
+                                       "database_hash": "0".repeat(64)});
+    fs::write(d.path().join("backup.json"), index.to_string()).expect("index");
     let o = zbackup(&["restore-check", d.path().to_str().expect("utf8")], &[]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("unsafe_path"));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAIL   ../etc/passwd  unsafe_path"), "{text}");
+    assert!(text.contains("3 passed, 1 failed"), "{text}");
 }

@@ -2,12 +2,16 @@
 //! the work and any thread (the NIF, a CLI progress bar) watching it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// Shareable job state: wrap it in an `Arc` and hand `&*arc` to the worker. All fields are
 /// atomics, so reading progress or cancelling is lock-free from any thread at any time.
 #[derive(Debug, Default)]
 pub struct JobControl {
     cancel: AtomicBool,
+    /// When set, the job stops with `Error::Timeout` at its first check past this instant.
+    deadline: OnceLock<Instant>,
     files_done: AtomicU64,
     files_total: AtomicU64,
     bytes_done: AtomicU64,
@@ -29,22 +33,47 @@ impl JobControl {
         Self::default()
     }
 
+    /// A control whose job stops with `Error::Timeout` once `timeout` has passed.
+    pub fn with_timeout(timeout: Duration) -> Self {
+        let ctl = Self::default();
+        ctl.set_deadline(Instant::now() + timeout);
+        ctl
+    }
+
     /// Asks the job to stop; it returns `Error::Cancelled` at its next check (at least once per
     /// buffer of data) and removes its partial output.
     pub fn cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);
     }
 
-    pub fn is_cancelled(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed)
+    /// Sets the deadline (only the first call counts): at its first check past it the job
+    /// stops with `Error::Timeout`, as if cancelled.
+    pub fn set_deadline(&self, at: Instant) {
+        let _ = self.deadline.set(at);
     }
 
-    /// `Err(Cancelled)` once `cancel` was called.
+    /// True once `cancel` was called or the deadline passed.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+            || self.deadline.get().is_some_and(|d| Instant::now() >= *d)
+    }
+
+    /// `Err(Cancelled)` once `cancel` was called, `Err(Timeout)` once the deadline passed.
     pub fn check(&self) -> crate::Result<()> {
-        if self.is_cancelled() {
-            Err(crate::Error::Cancelled)
+        match self.stop_reason() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The error a stopped job returns, or `None` while it may go on.
+    pub fn stop_reason(&self) -> Option<crate::Error> {
+        if self.cancel.load(Ordering::Relaxed) {
+            Some(crate::Error::Cancelled)
+        } else if self.deadline.get().is_some_and(|d| Instant::now() >= *d) {
+            Some(crate::Error::Timeout)
         } else {
-            Ok(())
+            None
         }
     }
 

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -159,23 +159,24 @@ fn walk(source: &Source) -> Result<Box<dyn Iterator<Item = Walked> + '_>> {
 const MANIFEST_SPILL_AT: usize = 4 << 20;
 
 /// The manifest trailer as it is built: its records in memory up to MANIFEST_SPILL_AT bytes,
-/// then in a temp file beside the output (unlinked as soon as it is open, so nothing is left
-/// behind), so memory stays bounded whatever the number of entries.
+/// then in an unnamed temp file in the output's directory (`O_TMPFILE`, or created and
+/// unlinked at once by `tempfile`: nothing is left behind and no name can be planted), so
+/// memory stays bounded whatever the number of entries.
 struct ManifestWriter {
     mem: Vec<u8>,
     spill: Option<File>,
-    spill_path: PathBuf,
+    spill_dir: PathBuf,
     entries: u64,
     len: u64,
     crc: crc32fast::Hasher,
 }
 
 impl ManifestWriter {
-    fn new(spill_path: PathBuf) -> Self {
+    fn new(spill_dir: PathBuf) -> Self {
         ManifestWriter {
             mem: Vec::new(),
             spill: None,
-            spill_path,
+            spill_dir,
             entries: 0,
             len: 0,
             crc: crc32fast::Hasher::new(),
@@ -191,16 +192,7 @@ impl ManifestWriter {
         if self.mem.len() >= MANIFEST_SPILL_AT {
             let f = match &mut self.spill {
                 Some(f) => f,
-                None => {
-                    let f = OpenOptions::new()
-                        .read(true)
-                        .write(true)
-                        .create(true)
-                        .truncate(true)
-                        .open(&self.spill_path)?;
-                    fs::remove_file(&self.spill_path)?;
-                    self.spill.insert(f)
-                }
+                None => self.spill.insert(tempfile::tempfile_in(&self.spill_dir)?),
             };
             f.write_all(&self.mem)?;
             self.mem.clear();
@@ -289,7 +281,14 @@ impl Sink {
                         format!("zstd level {level} not in 1..19"),
                     ));
                 }
-                Ok(Sink::Zst(ParallelZstdWriter::new(out, threads, level)?))
+                let mut w = ParallelZstdWriter::new(out, threads, level)?;
+                // Announces the manifest trailer, so a copy cut at a frame boundary is known
+                // to be incomplete (see read.rs).
+                w.write_skippable(
+                    super::pzstd::SKIPPABLE_MARKER_MAGIC,
+                    super::pzstd::MANIFEST_MARKER,
+                )?;
+                Ok(Sink::Zst(w))
             }
         }
     }
@@ -326,7 +325,8 @@ pub fn create(
     ctl.check()?;
 
     let tmp_path = super::tmp_path(out);
-    let file = File::create(&tmp_path).map_err(|e| Error::io(&tmp_path, e))?;
+    // O_EXCL|O_NOFOLLOW: a symlink planted at OUT.tmp is replaced, never written through.
+    let file = crate::fsutil::create_tmp(&tmp_path)?;
     let tmp = TmpFile::new(tmp_path.clone());
     let io_err = |e: io::Error| Error::io(&tmp_path, e);
     let mut sink = Sink::new(file, opts).map_err(|e| {
@@ -337,9 +337,12 @@ pub fn create(
         }
     })?;
 
-    let mut spill_name = tmp_path.as_os_str().to_owned();
-    spill_name.push(".manifest");
-    let mut manifest = ManifestWriter::new(PathBuf::from(spill_name));
+    let spill_dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let mut manifest = ManifestWriter::new(spill_dir);
     let mut skipped = Vec::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut bytes_in = 0u64;
@@ -453,7 +456,12 @@ fn archive_file(
     skipped: &mut Vec<(String, String)>,
 ) -> Result<Option<ManifestEntry>> {
     let out_err = |e: io::Error| Error::io(out_path, e);
-    let mut f = match File::open(&item.path) {
+    // O_NONBLOCK: a file swapped for a FIFO after the walk must not block the open.
+    let mut f = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(&item.path)
+    {
         Ok(f) => f,
         Err(e) => {
             let why = if e.kind() == io::ErrorKind::NotFound {
@@ -549,7 +557,7 @@ mod tests {
     #[test]
     fn manifest_spilled_to_disk_writes_the_same_trailer_and_leaves_no_file() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let spill = dir.path().join("out.tmp.manifest");
+        let spill = dir.path().to_path_buf();
         let entries: Vec<ManifestEntry> = (0..20_000u32)
             .map(|i| ManifestEntry {
                 path: format!("./{i:0>250}").into_bytes(),
@@ -567,7 +575,11 @@ mod tests {
         }
         assert!(w.spill.is_some(), "5 MB of records must have spilled");
         assert!(w.mem.len() < MANIFEST_SPILL_AT);
-        assert!(!spill.exists(), "the spill file is unlinked while open");
+        assert_eq!(
+            fs::read_dir(&spill).expect("ls").count(),
+            0,
+            "the spill file has no name"
+        );
         let mut out = Vec::new();
         w.write_to(&mut out).expect("trailer");
         assert_eq!(out, encode_trailer(&entries));

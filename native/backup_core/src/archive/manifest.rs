@@ -50,7 +50,7 @@ impl EntryKind {
         }
     }
 
-    fn from_code(c: u8) -> Option<Self> {
+    pub(crate) fn from_code(c: u8) -> Option<Self> {
         Some(match c {
             0 => EntryKind::File,
             1 => EntryKind::Dir,

@@ -8,8 +8,11 @@
 //!   a trailer after tar's end-of-archive marker (see [`manifest`] for why that is invisible to
 //!   GNU tar, Python's tarfile and erl_tar). Output goes to `OUT.tmp`, renamed on success.
 //! * [`verify`] / [`list`] read any `.tar.gz`/`.tar.zst` (ours or not; format by magic), check
-//!   tar structure, the compressed stream's own checksum, and our per-file crc32s when present.
-//! * [`extract`] refuses unsafe archives and writes into a staging dir beside the target.
+//!   the compressed stream's own checksum, tar structure (end-of-archive marker included), the
+//!   names, and every field of our manifest when present; within the fixed limits of
+//!   [`limits`] whatever an archive's headers claim.
+//! * [`extract`] runs the same pass (so it agrees with `verify`), writes into a staging dir
+//!   beside the target and swaps it into place as a whole.
 //!
 //! Long jobs take a [`JobControl`] for progress and cancellation.
 
@@ -17,20 +20,24 @@ mod control;
 mod create;
 mod extract;
 mod hashing;
+pub mod limits;
 pub mod manifest;
 mod pgzip;
 mod pzstd;
 mod read;
+mod tarread;
 mod tarw;
+mod validate;
 
 pub use control::{JobControl, Progress};
 pub use create::{create, ArchiveOptions, Source, Summary};
-pub use extract::{extract, ExtractOptions, ExtractSummary};
+pub use extract::{extract, sweep_stale_staging, ExtractOptions, ExtractSummary};
 pub use hashing::{OffloadWriter, Sha256Writer};
 pub use manifest::{EntryKind, ManifestEntry};
 pub use pgzip::{default_threads, GzOptions, GzStats, ParallelGzWriter, DEFAULT_CHUNK};
 pub use pzstd::{ParallelZstdWriter, ZSTD_CHUNK};
-pub use read::{detect_format, list, verify, EntryInfo, VerifyReport};
+pub use read::{detect_format, list, list_each, verify, EntryInfo, VerifyReport};
+pub use tarread::zeros_crc;
 
 use std::path::{Path, PathBuf};
 
@@ -48,6 +55,15 @@ impl Format {
             Format::Zstd => "zst",
         }
     }
+}
+
+/// The skippable frame that starts every `.tar.zst` the engine writes, announcing its manifest
+/// (see `read.rs`).
+pub fn zstd_marker_frame() -> Vec<u8> {
+    let mut f = pzstd::SKIPPABLE_MARKER_MAGIC.to_le_bytes().to_vec();
+    f.extend_from_slice(&(pzstd::MANIFEST_MARKER.len() as u32).to_le_bytes());
+    f.extend_from_slice(pzstd::MANIFEST_MARKER);
+    f
 }
 
 /// `OUT.tmp` beside `OUT`.

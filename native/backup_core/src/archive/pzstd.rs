@@ -16,6 +16,14 @@ use std::sync::mpsc::{sync_channel, Receiver, TryRecvError};
 /// Uncompressed bytes per frame.
 pub const ZSTD_CHUNK: usize = 4 << 20;
 
+/// Magic of the skippable frame that starts every `.tar.zst` the engine writes (zstd readers
+/// skip it; pzstd starts its files with one too).
+pub(crate) const SKIPPABLE_MARKER_MAGIC: u32 = 0x184D_2A5B;
+/// Its payload: the archive has a manifest trailer. Frames are independent, so a file cut at a
+/// frame boundary is valid zstd; with this marker a reader knows a missing manifest means such
+/// a cut, not a foreign archive.
+pub(crate) const MANIFEST_MARKER: &[u8] = b"zbackup:manifest-trailer:v1";
+
 /// A finished frame: (input buffer back for reuse, compressed frame).
 type Frame = io::Result<(Vec<u8>, Vec<u8>)>;
 
@@ -163,6 +171,31 @@ impl<W: Write> ParallelZstdWriter<W> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Writes a skippable frame (`magic` 0x184D2A50..=0x184D2A5F) with `payload`; only before
+    /// any data.
+    pub fn write_skippable(&mut self, magic: u32, payload: &[u8]) -> io::Result<()> {
+        if self.fill != 0
+            || !self.pending.is_empty()
+            || self.bytes_in != 0
+            || magic & !0xf != 0x184D_2A50
+        {
+            return Err(io::Error::other(
+                "a skippable frame only goes before the data",
+            ));
+        }
+        let len =
+            u32::try_from(payload.len()).map_err(|_| io::Error::other("payload too large"))?;
+        let inner = self
+            .inner
+            .as_mut()
+            .ok_or_else(|| io::Error::other("zstd writer already finished"))?;
+        inner.write_all(&magic.to_le_bytes())?;
+        inner.write_all(&len.to_le_bytes())?;
+        inner.write_all(payload)?;
+        self.bytes_out += 8 + payload.len() as u64;
         Ok(())
     }
 

@@ -1,15 +1,35 @@
-//! Reading archives: format detection, `verify` and `list`, and the single streaming pass
-//! (`scan`) that `extract` also runs on. Works on any `.tar.gz`/`.tar.zst` (GNU tar's, Python's,
-//! ours); for ours it also checks every file's crc32 against the manifest trailer.
+//! Reading archives: format detection, `verify`, `list`, and the single streaming pass (`scan`)
+//! that `extract` runs on too, so all of them (and `restore-check` and the Erlang restore, which
+//! call `verify`/`extract`) reach the same verdict on the same file.
+//!
+//! The verdict: the compressed stream is intact (gzip CRC and length per member, zstd frame
+//! checksums; zero padding after the gzip stream is accepted, as gzip and tar accept it, and so
+//! is a skippable frame before the zstd frames); the tar stream is well formed (`tarread`) and
+//! ends with its end-of-archive marker; every name follows the rules of `validate`; and when the
+//! archive carries this engine's manifest (or announces one with the zstd marker frame that
+//! `create` writes), the manifest holds exactly the entries read, every recorded field equal:
+//! path, kind, size, mtime, mode, crc32 and link target. Nothing but zero blocks may follow.
+//!
+//! Memory is bounded whatever the archive claims (`limits`): nothing is kept per entry but a
+//! 64-bit fingerprint of its record, the validator's name hashes and (for extract) the
+//! directories and symlinks whose metadata is set at the end, all charged to one budget.
 
 use super::control::JobControl;
 use super::hashing::to_hex;
-use super::manifest::{decode_body, decode_trailer_header, is_trailer_header, EntryKind};
+use super::limits::{Budget, BOOKKEEPING_CAP, LIST_CAP, MAX_LONG_NAME, ZSTD_WINDOW_LOG_MAX};
+use super::manifest::{
+    decode_trailer_header, encode_record, is_trailer_header, EntryKind, ManifestEntry,
+};
+use super::pzstd::{MANIFEST_MARKER, SKIPPABLE_MARKER_MAGIC};
+use super::tarread::{EntryData, TarStream, BLOCK};
+use super::validate::{Plan, Validator};
 use super::Format;
 use crate::error::{Error, Result};
+use crate::fsutil::{display_name, open_regular};
 use sha2::{Digest as _, Sha256};
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::hash::{BuildHasher, Hasher, RandomState};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
 /// One entry as read from an archive.
@@ -18,6 +38,7 @@ pub struct EntryInfo {
     /// Name in the archive, raw bytes (long GNU / pax names resolved).
     pub path: Vec<u8>,
     pub kind: EntryKind,
+    /// Bytes of file data (the real size of a sparse file); 0 for other kinds.
     pub size: u64,
     pub mtime: i64,
     pub mode: u32,
@@ -29,6 +50,11 @@ pub struct EntryInfo {
 impl EntryInfo {
     pub fn path_lossy(&self) -> String {
         String::from_utf8_lossy(&self.path).into_owned()
+    }
+
+    /// The name, escaped for printing (see `fsutil::display_name`).
+    pub fn path_display(&self) -> String {
+        display_name(&self.path)
     }
 }
 
@@ -44,7 +70,7 @@ pub struct VerifyReport {
     pub compressed_bytes: u64,
     /// Lower-case hex sha256 of the archive file.
     pub sha256: String,
-    /// True when the archive carried our manifest and every crc32 in it matched.
+    /// True when the archive carried our manifest and every record in it matched.
     pub manifest_checked: bool,
 }
 
@@ -84,11 +110,11 @@ impl Read for SourceReader<'_> {
     }
 }
 
-/// Maps a read error to a typed one: disk errors keep their I/O reason, anything the decoder or
-/// the tar parser raised means the archive is bad.
+/// Maps a read error to a typed one: a cancel or deadline wins, disk errors keep their I/O
+/// reason, anything the decoder raised means the archive is bad.
 fn map_err(path: &Path, ctl: &JobControl, what: &str, e: io::Error) -> Error {
-    if ctl.is_cancelled() {
-        return Error::Cancelled;
+    if let Some(stop) = ctl.stop_reason() {
+        return stop;
     }
     let kind = e.kind();
     if e.get_ref().is_some_and(|i| i.is::<DiskError>()) {
@@ -102,55 +128,183 @@ fn map_err(path: &Path, ctl: &JobControl, what: &str, e: io::Error) -> Error {
     Error::BadArchive(format!("{what}: {e}"))
 }
 
-/// The format by magic number: gzip `1f 8b`, zstd `28 b5 2f fd`.
-pub fn detect_format(path: &Path) -> Result<Format> {
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut magic = [0u8; 4];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+fn is_skippable(magic: &[u8]) -> bool {
+    magic.len() >= 4 && magic[0] & 0xf0 == 0x50 && magic[1..4] == [0x2a, 0x4d, 0x18]
+}
+
+/// The format by magic number (gzip `1f 8b`, a zstd frame `28 b5 2f fd` or a zstd skippable
+/// frame `5? 2a 4d 18`), and whether the archive announces our manifest (zstd marker frame).
+fn sniff(path: &Path) -> Result<(Format, bool)> {
+    let mut f = open_regular(path)?;
+    let mut head = [0u8; 8 + 64];
     let mut got = 0;
-    while got < 4 {
-        match f.read(&mut magic[got..]) {
+    while got < head.len() {
+        match f.read(&mut head[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(Error::io(path, e)),
         }
     }
-    if got >= 2 && magic[..2] == [0x1f, 0x8b] {
-        Ok(Format::Gzip)
-    } else if got == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
-        Ok(Format::Zstd)
-    } else {
-        Err(Error::BadArchive("neither gzip nor zstd".into()))
+    let head = &head[..got];
+    if head.len() >= 2 && head[..2] == [0x1f, 0x8b] {
+        return Ok((Format::Gzip, false));
+    }
+    if head.len() >= 4 && head[..4] == ZSTD_MAGIC {
+        return Ok((Format::Zstd, false));
+    }
+    if is_skippable(head) {
+        let marked = head.len() >= 8 + MANIFEST_MARKER.len()
+            && head[..4] == SKIPPABLE_MARKER_MAGIC.to_le_bytes()
+            && head[4..8] == (MANIFEST_MARKER.len() as u32).to_le_bytes()
+            && &head[8..8 + MANIFEST_MARKER.len()] == MANIFEST_MARKER;
+        return Ok((Format::Zstd, marked));
+    }
+    Err(Error::BadArchive("neither gzip nor zstd".into()))
+}
+
+/// The format by magic number.
+pub fn detect_format(path: &Path) -> Result<Format> {
+    sniff(path).map(|(f, _)| f)
+}
+
+/// gzip members one after another (as `MultiGzDecoder`), then either the end of the file or
+/// zero bytes up to it (tape-style padding, which gzip and tar accept); anything else after
+/// the last member is an error.
+struct GzMembers<R: BufRead> {
+    state: GzState<R>,
+}
+
+enum GzState<R: BufRead> {
+    Member(Box<flate2::bufread::GzDecoder<R>>),
+    Done,
+}
+
+impl<R: BufRead> GzMembers<R> {
+    fn new(r: R) -> Self {
+        GzMembers {
+            state: GzState::Member(Box::new(flate2::bufread::GzDecoder::new(r))),
+        }
     }
 }
 
-/// Checks the whole archive: compressed stream integrity, tar structure, and crc32s against our
-/// manifest when present. Nothing is written.
+impl<R: BufRead> Read for GzMembers<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let dec = match &mut self.state {
+                GzState::Member(d) => d,
+                GzState::Done => return Ok(0),
+            };
+            let n = dec.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // The member ended with its CRC and length checked: what follows it?
+            let GzState::Member(dec) = std::mem::replace(&mut self.state, GzState::Done) else {
+                return Ok(0);
+            };
+            let mut inner = dec.into_inner();
+            let next = inner.fill_buf()?;
+            match next.first() {
+                None => return Ok(0),
+                Some(0x1f) => {
+                    self.state = GzState::Member(Box::new(flate2::bufread::GzDecoder::new(inner)));
+                }
+                Some(0) => loop {
+                    let chunk = inner.fill_buf()?;
+                    if chunk.is_empty() {
+                        return Ok(0);
+                    }
+                    if chunk.iter().any(|&b| b != 0) {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "non-zero bytes after the zero padding of the gzip stream",
+                        ));
+                    }
+                    let len = chunk.len();
+                    inner.consume(len);
+                },
+                Some(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "trailing garbage after the gzip stream",
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// Checks the whole archive: compressed stream integrity, tar structure, names, and every
+/// manifest record when there is a manifest. Nothing is written.
 pub fn verify(path: &Path, ctl: &JobControl) -> Result<VerifyReport> {
-    let (_, report) = scan(path, ctl, &mut |_, _| Ok(()))?;
-    Ok(report)
+    scan(path, ctl, &mut NoVisit)
 }
 
-/// The entries of an archive (the archive is verified on the way).
-pub fn list(path: &Path) -> Result<Vec<EntryInfo>> {
-    let ctl = JobControl::new();
-    let (entries, _) = scan(path, &ctl, &mut |_, _| Ok(()))?;
-    Ok(entries)
-}
-
-pub(crate) type Visitor<'v> = dyn FnMut(&EntryInfo, &mut dyn Read) -> Result<()> + 'v;
-
-/// Reads the archive once, calling `visit` with each entry and a reader of its data (the
-/// visitor may read all, some or none of it). Returns every entry and the report; any damage is
-/// `Error::BadArchive`, found at the latest when the stream ends (so callers that wrote
-/// something must discard it on error).
-pub(crate) fn scan(
+/// Calls `f` with every entry (its crc32 filled in) while verifying the archive; the verdict
+/// is `verify`'s, known when the whole archive was read (so `f` may have seen entries of an
+/// archive that turns out bad).
+pub fn list_each(
     path: &Path,
     ctl: &JobControl,
-    visit: &mut Visitor<'_>,
-) -> Result<(Vec<EntryInfo>, VerifyReport)> {
-    let format = detect_format(path)?;
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    f: &mut dyn FnMut(&EntryInfo) -> Result<()>,
+) -> Result<VerifyReport> {
+    struct Each<'f>(&'f mut dyn FnMut(&EntryInfo) -> Result<()>);
+    impl Visitor for Each<'_> {
+        fn done(&mut self, info: &EntryInfo) -> Result<()> {
+            (self.0)(info)
+        }
+    }
+    scan(path, ctl, &mut Each(f))
+}
+
+/// The entries of an archive (verified on the way), collected in memory up to `LIST_CAP`
+/// bytes of names; `list_each` streams any number.
+pub fn list(path: &Path, ctl: &JobControl) -> Result<Vec<EntryInfo>> {
+    let mut out = Vec::new();
+    let mut held = 0u64;
+    list_each(path, ctl, &mut |e| {
+        held += 64 + e.path.len() as u64 + e.link.as_ref().map_or(0, |l| l.len() as u64);
+        if held > LIST_CAP {
+            return Err(Error::LimitExceeded(format!(
+                "more than {} MiB of entries to list; stream them with `zbackup list`",
+                LIST_CAP >> 20
+            )));
+        }
+        out.push(e.clone());
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// What a pass over an archive does with each entry.
+pub(crate) trait Visitor {
+    /// Before the entry's data: the validated plan and a reader of the data (which the visitor
+    /// may read in whole, in part or not at all).
+    fn entry(
+        &mut self,
+        _info: &EntryInfo,
+        _plan: &Plan,
+        _data: &mut EntryData<'_, '_>,
+    ) -> Result<()> {
+        Ok(())
+    }
+    /// After the data was read: the entry with its crc32.
+    fn done(&mut self, _info: &EntryInfo) -> Result<()> {
+        Ok(())
+    }
+}
+
+struct NoVisit;
+impl Visitor for NoVisit {}
+
+/// Reads the archive once, calling the visitor for each entry. Any damage is an error, found
+/// at the latest when the stream ends (so callers that wrote something must discard it then).
+pub(crate) fn scan(path: &Path, ctl: &JobControl, visit: &mut dyn Visitor) -> Result<VerifyReport> {
+    let (format, marked) = sniff(path)?;
+    let file = open_regular(path)?;
     let total = file.metadata().map_err(|e| Error::io(path, e))?.len();
     ctl.set_totals(0, total);
     let mut src = SourceReader {
@@ -159,179 +313,279 @@ pub(crate) fn scan(
         count: 0,
         ctl,
     };
-    let (entries, manifest) = {
-        let buffered = BufReader::with_capacity(1 << 20, &mut src);
-        let decoder: Box<dyn Read + '_> = match format {
-            Format::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-            Format::Zstd => Box::new(
-                zstd::stream::read::Decoder::with_buffer(buffered)
-                    .map_err(|e| map_err(path, ctl, "zstd", e))?,
-            ),
-        };
-        read_tar(path, ctl, format, decoder, visit)?
+    let what = match format {
+        Format::Gzip => "gzip",
+        Format::Zstd => "zstd",
     };
-    if let Some(m) = &manifest {
-        if m.len() != entries.len() {
-            return Err(Error::BadArchive(format!(
-                "manifest lists {} entries, archive has {}",
-                m.len(),
-                entries.len()
-            )));
-        }
-        for (e, m) in entries.iter().zip(m) {
-            if e.path != m.path || e.kind != m.kind || e.size != m.size {
-                return Err(Error::BadArchive(format!(
-                    "entry {} does not match the manifest",
-                    e.path_lossy()
-                )));
+    let map = |e: io::Error| map_err(path, ctl, what, e);
+    let counts = {
+        let buffered = BufReader::with_capacity(256 << 10, &mut src);
+        let decoder: Box<dyn Read + '_> = match format {
+            Format::Gzip => Box::new(GzMembers::new(buffered)),
+            Format::Zstd => {
+                let mut d = zstd::stream::read::Decoder::with_buffer(buffered).map_err(&map)?;
+                d.window_log_max(ZSTD_WINDOW_LOG_MAX).map_err(&map)?;
+                Box::new(d)
             }
-            if e.crc32 != m.crc32 {
-                return Err(Error::BadArchive(format!(
-                    "crc32 mismatch for {}",
-                    e.path_lossy()
-                )));
-            }
-        }
-    }
-    let report = VerifyReport {
+        };
+        let mut tar = TarStream::new(decoder, ctl, &map);
+        read_entries(&mut tar, ctl, marked, visit)?
+    };
+    Ok(VerifyReport {
         format,
-        entries: entries.len() as u64,
-        files: entries.iter().filter(|e| e.kind == EntryKind::File).count() as u64,
-        bytes: entries
-            .iter()
-            .filter(|e| e.kind == EntryKind::File)
-            .map(|e| e.size)
-            .sum(),
+        entries: counts.entries,
+        files: counts.files,
+        bytes: counts.bytes,
         compressed_bytes: src.count,
         sha256: to_hex(&src.sha.finalize()),
-        manifest_checked: manifest.is_some(),
-    };
-    Ok((entries, report))
+        manifest_checked: counts.manifest,
+    })
 }
 
-/// Reads a reader's data computing crc32 and length.
-struct CrcReader<'a, R: Read> {
-    inner: &'a mut R,
-    crc: crc32fast::Hasher,
-    n: u64,
+struct Counts {
+    entries: u64,
+    files: u64,
+    bytes: u64,
+    manifest: bool,
 }
 
-impl<R: Read> Read for CrcReader<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.crc.update(&buf[..n]);
-        self.n += n as u64;
-        Ok(n)
+/// 64-bit fingerprint of a record in four 16-bit groups (name; kind and link; size and crc32;
+/// mtime and mode), keyed per read, so a mismatch with the manifest can be named.
+struct Fingerprints {
+    key: RandomState,
+    list: Vec<u64>,
+}
+
+impl Fingerprints {
+    fn of(&self, e: &ManifestEntry) -> u64 {
+        let group = |g: u8, parts: &[&[u8]]| -> u64 {
+            let mut h = self.key.build_hasher();
+            h.write_u8(g);
+            for p in parts {
+                h.write_usize(p.len());
+                h.write(p);
+            }
+            h.finish() & 0xffff
+        };
+        let link = e.link.as_deref().unwrap_or(&[]);
+        group(0, &[&e.path])
+            | group(1, &[&[e.kind as u8], link]) << 16
+            | group(2, &[&e.size.to_le_bytes(), &e.crc32.to_le_bytes()]) << 32
+            | group(3, &[&e.mtime.to_le_bytes(), &e.mode.to_le_bytes()]) << 48
     }
 }
 
-type Manifest = Option<Vec<super::manifest::ManifestEntry>>;
+fn record_of(e: &EntryInfo) -> ManifestEntry {
+    ManifestEntry {
+        path: e.path.clone(),
+        kind: e.kind,
+        size: e.size,
+        mtime: e.mtime,
+        mode: e.mode,
+        crc32: e.crc32,
+        link: e.link.clone(),
+    }
+}
 
-fn read_tar(
-    path: &Path,
+fn read_entries(
+    tar: &mut TarStream<'_>,
     ctl: &JobControl,
-    format: Format,
-    decoder: Box<dyn Read + '_>,
-    visit: &mut Visitor<'_>,
-) -> Result<(Vec<EntryInfo>, Manifest)> {
-    let what = match format {
-        Format::Gzip => "gzip/tar",
-        Format::Zstd => "zstd/tar",
+    marked: bool,
+    visit: &mut dyn Visitor,
+) -> Result<Counts> {
+    let mut budget = Budget::new(BOOKKEEPING_CAP);
+    let mut validator = Validator::new();
+    let mut fps = Fingerprints {
+        key: RandomState::new(),
+        list: Vec::new(),
     };
-    let err = |e: io::Error| map_err(path, ctl, what, e);
-    let mut archive = tar::Archive::new(decoder);
-    let mut entries = Vec::new();
-    {
-        let iter = archive.entries().map_err(err)?;
-        for entry in iter {
-            ctl.check()?;
-            let mut entry = entry.map_err(err)?;
-            let header = entry.header();
-            let kind = match header.entry_type() {
-                tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
-                tar::EntryType::Directory => EntryKind::Dir,
-                tar::EntryType::Symlink => EntryKind::Symlink,
-                tar::EntryType::Link => EntryKind::Hardlink,
-                _ => EntryKind::Other,
-            };
-            let mode = header.mode().map_err(err)?;
-            let mtime = header.mtime().map_err(err)? as i64;
-            let size = if kind == EntryKind::File {
-                entry.size()
-            } else {
-                0
-            };
-            let link = match kind {
-                EntryKind::Symlink | EntryKind::Hardlink => Some(
-                    entry
-                        .link_name_bytes()
-                        .map(|l| l.into_owned())
-                        .unwrap_or_default(),
-                ),
-                _ => None,
-            };
-            let mut info = EntryInfo {
-                path: entry.path_bytes().into_owned(),
-                kind,
-                size,
-                mtime,
-                mode,
-                link,
-                crc32: 0,
-            };
-            let mut r = CrcReader {
-                inner: &mut entry,
-                crc: crc32fast::Hasher::new(),
-                n: 0,
-            };
-            visit(&info, &mut r)?;
-            io::copy(&mut r, &mut io::sink()).map_err(err)?;
-            if kind == EntryKind::File && r.n != size {
-                return Err(Error::BadArchive(format!(
-                    "{}: truncated ({} of {} bytes)",
-                    info.path_lossy(),
-                    r.n,
-                    size
-                )));
-            }
-            info.crc32 = r.crc.finalize();
-            ctl.add_files(1);
-            entries.push(info);
+    let mut seq = Sha256::new();
+    let mut counts = Counts {
+        entries: 0,
+        files: 0,
+        bytes: 0,
+        manifest: false,
+    };
+    let mut record = Vec::new();
+    while let Some(raw) = tar.next_entry()? {
+        let plan = validator.check(&raw.info, &mut budget)?;
+        budget.charge(8, counts.entries)?;
+        let (mut info, mut data) = tar.data(raw);
+        visit.entry(&info, &plan, &mut data)?;
+        info.crc32 = data.finish()?;
+        let rec = record_of(&info);
+        fps.list.push(fps.of(&rec));
+        record.clear();
+        encode_record(&rec, &mut record);
+        seq.update(&record);
+        counts.entries += 1;
+        if info.kind == EntryKind::File {
+            counts.files += 1;
+            counts.bytes += info.size;
         }
+        visit.done(&info)?;
+        ctl.add_files(1);
     }
-    // Past the end-of-archive marker: our manifest trailer, if any; then drain the stream so
-    // the compressed format's own checksum is verified.
-    let mut rest = archive.into_inner();
-    let mut manifest = None;
-    let mut block = [0u8; 512];
-    loop {
-        if !read_block(&mut rest, &mut block).map_err(err)? {
-            break;
+    // Past the end-of-archive marker: our manifest trailer, if any, then only zero blocks up
+    // to the end of the stream (which also checks the compressed format's own checksum).
+    let mut block = [0u8; BLOCK];
+    while tar.read_block(&mut block)? {
+        if block.iter().all(|&b| b == 0) {
+            continue;
         }
-        if manifest.is_none() && is_trailer_header(&block) {
-            let (n, len, crc) = decode_trailer_header(&block)?;
-            let mut body = Vec::new();
-            (&mut rest).take(len).read_to_end(&mut body).map_err(err)?;
-            if body.len() as u64 != len {
-                return Err(Error::BadArchive("manifest trailer: truncated".into()));
-            }
-            manifest = Some(decode_body(&body, n, crc)?);
+        if !counts.manifest && is_trailer_header(&block) {
+            check_manifest(tar, ctl, &block, &fps, seq.clone().finalize().into())?;
+            counts.manifest = true;
+            continue;
         }
+        return Err(Error::BadArchive(format!(
+            "data after the end-of-archive marker (offset {})",
+            tar.pos - BLOCK as u64
+        )));
     }
-    Ok((entries, manifest))
+    if marked && !counts.manifest {
+        return Err(Error::BadArchive(
+            "the archive announces a manifest (zbackup marker frame) but has none: \
+             it was cut short"
+                .into(),
+        ));
+    }
+    Ok(counts)
 }
 
-/// Reads up to one block; false at end of stream (a partial last block is zero-filled).
-fn read_block<R: Read>(r: &mut R, block: &mut [u8; 512]) -> io::Result<bool> {
-    let mut got = 0;
-    while got < block.len() {
-        match r.read(&mut block[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+/// Reads the manifest trailer (its header block is `header`) and compares each record with the
+/// entry read at its position.
+fn check_manifest(
+    tar: &mut TarStream<'_>,
+    ctl: &JobControl,
+    header: &[u8; BLOCK],
+    fps: &Fingerprints,
+    entries_digest: [u8; 32],
+) -> Result<()> {
+    let bad = |m: String| Error::BadArchive(format!("manifest: {m}"));
+    let (n, len, crc) = decode_trailer_header(header)?;
+    if n != fps.list.len() as u64 {
+        return Err(bad(format!(
+            "it lists {n} entries, the archive has {}",
+            fps.list.len()
+        )));
     }
-    block[got..].fill(0);
-    Ok(got > 0)
+    let mut body = Body {
+        tar,
+        left: len,
+        crc: crc32fast::Hasher::new(),
+    };
+    let mut seq = Sha256::new();
+    let mut record = Vec::new();
+    for (i, &fp) in fps.list.iter().enumerate() {
+        ctl.check()?;
+        let fixed: [u8; 29] = body.array()?;
+        let kind = super::manifest::EntryKind::from_code(fixed[0])
+            .ok_or_else(|| bad("unknown entry kind".into()))?;
+        let le32 = |at: usize| {
+            u32::from_le_bytes([fixed[at], fixed[at + 1], fixed[at + 2], fixed[at + 3]])
+        };
+        let le64 = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&fixed[at..at + 8]);
+            b
+        };
+        let mode = le32(1);
+        let mtime = i64::from_le_bytes(le64(5));
+        let size = u64::from_le_bytes(le64(13));
+        let crc32 = le32(21);
+        let path = body.bytes(u64::from(le32(25)))?;
+        let llen: [u8; 4] = body.array()?;
+        let link = body.bytes(u64::from(u32::from_le_bytes(llen)))?;
+        let m = ManifestEntry {
+            path,
+            kind,
+            size,
+            // the tar header cannot hold a time before 1970: the writer stores 0 there
+            mtime: mtime.max(0),
+            mode,
+            crc32,
+            link: matches!(kind, EntryKind::Symlink | EntryKind::Hardlink).then_some(link),
+        };
+        let got = fps.of(&m);
+        if got != fp {
+            let differs: Vec<&str> = [
+                "name",
+                "type or link target",
+                "size or crc32",
+                "mtime or mode",
+            ]
+            .iter()
+            .enumerate()
+            .filter(|(g, _)| (got >> (16 * g)) & 0xffff != (fp >> (16 * g)) & 0xffff)
+            .map(|(_, w)| *w)
+            .collect();
+            return Err(bad(format!(
+                "entry {} ({}) does not match the archive: {} differ",
+                i + 1,
+                display_name(&m.path),
+                differs.join(", ")
+            )));
+        }
+        record.clear();
+        encode_record(&m, &mut record);
+        seq.update(&record);
+    }
+    if body.left != 0 {
+        return Err(bad("trailing bytes after its records".into()));
+    }
+    if body.crc.finalize() != crc {
+        return Err(bad("crc32 mismatch".into()));
+    }
+    if <[u8; 32]>::from(seq.finalize()) != entries_digest {
+        return Err(bad("its records do not match the archive's entries".into()));
+    }
+    let pad = super::manifest::trailer_padding(len);
+    let mut zeros = [0u8; BLOCK];
+    let padding = &mut zeros[..pad];
+    tar.read_exact_or(padding, "manifest: truncated padding")?;
+    if padding.iter().any(|&b| b != 0) {
+        return Err(bad("non-zero padding".into()));
+    }
+    Ok(())
+}
+
+/// The manifest body: exactly `left` more bytes, crc32 computed on the way.
+struct Body<'t, 'a> {
+    tar: &'t mut TarStream<'a>,
+    left: u64,
+    crc: crc32fast::Hasher,
+}
+
+impl Body<'_, '_> {
+    fn take(&mut self, buf: &mut [u8]) -> Result<()> {
+        if buf.len() as u64 > self.left {
+            return Err(Error::BadArchive(
+                "manifest: a record runs past its length".into(),
+            ));
+        }
+        self.tar.read_exact_or(buf, "manifest: truncated")?;
+        self.left -= buf.len() as u64;
+        self.crc.update(buf);
+        Ok(())
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let mut a = [0u8; N];
+        self.take(&mut a)?;
+        Ok(a)
+    }
+
+    fn bytes(&mut self, n: u64) -> Result<Vec<u8>> {
+        if n > MAX_LONG_NAME || n > self.left {
+            return Err(Error::BadArchive(format!(
+                "manifest: a name of {n} bytes (at most {MAX_LONG_NAME}, {} left)",
+                self.left
+            )));
+        }
+        // n <= MAX_LONG_NAME: bounded
+        let mut v = vec![0u8; n as usize];
+        self.take(&mut v)?;
+        Ok(v)
+    }
 }

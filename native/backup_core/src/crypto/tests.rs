@@ -285,8 +285,14 @@ fn file_round_trip_returns_digests_of_the_written_files_and_leaves_no_tmp() {
     fs::write(&plain, &data).expect("write");
     let d_enc =
         encrypt_file_with_params(&plain, &enc, b"pw", fast_params(9), |_| Ok(())).expect("encrypt");
-    assert_eq!(d_enc, crate::file_digest(&enc).expect("digest"));
-    assert_eq!(d_enc.size, (HEADER_LEN + CHECK_LEN + data.len()) as u64);
+    assert_eq!(d_enc.digest, crate::file_digest(&enc).expect("digest"));
+    assert_eq!(
+        d_enc.digest.size,
+        (HEADER_LEN + CHECK_LEN + data.len()) as u64
+    );
+    // the HMAC computed while writing is the one a separate pass computes
+    let mac = file_hmac(&enc, b"pw", |_| Ok(())).expect("hmac");
+    assert_eq!(d_enc.hmac, mac);
     let d_back = decrypt_file(&enc, &back, b"pw").expect("decrypt");
     assert_eq!(d_back, crate::file_digest(&plain).expect("digest"));
     assert_eq!(fs::read(&back).expect("read"), data);
@@ -435,4 +441,116 @@ proptest! {
         d.decrypt(b);
         prop_assert_eq!(ours, expected);
     }
+}
+
+/// The file HMAC, computed independently of this module's helpers: PBKDF2 -> HKDF -> HMAC
+/// over the stored bytes (the scheme documented in the module doc).
+fn reference_hmac(file: &[u8], password: &[u8], params: Params) -> String {
+    let mut material = [0u8; 48];
+    pbkdf2::pbkdf2_hmac::<Sha256>(password, &params.salt, params.iterations, &mut material);
+    let mut key = [0u8; 32];
+    Hkdf::<Sha256>::new(None, &material)
+        .expand(b"zotonic_mod_backup Z1 file HMAC-SHA256 v1", &mut key)
+        .expect("hkdf");
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("key");
+    mac.update(file);
+    crate::digest::hex(&mac.finalize().into_bytes())
+}
+
+#[test]
+fn the_file_hmac_follows_the_documented_kdf_and_covers_every_stored_byte() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plain = dir.path().join("db.sql.gz");
+    let enc = dir.path().join("db.sql.gz.enc");
+    fs::write(&plain, pattern(100_000)).expect("write");
+    let sealed =
+        encrypt_file_with_params(&plain, &enc, b"pw", fast_params(3), |_| Ok(())).expect("enc");
+    let stored = fs::read(&enc).expect("read");
+    assert_eq!(sealed.hmac, reference_hmac(&stored, b"pw", fast_params(3)));
+    verify_file_hmac(&enc, b"pw", &sealed.hmac, |_| Ok(())).expect("matches");
+    // one flipped ciphertext byte: refused, and decrypt_file_verified makes no output
+    let mut forged = stored.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    fs::write(&enc, &forged).expect("write");
+    let e = verify_file_hmac(&enc, b"pw", &sealed.hmac, |_| Ok(())).expect_err("forged");
+    assert_eq!(e.reason(), "hmac_mismatch");
+    let out = dir.path().join("out.sql.gz");
+    let e = decrypt_file_verified(&enc, &out, b"pw", Some(&sealed.hmac), |_| Ok(()))
+        .expect_err("forged");
+    assert_eq!(e.reason(), "hmac_mismatch");
+    assert!(!out.exists());
+    assert!(!dir.path().join("out.sql.gz.tmp").exists());
+    // the genuine file decrypts through the verified path
+    fs::write(&enc, &stored).expect("write");
+    decrypt_file_verified(&enc, &out, b"pw", Some(&sealed.hmac), |_| Ok(())).expect("ok");
+    assert_eq!(fs::read(&out).expect("read"), pattern(100_000));
+    // a wrong password is reported as such, before any MAC is compared
+    let e = verify_file_hmac(&enc, b"nope", &sealed.hmac, |_| Ok(())).expect_err("pw");
+    assert_eq!(e.reason(), "wrong_password");
+    // a recorded value that is not 64 hex digits is an error, not a pass
+    let e = verify_file_hmac(&enc, b"pw", "abc", |_| Ok(())).expect_err("short");
+    assert_eq!(e.reason(), "einval");
+}
+
+#[test]
+fn decrypt_never_writes_plaintext_through_a_symlink_planted_at_out_tmp() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plain = dir.path().join("db.sql.gz");
+    let enc = dir.path().join("db.sql.gz.enc");
+    fs::write(&plain, b"secret plaintext").expect("write");
+    encrypt_file_with_params(&plain, &enc, b"pw", fast_params(4), |_| Ok(())).expect("enc");
+    let victim = dir.path().join("victim");
+    fs::write(&victim, b"precious").expect("write");
+    let out = dir.path().join("out.sql.gz");
+    std::os::unix::fs::symlink(&victim, dir.path().join("out.sql.gz.tmp")).expect("symlink");
+    decrypt_file(&enc, &out, b"pw").expect("decrypt");
+    assert_eq!(fs::read(&victim).expect("read"), b"precious");
+    assert_eq!(fs::read(&out).expect("read"), b"secret plaintext");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+    #[test]
+    fn the_cancellable_pbkdf2_equals_the_pbkdf2_crate(
+        password in proptest::collection::vec(any::<u8>(), 1..80),
+        salt in proptest::collection::vec(any::<u8>(), 0..32),
+        rounds in 1u32..70_000,
+        len in 1usize..80,
+    ) {
+        let mut want = vec![0u8; len];
+        pbkdf2::pbkdf2_hmac::<Sha256>(&password, &salt, rounds, &mut want);
+        let mut got = vec![0u8; len];
+        pbkdf2_checked(&password, &salt, rounds, &mut got, &mut || Ok(())).expect("derived");
+        prop_assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn a_cancel_stops_a_19_999_999_iteration_key_derivation_within_a_second() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let enc = dir.path().join("hostile.enc");
+    let mut header = Params {
+        iterations: MAX_ITERATIONS - 1,
+        salt: [1; SALT_LEN],
+    }
+    .header()
+    .to_vec();
+    header.extend_from_slice(&[0u8; 64]);
+    fs::write(&enc, header).expect("write");
+    let started = std::time::Instant::now();
+    let e = decrypt_file_with_progress(&enc, &dir.path().join("out"), b"pw", |_| {
+        if started.elapsed() > std::time::Duration::from_millis(200) {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    })
+    .expect_err("cancelled");
+    assert_eq!(e.reason(), "cancelled");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1200),
+        "{:?}",
+        started.elapsed()
+    );
 }
