@@ -115,10 +115,10 @@ encrypt_returns_an_hmac_that_refuses_a_forged_file_before_decrypting(Config) ->
     Out = filename:join(Priv, "back.sql.gz"),
     Pw = <<"correct horse battery staple">>,
     ok = file:write_file(Plain, binary:copy(<<"genuine dump ">>, 10000)),
-    {ok, #{ sha256 := _, hmac := Hmac }} = backup_crypto:encrypt_file(Plain, Enc, Pw),
+    {ok, #{ sha256 := _, hmac := Hmac }} = backup_file_crypto:encrypt_file(Plain, Enc, Pw),
     ?assertMatch(<<_:64/binary>>, Hmac),
-    ?assertEqual({ok, Hmac}, backup_crypto:file_hmac(Enc, Pw)),
-    {ok, _} = backup_crypto:decrypt_file(Enc, Out, Pw, #{ hmac => Hmac }),
+    ?assertEqual({ok, Hmac}, backup_file_crypto:file_hmac(Enc, Pw)),
+    {ok, _} = backup_file_crypto:decrypt_file(Enc, Out, Pw, #{ hmac => Hmac }),
     {ok, Back} = file:read_file(Out),
     {ok, Back} = file:read_file(Plain),
     ok = file:delete(Out),
@@ -126,11 +126,11 @@ encrypt_returns_an_hmac_that_refuses_a_forged_file_before_decrypting(Config) ->
     % could be rewritten in backup.json as well; its HMAC cannot be made without the key.
     Other = filename:join(Priv, "other.sql.gz"),
     ok = file:write_file(Other, <<"forged dump">>),
-    {ok, _} = backup_crypto:encrypt_file(Other, Enc, Pw),
-    ?assertMatch({error, {hmac_mismatch, _}}, backup_crypto:decrypt_file(Enc, Out, Pw, #{ hmac => Hmac })),
+    {ok, _} = backup_file_crypto:encrypt_file(Other, Enc, Pw),
+    ?assertMatch({error, {hmac_mismatch, _}}, backup_file_crypto:decrypt_file(Enc, Out, Pw, #{ hmac => Hmac })),
     ?assertNot(filelib:is_file(Out)),
     ?assertNot(filelib:is_file(Out ++ ".tmp")),
-    ?assertMatch({error, {wrong_password, _}}, backup_crypto:decrypt_file(Enc, Out, <<"nope">>, #{ hmac => Hmac })),
+    ?assertMatch({error, {wrong_password, _}}, backup_file_crypto:decrypt_file(Enc, Out, <<"nope">>, #{ hmac => Hmac })),
     ok = wait_until(fun() -> backup_archive:running_jobs() =:= 0 end, 100).
 
 %% ---------------------------------------------------------------------------------------------

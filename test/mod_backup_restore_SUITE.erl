@@ -196,15 +196,15 @@ forged_encrypted_file_is_refused_by_its_hmac(Config) ->
             File = maps:get(Part, Entry),
             Hmac = maps:get(<<Part/binary, "_hmac">>, Entry),
             ?assertMatch(<<_:64/binary>>, Hmac),
-            ?assertEqual({ok, Hmac}, backup_crypto:file_hmac(filename:join(Dir, File), Password))
+            ?assertEqual({ok, Hmac}, backup_file_crypto:file_hmac(filename:join(Dir, File), Password))
         end,
         [<<"database">>, <<"config_files">>, <<"files">>]),
     % Forge the dump: decrypt, re-encrypt (new salt), put it in place with its new sha256.
     DbFile = filename:join(Dir, maps:get(<<"database">>, Entry)),
     Plain = filename:join(Dir, "forged.sql.gz.tmp"),
-    {ok, _} = backup_crypto:decrypt_file(DbFile, Plain, Password),
+    {ok, _} = backup_file_crypto:decrypt_file(DbFile, Plain, Password),
     {ok, Genuine} = file:read_file(DbFile),
-    {ok, #{ sha256 := ForgedHash }} = backup_crypto:encrypt_file(Plain, DbFile, Password),
+    {ok, #{ sha256 := ForgedHash }} = backup_file_crypto:encrypt_file(Plain, DbFile, Password),
     ok = file:delete(Plain),
     {ok, _} = backup_json_index:update(Dir, fun(Index) ->
         Index#{ Name => Entry#{ <<"database_hash">> => ForgedHash } }
