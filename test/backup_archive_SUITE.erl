@@ -18,8 +18,7 @@
     hundred_concurrent_creates_all_succeed_and_none_corrupt/1,
     same_output_twice_at_once_is_busy/1,
     gzip_command_failure_reports_stderr_and_leaves_nothing/1,
-    bad_arguments_are_badarg_not_crashes/1,
-    scheduler_stays_responsive_while_archiving_200mib/1
+    bad_arguments_are_badarg_not_crashes/1
 ]).
 
 all() ->
@@ -34,8 +33,7 @@ all() ->
         hundred_concurrent_creates_all_succeed_and_none_corrupt,
         same_output_twice_at_once_is_busy,
         gzip_command_failure_reports_stderr_and_leaves_nothing,
-        bad_arguments_are_badarg_not_crashes,
-        scheduler_stays_responsive_while_archiving_200mib
+        bad_arguments_are_badarg_not_crashes
     ].
 
 init_per_suite(Config) ->
@@ -221,84 +219,13 @@ bad_arguments_are_badarg_not_crashes(Config) ->
     ?assertMatch({error, {enoent, _}}, backup_archive:verify("/nonexistent/zb.tar.gz")),
     ?assertNot(filelib:is_file(Out)).
 
-%% A 1 ms ticker runs while a >= 200 MiB tree is archived three ways: by our engine, by GNU tar
-%% through os:cmd, and by erl_tar. Its lateness shows whether the schedulers stayed free.
-scheduler_stays_responsive_while_archiving_200mib(Config) ->
-    Src = filename:join(?config(priv_dir, Config), "responsive"),
-    make_tree(Src, 200, 1024 * 1024),
-    % Let the kernel write the fresh tree back first: its writeback is not what is measured.
-    _ = os:cmd("sync"),
-    Ours = out(Config, "responsive.tar.gz"),
-    % Ours takes well under a second; three archives in a row give the ticker some 1000 samples,
-    % so the p99 is not decided by two or three ticks. Time and size are of the last one.
-    {OurLate, {ok, #{seconds := Secs, bytes_out := OurSize}}} =
-        with_ticker(fun() ->
-            [ {ok, _} = backup_archive:create(Src, Ours, #{}) || _ <- [1, 2] ],
-            backup_archive:create(Src, Ours, #{})
-        end),
-    GnuOut = out(Config, "responsive-gnu.tar.gz"),
-    {GnuLate, {GnuMs, _}} =
-        with_ticker(fun() -> tc_ms(fun() -> os:cmd("tar -czf " ++ GnuOut ++ " -C " ++ Src ++ " .") end) end),
-    ErlOut = out(Config, "responsive-erl_tar.tar.gz"),
-    {ErlLate, {ErlMs, ok}} =
-        with_ticker(fun() ->
-            tc_ms(fun() ->
-                {ok, Cwd} = file:get_cwd(),
-                ok = file:set_cwd(Src),
-                try erl_tar:create(ErlOut, ["."], [compressed]) after file:set_cwd(Cwd) end
-            end)
-        end),
-    Report = [
-        {ours, round(Secs * 1000), OurSize, OurLate},
-        {gnu_tar_czf_os_cmd, GnuMs, filelib:file_size(GnuOut), GnuLate},
-        {erl_tar_compressed, ErlMs, filelib:file_size(ErlOut), ErlLate}
-    ],
-    lists:foreach(
-        fun({Name, Ms, Size, #{p50 := P50, p99 := P99, max := Max, n := N}}) ->
-            ct:pal("~-20s ~6b ms ~10b bytes  ticker lateness p50 ~.2f ms  p99 ~.2f ms  max ~.2f ms  (~b ticks)",
-                   [Name, Ms, Size, P50, P99, Max, N]),
-            io:format(user, "responsiveness: ~-20s ~6b ms ~10b bytes  lateness p50 ~.2f p99 ~.2f max ~.2f ms (~b ticks)~n",
-                      [Name, Ms, Size, P50, P99, Max, N])
-        end,
-        Report),
-    #{p99 := OurP99} = OurLate,
-    ?assert(OurP99 < 5.0).
-
 %% ---------------------------------------------------------------------------------------------
-
-tc_ms(Fun) ->
-    {Us, Result} = timer:tc(Fun),
-    {Us div 1000, Result}.
 
 start_and_forget(Src, Out) ->
     {ok, #{ref := Ref}} = backup_archive:start(Src, Out, #{threads => 1, level => 9}),
     % Give the job time to get going, then let the only handle go out of scope.
     timer:sleep(200),
     Ref.
-
-with_ticker(Fun) ->
-    Self = self(),
-    Ticker = spawn_link(fun() -> tick_loop(Self, []) end),
-    Result = Fun(),
-    Ticker ! stop,
-    Lateness = receive {lateness, L} -> L after 10000 -> error(no_ticker) end,
-    {stats(Lateness), Result}.
-
-tick_loop(Parent, Acc) ->
-    T0 = erlang:monotonic_time(microsecond),
-    receive
-        stop -> Parent ! {lateness, Acc}
-    after 1 ->
-        Late = (erlang:monotonic_time(microsecond) - T0 - 1000) / 1000,
-        tick_loop(Parent, [max(Late, 0.0) | Acc])
-    end.
-
-stats([]) -> #{p50 => 0.0, p99 => 0.0, max => 0.0, n => 0};
-stats(L) ->
-    S = lists:sort(L),
-    N = length(S),
-    #{p50 => lists:nth(max(1, N div 2), S), p99 => lists:nth(max(1, (N * 99) div 100), S),
-      max => lists:last(S), n => N}.
 
 wait_progress(Job, Fraction) ->
     wait_until(
@@ -365,20 +292,6 @@ make_slow_tree(Root, Count) ->
     Block = << <<($a + (X band 15))>> || <<X>> <= Rand >>,
     lists:foreach(
         fun(N) -> ok = file:write_file(filename:join(Root, "t" ++ integer_to_list(N) ++ ".txt"), Block) end,
-        lists:seq(1, Count)).
-
-%% Count files of Size bytes: random data (like JPEG/MP4) with some text among them.
-make_tree(Root, Count, Size) ->
-    lists:foreach(
-        fun(N) ->
-            Dir = filename:join([Root, integer_to_list(N rem 7)]),
-            ok = filelib:ensure_dir(filename:join(Dir, "x")),
-            Data = case N rem 5 of
-                0 -> binary:copy(<<"<html><body>Zotonic page text, some words repeat. </body></html>\n">>, Size div 64);
-                _ -> crypto:strong_rand_bytes(Size)
-            end,
-            ok = file:write_file(filename:join(Dir, "f" ++ integer_to_list(N) ++ ".bin"), Data)
-        end,
         lists:seq(1, Count)).
 
 regular_files(Root) ->

@@ -30,7 +30,6 @@
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2, end_per_testcase/2]).
 -export([
     full_backup_restores/1,
-    faster_than_stock/1,
     database_only_backup/1,
     progress_reported/1,
     encrypted_set_both_directions/1,
@@ -49,7 +48,6 @@ suite() ->
 all() ->
     [
         full_backup_restores,
-        faster_than_stock,
         database_only_backup,
         progress_reported,
         encrypted_set_both_directions,
@@ -61,12 +59,12 @@ all() ->
 
 init_per_suite(Config) ->
     {ok, Context} = zotonic_host:start_site(?SITE, #{}),
-    ok = populate_database(Context),
+    ok = zb_test_util:populate_database(Context),
     Archive = z_path:media_archive(Context),
     MiB = list_to_integer(os:getenv("MOD_BACKUP_MEDIA_MIB", "100")),
-    {T, Bytes} = timer:tc(fun() -> make_media_tree(Archive, MiB) end),
+    {T, Bytes} = timer:tc(fun() -> zb_test_util:make_media_tree(Archive, MiB) end),
     ct:pal("media tree: ~.1f MiB in ~p files, made in ~.1f s",
-           [Bytes / 1048576, count_files(Archive), T / 1.0e6]),
+           [Bytes / 1048576, zb_test_util:count_files(Archive), T / 1.0e6]),
     [ {context, Context}, {archive, Archive} | Config ].
 
 end_per_suite(_Config) ->
@@ -134,35 +132,6 @@ full_backup_restores(Config) ->
     ?assertEqual(<<"completed">>, lists:last(Statuses)),
     ?assert(lists:member(<<"sql_backup_started">>, Statuses)),
     ?assert(lists:member(<<"archive_backup_started">>, Statuses)).
-
-%% The same set the stock way, timed in the same test.
-faster_than_stock(Config) ->
-    Context = ?config(context, Config),
-    Dir = ?config(dir, Config),
-    Stock = filename:join(?config(priv_dir, Config), "stock"),
-    ok = filelib:ensure_path(Stock),
-    DbOpts = z_db_pool:get_database_options(Context),
-    {StockDb, {0, _}} = timer:tc(fun() ->
-        zb_test_cmd:cmd(["pg_dump", "-h", opt(dbhost, DbOpts), "-p", opt(dbport, DbOpts), "-U", opt(dbuser, DbOpts),
-             "-w", "--compress=7", "--quote-all-identifiers", "-n", opt(dbschema, DbOpts),
-             "-f", filename:join(Stock, "stock.sql.gz"), opt(dbdatabase, DbOpts)])
-    end),
-    {StockTar, {0, _}} = timer:tc(fun() ->
-        zb_test_cmd:cmd(["tar", "-C", ?config(archive, Config), "-czf", filename:join(Stock, "stock.tar.gz"), "."])
-    end),
-    {Ours, ok} = timer:tc(fun() -> ok = mod_backup:start_backup(true, Context), zb_test_util:wait_idle(Context) end),
-    [Entry] = maps:values(backup_json_index:read(Dir)),
-    Size = fun(F) -> filelib:file_size(filename:join(Dir, maps:get(F, Entry))) end,
-    StockTotal = StockDb + StockTar,
-    ct:pal("stock: pg_dump --compress=7 ~.2f s (~p bytes) + tar -czf ~.2f s (~p bytes) = ~.2f s~n"
-           "ours:  whole set (database, config, media) ~.2f s (sql.gz ~p bytes, tar.gz ~p bytes)~n"
-           "speed-up: ~.2fx",
-           [StockDb / 1.0e6, filelib:file_size(filename:join(Stock, "stock.sql.gz")),
-            StockTar / 1.0e6, filelib:file_size(filename:join(Stock, "stock.tar.gz")),
-            StockTotal / 1.0e6, Ours / 1.0e6, Size(<<"database">>), Size(<<"files">>),
-            StockTotal / max(Ours, 1)]),
-    ?assert(Ours < StockTotal),
-    {comment, io_lib:format("stock ~.2f s, ours ~.2f s", [StockTotal / 1.0e6, Ours / 1.0e6])}.
 
 database_only_backup(Config) ->
     Context = ?config(context, Config),
@@ -352,7 +321,7 @@ vm_killed_mid_backup(Config) ->
     Dir = peer:call(Peer, backup_create, dir, [PeerCtx]),
     Archive = peer:call(Peer, z_path, media_archive, [PeerCtx]),
     DbName = proplists:get_value(dbdatabase, peer:call(Peer, z_db_pool, get_database_options, [PeerCtx])),
-    _ = make_media_tree(Archive, 60),
+    _ = zb_test_util:make_media_tree(Archive, 60),
     % Media alone archives in well under 100 ms now; 24 MiB of random letters keeps deflate busy
     % for about half a second, so the kill lands while the archive's .tmp exists.
     Letters = << <<($a + B rem 27)>> || <<B>> <= crypto:strong_rand_bytes(24 * 1048576) >>,
@@ -408,38 +377,6 @@ z1_decrypt(_, _) ->
 
 %% ---------------------------------------------------------------------------------------------
 
-populate_database(Context) ->
-    z_db:q("create table backup_test_rows (id serial primary key, title text, body text, n bigint,
-                                            created timestamptz default now(), data bytea)", Context),
-    z_db:q("insert into backup_test_rows (title, body, n, data)
-            select 'row ' || i, repeat(md5(i::text), 20), i * 7, decode(md5(i::text), 'hex')
-            from generate_series(1, 200000) as i", Context),
-    z_db:q("create table \"Mixed Case\" (\"Key\" text primary key, \"select\" int)", Context),
-    z_db:q(<<"insert into \"Mixed Case\" values ('a', 1), ('b''s', 2), ('ç', 3)"/utf8>>, Context),
-    ok.
-
-make_media_tree(Archive, MiB) ->
-    rand:seed(exsss, {1, 2, 3}),
-    Total = MiB * 1048576,
-    % Mostly incompressible (like JPEG/MP4), some text.
-    make_files(Archive, 0, 0, Total).
-
-make_files(_Archive, _N, Bytes, Total) when Bytes >= Total ->
-    Bytes;
-make_files(Archive, N, Bytes, Total) ->
-    Dir = filename:join([Archive, "2024", io_lib:format("~2..0B", [N rem 12 + 1]), io_lib:format("~2..0B", [N rem 28 + 1])]),
-    ok = filelib:ensure_path(Dir),
-    {Name, Data} = case N rem 4 of
-        3 ->
-            Text = iolist_to_binary([ io_lib:format("line ~p of file ~p: lorem ipsum dolor sit amet~n", [L, N])
-                                      || L <- lists:seq(1, 400) ]),
-            {io_lib:format("doc-~p.txt", [N]), Text};
-        _ ->
-            {io_lib:format("img-~p.jpg", [N]), crypto:strong_rand_bytes(256 * 1024 + rand:uniform(512 * 1024))}
-    end,
-    ok = file:write_file(filename:join(Dir, Name), Data),
-    make_files(Archive, N + 1, Bytes + byte_size(Data), Total).
-
 compare_restored_database(SqlGz, Context) ->
     DbOpts = z_db_pool:get_database_options(Context),
     % The OS pid too: unique integers restart with every VM, and a database left by a killed run
@@ -492,9 +429,6 @@ restore_check(Dir) ->
     ct:pal("zbackup restore-check: ~p~n~s", [Status, Output]),
     0 = Status,
     ok.
-
-count_files(Dir) ->
-    filelib:fold_files(Dir, ".*", true, fun(_, N) -> N + 1 end, 0).
 
 phase_order(<<"database">>) -> 1;
 phase_order(<<"config_files">>) -> 2;

@@ -14,7 +14,10 @@
     release_queue/0,
     dir_files/1,
     is_tmp/1,
-    sha256_file/1
+    sha256_file/1,
+    populate_database/1,
+    make_media_tree/2,
+    count_files/1
 ]).
 
 %% @doc Fun() is true within 60 s (polled every 100 ms), or `{error, timeout}'.
@@ -91,3 +94,46 @@ is_tmp(Name) ->
 sha256_file(File) ->
     {ok, Bin} = file:read_file(File),
     string:lowercase(binary:encode_hex(crypto:hash(sha256, Bin))).
+
+%% @doc A site database with some weight: 200,000 rows of text and bytea, and a table with
+%% mixed-case and reserved names (what pg_dump must quote).
+-spec populate_database(z:context()) -> ok.
+populate_database(Context) ->
+    z_db:q("create table backup_test_rows (id serial primary key, title text, body text, n bigint,
+                                            created timestamptz default now(), data bytea)", Context),
+    z_db:q("insert into backup_test_rows (title, body, n, data)
+            select 'row ' || i, repeat(md5(i::text), 20), i * 7, decode(md5(i::text), 'hex')
+            from generate_series(1, 200000) as i", Context),
+    z_db:q("create table \"Mixed Case\" (\"Key\" text primary key, \"select\" int)", Context),
+    z_db:q(<<"insert into \"Mixed Case\" values ('a', 1), ('b''s', 2), ('ç', 3)"/utf8>>, Context),
+    ok.
+
+%% @doc About MiB MiB of media under Archive/2024/MM/DD: mostly incompressible (like JPEG/MP4),
+%% a quarter text. Deterministic names and sizes; returns the bytes written.
+-spec make_media_tree(file:filename_all(), pos_integer()) -> non_neg_integer().
+make_media_tree(Archive, MiB) ->
+    rand:seed(exsss, {1, 2, 3}),
+    Total = MiB * 1048576,
+    % Mostly incompressible (like JPEG/MP4), some text.
+    make_files(Archive, 0, 0, Total).
+
+make_files(_Archive, _N, Bytes, Total) when Bytes >= Total ->
+    Bytes;
+make_files(Archive, N, Bytes, Total) ->
+    Dir = filename:join([Archive, "2024", io_lib:format("~2..0B", [N rem 12 + 1]), io_lib:format("~2..0B", [N rem 28 + 1])]),
+    ok = filelib:ensure_path(Dir),
+    {Name, Data} = case N rem 4 of
+        3 ->
+            Text = iolist_to_binary([ io_lib:format("line ~p of file ~p: lorem ipsum dolor sit amet~n", [L, N])
+                                      || L <- lists:seq(1, 400) ]),
+            {io_lib:format("doc-~p.txt", [N]), Text};
+        _ ->
+            {io_lib:format("img-~p.jpg", [N]), crypto:strong_rand_bytes(256 * 1024 + rand:uniform(512 * 1024))}
+    end,
+    ok = file:write_file(filename:join(Dir, Name), Data),
+    make_files(Archive, N + 1, Bytes + byte_size(Data), Total).
+
+%% @doc The number of regular files below Dir.
+-spec count_files(file:filename_all()) -> non_neg_integer().
+count_files(Dir) ->
+    filelib:fold_files(Dir, ".*", true, fun(_, N) -> N + 1 end, 0).

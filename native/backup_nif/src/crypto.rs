@@ -1,4 +1,4 @@
-//! Z1 encrypted files (`.enc`) for the Erlang side: `backup_crypto:encrypt_file/3`,
+//! Z1 encrypted files (`.enc`) for the Erlang side: `backup_file_crypto:encrypt_file/3`,
 //! `decrypt_file/3,4` and `file_hmac/2` call these. The work is `backup_core::crypto`; this
 //! file only decodes arguments and shapes results.
 //!

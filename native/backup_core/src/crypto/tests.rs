@@ -29,7 +29,7 @@ fn pattern(len: usize) -> Vec<u8> {
 }
 
 // The reference vector: made with Python's hashlib/hmac and `openssl enc -aes-256-cfb8`, i.e.
-// without this code; test/backup_crypto_tests.erl checks the same bytes against OTP's crypto.
+// without this code; test/backup_file_crypto_tests.erl checks the same bytes against OTP's crypto.
 const VECTOR_PASSWORD: &[u8] = b"correct horse battery staple";
 const VECTOR_ITERATIONS: u32 = 1000;
 const VECTOR_PLAIN_LINE: &[u8] = b"Zotonic backup Z1 test vector.\n";
