@@ -137,6 +137,19 @@
     commit_set/4
 ]).
 
+%% Called by Zotonic: its notifier (observe_*), module manager (manage_schema/2),
+%% controller_file (file_exists/2, file_forbidden/2) and command line (download_backup/1).
+-ignore_xref([
+    observe_admin_menu/3, observe_backup_list/2, observe_backup_start/2, observe_backup_restore/2,
+    observe_backup_download/2, observe_m_config_update/2, observe_rsc_update_done/2,
+    observe_rsc_delete/2, observe_edge_insert/2, observe_edge_delete/2,
+    observe_media_update_done/2, observe_rsc_upload/2, observe_search_query/2,
+    observe_tick_24h/2, manage_schema/2, file_exists/2, file_forbidden/2, download_backup/1,
+    start_link/1
+]).
+%% The module's API for operators (the README's restore and revision commands).
+-ignore_xref([restore_backup/1, revisions_compact/1]).
+
 -export([
     init/1,
     handle_call/3,

@@ -25,6 +25,7 @@
 
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
+-include_lib("zotonic_core/include/zotonic.hrl").
 -include_lib("kernel/include/file.hrl").
 
 -export([all/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2, end_per_testcase/2]).
@@ -359,20 +360,29 @@ model_acl(Config) ->
     ?assertEqual({ok, {?config(dir, Config), []}}, m_backup:m_get([<<"directory">>], undefined, Admin)),
     ?assertEqual({error, unknown_path}, m_backup:m_get([<<"nope">>], undefined, Admin)).
 
+%% The admin's "Start backup now" postback: only users of mod_backup who may write, only when
+%% manual backups are allowed, one at a time; each refusal is an error growl and starts nothing.
 action_acl(Config) ->
     Context = ?config(context, Config),
     Anon = zotonic_host:context(?SITE, anonymous),
     Editor = zotonic_host:context(?SITE, editor),
     Admin = zotonic_host:context(?SITE, admin),
-    ?assertEqual({error, eacces}, action_backup_backup_start:start(true, Anon)),
-    ?assertEqual({error, eacces}, action_backup_backup_start:start(true, Editor)),
-    ?assertEqual({error, eacces}, action_backup_backup_start:start(true, z_acl:set_read_only(true, Admin))),
+    Start = fun(IsFull, Ctx) ->
+        Before = length(zotonic_host:render_log(?SITE)),
+        _ = action_backup_backup_start:event(#postback{ message = {backup_start, IsFull} }, Ctx),
+        [ Type || {growl, _Text, Type, _} <- lists:nthtail(Before, zotonic_host:render_log(?SITE)) ]
+    end,
+    ?assertEqual([error], Start(true, Anon)),
+    ?assertEqual([error], Start(true, Editor)),
+    ?assertEqual([error], Start(true, z_acl:set_read_only(true, Admin))),
     ok = m_config:set_value(mod_backup, allow_manual_backup, <<"false">>, Context),
-    ?assertEqual({error, manual_backup_disabled}, action_backup_backup_start:start(true, Admin)),
+    ?assertEqual([error], Start(true, Admin)),
+    ?assertNot(mod_backup:backup_in_progress(Context)),
     ok = m_config:set_value(mod_backup, allow_manual_backup, <<"true">>, Context),
     zb_test_util:hold_queue(),
-    ?assertEqual(ok, action_backup_backup_start:start(false, Admin)),
-    ?assertEqual({error, in_progress}, action_backup_backup_start:start(false, Admin)),
+    ?assertEqual([notice], Start(false, Admin)),
+    ?assert(mod_backup:backup_in_progress(Context)),
+    ?assertEqual([error], Start(false, Admin)),
     ?assertNotEqual([], zotonic_host:mqtt_messages(?SITE, ?TOPIC)).
 
 download_callbacks(Config) ->

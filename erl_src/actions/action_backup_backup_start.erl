@@ -22,9 +22,11 @@
 
 -export([
     render_action/4,
-    event/2,
-    start/2
+    event/2
 ]).
+
+%% Called by Zotonic's action and postback dispatch.
+-ignore_xref([render_action/4, event/2]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 
@@ -58,11 +60,7 @@ event(#postback{ message = {backup_start, IsFull} }, Context) ->
             z_render:growl_error(?__("Only administrators can start a backup.", Context), Context)
     end.
 
-%% @doc The checks and the start, without rendering.
--spec start(IsFullBackup, Context) -> ok | {error, Reason} when
-    IsFullBackup :: boolean(),
-    Context :: z:context(),
-    Reason :: eacces | manual_backup_disabled | in_progress | env_backup.
+%% The checks and the start, without rendering.
 start(IsFull, Context) ->
     case not z_acl:is_read_only(Context) andalso z_acl:is_allowed(use, mod_backup, Context) of
         true ->

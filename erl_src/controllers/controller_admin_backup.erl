@@ -26,6 +26,9 @@
     event/2
 ]).
 
+%% Called by Zotonic's controller dispatch (cowmachine) and its postbacks.
+-ignore_xref([service_available/1, is_authorized/1, process/4, event/2]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 
 %% @doc Never cached, never indexed.

@@ -18,8 +18,7 @@
 %% limitations under the License.
 
 -module(m_backup).
-%% A zotonic_model (m_get/3); the -behaviour attribute is left out so the module also compiles
-%% where zotonic_model is not present (the test host).
+-behaviour(zotonic_model).
 
 -export([
     m_get/3

@@ -47,6 +47,11 @@
     file_hmac/2
 ]).
 
+%% The stock module's API, for sites and Zotonic's launcher.
+-ignore_xref([password_encrypt/2, password_encrypt/3]).
+%% The module's own API beside it, for operators on the node (decrypt a file, show its HMAC).
+-ignore_xref([decrypt_file/3, file_hmac/2]).
+
 -export_type([password/0, result/0, error_reason/0, stock_error/0]).
 
 -type password() :: binary() | string().

@@ -31,7 +31,6 @@
     read_file/1,
     write/2,
     update/2,
-    filename/1,
     set_files/1,
     file_names/1,
     find_file/2,
@@ -49,8 +48,6 @@
 -define(FILE_KEYS, [<<"database">>, <<"config_files">>, <<"files">>]).
 
 %% @doc Path of backup.json in the given backup directory.
--spec filename(Dir) -> file:filename_all() when
-    Dir :: file:filename_all().
 filename(Dir) ->
     filename:join(Dir, ?BACKUP_INDEX).
 

@@ -62,6 +62,9 @@
     loaded_builds/0
 ]).
 
+%% For operators and tests: which build answers, whether it loaded, where its file is.
+-ignore_xref([build_id/0, is_loaded/0, library_path/0, loaded_builds/0]).
+
 -export_type([job_handle/0]).
 
 -include_lib("kernel/include/logger.hrl").

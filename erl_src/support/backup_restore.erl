@@ -55,10 +55,11 @@
     restore_newest_backup/2,
     restore/3,
     newest/1,
-    is_file_missing/2,
-    restore_files/2,
-    restore_config_tar/3
+    is_file_missing/2
 ]).
+
+%% The stock module's API, for sites that call it.
+-ignore_xref([restore_backup/2, restore_backup/3, restore_newest_backup/1, restore_newest_backup/2]).
 
 -include_lib("kernel/include/file.hrl").
 -include_lib("zotonic_core/include/zotonic.hrl").
@@ -328,15 +329,11 @@ remove_decrypted(Plain) ->
 %% ---------------------------------------------------------------------------------------------
 %% Media files
 
-%% @doc Restore the media archive dir from the (plain) archive TarGz: extracted into a staging
+%% Restore the media archive dir from the (plain) archive TarGz: extracted into a staging
 %% dir beside the archive dir, which the extractor fills only after the whole stream checked out
 %% (one read of the archive), then merged into the archive dir (see merge/3). A corrupt archive
 %% gives `{error, bad_archive}', an archive with an absolute path, `..' or an escaping link
 %% `{error, unsafe_path}', both with the archive dir untouched.
--spec restore_files(TarGz, Context) -> ok | {error, Reason} when
-    TarGz :: file:filename_all() | {plain | decrypted, file:filename_all()},
-    Context :: z:context(),
-    Reason :: bad_archive | unsafe_path | term().
 restore_files({_, TarGz}, Context) ->
     restore_files(TarGz, Context);
 restore_files(TarGz, Context) ->
@@ -492,13 +489,8 @@ engine_error(Text, File, Reason) ->
 %% ---------------------------------------------------------------------------------------------
 %% Config and security files
 
-%% @doc Write the security files (`security') or the site's config files (`config') of the
+%% Write the security files (`security') or the site's config files (`config') of the
 %% (plain) config tar to the site's dirs.
--spec restore_config_tar(What, TarGz, Context) -> ok | {error, Reason} when
-    What :: security | config,
-    TarGz :: file:filename_all() | {plain | decrypted, file:filename_all()},
-    Context :: z:context(),
-    Reason :: bad_archive | unsafe_path | term().
 restore_config_tar(What, {_, TarGz}, Context) ->
     restore_config_tar(What, TarGz, Context);
 restore_config_tar(What, TarGz, Context) ->

@@ -27,8 +27,7 @@
 -module(backup_standby).
 
 -export([
-    download/1,
-    hex_sha256_file/1
+    download/1
 ]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
@@ -68,9 +67,7 @@ download(Context) ->
         _ = file:delete(RemoteTmp)
     end.
 
-%% @doc Lower-case hex sha256 of a file, as backup.json stores it.
--spec hex_sha256_file(File) -> {ok, binary()} | {error, atom()} when
-    File :: file:filename_all().
+%% Lower-case hex sha256 of a file, as backup.json stores it.
 hex_sha256_file(File) ->
     % The engine's digest: one streaming read off the VM's normal schedulers.
     case backup_nif:file_digest(File) of
