@@ -18,7 +18,8 @@
 %%     mod_backup:restore_backup/3 (database, files, security, config), then every table
 %%     compared (row count and md5 of the rows) and `diff -r' of the media, security and config
 %%     files;</li>
-%% <li>revision storage: the rows as this module stores them (zkey1 + zdelta1) against the same
+%% <li>revision storage: the rows as this module stores them (zkey2 + zdelta2, with the site's
+%%     dictionaries; and again after mod_backup:revisions_compact/1) against the same
 %%     rows rewritten as stock `erlang' rows by mod_backup:revisions_downgrade/1 on the restored
 %%     copy;</li>
 %% <li>one table with both methods' times and sizes.</li>
@@ -107,6 +108,8 @@ run(Tree0, Work0) ->
           maps:get(edges, Pop), maps:get(deleted, Pop), secs(PopUs)]),
     ?LOG_INFO(#{ in => zb_demo, text => <<"Demo site populated">>, site => ?SITE, counts => Pop, micros => PopUs }),
     ok = z_edge_log_server:sync(Ctx),
+    % A dictionary training the saves started may still run: let it end, so the site is still.
+    ok = wait_training(Ctx),
     Counts = table_counts([rsc, edge, medium, backup_revision, backup_edge_log, backup_medium_log], Ctx),
     info("rows: ~s", [lists:join(", ", [ io_lib:format("~s ~b", [T, N]) || {T, N} <- Counts ])]),
 
@@ -138,7 +141,7 @@ run(Tree0, Work0) ->
     step("proving the copy equal: every table (rows + md5 of the rows), diff -r of the files", []),
     ok = compare_sites(Ctx, Ctx2, RestoreHow),
 
-    step("revision storage: ours (zkey1 + zdelta1) against the same rows as stock erlang rows", []),
+    step("revision storage: ours (zkey2 + zdelta2 and the site's dictionaries) against the same rows as stock erlang rows", []),
     Rev = revision_storage(Ctx, Ctx2),
 
     step("summary (same machine, same run; stock = what Zotonic's own mod_backup runs)", []),
@@ -642,7 +645,7 @@ revision_storage(Ctx, Ctx2) ->
     Ours = revision_bytes(Ctx),
     OursLong = long_history_bytes(Ctx),
     lists:foreach(
-        fun({Type, N, Bytes}) -> info("~-10s ~8b rows ~12s", [Type, N, mib(Bytes)]) end,
+        fun({Type, N, Bytes}) -> info("~-12s ~8b rows ~12s", [Type, N, mib(Bytes)]) end,
         Ours),
     % Reconstruct a sample of revisions the way the admin's revision list does.
     Ids = [ Id || {Id} <- z_db:q("select id from backup_revision order by random() limit 400", Ctx) ],
@@ -654,18 +657,36 @@ revision_storage(Ctx, Ctx2) ->
     info("mod_backup:revisions_downgrade/1 on the restored copy rewrote ~b rows as stock erlang rows in ~s (~b errors)",
          [maps:get(rows, Down), secs(DownUs), maps:get(errors, Down)]),
     lists:foreach(
-        fun({Type, N, Bytes}) -> info("~-10s ~8b rows ~12s", [Type, N, mib(Bytes)]) end,
+        fun({Type, N, Bytes}) -> info("~-12s ~8b rows ~12s", [Type, N, mib(Bytes)]) end,
         Stock),
     {LongRes, LongRows, LongOurs} = OursLong,
     {_, _, LongStock} = long_history_bytes(Ctx2),
     info("of which the ~b pages with 16 or more saves (~b rows): stock ~s, ours ~s (~.1fx smaller)",
          [LongRes, LongRows, mib(LongStock), mib(LongOurs), LongStock / max(1, LongOurs)]),
+    StockBytes = lists:sum([ B || {_, _, B} <- Stock ]),
+    OursBytes = lists:sum([ B || {_, _, B} <- Ours ]),
+    info("ours vs stock: ~.1fx smaller (the dictionaries included)", [StockBytes / max(1, OursBytes)]),
+    % What revisions_compact/1 makes of the live log: every row with the newest dictionary.
+    {CompactUs, {done, CStats}} = timer:tc(fun() -> backup_revision_compact:compact(Ctx) end),
+    Compacted = revision_bytes(Ctx),
+    CompactedBytes = lists:sum([ B || {_, _, B} <- Compacted ]),
+    info("after mod_backup:revisions_compact/1 (~s, ~b rows rewritten, ~b errors): ~s, ~.1fx smaller than stock",
+         [secs(CompactUs), maps:get(rows, CStats), maps:get(errors, CStats), mib(CompactedBytes),
+          StockBytes / max(1, CompactedBytes)]),
     #{
-        rows => lists:sum([ N || {_, N, _} <- Ours ]),
-        ours => lists:sum([ B || {_, _, B} <- Ours ]),
-        stock => lists:sum([ B || {_, _, B} <- Stock ]),
+        rows => lists:sum([ N || {T, N, _} <- Ours, T =/= <<"dictionaries">> ]),
+        ours => OursBytes,
+        compacted => CompactedBytes,
+        stock => StockBytes,
         p99_us => pct(Times, 99)
     }.
+
+%% Until no dictionary training runs in the background.
+wait_training(Ctx) ->
+    case backup_revision_dict:is_training(Ctx) of
+        true -> timer:sleep(100), wait_training(Ctx);
+        false -> ok
+    end.
 
 %% Resources with long histories (16+ saves): how many, their rows and bytes.
 long_history_bytes(Ctx) ->
@@ -675,9 +696,13 @@ long_history_bytes(Ctx) ->
               from backup_revision group by rsc_id having count(*) >= 16) r", Ctx),
     {Res, Rows, Bytes}.
 
+%% Bytes of the revision rows by data_type, and of the dictionaries they need.
 revision_bytes(Ctx) ->
     [ {T, N, z_convert:to_integer(B)}
-      || {T, N, B} <- z_db:q("select data_type::text, count(*), sum(octet_length(data))::bigint from backup_revision group by 1 order by 1", Ctx) ].
+      || {T, N, B} <- z_db:q("select data_type::text, count(*), sum(octet_length(data))::bigint from backup_revision group by 1 order by 1", Ctx) ]
+    ++ [ {<<"dictionaries">>, N, z_convert:to_integer(B)}
+         || {N, B} <- z_db:q("select count(*), coalesce(sum(octet_length(data)), 0)::bigint from backup_revision_dict", Ctx),
+            N > 0 ].
 
 %% ---------------------------------------------------------------------------------------------
 %% The summary table
@@ -699,15 +724,18 @@ summary(Stock, Ours, SetFiles, Rev, MediaBytes) ->
     Row("database dump (.sql.gz)", SDb, SDbB, ODb, ODbB + OCfgB),
     Row(io_lib:format("media archive (.tar.gz, ~s)", [mib(MediaBytes)]), STar, STarB, OFiles, OFilesB),
     Row("whole set", SDb + STar, SDbB + STarB, OTotal, ODbB + OFilesB + OCfgB),
-    #{ rows := RevRows, ours := RevOurs, stock := RevStock } = Rev,
+    #{ rows := RevRows, ours := RevOurs, stock := RevStock, compacted := RevCompacted } = Rev,
     io:format("  ~-34s ~9s ~11s ~9s ~11s ~9s ~9s~n",
               [io_lib:format("revision log (~b rows)", [RevRows]), "", mib(RevStock), "", mib(RevOurs), "",
                size_ratio(RevOurs, RevStock)]),
+    io:format("  ~-34s ~9s ~11s ~9s ~11s ~9s ~9s~n",
+              ["  after revisions_compact/1", "", mib(RevStock), "", mib(RevCompacted), "",
+               size_ratio(RevCompacted, RevStock)]),
     io:format("  ~s~n", [lists:duplicate(108, $-)]),
     io:format("  stock = pg_dump --compress=7 --quote-all-identifiers -n public, then tar -czf of files/archive;~n"
               "  ours  = mod_backup:start_backup/1, phases from its MQTT statuses (our database row includes~n"
-              "          the config tar); revision log = backup_revision.data, ours (zkey1 + zdelta1) vs the same~n"
-              "          rows rewritten as stock erlang rows (term_to_binary(Props, [compressed])).~n"),
+              "          the config tar); revision log = backup_revision.data, ours (zkey2 + zdelta2 and the site's~n"
+              "          dictionaries) vs the same rows rewritten as stock erlang rows (term_to_binary(Props, [compressed])).~n"),
     ok.
 
 ratio(_, 0) -> "-";

@@ -40,9 +40,9 @@
 -mod_prio(600).
 -mod_provides([backup]).
 -mod_depends([]).
-%% The revision log: tables backup_revision, backup_edge_log and backup_medium_log, made by
-%% manage_schema/2 through m_backup_revision:install/1.
--mod_schema(4).
+%% The revision log: tables backup_revision, backup_edge_log and backup_medium_log, and (since
+%% schema 5) backup_revision_dict, made by manage_schema/2 through m_backup_revision:install/1.
+-mod_schema(5).
 -mod_config([
     #{
         key => daily_dump,
@@ -328,8 +328,9 @@ observe_backup_download(backup_download, Context) ->
 manage_schema(_Version, Context) ->
     m_backup_revision:install(Context).
 
-%% @doc Convert the site's stock `erlang' revision rows to keyframes and deltas, in the
-%% background, resource by resource (resumable: run it again after an interruption).
+%% @doc Convert the site's stock `erlang' revision rows (and rows written before its newest
+%% compression dictionary) to keyframes and deltas, in the background, resource by resource
+%% (resumable: run it again after an interruption). Trains the site's dictionary first.
 -spec revisions_compact(Context) -> {ok, pid()} | {error, already_running} when
     Context :: z:context().
 revisions_compact(Context) ->
@@ -524,6 +525,8 @@ init(Args) ->
     Context1 = z_acl:sudo(z_context:new(Context)),
     IsEnvBackup = (m_site:environment(Context1) =:= backup),
     ok = backup_revision_cache:new(Context1),
+    ok = backup_revision_dict:new(Context1),
+    ok = backup_revision_dict:warm(Context1),
     Dir = backup_create:dir(Context1),
     _ = backup_create:recover_commit(Dir),
     case backup_create:cleanup_tmp_files(Dir) of

@@ -61,6 +61,9 @@ z_ld_of_a_new_build_loads_it_beside_the_running_one(_Config) ->
         ResultFile = filename:join(AppDir, "slow.result"),
         _ = peer:call(Peer, erlang, spawn, [?MODULE, run_slow_job, [Out, Flag, ResultFile]]),
         ok = zb_test_util:wait_until(fun() -> peer:call(Peer, backup_nif, job_count, []) =:= 1 end),
+        % A site's revision dictionaries, made by the first build.
+        Dicts1 = peer:call(Peer, backup_nif, revision_dicts_new, []),
+        Props = term_to_binary(#{ <<"title">> => <<"reload">> }),
 
         % A second build: its own library name, and backup_nif recompiled to load it.
         Build2 = <<"reloadtest", (integer_to_binary(erlang:unique_integer([positive])))/binary>>,
@@ -78,6 +81,14 @@ z_ld_of_a_new_build_loads_it_beside_the_running_one(_Config) ->
         ?assertEqual(lists:sort([Build1, Build2]), Builds),
         ?assertEqual(1, peer:call(Peer, backup_nif, job_count, [])),
         Digest = peer:call(Peer, backup_nif, file_digest, [filename:join(AppDir, "ebin/backup_nif.beam")]),
+        % The old build's dictionaries are no longer current (their holder replaces them), but
+        % work while that build is loaded; a new set is of the new build.
+        ?assertNot(peer:call(Peer, backup_nif, is_current, [Dicts1])),
+        ?assertMatch({ok, _}, peer:call(Peer, backup_nif, revision_keyframe, [Dicts1, 0, Props])),
+        Dicts2 = peer:call(Peer, backup_nif, revision_dicts_new, []),
+        ?assert(peer:call(Peer, backup_nif, is_current, [Dicts2])),
+        {ok, Blob} = peer:call(Peer, backup_nif, revision_keyframe, [Dicts2, 0, Props]),
+        ?assertEqual({ok, Props}, peer:call(Peer, backup_nif, revision_reconstruct, [Dicts2, [Blob]])),
         ?assertMatch({ok, #{ sha256 := _ }}, Digest),
 
         % The old job ends normally, on the old build.

@@ -1,33 +1,311 @@
-%% @doc Revision storage benchmark (not a test): stock `erlang' rows against our keyframe + delta
-%% chains, through the real NIF, in one VM.
+%% @doc Revision storage benchmark (not a test): stock `erlang' rows against ours, through the
+%% real NIF, in one VM, on two kinds of history.
 %%
-%% Generates edit histories like a site's: resources with 20-60 properties, bodies of 1-50 KB of
-%% HTML in one to three languages, 5-200 saves each; every save bumps `version' and `modified'
-%% and edits one to three properties a little; about 3% of saves rewrite a body. Prints the bytes
-%% stock mod_backup stores (`term_to_binary(Props, [compressed])' per save) against ours, and
-%% p50/p99 times to encode a save and to reconstruct a revision, by chain length.
+%% site: a site's whole log (backup_revision_bench_site: a few thousand resources of a site's
+%% kinds in one to three languages, long-tailed save counts, the edits editors make), saved in
+%% the order the saves happened with the rules a save follows (a keyframe for the first save,
+%% the save after a deletion and every 50th, deltas else, a deletion a delta too) and the
+%% site's dictionary trained and adopted as the live site does it (backup_revision_dict: the
+%% same samples, sizes and adoption rule; here the training runs in line, so the rows after it
+%% use the new dictionary at once, where a live save would use the old one for the second or
+%% two the training takes). Prints stock bytes against ours per revision, overall and by the
+%% number of saves of a page, where the bytes of a delta go, what the log takes after
+%% revisions_compact/1, and p50/p99 times to encode a save and to rebuild a revision.
+%%
+%% long: 40 resources with 5-200 saves each, 20-60 props and 1-50 KB bodies, for the
+%% reconstruction time by chain length.
 %%
 %% Run:
 %%   rebar3 as test compile && erl -noshell -pa _build/test/lib/zotonic_mod_backup/ebin \
 %%       -pa _build/test/lib/zotonic_mod_backup/test \
 %%       -eval 'backup_revision_bench:main(#{}), halt().'
-%% Options (map): resources (40), key_every (50: a keyframe at least every N saves), seed (42).
+%% Options (map): pages (3000), resources (40), key_every (50), seed (42), parts ([site, long]).
 
 -module(backup_revision_bench).
 
 -export([main/1, history/2]).
 
 -define(LANGS, [en, nl, de]).
+-define(BUCKETS, [{1, 1}, {2, 5}, {6, 20}, {21, 100}, {101, 1000}]).
 
--spec main(#{resources => pos_integer(), key_every => pos_integer(), seed => integer()}) -> ok.
+-spec main(#{ pages => pos_integer(), resources => pos_integer(), key_every => pos_integer(),
+              seed => integer(), parts => [site | long] }) -> ok.
 main(Opts) ->
+    Parts = maps:get(parts, Opts, [site, long]),
+    [ site(Opts) || lists:member(site, Parts) ],
+    [ long(Opts) || lists:member(long, Parts) ],
+    ok.
+
+%% ---------------------------------------------------------------------------------------------
+%% A site's log
+
+site(Opts) ->
+    NPages = maps:get(pages, Opts, 3000),
+    KeyEvery = maps:get(key_every, Opts, 50),
+    Seed = maps:get(seed, Opts, 42),
+    Saves = backup_revision_bench_site:saves(NPages, Seed),
+    io:format("~n== site history: ~b resources, ~b saves (seed ~b), keyframe every ~b saves~n",
+              [NPages, length(Saves), Seed, KeyEvery]),
+    Dicts = backup_nif:revision_dicts_new(),
+    St0 = #{ dicts => Dicts, current => 0, current_rows => 0, upto => 0, rows => 0, bytes_since => 0,
+             saves => 0, train_at => 200, pages => #{}, log => [], trainings => [], dict_bytes => 0,
+             dicts_raw => #{} },
+    St = lists:foldl(fun(S, Acc) -> site_save(S, KeyEvery, Acc) end, St0, Saves),
+    Log = lists:reverse(maps:get(log, St)),
+    report_trainings(maps:get(trainings, St)),
+    report_storage("live: rows as saved, dictionaries as trained on the way", Log, maps:get(dict_bytes, St)),
+    report_costs(Log, Dicts),
+    report_times(Log, St, KeyEvery),
+    % revisions_compact/1: train once more on the whole log (forced), rewrite every row with
+    % the newest dictionary; the older dictionaries are no longer needed.
+    St1 = train(St, true),
+    Final = maps:get(current, St1),
+    Compacted = recode(Log, codec(St1)),
+    FinalBytes = byte_size(maps:get(Final, maps:get(dicts_raw, St1), <<>>)),
+    report_storage(io_lib:format("after revisions_compact/1: every row with dictionary ~b", [Final]),
+                   Compacted, FinalBytes),
+    ok.
+
+codec(#{ dicts := Dicts, current := Current }) ->
+    backup_revision_codec:codec(Dicts, Current, fun(Id) -> {error, {missing_dictionary, #{ dictionary => Id, message => <<>> }}} end).
+
+%% One save: encode it as the live site would, log it, count it towards a training.
+site_save(#{ rsc_id := Id, props := Props, deleted := IsDeleted } = S, KeyEvery, St) ->
+    Pages = maps:get(pages, St),
+    Page = maps:get(Id, Pages, #{ rows => [], chain => 0, prev => undefined, last_type => undefined }),
+    Codec = codec(St),
+    IsFull = maps:get(prev, Page) =:= undefined
+        orelse maps:get(last_type, Page) =:= deleted
+        orelse maps:get(chain, Page) >= KeyEvery,
+    {Us, {ok, {DataType, Data} = Row}} = best_of(fun() ->
+        case IsFull of
+            true -> backup_revision_codec:encode_keyframe(Props, Codec);
+            false -> backup_revision_codec:encode_delta(maps:get(prev, Page), Props, Codec)
+        end
+    end),
+    Stock = byte_size(term_to_binary(Props, [compressed])),
+    StockUs = element(1, best_of(fun() -> term_to_binary(Props, [compressed]) end)),
+    IsKey = backup_revision_codec:is_full(DataType),
+    Rows = case IsKey of
+        true -> [Row];
+        false -> maps:get(rows, Page) ++ [Row]
+    end,
+    Entry = S#{ row => Row, stock => Stock, ours => byte_size(Data), encode_us => Us, stock_us => StockUs,
+                chain => Rows },
+    Page1 = Page#{ rows => Rows, chain => length(Rows), prev => Props,
+                   last_type => case IsDeleted of true -> deleted; false -> saved end },
+    St1 = St#{ pages => Pages#{ Id => Page1 }, log => [Entry | maps:get(log, St)],
+               rows => maps:get(rows, St) + 1, bytes_since => maps:get(bytes_since, St) + byte_size(Data),
+               saves => maps:get(saves, St) + 1 },
+    case maps:get(saves, St1) >= maps:get(train_at, St1) of
+        true -> train(St1#{ train_at => maps:get(saves, St1) + 1000 }, false);
+        false -> St1
+    end.
+
+%% A training as backup_revision_dict:train/2 does it, on the pages in memory.
+train(St, Force) ->
+    NewRows = maps:get(rows, St) - maps:get(upto, St),
+    case backup_revision_dict:is_due(NewRows, maps:get(current_rows, St), Force) of
+        false ->
+            St;
+        true ->
+            {Histories, _Bytes} = samples(St),
+            {Train, Holdout} = backup_revision_dict:split(Histories),
+            T0 = erlang:monotonic_time(millisecond),
+            Dicts = maps:get(dicts, St),
+            Current = maps:get(current, St),
+            case backup_revision_dict:train_job(Dicts, Current, Train, Holdout) of
+                {ok, #{ dict := Dict } = Trained} ->
+                    Ms = erlang:monotonic_time(millisecond) - T0,
+                    Pays = backup_revision_dict:pays(Trained, maps:get(bytes_since, St)),
+                    Info = (maps:without([dict], Trained))#{ rows => maps:get(rows, St), ms => Ms,
+                                                             dict_bytes => byte_size(Dict), adopted => Pays },
+                    St1 = St#{ trainings => [Info | maps:get(trainings, St)] },
+                    case Pays of
+                        true ->
+                            Id = Current + 1,
+                            ok = backup_nif:revision_dict_put(Dicts, Id, Dict, true),
+                            St1#{ current => Id, current_rows => maps:get(rows, St), upto => maps:get(rows, St),
+                                  bytes_since => 0, dict_bytes => maps:get(dict_bytes, St) + byte_size(Dict),
+                                  dicts_raw => (maps:get(dicts_raw, St))#{ Id => Dict } };
+                        false ->
+                            St1#{ train_at => maps:get(saves, St) + max(1000, maps:get(rows, St)) }
+                    end;
+                {error, _} ->
+                    St
+            end
+    end.
+
+%% The samples backup_revision_dict takes: the resources saved last, each its last keyframe and
+%% the revisions after it, within the same limits.
+samples(St) ->
+    #{ resources := NRes, depth := Depth, bytes := MaxBytes } = backup_revision_dict:limits(),
+    Recent = lists:sublist(lists:usort(fun(A, B) -> A >= B end,
+                                       [ {Seq, Id} || {Seq, #{ rsc_id := Id }} <- numbered(maps:get(log, St)) ]), 100000),
+    Ids = lists:sublist(dedup([ Id || {_, Id} <- Recent ]), NRes),
+    Pages = maps:get(pages, St),
+    lists:foldl(
+        fun(_Id, {Acc, Bytes}) when Bytes >= MaxBytes -> {Acc, Bytes};
+           (Id, {Acc, Bytes}) ->
+                #{ rows := Rows } = maps:get(Id, Pages),
+                H = history_of(lists:sublist(Rows, Depth), codec(St)),
+                {Acc ++ [H], Bytes + lists:sum([ byte_size(E) || E <- H ])}
+        end,
+        {[], 0},
+        Ids).
+
+numbered(Log) ->
+    lists:zip(lists:seq(length(Log), 1, -1), Log).
+
+dedup(L) ->
+    {Out, _} = lists:foldl(fun(X, {Acc, Seen}) ->
+                               case maps:is_key(X, Seen) of
+                                   true -> {Acc, Seen};
+                                   false -> {[X | Acc], Seen#{ X => true }}
+                               end
+                           end, {[], #{}}, L),
+    lists:reverse(Out).
+
+history_of(Rows, Codec) ->
+    {H, _} = lists:mapfoldl(
+        fun(Row, Prev) ->
+            Chain = case Prev of
+                undefined -> [Row];
+                _ -> [{<<"erlang">>, term_to_binary(Prev)}, Row]
+            end,
+            {ok, P} = backup_revision_codec:decode(Chain, Codec),
+            {term_to_binary(P), P}
+        end,
+        undefined,
+        Rows),
+    H.
+
+%% Every row of the log written again in order with the codec's dictionary, as compacting does.
+recode(Log, Codec) ->
+    {Out, _} = lists:mapfoldl(
+        fun(#{ rsc_id := Id, props := Props } = E, Prev) ->
+            #{ row := {DataType, _} } = E,
+            {ok, {_, Data} = Row} = case backup_revision_codec:is_full(DataType) of
+                true -> backup_revision_codec:encode_keyframe(Props, Codec);
+                false -> backup_revision_codec:encode_delta(maps:get(Id, Prev), Props, Codec)
+            end,
+            {E#{ row => Row, ours => byte_size(Data) }, Prev#{ Id => Props }}
+        end,
+        #{},
+        Log),
+    Out.
+
+report_trainings(Trainings) ->
+    lists:foreach(
+        fun(#{ rows := Rows, ms := Ms, dict_bytes := DB, sample_bytes := SB, holdout_current := Cur,
+               holdout_candidate := Cand, adopted := Adopted }) ->
+            io:format("training at ~b rows: ~s KB samples -> ~s KB dictionary in ~b ms; held-out rows "
+                      "~s KB with the current, ~s KB with the new one: ~s~n",
+                      [Rows, kb(SB), kb(DB), Ms, kb(Cur), kb(Cand),
+                       case Adopted of true -> "adopted"; false -> "kept the current one" end])
+        end,
+        lists:reverse(Trainings)).
+
+report_storage(Title, Log, DictBytes) ->
+    io:format("~n-- ~s~n", [Title]),
+    Stock = lists:sum([ B || #{ stock := B } <- Log ]),
+    Ours = lists:sum([ B || #{ ours := B } <- Log ]),
+    N = length(Log),
+    io:format("~-28s ~7s ~7s ~12s ~12s ~8s~n", ["", "pages", "rows", "stock B/rev", "ours B/rev", "ratio"]),
+    io:format("~-28s ~7b ~7b ~12.1f ~12.1f ~7.1fx   (ours with ~s KB of dictionaries)~n",
+              ["all", length(lists:usort([ I || #{ rsc_id := I } <- Log ])), N, Stock / N,
+               (Ours + DictBytes) / N, Stock / (Ours + DictBytes), kb(DictBytes)]),
+    lists:foreach(
+        fun({Lo, Hi}) ->
+            Es = [ E || #{ saves := S } = E <- Log, S >= Lo, S =< Hi ],
+            case Es of
+                [] -> ok;
+                _ ->
+                    St = lists:sum([ B || #{ stock := B } <- Es ]),
+                    Ou = lists:sum([ B || #{ ours := B } <- Es ]),
+                    Label = case Lo =:= Hi of
+                        true -> io_lib:format("pages saved ~b time~s", [Lo, case Lo of 1 -> ""; _ -> "s" end]);
+                        false -> io_lib:format("pages saved ~b-~b times", [Lo, Hi])
+                    end,
+                    io:format("~-28s ~7b ~7b ~12.1f ~12.1f ~7.1fx~n",
+                              [Label, length(lists:usort([ I || #{ rsc_id := I } <- Es ])), length(Es),
+                               St / length(Es), Ou / length(Es), St / Ou])
+            end
+        end,
+        ?BUCKETS),
+    Keys = [ B || #{ row := {T, _}, ours := B } <- Log, backup_revision_codec:is_full(T) ],
+    Deltas = [ B || #{ row := {T, _}, ours := B } <- Log, not backup_revision_codec:is_full(T) ],
+    io:format("keyframes ~b rows, ~s KB, mean ~b B; deltas ~b rows, ~s KB, mean ~.1f B; "
+              "if every delta were free: ~.1fx~n",
+              [length(Keys), kb(lists:sum(Keys)), lists:sum(Keys) div max(1, length(Keys)), length(Deltas),
+               kb(lists:sum(Deltas)), lists:sum(Deltas) / max(1, length(Deltas)),
+               Stock / (lists:sum(Keys) + DictBytes)]),
+    Once = [ E || #{ saves := 1, deleted := false } = E <- Log ],
+    ByKind = lists:usort([ C || #{ category := C } <- Once ]),
+    io:format("pages saved once, by kind:"),
+    [ begin
+          Es = [ E || #{ category := C1 } = E <- Once, C1 =:= C ],
+          io:format(" ~s ~.1fx (~b)", [C, lists:sum([ B || #{ stock := B } <- Es ]) / lists:sum([ B || #{ ours := B } <- Es ]),
+                                       length(Es)])
+      end || C <- ByKind ],
+    io:format("~n").
+
+report_costs(Log, Dicts) ->
+    Codec = backup_revision_codec:codec(Dicts, 0, fun(_) -> {error, none} end),
+    Costs = [ C || #{ row := {<<"zdelta2">>, D} } <- Log, {ok, C} <- [backup_revision_codec:delta_cost(D, Codec)] ],
+    N = max(1, length(Costs)),
+    Mean = fun(K) -> lists:sum([ maps:get(K, C) || C <- Costs ]) / N end,
+    Parts = [checksum, framing, paths, ints, times, text_copies, text_inserts, sets, puts, drops, lists],
+    io:format("~nwhere a delta's bytes go (~b deltas; mean per delta): stored ~.1f B (header and zstd "
+              "framing included), payload ~.1f B before compression:~n  ", [length(Costs), Mean(stored), Mean(payload)]),
+    io:format("~s~n", [lists:join(", ", [ io_lib:format("~s ~.1f", [K, Mean(K)]) || K <- Parts ])]),
+    ok.
+
+report_times(Log, St, KeyEvery) ->
+    io:format("~n"),
+    report("encode a save, stock term_to_binary(compressed)", [ T || #{ stock_us := T } <- Log ]),
+    report("encode a save, ours (delta or keyframe)", [ T || #{ encode_us := T } <- Log ]),
+    Codec = codec(St),
+    rand:seed(exsss, {9, 9, 9}),
+    Sample = [ E || E <- Log, rand:uniform(5) =:= 1 ],
+    Recon = [ begin
+                  {Us, {ok, Got}} = best_of(fun() -> backup_revision_codec:decode(Chain, Codec) end),
+                  Got =:= Props orelse error({reconstruct_mismatch, Id}),
+                  {length(Chain) - 1, Us}
+              end || #{ chain := Chain, props := Props, rsc_id := Id } <- Sample ],
+    StockDecode = [ element(1, best_of(fun() -> binary_to_term(B) end))
+                    || #{ props := P } <- Sample, B <- [term_to_binary(P, [compressed])] ],
+    report("reconstruct a revision, stock binary_to_term", StockDecode),
+    report("reconstruct a revision, ours (any chain length)", [ T || {_, T} <- Recon ]),
+    report_chains(Recon, KeyEvery).
+
+report_chains(Recon, KeyEvery) ->
+    lists:foreach(
+        fun({Lo, Hi}) ->
+            case [ T || {L, T} <- Recon, L >= Lo, L =< Hi ] of
+                [] -> ok;
+                Ts -> report(io_lib:format("  chain of ~b-~b deltas", [Lo, Hi]), Ts)
+            end
+        end,
+        [{0, 0}, {1, 9}, {10, 24}, {25, 39}, {40, KeyEvery}]).
+
+%% ---------------------------------------------------------------------------------------------
+%% Long histories
+
+long(Opts) ->
     NRes = maps:get(resources, Opts, 40),
     KeyEvery = maps:get(key_every, Opts, 50),
     Seed = maps:get(seed, Opts, 42),
     rand:seed(exsss, {Seed, Seed, Seed}),
-    io:format("revision benchmark: ~b resources, keyframe every ~b saves~n", [NRes, KeyEvery]),
-    Results = [bench_resource(history(rand:uniform(196) + 4, rand:uniform(41) + 19), KeyEvery)
-               || _ <- lists:seq(1, NRes)],
+    io:format("~n== long histories: ~b resources, keyframe every ~b saves~n", [NRes, KeyEvery]),
+    Histories = [ history(rand:uniform(196) + 4, rand:uniform(41) + 19) || _ <- lists:seq(1, NRes) ],
+    % The site's dictionary, trained on the first ten resources as the live site would.
+    Dicts = backup_nif:revision_dicts_new(),
+    Train = [ [ term_to_binary(P) || P <- lists:sublist(H, 8) ] || H <- lists:sublist(Histories, 10) ],
+    {ok, #{ dict := Dict }} = backup_revision_dict:train_job(Dicts, 0, Train, []),
+    ok = backup_nif:revision_dict_put(Dicts, 1, Dict, true),
+    Codec = backup_revision_codec:codec(Dicts, 1, fun(_) -> {error, none} end),
+    Results = [ bench_resource(H, KeyEvery, Codec) || H <- Histories ],
     Saves = lists:sum([S || #{saves := S} <- Results]),
     Stock = lists:sum([B || #{stock := B} <- Results]),
     Ours = lists:sum([B || #{ours := B} <- Results]),
@@ -35,31 +313,23 @@ main(Opts) ->
     io:format("saves: ~b; props per save: ~s KB mean (term_to_binary, uncompressed)~n",
               [Saves, kb(lists:sum([B || #{raw := B} <- Results]) / Saves)]),
     io:format("stored by stock (erlang rows): ~s KB~n", [kb(Stock)]),
-    io:format("stored by ours (zkey1 + zdelta1): ~s KB (keyframes ~s KB, deltas ~s KB, "
-              "mean delta ~b bytes)~n",
-              [kb(Ours), kb(Keys), kb(Ours - Keys), round((Ours - Keys) / max(1, Saves - NRes))]),
-    io:format("storage ratio stock/ours: ~.1fx~n", [Stock / Ours]),
+    io:format("stored by ours (zkey2 + zdelta2): ~s KB (keyframes ~s KB, deltas ~s KB, "
+              "mean delta ~b bytes) + a ~s KB dictionary~n",
+              [kb(Ours), kb(Keys), kb(Ours - Keys), round((Ours - Keys) / max(1, Saves - NRes)), kb(byte_size(Dict))]),
+    io:format("storage ratio stock/ours: ~.1fx~n", [Stock / (Ours + byte_size(Dict))]),
     report("encode a save, stock term_to_binary(compressed)", lists:append([T || #{stock_us := T} <- Results])),
     report("encode a save, ours (delta or keyframe)", lists:append([T || #{encode_us := T} <- Results])),
     Recon = lists:append([T || #{reconstruct := T} <- Results]),
     report("reconstruct a revision, stock binary_to_term", lists:append([T || #{stock_decode_us := T} <- Results])),
     report("reconstruct a revision, ours (any chain length)", [T || {_, T} <- Recon]),
-    lists:foreach(
-        fun({Lo, Hi}) ->
-            case [T || {L, T} <- Recon, L >= Lo, L =< Hi] of
-                [] -> ok;
-                Ts -> report(io_lib:format("  chain of ~b-~b deltas", [Lo, Hi]), Ts)
-            end
-        end,
-        [{0, 0}, {1, 9}, {10, 24}, {25, 39}, {40, KeyEvery}]
-    ),
+    report_chains(Recon, KeyEvery),
     ok.
 
-bench_resource(History, KeyEvery) ->
+bench_resource(History, KeyEvery, Codec) ->
     Indexed = lists:zip(lists:seq(0, length(History) - 1), History),
     {Rows, _} = lists:mapfoldl(
         fun({I, P}, Prev) ->
-            {Us, {ok, Row}} = best_of(fun() -> encode(I, KeyEvery, Prev, P) end),
+            {Us, {ok, Row}} = best_of(fun() -> encode(I, KeyEvery, Prev, P, Codec) end),
             {{Row, Us}, P}
         end,
         undefined,
@@ -69,7 +339,7 @@ bench_resource(History, KeyEvery) ->
     Stored = [R || {R, _} <- Rows],
     %% Reconstruct a sample of revisions (all of them for short histories), checking each.
     Sample = [I || {I, _} <- Indexed, I < 10 orelse rand:uniform(4) =:= 1],
-    Recon = [reconstruct(I, KeyEvery, Stored, lists:nth(I + 1, History)) || I <- Sample],
+    Recon = [reconstruct(I, KeyEvery, Stored, lists:nth(I + 1, History), Codec) || I <- Sample],
     StockDecode = [element(1, best_of(fun() -> binary_to_term(lists:nth(I + 1, [B || {{_, B}, _} <- StockRows])) end))
                    || I <- Sample],
     #{
@@ -77,22 +347,22 @@ bench_resource(History, KeyEvery) ->
         raw => lists:sum([byte_size(term_to_binary(P)) || P <- History]),
         stock => lists:sum([byte_size(B) || {{_, B}, _} <- StockRows]),
         ours => lists:sum([byte_size(D) || {_, D} <- Stored]),
-        key_bytes => lists:sum([byte_size(D) || {T, D} <- Stored, T =/= <<"zdelta1">>]),
+        key_bytes => lists:sum([byte_size(D) || {T, D} <- Stored, backup_revision_codec:is_full(T)]),
         stock_us => [T || {{T, _}, _} <- StockRows],
         encode_us => [T || {_, T} <- Rows],
         stock_decode_us => StockDecode,
         reconstruct => Recon
     }.
 
-encode(I, KeyEvery, _Prev, P) when I rem KeyEvery =:= 0 ->
-    backup_revision_codec:encode_keyframe(P);
-encode(_I, _KeyEvery, Prev, P) ->
-    backup_revision_codec:encode_delta(Prev, P).
+encode(I, KeyEvery, _Prev, P, Codec) when I rem KeyEvery =:= 0 ->
+    backup_revision_codec:encode_keyframe(P, Codec);
+encode(_I, _KeyEvery, Prev, P, Codec) ->
+    backup_revision_codec:encode_delta(Prev, P, Codec).
 
-reconstruct(I, KeyEvery, Stored, Want) ->
+reconstruct(I, KeyEvery, Stored, Want, Codec) ->
     Start = I - I rem KeyEvery,
     Chain = lists:sublist(Stored, Start + 1, I - Start + 1),
-    {Us, {ok, Got}} = best_of(fun() -> backup_revision_codec:decode(Chain) end),
+    {Us, {ok, Got}} = best_of(fun() -> backup_revision_codec:decode(Chain, Codec) end),
     Got =:= Want orelse error({reconstruct_mismatch, I}),
     {I - Start, Us}.
 

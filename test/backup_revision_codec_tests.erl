@@ -96,8 +96,8 @@ rows(History, KeyEvery) ->
         fun({I, P}, Prev) ->
             {ok, Row} =
                 case I rem KeyEvery of
-                    0 -> backup_revision_codec:encode_keyframe(P);
-                    _ -> backup_revision_codec:encode_delta(Prev, P)
+                    0 -> backup_revision_codec:encode_keyframe(P, c());
+                    _ -> backup_revision_codec:encode_delta(Prev, P, c())
                 end,
             {Row, P}
         end,
@@ -108,22 +108,25 @@ rows(History, KeyEvery) ->
 
 prefixes(L) -> [lists:sublist(L, N) || N <- lists:seq(1, length(L))].
 
+%% A codec without dictionaries.
+c() -> backup_revision_codec:plain().
+
 %% ---------------------------------------------------------------------------------------------
 %% Round trips
 
 keyframe_round_trip_keeps_every_term_type_test() ->
     P = props(),
-    {ok, {<<"zkey1">>, Blob}} = backup_revision_codec:encode_keyframe(P),
+    {ok, {<<"zkey2">>, Blob}} = backup_revision_codec:encode_keyframe(P, c()),
     ?assert(is_binary(Blob)),
-    ?assertEqual({ok, P}, backup_revision_codec:decode([{<<"zkey1">>, Blob}])),
-    {ok, P2} = backup_revision_codec:decode([{<<"zkey1">>, Blob}]),
+    ?assertEqual({ok, P}, backup_revision_codec:decode([{<<"zkey2">>, Blob}], c())),
+    {ok, P2} = backup_revision_codec:decode([{<<"zkey2">>, Blob}], c()),
     ?assert(P =:= P2).
 
 proplist_props_round_trip_test() ->
     P = [{title, <<"x">>}, {body, {trans, [{en, body(3)}]}}, {id, 1}, is_a],
-    {ok, K} = backup_revision_codec:encode_keyframe(P),
-    {ok, D} = backup_revision_codec:encode_delta(P, [{title, <<"y">>} | tl(P)]),
-    ?assertEqual({ok, [{title, <<"y">>} | tl(P)]}, backup_revision_codec:decode([K, D])).
+    {ok, K} = backup_revision_codec:encode_keyframe(P, c()),
+    {ok, D} = backup_revision_codec:encode_delta(P, [{title, <<"y">>} | tl(P)], c()),
+    ?assertEqual({ok, [{title, <<"y">>} | tl(P)]}, backup_revision_codec:decode([K, D], c())).
 
 every_revision_of_a_200_save_history_decodes_exactly_test_() ->
     {timeout, 60, fun() ->
@@ -131,7 +134,7 @@ every_revision_of_a_200_save_history_decodes_exactly_test_() ->
         Rows = rows(History, 50),
         lists:foreach(
             fun({Want, Chain}) ->
-                {ok, Got} = backup_revision_codec:decode(Chain),
+                {ok, Got} = backup_revision_codec:decode(Chain, c()),
                 ?assert(Got =:= Want)
             end,
             lists:zip(History, prefixes(Rows))
@@ -141,63 +144,63 @@ every_revision_of_a_200_save_history_decodes_exactly_test_() ->
 deltas_after_a_stock_erlang_row_decode_test() ->
     [P0, P1, P2] = lists:reverse(history(3)),
     Stock = {<<"erlang">>, term_to_binary(P0, [compressed])},
-    {ok, D1} = backup_revision_codec:encode_delta(P0, P1),
-    {ok, D2} = backup_revision_codec:encode_delta(P1, P2),
-    ?assertEqual({ok, P0}, backup_revision_codec:decode([Stock])),
-    ?assertEqual({ok, P2}, backup_revision_codec:decode([Stock, D1, D2])),
-    {ok, D2b} = backup_revision_codec:encode_delta_after([Stock, D1], P2),
-    ?assertEqual({ok, P2}, backup_revision_codec:decode([Stock, D1, D2b])).
+    {ok, D1} = backup_revision_codec:encode_delta(P0, P1, c()),
+    {ok, D2} = backup_revision_codec:encode_delta(P1, P2, c()),
+    ?assertEqual({ok, P0}, backup_revision_codec:decode([Stock], c())),
+    ?assertEqual({ok, P2}, backup_revision_codec:decode([Stock, D1, D2], c())),
+    {ok, D2b} = backup_revision_codec:encode_delta_after([Stock, D1], P2, c()),
+    ?assertEqual({ok, P2}, backup_revision_codec:decode([Stock, D1, D2b], c())).
 
 rows_before_the_last_full_row_are_ignored_test() ->
     [P0, P1, P2] = lists:reverse(history(3)),
-    {ok, K0} = backup_revision_codec:encode_keyframe(P0),
-    {ok, D1} = backup_revision_codec:encode_delta(P0, P1),
-    {ok, K2} = backup_revision_codec:encode_keyframe(P2),
-    ?assertEqual({ok, P2}, backup_revision_codec:decode([K0, D1, K2])).
+    {ok, K0} = backup_revision_codec:encode_keyframe(P0, c()),
+    {ok, D1} = backup_revision_codec:encode_delta(P0, P1, c()),
+    {ok, K2} = backup_revision_codec:encode_keyframe(P2, c()),
+    ?assertEqual({ok, P2}, backup_revision_codec:decode([K0, D1, K2], c())).
 
 delta_after_a_chain_equals_a_delta_from_its_props_test() ->
     [P0, P1, P2] = lists:reverse(history(3)),
-    {ok, K0} = backup_revision_codec:encode_keyframe(P0),
-    {ok, D1} = backup_revision_codec:encode_delta(P0, P1),
-    {ok, {<<"zdelta1">>, _} = D2} = backup_revision_codec:encode_delta_after([K0, D1], P2),
-    ?assertEqual({ok, P2}, backup_revision_codec:decode([K0, D1, D2])).
+    {ok, K0} = backup_revision_codec:encode_keyframe(P0, c()),
+    {ok, D1} = backup_revision_codec:encode_delta(P0, P1, c()),
+    {ok, {<<"zdelta2">>, _} = D2} = backup_revision_codec:encode_delta_after([K0, D1], P2, c()),
+    ?assertEqual({ok, P2}, backup_revision_codec:decode([K0, D1, D2], c())).
 
 rekey_makes_a_keyframe_of_the_chain_end_test() ->
     [P0, P1] = lists:reverse(history(2)),
-    {ok, K0} = backup_revision_codec:encode_keyframe(P0),
-    {ok, D1} = backup_revision_codec:encode_delta(P0, P1),
-    {ok, {<<"zkey1">>, _} = K1} = backup_revision_codec:rekey([K0, D1]),
-    ?assertEqual({ok, P1}, backup_revision_codec:decode([K1])),
+    {ok, K0} = backup_revision_codec:encode_keyframe(P0, c()),
+    {ok, D1} = backup_revision_codec:encode_delta(P0, P1, c()),
+    {ok, {<<"zkey2">>, _} = K1} = backup_revision_codec:rekey([K0, D1], c()),
+    ?assertEqual({ok, P1}, backup_revision_codec:decode([K1], c())),
     Stock = {<<"erlang">>, term_to_binary(P0, [compressed])},
-    {ok, {<<"zkey1">>, _} = K1b} = backup_revision_codec:rekey([Stock, D1]),
-    ?assertEqual({ok, P1}, backup_revision_codec:decode([K1b])).
+    {ok, {<<"zkey2">>, _} = K1b} = backup_revision_codec:rekey([Stock, D1], c()),
+    ?assertEqual({ok, P1}, backup_revision_codec:decode([K1b], c())).
 
 a_small_edit_is_a_small_delta_test() ->
     [P0, P1] = lists:reverse(history(2)),
-    {ok, {<<"zdelta1">>, Delta}} = backup_revision_codec:encode_delta(P0, P1),
+    {ok, {<<"zdelta2">>, Delta}} = backup_revision_codec:encode_delta(P0, P1, c()),
     Stock = byte_size(term_to_binary(P1, [compressed])),
     ?assert(byte_size(Delta) * 20 < Stock).
 
 too_deep_props_fall_back_to_a_stock_row_test() ->
     Deep = lists:foldl(fun(_, Acc) -> {Acc} end, x, lists:seq(1, 100)),
     P = #{<<"deep">> => Deep},
-    ?assertMatch({ok, {<<"erlang">>, _}}, backup_revision_codec:encode_keyframe(P)),
-    ?assertMatch({ok, {<<"erlang">>, _}}, backup_revision_codec:encode_delta(#{}, P)),
-    {ok, Row} = backup_revision_codec:encode_keyframe(P),
-    ?assertEqual({ok, P}, backup_revision_codec:decode([Row])).
+    ?assertMatch({ok, {<<"erlang">>, _}}, backup_revision_codec:encode_keyframe(P, c())),
+    ?assertMatch({ok, {<<"erlang">>, _}}, backup_revision_codec:encode_delta(#{}, P, c())),
+    {ok, Row} = backup_revision_codec:encode_keyframe(P, c()),
+    ?assertEqual({ok, P}, backup_revision_codec:decode([Row], c())).
 
 %% ---------------------------------------------------------------------------------------------
 %% Hostile and damaged rows
 
 every_flipped_byte_of_a_delta_is_an_error_or_the_same_revision_test() ->
     [P0, P1] = lists:reverse(history(2)),
-    {ok, K} = backup_revision_codec:encode_keyframe(P0),
-    {ok, {T, D}} = backup_revision_codec:encode_delta(P0, P1),
+    {ok, K} = backup_revision_codec:encode_keyframe(P0, c()),
+    {ok, {T, D}} = backup_revision_codec:encode_delta(P0, P1, c()),
     lists:foreach(
         fun(I) ->
             <<Pre:I/binary, B, Post/binary>> = D,
             Bad = <<Pre/binary, (B bxor 16#41), Post/binary>>,
-            case backup_revision_codec:decode([K, {T, Bad}]) of
+            case backup_revision_codec:decode([K, {T, Bad}], c()) of
                 {ok, Got} -> ?assert(Got =:= P1);
                 {error, {bad_revision, #{message := M}}} -> ?assert(is_binary(M))
             end
@@ -207,54 +210,128 @@ every_flipped_byte_of_a_delta_is_an_error_or_the_same_revision_test() ->
 
 truncated_and_random_rows_are_bad_revision_errors_test() ->
     [P0, P1] = lists:reverse(history(2)),
-    {ok, {KT, K}} = backup_revision_codec:encode_keyframe(P0),
-    {ok, {DT, D}} = backup_revision_codec:encode_delta(P0, P1),
+    {ok, {KT, K}} = backup_revision_codec:encode_keyframe(P0, c()),
+    {ok, {DT, D}} = backup_revision_codec:encode_delta(P0, P1, c()),
     rand:seed(exsss, {4, 5, 6}),
     Cases =
         [{KT, binary:part(K, 0, N)} || N <- [0, 1, 4, 5, 20, byte_size(K) - 1]] ++
         [[{KT, K}, {DT, binary:part(D, 0, N)}] || N <- [0, 3, 5, byte_size(D) - 1]] ++
         [[{KT, K}, {DT, <<"ZR", 1, $D, 0, (rand:bytes(N))/binary>>}] || N <- lists:seq(0, 200)] ++
         [{KT, <<"ZR", 1, $K, 1, (rand:bytes(N))/binary>>} || N <- lists:seq(0, 200)] ++
+        [[{KT, K}, {DT, <<"z", 16#81, (rand:bytes(N))/binary>>}] || N <- lists:seq(0, 200)] ++
+        [{KT, <<"z", 16#01, (rand:bytes(N))/binary>>} || N <- lists:seq(0, 200)] ++
         [{<<"erlang">>, rand:bytes(20)}, {<<"erlang">>, <<>>}],
     lists:foreach(
         fun
             (Chain) when is_list(Chain) ->
-                ?assertMatch({error, {bad_revision, #{message := _}}}, backup_revision_codec:decode(Chain));
+                ?assertMatch({error, {bad_revision, #{message := _}}}, backup_revision_codec:decode(Chain, c()));
             (Row) ->
-                ?assertMatch({error, {bad_revision, #{message := _}}}, backup_revision_codec:decode([Row]))
+                ?assertMatch({error, {bad_revision, #{message := _}}}, backup_revision_codec:decode([Row], c()))
         end,
         Cases
     ).
 
 unknown_format_version_is_refused_test() ->
-    {ok, {T, <<"ZR", 1, Rest/binary>>}} = backup_revision_codec:encode_keyframe(#{a => 1}),
-    {error, {bad_revision, #{message := M}}} = backup_revision_codec:decode([{T, <<"ZR", 2, Rest/binary>>}]),
-    ?assertNotEqual(nomatch, binary:match(M, <<"version 2">>)).
+    {ok, {T, <<"z", _Flags, Rest/binary>>}} = backup_revision_codec:encode_keyframe(#{a => 1}, c()),
+    {error, {bad_revision, #{message := M}}} = backup_revision_codec:decode([{T, <<"ZR", 3, $K, 0, Rest/binary>>}], c()),
+    ?assertNotEqual(nomatch, binary:match(M, <<"version 3">>)),
+    {error, {bad_revision, #{message := M2}}} = backup_revision_codec:decode([{T, <<"z", 16#40, Rest/binary>>}], c()),
+    ?assertNotEqual(nomatch, binary:match(M2, <<"flags">>)).
 
 delta_on_the_wrong_base_or_out_of_order_is_refused_test() ->
     [P0, P1, P2] = lists:reverse(history(3)),
-    {ok, K0} = backup_revision_codec:encode_keyframe(P0),
-    {ok, D1} = backup_revision_codec:encode_delta(P0, P1),
-    {ok, D2} = backup_revision_codec:encode_delta(P1, P2),
-    ?assertMatch({error, {bad_revision, _}}, backup_revision_codec:decode([K0, D2])),
-    ?assertMatch({error, {bad_revision, _}}, backup_revision_codec:decode([K0, D2, D1])),
-    ?assertMatch({error, {bad_revision, _}}, backup_revision_codec:decode([D1, D2])),
-    ?assertMatch({error, {bad_revision, _}}, backup_revision_codec:decode([])),
-    ?assertMatch({error, {bad_revision, _}}, backup_revision_codec:decode([{<<"json">>, <<"{}">>}])),
-    ?assertMatch({error, {bad_revision, _}}, backup_revision_codec:decode(not_a_list)),
+    {ok, K0} = backup_revision_codec:encode_keyframe(P0, c()),
+    {ok, D1} = backup_revision_codec:encode_delta(P0, P1, c()),
+    {ok, D2} = backup_revision_codec:encode_delta(P1, P2, c()),
+    ?assertMatch({error, {bad_revision, _}}, backup_revision_codec:decode([K0, D2], c())),
+    ?assertMatch({error, {bad_revision, _}}, backup_revision_codec:decode([K0, D2, D1], c())),
+    ?assertMatch({error, {bad_revision, _}}, backup_revision_codec:decode([D1, D2], c())),
+    ?assertMatch({error, {bad_revision, _}}, backup_revision_codec:decode([], c())),
+    ?assertMatch({error, {bad_revision, _}}, backup_revision_codec:decode([{<<"json">>, <<"{}">>}], c())),
+    ?assertMatch({error, {bad_revision, _}}, backup_revision_codec:decode(not_a_list, c())),
     %% A keyframe given where a delta belongs, and the other way round.
     {_, KB} = K0,
     {_, DB} = D1,
-    ?assertMatch({error, {bad_revision, _}}, backup_revision_codec:decode([K0, {<<"zdelta1">>, KB}])),
-    ?assertMatch({error, {bad_revision, _}}, backup_revision_codec:decode([{<<"zkey1">>, DB}])).
+    ?assertMatch({error, {bad_revision, _}}, backup_revision_codec:decode([K0, {<<"zdelta2">>, KB}], c())),
+    ?assertMatch({error, {bad_revision, _}}, backup_revision_codec:decode([{<<"zkey2">>, DB}], c())).
 
 undecodable_nif_arguments_are_badarg_test() ->
-    ?assertError(badarg, backup_nif:revision_keyframe(not_a_binary)),
-    ?assertError(badarg, backup_nif:revision_reconstruct([<<>> | not_a_list])),
-    ?assertError(badarg, backup_nif:revision_reconstruct([1, 2])),
+    D = backup_nif:revision_dicts_new(),
+    ?assertError(badarg, backup_nif:revision_keyframe(D, 0, not_a_binary)),
+    ?assertError(badarg, backup_nif:revision_keyframe(not_dicts, 0, <<>>)),
+    ?assertError(badarg, backup_nif:revision_keyframe(D, -1, <<>>)),
+    ?assertError(badarg, backup_nif:revision_reconstruct(D, [<<>> | not_a_list])),
+    ?assertError(badarg, backup_nif:revision_reconstruct(D, [1, 2])),
     ?assertError(badarg, backup_nif:revision_diff(<<>>, 1)),
-    ?assertMatch({error, {einval, _}}, backup_nif:revision_keyframe(<<"not etf">>)),
-    ?assertMatch({error, {bad_revision, _}}, backup_nif:revision_apply(<<"not etf">>, [])).
+    ?assertMatch({error, {einval, _}}, backup_nif:revision_keyframe(D, 0, <<"not etf">>)),
+    ?assertMatch({error, {bad_revision, _}}, backup_nif:revision_apply(D, <<"not etf">>, [])),
+    ?assertMatch({error, {missing_dictionary, #{dictionary := 3}}},
+                 backup_nif:revision_keyframe(D, 3, term_to_binary(#{}))),
+    ?assertMatch({error, {bad_dictionary, #{dictionary := 3}}},
+                 backup_nif:revision_dict_put(D, 3, <<"not a dictionary">>, false)).
+
+%% ---------------------------------------------------------------------------------------------
+%% Formats and dictionaries
+
+format_1_rows_written_before_stay_readable_test() ->
+    Src = proplists:get_value(source, ?MODULE:module_info(compile)),
+    File = filename:join([filename:dirname(filename:dirname(Src)), "native", "backup_core", "tests",
+                          "fixtures", "revision_v1.etf"]),
+    {ok, Bin} = file:read_file(File),
+    lists:foreach(
+        fun({History, Rows}) ->
+            ?assertMatch([{<<"zkey1">>, _} | _], Rows),
+            lists:foreach(
+                fun({Want, Chain}) -> ?assertEqual({ok, Want}, backup_revision_codec:decode(Chain, c())) end,
+                lists:zip(History, prefixes(Rows)))
+        end,
+        binary_to_term(Bin)).
+
+%% A dictionary trained on the rows of History (through the NIF's training job).
+train(Dicts, History) ->
+    Ref = make_ref(),
+    {ok, _Job} = backup_nif:revision_train(Ref, Dicts, 0, [ [ term_to_binary(P) || P <- History ] ], [], 8192),
+    receive
+        {backup_job_done, Ref, {ok, #{ dict := Dict }}} -> Dict
+    after 60000 ->
+        error(training_timeout)
+    end.
+
+rows_with_a_site_dictionary_need_it_and_an_error_names_it_when_it_is_missing_test_() ->
+    {timeout, 60, fun() ->
+        History = lists:reverse(history(30)),
+        [P0, P1 | _] = History,
+        Dicts = backup_nif:revision_dicts_new(),
+        Dict = train(Dicts, History),
+        ok = backup_nif:revision_dict_put(Dicts, 1, Dict, true),
+        NoLoad = fun(Id) -> {error, {missing_dictionary, #{ dictionary => Id, message => <<"gone">> }}} end,
+        C1 = backup_revision_codec:codec(Dicts, 1, NoLoad),
+        {ok, {<<"zkey2">>, KB} = K} = backup_revision_codec:encode_keyframe(P0, C1),
+        {ok, {<<"zkey2">>, PlainKB}} = backup_revision_codec:encode_keyframe(P0, c()),
+        ?assert(byte_size(KB) < byte_size(PlainKB)),
+        {ok, D} = backup_revision_codec:encode_delta(P0, P1, C1),
+        ?assertEqual({ok, P1}, backup_revision_codec:decode([K, D], C1)),
+        % Another site's set, without the dictionary: the error names it.
+        Fresh = backup_nif:revision_dicts_new(),
+        ?assertMatch({error, {missing_dictionary, #{ dictionary := 1, message := <<"gone">> }}},
+                     backup_revision_codec:decode([K, D], backup_revision_codec:codec(Fresh, 0, NoLoad))),
+        ?assertMatch({error, {missing_dictionary, #{ dictionary := 1 }}},
+                     backup_revision_codec:decode([K, D], c())),
+        % A loader that finds it: loaded on the way, then read.
+        Load = fun(1) -> backup_nif:revision_dict_put(Fresh, 1, Dict, false) end,
+        ?assertEqual({ok, P1}, backup_revision_codec:decode([K, D], backup_revision_codec:codec(Fresh, 0, Load))),
+        ?assertEqual([1], backup_nif:revision_dict_ids(Fresh)),
+        % Another dictionary under the same id: an error, never a wrong revision.
+        Other = backup_nif:revision_dicts_new(),
+        OtherDict = train(Other, [ #{ <<"n">> => N, <<"t">> => body(N rem 3 + 1) } || N <- lists:seq(1, 40) ]),
+        ok = backup_nif:revision_dict_put(Other, 1, OtherDict, false),
+        ?assertMatch({error, {bad_revision, _}},
+                     backup_revision_codec:decode([K, D], backup_revision_codec:codec(Other, 0, NoLoad))),
+        % Writing with a dictionary that cannot be had: written without one.
+        {ok, {<<"zkey2">>, _} = K2} = backup_revision_codec:encode_keyframe(P0, backup_revision_codec:codec(
+            backup_nif:revision_dicts_new(), 1, NoLoad)),
+        ?assertEqual({ok, P0}, backup_revision_codec:decode([K2], c()))
+    end}.
 
 %% ---------------------------------------------------------------------------------------------
 %% Diff

@@ -546,6 +546,10 @@ populate_database(Context, Rows) ->
             from generate_series(1, $1) as i", [Rows], Context),
     z_db:q("create table \"Mixed Case\" (\"Key\" text primary key, \"select\" int references restore_test_rows(id))", Context),
     z_db:q(<<"insert into \"Mixed Case\" values ('a', 1), ('b''s', 2), ('ç', 3)"/utf8>>, Context),
+    % mod_backup's own table: a revision dictionary travels with the dump.
+    Dict = crypto:strong_rand_bytes(5000),
+    z_db:q("insert into backup_revision_dict (id, checksum, data) values (1, $1, $2)",
+           [erlang:crc32(Dict), Dict], Context),
     ok.
 
 make_media_tree(Archive) ->
@@ -568,6 +572,7 @@ mutate(Site, Context) ->
     z_db:q("delete from \"Mixed Case\" where \"Key\" = 'a'", Context),
     z_db:q("insert into restore_test_rows (title, n) values ('new', 1)", Context),
     z_db:q("create table restore_added (x int)", Context),
+    z_db:q("delete from backup_revision_dict", Context),
     Archive = z_path:media_archive(Context),
     [First | _] = lists:sort(filelib:wildcard(filename:join([Archive, "2024", "*", "*"]))),
     ok = file:delete(First),

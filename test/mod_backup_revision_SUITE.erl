@@ -47,7 +47,10 @@
     corrupt_upload_changes_nothing/1,
     admin_diff_and_revert_through_the_controller/1,
     get_revision_reports_erlang_rows_with_decoded_props/1,
-    insert_deleted_revisions_adds_the_missing_deleted_rows/1
+    insert_deleted_revisions_adds_the_missing_deleted_rows/1,
+    dictionary_is_trained_while_saves_go_on_and_new_rows_use_it/1,
+    lost_or_damaged_dictionary_row_is_an_error_naming_it/1,
+    compact_recodes_with_the_newest_dictionary_and_drops_unused_ones/1
 ]).
 
 -define(SITE, zrev_a).
@@ -56,6 +59,8 @@
 all() ->
     [
         install_makes_tables_indexes_and_trigger,
+        % First: it needs a site without a dictionary.
+        dictionary_is_trained_while_saves_go_on_and_new_rows_use_it,
         save_paths_leave_the_contract_rows,
         user_name_is_the_editors_title_cut_at_60,
         keyframe_every_n_saves,
@@ -75,14 +80,19 @@ all() ->
         corrupt_upload_changes_nothing,
         admin_diff_and_revert_through_the_controller,
         get_revision_reports_erlang_rows_with_decoded_props,
-        insert_deleted_revisions_adds_the_missing_deleted_rows
+        insert_deleted_revisions_adds_the_missing_deleted_rows,
+        lost_or_damaged_dictionary_row_is_an_error_naming_it,
+        compact_recodes_with_the_newest_dictionary_and_drops_unused_ones
     ].
 
 init_per_suite(Config) ->
+    % Dictionaries are trained only where a case asks for it, so rows are what each case expects.
+    ok = application:set_env(zotonic_mod_backup, revision_dictionary_training, false),
     {ok, Ctx} = zotonic_host:start_site(?SITE, #{ modules => [mod_backup] }),
     [ {ctx, Ctx} | Config ].
 
 end_per_suite(_Config) ->
+    ok = application:unset_env(zotonic_mod_backup, revision_dictionary_training),
     ok = zotonic_host:stop_site(?SITE).
 
 init_per_testcase(_Case, Config) ->
@@ -143,16 +153,24 @@ install_makes_tables_indexes_and_trigger(Config) ->
                              and tgrelid = 'medium'::regclass", Ctx)),
     % Installing again (a module restart) changes nothing.
     ok = m_backup_revision:install(Ctx),
-    ?assertEqual(4, z_module_manager:mod_schema(mod_backup)).
+    ?assertEqual([
+        {<<"id">>, <<"integer">>, <<"NO">>, 0},
+        {<<"created">>, <<"timestamp with time zone">>, <<"NO">>, 0},
+        {<<"checksum">>, <<"bigint">>, <<"NO">>, 0},
+        {<<"rows">>, <<"bigint">>, <<"NO">>, 0},
+        {<<"upto">>, <<"bigint">>, <<"NO">>, 0},
+        {<<"data">>, <<"bytea">>, <<"NO">>, 0}
+    ], Cols(<<"backup_revision_dict">>)),
+    ?assertEqual(5, z_module_manager:mod_schema(mod_backup)).
 
 save_paths_leave_the_contract_rows(Config) ->
     Ctx = ?config(ctx, Config),
     Editor = zotonic_host:context(?SITE, editor),
     {ok, Id} = m_rsc_update:insert(#{ <<"category">> => text, <<"title">> => <<"First">> }, Editor),
     Rows1 = rows(Id, Ctx),
-    ?assertMatch([ {_, <<"P">>, 1, <<"zkey1">>} ], Rows1),
+    ?assertMatch([ {_, <<"P">>, 1, <<"zkey2">>} ], Rows1),
     {ok, Id} = m_rsc_update:update(Id, #{ <<"title">> => <<"Second">> }, Editor),
-    ?assertMatch([ {_, <<"P">>, 1, <<"zkey1">>}, {_, <<"P">>, 2, <<"zdelta1">>} ], rows(Id, Ctx)),
+    ?assertMatch([ {_, <<"P">>, 1, <<"zkey2">>}, {_, <<"P">>, 2, <<"zdelta2">>} ], rows(Id, Ctx)),
     % The same version again is not saved.
     {ok, Raw} = m_rsc:get_raw(Id, Ctx),
     ok = m_backup_revision:save_revision(Id, Raw, Ctx),
@@ -166,9 +184,9 @@ save_paths_leave_the_contract_rows(Config) ->
     {ok, #{ <<"data">> := P2 }} = m_backup_revision:get_revision(R2, Ctx),
     ?assertEqual(maps:filter(fun(_, V) -> V =/= undefined end, Raw), P2),
     ?assertEqual(<<"Second">>, maps:get(<<"title">>, P2)),
-    % Delete: a D row (full) with the props before the delete.
+    % Delete: a D row with the props before the delete (a delta from the row before it).
     ok = m_rsc_update:delete(Id, Ctx),
-    [ _, _, {D1, <<"D">>, 2, <<"zkey1">>} ] = rows(Id, Ctx),
+    [ _, _, {D1, <<"D">>, 2, <<"zdelta2">>} ] = rows(Id, Ctx),
     {ok, #{ <<"data">> := PD }} = m_backup_revision:get_revision(D1, Ctx),
     ?assertEqual(<<"Second">>, maps:get(<<"title">>, PD)),
     % Revert and delete again: the new D row replaces the earlier one.
@@ -218,9 +236,9 @@ keyframe_every_n_saves(Config) ->
           ok = m_backup_revision:save_revision(IdNoCache, P, Ctx)
       end || P <- History ],
     Types = [ DT || {_, _, _, DT} <- rows(Id, Ctx) ],
-    Keys = [ I || {I, <<"zkey1">>} <- lists:zip(lists:seq(0, length(Types) - 1), Types) ],
+    Keys = [ I || {I, <<"zkey2">>} <- lists:zip(lists:seq(0, length(Types) - 1), Types) ],
     ?assertEqual([0, N, 2 * N], Keys),
-    ?assertEqual(2 * N + 10 - 3, length([ x || <<"zdelta1">> <- Types ])),
+    ?assertEqual(2 * N + 10 - 3, length([ x || <<"zdelta2">> <- Types ])),
     Data = fun(R) -> z_db:q("select data_type, data from backup_revision where rsc_id = $1 order by id", [R], Ctx) end,
     ?assertEqual(Data(Id), Data(IdNoCache)).
 
@@ -253,7 +271,7 @@ history_of_200_reconstructs_exactly(Config) ->
     ok = m_backup_revision:periodic_cleanup(Ctx),
     Left = rows(Id, Ctx),
     ?assertEqual(130, length(Left)),
-    ?assertMatch([ {_, _, 71, <<"zkey1">>} | _ ], Left),
+    ?assertMatch([ {_, _, 71, <<"zkey2">>} | _ ], Left),
     {_, Kept} = lists:split(70, History),
     ok = check_history(Id, Kept, Ctx),
     % Downgrade: every row an `erlang' row of exactly the saved props.
@@ -336,7 +354,7 @@ user_and_deleted_user_retention(Config) ->
     ok = m_rsc_update:delete(GoneId, Ctx),
     ?assert(z_db:q1("select is_personal_data from rsc_gone where id = $1", [GoneId], Ctx)),
     ok = m_backup_revision:periodic_cleanup(Ctx),
-    ?assertMatch([ {_, <<"P">>, _, <<"zkey1">>} ], rows(UserId, Ctx)),
+    ?assertMatch([ {_, <<"P">>, _, <<"zkey2">>} ], rows(UserId, Ctx)),
     ?assertEqual(6, length(rows(PageId, Ctx))),
     % The deleted user is kept while gone less than 30 days.
     ?assert(length(rows(GoneId, Ctx)) > 0),
@@ -475,13 +493,24 @@ corrupt_delta_row_is_an_error_not_a_crash(Config) ->
     {ok, Id} = m_rsc_update:insert(#{ <<"category">> => text, <<"title">> => <<"Fragile">> }, Ctx),
     {ok, _} = m_rsc_update:update(Id, #{ <<"title">> => <<"Fragile 2">> }, Ctx),
     {ok, _} = m_rsc_update:update(Id, #{ <<"title">> => <<"Fragile 3">> }, Ctx),
-    [ {R1, _, _, _}, {R2, _, _, <<"zdelta1">>}, {R3, _, _, <<"zdelta1">>} ] = rows(Id, Ctx),
-    Data = z_db:q1("select data from backup_revision where id = $1", [R2], Ctx),
-    Half = byte_size(Data) div 2,
-    <<Pre:Half/binary, Byte, Post/binary>> = Data,
-    _ = z_db:q("update backup_revision set data = $2 where id = $1", [R2, <<Pre/binary, (Byte bxor 16#5a), Post/binary>>], Ctx),
+    [ {R1, _, _, _}, {R2, _, _, <<"zdelta2">>}, {R3, _, _, <<"zdelta2">>} ] = rows(Id, Ctx),
+    {ok, #{ <<"data">> := Props3 }} = m_backup_revision:get_revision(R3, Ctx),
+    Flip = fun(R) ->
+        Data = z_db:q1("select data from backup_revision where id = $1", [R], Ctx),
+        Half = byte_size(Data) div 2,
+        <<Pre:Half/binary, Byte, Post/binary>> = Data,
+        _ = z_db:q("update backup_revision set data = $2 where id = $1", [R, <<Pre/binary, (Byte bxor 16#5a), Post/binary>>], Ctx)
+    end,
+    Flip(R2),
     ?assertMatch({ok, _}, m_backup_revision:get_revision(R1, Ctx)),
     ?assertEqual({error, badarg}, m_backup_revision:get_revision(R2, Ctx)),
+    % The row after it fails too, or (when it overwrites all the damage did) is exactly itself:
+    % every revision is checked against the checksum of what was saved.
+    case m_backup_revision:get_revision(R3, Ctx) of
+        {error, badarg} -> ok;
+        {ok, #{ <<"data">> := Got }} -> ?assertEqual(Props3, Got)
+    end,
+    Flip(R3),
     ?assertEqual({error, badarg}, m_backup_revision:get_revision(R3, Ctx)),
     {ok, Before} = m_rsc:get_raw(Id, Ctx),
     ?assertEqual({error, badarg}, m_backup_revision:revert_resource(Id, R3, [], Ctx)),
@@ -489,7 +518,7 @@ corrupt_delta_row_is_an_error_not_a_crash(Config) ->
     % Truncated and garbage rows too.
     _ = z_db:q("update backup_revision set data = $2 where id = $1", [R3, <<"ZR">>], Ctx),
     ?assertEqual({error, badarg}, m_backup_revision:get_revision(R3, Ctx)),
-    _ = z_db:q("update backup_revision set data_type = 'zkey1', data = $2 where id = $1", [R3, <<1, 2, 3>>], Ctx),
+    _ = z_db:q("update backup_revision set data_type = 'zkey2', data = $2 where id = $1", [R3, <<1, 2, 3>>], Ctx),
     ?assertEqual({error, badarg}, m_backup_revision:get_revision(R3, Ctx)),
     _ = z_db:q("update backup_revision set data_type = 'erlang', data = $2 where id = $1", [R3, <<131, 0>>], Ctx),
     ?assertEqual({error, badarg}, m_backup_revision:get_revision(R3, Ctx)),
@@ -497,7 +526,7 @@ corrupt_delta_row_is_an_error_not_a_crash(Config) ->
     ?assertEqual({error, badarg}, m_backup_revision:get_revision(R3, Ctx)),
     % The next save after an unreadable row is a keyframe, and readable.
     {ok, _} = m_rsc_update:update(Id, #{ <<"title">> => <<"Fragile 4">> }, Ctx),
-    {R4, _, _, <<"zkey1">>} = lists:last(rows(Id, Ctx)),
+    {R4, _, _, <<"zkey2">>} = lists:last(rows(Id, Ctx)),
     ?assertMatch({ok, #{ <<"data">> := #{ <<"title">> := <<"Fragile 4">> } }}, m_backup_revision:get_revision(R4, Ctx)),
     % Downgrade leaves what it cannot read and counts it.
     {ok, #{ errors := Errors }} = mod_backup:revisions_downgrade(Ctx),
@@ -513,19 +542,20 @@ update_deltas_from_the_cached_save_without_reading_the_chain(Config) ->
     {ok, Id} = m_rsc_update:insert(#{ <<"category">> => text, <<"title">> => <<"Quick 1">> }, Ctx),
     {ok, _} = m_rsc_update:update(Id, #{ <<"title">> => <<"Quick 2">> }, Ctx),
     {ok, _} = m_rsc_update:update(Id, #{ <<"title">> => <<"Quick 3">> }, Ctx),
-    [ {_, _, _, <<"zkey1">>}, {R2, _, _, <<"zdelta1">>}, {R3, _, _, <<"zdelta1">>} ] = rows(Id, Ctx),
+    [ {_, _, _, <<"zkey2">>}, {R2, _, _, <<"zdelta2">>}, {R3, _, _, <<"zdelta2">>} ] = rows(Id, Ctx),
     {ok, #{ <<"data">> := Props3 }} = m_backup_revision:get_revision(R3, Ctx),
     ?assertMatch({ok, R3, _}, backup_revision_cache:lookup(Id, Ctx)),
     _ = z_db:q("update backup_revision set data = $2 where id = $1", [R2, <<"ZR", 1, $D, 0, "damaged">>], Ctx),
     {ok, _} = m_rsc_update:update(Id, #{ <<"title">> => <<"Quick 4">> }, Ctx),
-    {R4, _, _, <<"zdelta1">>} = lists:last(rows(Id, Ctx)),
+    {R4, _, _, <<"zdelta2">>} = lists:last(rows(Id, Ctx)),
     % It follows revision 3 (read before the damage): applied to it, it gives the update.
     Delta4 = z_db:q1("select data from backup_revision where id = $1", [R4], Ctx),
     ?assertMatch({ok, #{ <<"title">> := <<"Quick 4">> }},
-                 backup_revision_codec:decode([{<<"erlang">>, term_to_binary(Props3)}, {<<"zdelta1">>, Delta4}])),
+                 backup_revision_codec:decode([{<<"erlang">>, term_to_binary(Props3)}, {<<"zdelta2">>, Delta4}],
+                                              backup_revision_dict:codec(Ctx))),
     ok = backup_revision_cache:flush(Ctx),
     {ok, _} = m_rsc_update:update(Id, #{ <<"title">> => <<"Quick 5">> }, Ctx),
-    {R5, _, _, <<"zkey1">>} = lists:last(rows(Id, Ctx)),
+    {R5, _, _, <<"zkey2">>} = lists:last(rows(Id, Ctx)),
     ?assertMatch({ok, #{ <<"data">> := #{ <<"title">> := <<"Quick 5">> } }}, m_backup_revision:get_revision(R5, Ctx)).
 
 %% A cache entry that is not the newest revision's props (a restored database, a row rewritten
@@ -546,7 +576,7 @@ stale_cache_entry_falls_back_to_the_chain(Config) ->
                [R3, term_to_binary(P3, [compressed])], Ctx),
     ok = m_backup_revision:save_revision(Id, P4, Ctx),
     Rows = rows(Id, Ctx),
-    ?assertEqual([<<"zkey1">>, <<"zdelta1">>, <<"erlang">>, <<"zdelta1">>], [ DT || {_, _, _, DT} <- Rows ]),
+    ?assertEqual([<<"zkey2">>, <<"zdelta2">>, <<"erlang">>, <<"zdelta2">>], [ DT || {_, _, _, DT} <- Rows ]),
     ?assertEqual([P1, P2, P3, P4],
                  [ begin {ok, #{ <<"data">> := D }} = m_backup_revision:get_revision(R, Ctx), D end
                    || {R, _, _, _} <- Rows ]).
@@ -670,7 +700,7 @@ get_revision_reports_erlang_rows_with_decoded_props(Config) ->
     {ok, _} = m_rsc_update:update(Id, #{ <<"title">> => <<"Kind 4">> }, Ctx),
     Rows = rows(Id, Ctx),
     % stored as all three kinds...
-    ?assertEqual([<<"zkey1">>, <<"zdelta1">>, <<"erlang">>, <<"zdelta1">>], [ DT || {_, _, _, DT} <- Rows ]),
+    ?assertEqual([<<"zkey2">>, <<"zdelta2">>, <<"erlang">>, <<"zdelta2">>], [ DT || {_, _, _, DT} <- Rows ]),
     % ...reported as stock rows.
     Revs = [ begin {ok, R} = m_backup_revision:get_revision(RevId, Ctx), R end || {RevId, _, _, _} <- Rows ],
     ?assertEqual([<<"erlang">>], lists:usort([ DT || #{ <<"data_type">> := DT } <- Revs ])),
@@ -741,10 +771,204 @@ insert_deleted_revisions_adds_the_missing_deleted_rows(Config) ->
     NoIds = fun(Rs) -> [ [ {T, V, DT} || {_, T, V, DT} <- R ] || R <- Rs ] end,
     ?assertEqual(NoIds(Before), NoIds([ rows(Id, Ctx) || Id <- [A, B, C] ])).
 
+%% The first dictionary is trained in the background once the log is long enough: saves go on
+%% while it trains (here it is kept from storing its result by a transaction holding the table
+%% of dictionaries in share mode, which saves do not mind), and once adopted new rows are
+%% compressed with it and read back exactly.
+dictionary_is_trained_while_saves_go_on_and_new_rows_use_it(Config) ->
+    Ctx = ?config(ctx, Config),
+    ?assertEqual(0, z_db:q1("select count(*) from backup_revision_dict", Ctx)),
+    % A log long enough to train on (saved while training is off).
+    [ ok = m_backup_revision:save_revision(900500 + N, P, Ctx) || N <- lists:seq(1, 8), P <- history(30, N) ],
+    ?assert(z_db:q1("select count(*) from backup_revision", Ctx) >= 200),
+    Holder = hold_dictionaries(Ctx),
+    ok = application:set_env(zotonic_mod_backup, revision_dictionary_training, true),
+    try
+        Id = 900511,
+        History = history(12, 511),
+        [ ok = m_backup_revision:save_revision(Id, P, Ctx) || P <- lists:sublist(History, 6) ],
+        wait_until(fun() -> backup_revision_dict:is_training(Ctx) end),
+        % The training waits for the table; saves do not wait for the training.
+        [ ok = m_backup_revision:save_revision(Id, P, Ctx) || P <- lists:nthtail(6, History) ],
+        ?assert(backup_revision_dict:is_training(Ctx)),
+        ?assertEqual(0, z_db:q1("select count(*) from backup_revision_dict", Ctx)),
+        release(Holder),
+        wait_until(fun() -> not backup_revision_dict:is_training(Ctx) end),
+        ?assertEqual(1, z_db:q1("select count(*) from backup_revision_dict", Ctx)),
+        ok = check_history(Id, History, Ctx),
+        % A new resource's first row names the dictionary.
+        Id2 = 900512,
+        History2 = history(3, 512),
+        [ ok = m_backup_revision:save_revision(Id2, P, Ctx) || P <- History2 ],
+        DictId = z_db:q1("select id from backup_revision_dict", Ctx),
+        [ {First, _, _, <<"zkey2">>} | _ ] = rows(Id2, Ctx),
+        ?assertEqual(DictId, row_dictionary(First, Ctx)),
+        ok = check_history(Id2, History2, Ctx)
+    after
+        ok = application:set_env(zotonic_mod_backup, revision_dictionary_training, false)
+    end.
+
+%% A dictionary row that is lost or damaged (as after a bad manual edit of the table) makes the
+%% revisions written with it fail with an error naming it, never a crash or a wrong revision;
+%% other revisions still read, saves go on, and with the row back all is readable again.
+lost_or_damaged_dictionary_row_is_an_error_naming_it(Config) ->
+    Ctx = ?config(ctx, Config),
+    DictId = ensure_dictionary(Ctx),
+    {ok, Id} = m_rsc_update:insert(#{ <<"category">> => text, <<"title">> => <<"Compressed">>,
+                                      <<"body">> => html(12) }, Ctx),
+    {ok, _} = m_rsc_update:update(Id, #{ <<"title">> => <<"Compressed 2">> }, Ctx),
+    [ {R1, _, _, <<"zkey2">>}, {R2, _, _, _} ] = rows(Id, Ctx),
+    ?assertEqual(DictId, row_dictionary(R1, Ctx)),
+    {ok, #{ <<"data">> := Props2 }} = m_backup_revision:get_revision(R2, Ctx),
+    {ok, Before} = m_rsc:get_raw(Id, Ctx),
+    {Data, Checksum} = z_db:q_row("select data, checksum from backup_revision_dict where id = $1", [DictId], Ctx),
+    % Rows written before the site had a dictionary (the first case's).
+    Other = 900501,
+    {OtherRev, _, _, _} = hd(rows(Other, Ctx)),
+    ?assertEqual(undefined, row_dictionary(OtherRev, Ctx)),
+    Fails = fun(Reason, Text) ->
+        % A restarted node knows no dictionary until a row needs it.
+        ok = restart_site(Ctx),
+        lists:foreach(
+            fun(R) ->
+                {error, {Reason, #{ dictionary := DictId, message := Message }}} = m_backup_revision:get_revision(R, Ctx),
+                ?assertNotEqual(nomatch, binary:match(Message, iolist_to_binary(["revision dictionary ", integer_to_list(DictId), " ", Text])))
+            end,
+            [R1, R2]),
+        ?assertMatch({error, {Reason, _}}, m_backup_revision:revert_resource(Id, R2, [], Ctx)),
+        ?assertEqual({ok, Before}, m_rsc:get_raw(Id, Ctx)),
+        ?assertMatch({ok, _}, m_backup_revision:get_revision(OtherRev, Ctx)),
+        % Saves go on, and read back.
+        {ok, #{ <<"data">> := Last }} = m_backup_revision:get_revision(element(1, lists:last(rows(Other, Ctx))), Ctx),
+        Next = Last#{ <<"version">> => maps:get(<<"version">>, Last) + 1, <<"title">> => <<"Saved meanwhile">> },
+        ok = m_backup_revision:save_revision(Other, Next, Ctx),
+        {NewRev, _, _, _} = lists:last(rows(Other, Ctx)),
+        ?assertEqual({ok, Next}, maps:find(<<"data">>, element(2, m_backup_revision:get_revision(NewRev, Ctx)))),
+        % The admin shows it, naming the dictionary.
+        Q = [ {<<"id">>, integer_to_binary(Id)}, {<<"a">>, integer_to_binary(R1)} ],
+        Growls = [ Text1 || {growl, Text1, error, _} <- admin_diff(Q, zotonic_host:context(?SITE, admin)) ],
+        ?assertMatch([ _ ], Growls),
+        ?assertNotEqual(nomatch, binary:match(iolist_to_binary(Growls), integer_to_binary(DictId)))
+    end,
+    _ = z_db:q("delete from backup_revision_dict where id = $1", [DictId], Ctx),
+    Fails(missing_dictionary, "is missing"),
+    <<B0, Rest/binary>> = Data,
+    _ = z_db:q("insert into backup_revision_dict (id, checksum, data) values ($1, $2, $3)",
+               [DictId, Checksum, <<(B0 bxor 1), Rest/binary>>], Ctx),
+    Fails(bad_dictionary, "is damaged"),
+    Garbage = binary:part(Data, 100, 2000),
+    _ = z_db:q("update backup_revision_dict set data = $2, checksum = $3 where id = $1",
+               [DictId, Garbage, erlang:crc32(Garbage)], Ctx),
+    Fails(bad_dictionary, "is damaged"),
+    _ = z_db:q("update backup_revision_dict set data = $2, checksum = $3 where id = $1", [DictId, Data, Checksum], Ctx),
+    ok = restart_site(Ctx),
+    ?assertMatch({ok, #{ <<"data">> := Props2 }}, m_backup_revision:get_revision(R2, Ctx)).
+
+%% revisions_compact/1 rewrites every row not written the way a save writes now (stock rows,
+%% rows without a dictionary, rows with an older one) with the newest dictionary; the
+%% dictionaries no row needs any more are deleted, except the two newest; and a downgrade
+%% still makes stock rows of everything.
+compact_recodes_with_the_newest_dictionary_and_drops_unused_ones(Config) ->
+    Ctx = ?config(ctx, Config),
+    Old = ensure_dictionary(Ctx),
+    % Written with the dictionary Old.
+    Id1 = 900601,
+    History1 = history(8, 601),
+    [ ok = m_backup_revision:save_revision(Id1, P, Ctx) || P <- History1 ],
+    ?assertEqual(Old, row_dictionary(element(1, hd(rows(Id1, Ctx))), Ctx)),
+    % Stock rows.
+    Id2 = 900602,
+    History2 = history(8, 602),
+    [ z_db:q("insert into backup_revision (rsc_id, type, version, data_type, data) values ($1, 'P', $2, 'erlang', $3)",
+             [Id2, maps:get(<<"version">>, P), term_to_binary(P, [compressed])], Ctx) || P <- History2 ],
+    % Two newer dictionaries (copies of Old, as if trained twice since).
+    _ = z_db:q("insert into backup_revision_dict (checksum, data)
+                select checksum, data from backup_revision_dict, generate_series(1, 2) n
+                where id = $1", [Old], Ctx),
+    ok = restart_site(Ctx),
+    {ok, Pid} = mod_backup:revisions_compact(Ctx),
+    Ref = erlang:monitor(process, Pid),
+    receive {'DOWN', Ref, process, Pid, _} -> ok after 120000 -> ct:fail(compact_timeout) end,
+    [ Newest, Second | _ ] = [ D || {D} <- z_db:q("select id from backup_revision_dict order by id desc", Ctx) ],
+    ?assert(Newest >= Old + 2),
+    % (Resources whose rows earlier cases damaged are left as they are.)
+    ?assertEqual(0, z_db:q1(["select count(*) from backup_revision where rsc_id = any($2) and ",
+                             backup_revision_dict:recode_sql("$1")], [Newest, [Id1, Id2]], Ctx)),
+    % Left: the two newest, and those rows still name (rows earlier cases damaged, which no
+    % compaction can rewrite).
+    Named = lists:usort([ D || {R} <- z_db:q("select id from backup_revision", Ctx),
+                               D <- [row_dictionary(R, Ctx)], D =/= undefined ]),
+    ?assertEqual(lists:usort([Second, Newest | Named]),
+                 [ D || {D} <- z_db:q("select id from backup_revision_dict order by id", Ctx) ]),
+    ?assert(lists:member(Old, Named) orelse not lists:member(Old, [ D || {D} <- z_db:q("select id from backup_revision_dict", Ctx) ])),
+    [ ?assertEqual(Newest, row_dictionary(R, Ctx)) || {R, _, _, DT} <- rows(Id1, Ctx) ++ rows(Id2, Ctx),
+                                                       DT =:= <<"zkey2">> ],
+    ok = check_history(Id1, History1, Ctx),
+    ok = check_history(Id2, History2, Ctx),
+    % Back to stock rows: every readable row, exactly (the damaged ones are counted as errors).
+    {ok, #{ errors := Errors }} = mod_backup:revisions_downgrade(Ctx),
+    ?assertEqual(Errors, z_db:q1("select count(*) from backup_revision where data_type <> 'erlang'", Ctx)),
+    ?assertEqual([<<"erlang">>], lists:usort([ DT || {_, _, _, DT} <- rows(Id1, Ctx) ++ rows(Id2, Ctx) ])),
+    ok = check_history(Id1, History1, Ctx),
+    ok = check_history(Id2, History2, Ctx).
+
 %% ---------------------------------------------------------------------------------------------
 
 rows(Id, Ctx) ->
     z_db:q("select id, type, version, data_type from backup_revision where rsc_id = $1 order by id", [Id], Ctx).
+
+%% The dictionary a row is compressed with (undefined for none).
+row_dictionary(RevId, Ctx) ->
+    case z_db:q1("select data from backup_revision where id = $1", [RevId], Ctx) of
+        <<"z", Flags, Id, _/binary>> when Flags band 3 =:= 2, Id < 128 -> Id;
+        _ -> undefined
+    end.
+
+%% The site's newest dictionary, trained now when it has none.
+ensure_dictionary(Ctx) ->
+    case z_db:q1("select max(id) from backup_revision_dict", Ctx) of
+        undefined ->
+            {ok, #{ adopted := true, dictionary := Id }} = backup_revision_dict:train(Ctx, #{ force => true }),
+            Id;
+        Id ->
+            Id
+    end.
+
+%% A process in a transaction holding the table of dictionaries in share mode: reads go on,
+%% nothing can be stored in it.
+hold_dictionaries(Ctx) ->
+    Self = self(),
+    Pid = spawn_link(fun() ->
+        z_db:transaction(fun(C) ->
+            _ = z_db:q("lock table backup_revision_dict in share mode", C),
+            Self ! {self(), holding},
+            receive {Self, release} -> ok end
+        end, Ctx),
+        Self ! {self(), released}
+    end),
+    receive {Pid, holding} -> Pid after ?WAIT -> ct:fail(no_lock) end.
+
+release(Pid) ->
+    Pid ! {self(), release},
+    receive {Pid, released} -> ok after ?WAIT -> ct:fail(no_release) end.
+
+%% What the admin's revision page sends for a diff request with query Q.
+admin_diff(Q, C) ->
+    C1 = lists:foldl(fun({K, V}, Acc) -> z_context:set_q(K, V, Acc) end, C, Q),
+    Before = length(zotonic_host:render_log(?SITE)),
+    _ = controller_admin_backup_revision:event(#postback_notify{ message = <<"rev-diff">> }, C1),
+    lists:nthtail(Before, zotonic_host:render_log(?SITE)).
+
+%% Restart the site's modules (as a restore does) and wait for mod_backup to be up again.
+restart_site(Ctx) ->
+    Server = z_utils:name_for_site(mod_backup, z_context:site(Ctx)),
+    Table = z_utils:name_for_site(backup_revision_dict, z_context:site(Ctx)),
+    Old = whereis(Server),
+    ok = z_sites_manager:restart(?SITE),
+    wait_until(fun() ->
+        New = whereis(Server),
+        is_pid(New) andalso New =/= Old andalso ets:info(Table, owner) =:= New
+    end).
 
 age_rows(RevIds, Interval, Ctx) ->
     _ = z_db:q(["update backup_revision set created = now() - interval '", Interval, "' where id = any($1)"],

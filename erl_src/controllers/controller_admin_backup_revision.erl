@@ -113,6 +113,11 @@ revert(Id, RevId, Options, Context) ->
             z_render:growl_error(?__("Sorry, this backup has been deleted.", Context), Context);
         {error, badarg} ->
             z_render:growl_error(?__("Sorry, this backup is damaged and can not be restored.", Context), Context);
+        {error, {_, #{ dictionary := DictId }}} ->
+            z_render:growl_error(iolist_to_binary([
+                ?__("Sorry, this backup can not be restored: it needs revision dictionary", Context),
+                " ", integer_to_binary(DictId), ", ", ?__("which is missing or damaged.", Context)
+            ]), Context);
         {error, _} ->
             z_render:growl_error(?__("Sorry, there was an error replacing your page.", Context), Context)
     end.
@@ -139,13 +144,15 @@ fetch(Id, RevId, Context) ->
         {ok, #{ <<"rsc_id">> := Id } = Rev} -> {ok, Rev};
         {ok, _} -> undefined;
         {error, badarg} -> {error, badarg};
+        {error, {Reason, #{ dictionary := _ }}} = Error
+            when Reason =:= missing_dictionary; Reason =:= bad_dictionary -> Error;
         {error, _} -> undefined
     end.
 
-show_diff(_Id, {error, badarg}, _B, Context) ->
-    damaged(Context);
-show_diff(_Id, _A, {error, badarg}, Context) ->
-    damaged(Context);
+show_diff(_Id, {error, _} = Error, _B, Context) ->
+    damaged(Error, Context);
+show_diff(_Id, _A, {error, _} = Error, Context) ->
+    damaged(Error, Context);
 show_diff(_Id, undefined, _B, Context) ->
     Context;
 show_diff(Id, {ok, A}, B, Context) ->
@@ -162,6 +169,16 @@ show_diff(Id, {ok, A}, B, Context) ->
     end.
 
 damaged(Context) ->
+    damaged({error, badarg}, Context).
+
+damaged({error, {_, #{ dictionary := Id }}}, Context) ->
+    Text = iolist_to_binary([
+        ?__("Sorry, this backup can not be shown: it needs revision dictionary", Context),
+        " ", integer_to_binary(Id), ", ",
+        ?__("which is missing or damaged.", Context)
+    ]),
+    z_render:growl_error(Text, Context);
+damaged(_Error, Context) ->
     z_render:growl_error(?__("Sorry, this backup is damaged and can not be shown.", Context), Context).
 
 %% The rows of _admin_backup_diff.tpl: [Property, HtmlA, HtmlB] per changed property (per

@@ -48,24 +48,30 @@
     job_cancel/1,
     job_progress/1,
     job_count/0,
-    revision_keyframe/1,
-    revision_delta/2,
-    revision_delta_after/2,
-    revision_delta_from/3,
-    revision_reconstruct/1,
-    revision_apply/2,
-    revision_rekey/1,
+    revision_dicts_new/0,
+    revision_dict_put/4,
+    revision_dict_ids/1,
+    revision_keyframe/3,
+    revision_delta/4,
+    revision_delta_after/4,
+    revision_delta_from/5,
+    revision_reconstruct/2,
+    revision_apply/3,
+    revision_rekey/3,
+    revision_delta_cost/2,
+    revision_train/6,
     revision_diff/2,
     build_id/0,
     is_loaded/0,
     library_path/0,
-    loaded_builds/0
+    loaded_builds/0,
+    is_current/1
 ]).
 
 %% For operators and tests: which build answers, whether it loaded, where its file is.
 -ignore_xref([build_id/0, is_loaded/0, library_path/0, loaded_builds/0]).
 
--export_type([job_handle/0]).
+-export_type([job_handle/0, dicts/0, dict_id/0]).
 
 -include_lib("kernel/include/logger.hrl").
 -include("backup_nif_build.hrl").
@@ -77,13 +83,19 @@
 -define(IMPL, {?MODULE, impl}).
 -define(LOAD_RESULT(Module), {?MODULE, load_result, Module}).
 %% Functions of this module that are not NIFs of the library.
--define(LOCAL, [is_loaded, library_path, loaded_builds, module_info]).
+-define(LOCAL, [is_loaded, library_path, loaded_builds, is_current, module_info]).
 %% How long an old build's library stays after its last job ended: the job's worker threads
 %% exit on their own after the job returns. App env `nif_purge_grace_ms' (tests shorten it).
 -define(PURGE_GRACE_MS, 10000).
 
 %% A running job: the library module that runs it and the library's handle.
 -opaque job_handle() :: {module(), reference()}.
+%% A site's set of loaded revision dictionaries: the library module that made it and its
+%% resource. A set made by an older build still works while that build is loaded; callers
+%% replace it when is_current/1 says it is not of the current build.
+-opaque dicts() :: {module(), reference()}.
+%% A revision dictionary's id; 0 for none.
+-type dict_id() :: non_neg_integer().
 
 -type job_start() :: {ok, job_handle()} | {error, {atom(), #{message := binary(), path => binary()}}}.
 -type progress_to() :: pid() | undefined.
@@ -171,37 +183,72 @@ job_count() ->
     lists:sum([ M:job_count() || {_Build, M} <- loaded_builds() ]).
 
 %% Revision codec (called through backup_revision_codec, which documents it). Props travel as
-%% term_to_binary/1 bytes; blobs are the zkey1/zdelta1 rows of backup_revision.
--type revision_error() :: {error, {Reason :: atom(), #{message := binary()}}}.
+%% term_to_binary/1 bytes; blobs are the rows of backup_revision. Dicts is a site's set of
+%% dictionaries (revision_dicts_new/0); Dict the id of the one new rows are written with (0: none).
+-type revision_error() :: {error, {Reason :: atom(), #{message := binary(), dictionary => pos_integer()}}}.
 
--spec revision_keyframe(PropsEtf :: binary()) -> {ok, binary()} | revision_error().
-revision_keyframe(PropsEtf) ->
-    (impl()):revision_keyframe(PropsEtf).
+-spec revision_dicts_new() -> dicts().
+revision_dicts_new() ->
+    Module = impl(),
+    {Module, Module:revision_dicts_new()}.
 
--spec revision_delta(BaseEtf :: binary(), NewEtf :: binary()) -> {ok, binary()} | revision_error().
-revision_delta(BaseEtf, NewEtf) ->
-    (impl()):revision_delta(BaseEtf, NewEtf).
+-spec revision_dict_put(Dicts :: dicts(), Id :: pos_integer(), Bytes :: binary(), Warm :: boolean()) ->
+    ok | revision_error().
+revision_dict_put(Dicts, Id, Bytes, Warm) ->
+    with_dicts(Dicts, fun(M, D) -> M:revision_dict_put(D, Id, Bytes, Warm) end).
 
--spec revision_delta_after(Chain :: [binary()], NewEtf :: binary()) -> {ok, binary()} | revision_error().
-revision_delta_after(Chain, NewEtf) ->
-    (impl()):revision_delta_after(Chain, NewEtf).
+-spec revision_dict_ids(Dicts :: dicts()) -> [pos_integer()].
+revision_dict_ids(Dicts) ->
+    with_dicts(Dicts, fun(M, D) -> M:revision_dict_ids(D) end).
 
--spec revision_delta_from(LastBlob :: binary(), BaseEtf :: binary(), NewEtf :: binary()) ->
+-spec revision_keyframe(Dicts :: dicts(), Dict :: dict_id(), PropsEtf :: binary()) ->
     {ok, binary()} | revision_error().
-revision_delta_from(LastBlob, BaseEtf, NewEtf) ->
-    (impl()):revision_delta_from(LastBlob, BaseEtf, NewEtf).
+revision_keyframe(Dicts, Dict, PropsEtf) ->
+    with_dicts(Dicts, fun(M, D) -> M:revision_keyframe(D, Dict, PropsEtf) end).
 
--spec revision_reconstruct(Chain :: [binary()]) -> {ok, binary()} | revision_error().
-revision_reconstruct(Chain) ->
-    (impl()):revision_reconstruct(Chain).
+-spec revision_delta(Dicts :: dicts(), Dict :: dict_id(), BaseEtf :: binary(), NewEtf :: binary()) ->
+    {ok, binary()} | revision_error().
+revision_delta(Dicts, Dict, BaseEtf, NewEtf) ->
+    with_dicts(Dicts, fun(M, D) -> M:revision_delta(D, Dict, BaseEtf, NewEtf) end).
 
--spec revision_apply(BaseEtf :: binary(), Deltas :: [binary()]) -> {ok, binary()} | revision_error().
-revision_apply(BaseEtf, Deltas) ->
-    (impl()):revision_apply(BaseEtf, Deltas).
+-spec revision_delta_after(Dicts :: dicts(), Dict :: dict_id(), Chain :: [binary()], NewEtf :: binary()) ->
+    {ok, binary()} | revision_error().
+revision_delta_after(Dicts, Dict, Chain, NewEtf) ->
+    with_dicts(Dicts, fun(M, D) -> M:revision_delta_after(D, Dict, Chain, NewEtf) end).
 
--spec revision_rekey(Chain :: [binary()]) -> {ok, binary()} | revision_error().
-revision_rekey(Chain) ->
-    (impl()):revision_rekey(Chain).
+-spec revision_delta_from(Dicts :: dicts(), Dict :: dict_id(), LastBlob :: binary(), BaseEtf :: binary(),
+                          NewEtf :: binary()) -> {ok, binary()} | revision_error().
+revision_delta_from(Dicts, Dict, LastBlob, BaseEtf, NewEtf) ->
+    with_dicts(Dicts, fun(M, D) -> M:revision_delta_from(D, Dict, LastBlob, BaseEtf, NewEtf) end).
+
+-spec revision_reconstruct(Dicts :: dicts(), Chain :: [binary()]) -> {ok, binary()} | revision_error().
+revision_reconstruct(Dicts, Chain) ->
+    with_dicts(Dicts, fun(M, D) -> M:revision_reconstruct(D, Chain) end).
+
+-spec revision_apply(Dicts :: dicts(), BaseEtf :: binary(), Deltas :: [binary()]) ->
+    {ok, binary()} | revision_error().
+revision_apply(Dicts, BaseEtf, Deltas) ->
+    with_dicts(Dicts, fun(M, D) -> M:revision_apply(D, BaseEtf, Deltas) end).
+
+-spec revision_rekey(Dicts :: dicts(), Dict :: dict_id(), Chain :: [binary()]) -> {ok, binary()} | revision_error().
+revision_rekey(Dicts, Dict, Chain) ->
+    with_dicts(Dicts, fun(M, D) -> M:revision_rekey(D, Dict, Chain) end).
+
+-spec revision_delta_cost(Dicts :: dicts(), Blob :: binary()) ->
+    {ok, #{atom() => non_neg_integer()}} | revision_error().
+revision_delta_cost(Dicts, Blob) ->
+    with_dicts(Dicts, fun(M, D) -> M:revision_delta_cost(D, Blob) end).
+
+-spec revision_train(Ref :: reference(), Dicts :: dicts(), Current :: dict_id(), Train :: [[binary()]],
+                     Holdout :: [[binary()]], MaxBytes :: pos_integer()) ->
+    {ok, job_handle()} | revision_error().
+revision_train(Ref, Dicts, Current, Train, Holdout, MaxBytes) ->
+    with_dicts(Dicts, fun(M, D) ->
+        case M:revision_train(Ref, D, Current, Train, Holdout, MaxBytes) of
+            {ok, Handle} -> {ok, {M, Handle}};
+            {error, _} = Error -> Error
+        end
+    end).
 
 -spec revision_diff(EtfA :: binary(), EtfB :: binary()) -> {ok, [map()]} | revision_error().
 revision_diff(EtfA, EtfB) ->
@@ -235,6 +282,17 @@ loaded_builds() ->
                                           "backup_nif_" ++ B <- [ atom_to_list(M) ],
                                           persistent_term:get(?LOAD_RESULT(M), undefined) =:= ok ]).
 
+%% @doc Is this set of dictionaries of the build that answers calls now? A set of an older build
+%% works until that build is purged, so its holder replaces it when this says false.
+-spec is_current(dicts()) -> boolean().
+is_current({Module, _}) ->
+    try impl() of
+        Module -> true;
+        _ -> false
+    catch
+        error:{nif_not_loaded, _} -> false
+    end.
+
 %% ---------------------------------------------------------------------------------------------
 
 job(Start) ->
@@ -243,6 +301,11 @@ job(Start) ->
         {ok, Handle} -> {ok, {Module, Handle}};
         {error, _} = Error -> Error
     end.
+
+with_dicts({Module, Dicts}, Fun) when is_atom(Module) ->
+    Fun(Module, Dicts);
+with_dicts(_, _Fun) ->
+    error(badarg).
 
 %% The module of this build's library; loaded on first use.
 impl() ->

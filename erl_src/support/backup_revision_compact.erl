@@ -3,10 +3,13 @@
 %%
 %% compact: sites have years of stock rows; start/1 converts them in a background process,
 %% resource by resource, each in its own transaction under the resource's revision lock, in
-%% batches with a pause between them. stop/1 interrupts it between two resources; as every
-%% resource is converted whole or not at all, start/1 later simply continues with the resources
-%% that still have `erlang' rows. Every new row is checked to reconstruct to exactly the props
-%% of the row it replaces before it is written.
+%% batches with a pause between them. It first trains the site's dictionary on the rows there
+%% are (backup_revision_dict:train/2, adopted when it pays), then rewrites every resource that
+%% has a row not written the way a save writes now: `erlang' and format 1 rows, and rows
+%% compressed without the newest dictionary; at the end the dictionaries no row needs any more
+%% are deleted. stop/1 interrupts it between two resources; as every resource is converted whole
+%% or not at all, start/1 later simply continues with the resources still to do. Every new row
+%% is checked to reconstruct to exactly the props of the row it replaces before it is written.
 %%
 %% downgrade: rewrites every keyframe and delta row as a stock `erlang' row
 %% (`term_to_binary(Props, [compressed])'), so the site can go back to Zotonic's own module.
@@ -103,22 +106,31 @@ name(Context) ->
 -spec compact(Context) -> {done | stopped, stats()} when
     Context :: z:context().
 compact(Context) ->
+    _ = case backup_revision_dict:train(Context, #{ force => true }) of
+        {ok, _} = Ok ->
+            Ok;
+        {error, Reason} = Error ->
+            log_error(undefined, <<"Could not train a revision dictionary; compacting without a new one">>, Reason),
+            Error
+    end,
     compact_loop(0, #{ resources => 0, rows => 0, errors => 0 }, Context).
 
 compact_loop(After, Stats, Context) ->
-    RscIds = z_db:q("
+    Current = backup_revision_codec:write_dictionary(backup_revision_dict:codec(Context)),
+    RscIds = z_db:q(["
         select distinct rsc_id
         from backup_revision
-        where data_type = $1
-          and rsc_id > $2
+        where rsc_id > $1
+          and ", backup_revision_dict:recode_sql("$3"), "
         order by rsc_id
-        limit $3",
-        [ backup_revision_codec:data_type_erlang(), After, ?BATCH ],
+        limit $2"],
+        [ After, ?BATCH, Current ],
         Context),
     case compact_batch(RscIds, After, Stats, Context) of
         {stopped, _Last, Stats1} ->
             {stopped, Stats1};
         {ok, _Last, Stats1} when length(RscIds) < ?BATCH ->
+            _ = backup_revision_dict:gc(Context),
             {done, Stats1};
         {ok, Last, Stats1} ->
             timer:sleep(?PAUSE),
@@ -150,9 +162,10 @@ compact_resource(RscId, Context) ->
     F = fun(Ctx) ->
         ok = backup_revision_save:lock_resource(RscId, Ctx),
         Rows = backup_revision_read:resource_rows(RscId, Ctx),
-        case decode_all(Rows) of
+        Codec = backup_revision_dict:codec(Ctx),
+        case decode_all(Rows, Codec) of
             {ok, Decoded} ->
-                New = encode_all(Decoded),
+                New = encode_all(Decoded, Codec),
                 {ok, write_changed(Rows, New, Ctx)};
             {error, _} = Error ->
                 Error
@@ -161,35 +174,34 @@ compact_resource(RscId, Context) ->
     transaction_result(RscId, <<"Could not compact revisions">>, z_db:transaction(F, Context)).
 
 %% Every row's props, in save order: [{Id, Type, Props}].
-decode_all(Rows) ->
-    decode_all(Rows, undefined, []).
+decode_all(Rows, Codec) ->
+    decode_all(Rows, undefined, [], Codec).
 
-decode_all([], _Prev, Acc) ->
+decode_all([], _Prev, Acc, _Codec) ->
     {ok, lists:reverse(Acc)};
-decode_all([ {Id, Type, DataType, Data} | Rest ], Prev, Acc) ->
+decode_all([ {Id, Type, DataType, Data} | Rest ], Prev, Acc, Codec) ->
     Chain = case backup_revision_codec:is_full(DataType) of
         true -> [ {DataType, Data} ];
         false when Prev =:= undefined -> [ {DataType, Data} ];
         false -> [ {backup_revision_codec:data_type_erlang(), term_to_binary(Prev)}, {DataType, Data} ]
     end,
-    case backup_revision_codec:decode(Chain) of
-        {ok, Props} -> decode_all(Rest, Props, [ {Id, Type, Props} | Acc ]);
+    case backup_revision_codec:decode(Chain, Codec) of
+        {ok, Props} -> decode_all(Rest, Props, [ {Id, Type, Props} | Acc ], Codec);
         {error, Reason} -> {error, {Id, Reason}}
     end.
 
-%% The rows as saving writes them: full for the first row, a deletion, the row after a deletion
-%% and every keyframe_every() rows; deltas else. Deltas are checked before they are used.
-encode_all(Decoded) ->
+%% The rows as saving writes them: full for the first row, the row after a deletion and every
+%% keyframe_every() rows; deltas else. Deltas are checked before they are used.
+encode_all(Decoded, Codec) ->
     Every = backup_revision_save:keyframe_every(),
     {Rows, _} = lists:mapfoldl(
         fun({Id, Type, Props}, {PrevType, PrevProps, Count}) ->
             IsFull = PrevProps =:= undefined
-                orelse Type =:= <<"D">>
                 orelse PrevType =:= <<"D">>
                 orelse Count >= Every,
             Row = case IsFull of
-                true -> keyframe(Props);
-                false -> checked_delta(PrevProps, Props)
+                true -> keyframe(Props, Codec);
+                false -> checked_delta(PrevProps, Props, Codec)
             end,
             {DataType, _} = Row,
             Count1 = case backup_revision_codec:is_full(DataType) of
@@ -202,20 +214,20 @@ encode_all(Decoded) ->
         Decoded),
     Rows.
 
-keyframe(Props) ->
-    {ok, Row} = backup_revision_codec:encode_keyframe(Props),
+keyframe(Props, Codec) ->
+    {ok, Row} = backup_revision_codec:encode_keyframe(Props, Codec),
     Row.
 
-checked_delta(PrevProps, Props) ->
-    {ok, {DataType, Data} = Row} = backup_revision_codec:encode_delta(PrevProps, Props),
+checked_delta(PrevProps, Props, Codec) ->
+    {ok, {DataType, Data} = Row} = backup_revision_codec:encode_delta(PrevProps, Props, Codec),
     case backup_revision_codec:is_full(DataType) of
         true ->
             Row;
         false ->
             Base = {backup_revision_codec:data_type_erlang(), term_to_binary(PrevProps)},
-            case backup_revision_codec:decode([ Base, {DataType, Data} ]) of
+            case backup_revision_codec:decode([ Base, {DataType, Data} ], Codec) of
                 {ok, P} when P =:= Props -> Row;
-                _ -> keyframe(Props)
+                _ -> keyframe(Props, Codec)
             end
     end.
 
@@ -270,26 +282,26 @@ downgrade_resource(RscId, Context) ->
     F = fun(Ctx) ->
         ok = backup_revision_save:lock_resource(RscId, Ctx),
         Rows = backup_revision_read:resource_rows(RscId, Ctx),
-        {ok, downgrade_rows(Rows, undefined, {0, 0}, Ctx)}
+        {ok, downgrade_rows(Rows, undefined, {0, 0}, backup_revision_dict:codec(Ctx), Ctx)}
     end,
     transaction_result(RscId, <<"Could not downgrade revisions">>, z_db:transaction(F, Context)).
 
-downgrade_rows([], _Prev, Counts, _Context) ->
+downgrade_rows([], _Prev, Counts, _Codec, _Context) ->
     Counts;
-downgrade_rows([ {Id, _Type, DataType, Data} | Rest ], Prev, {N, E}, Context) ->
+downgrade_rows([ {Id, _Type, DataType, Data} | Rest ], Prev, {N, E}, Codec, Context) ->
     Erlang = backup_revision_codec:data_type_erlang(),
     Chain = case backup_revision_codec:is_full(DataType) of
         true -> [ {DataType, Data} ];
         false when Prev =:= undefined -> [ {DataType, Data} ];
         false -> [ {Erlang, term_to_binary(Prev)}, {DataType, Data} ]
     end,
-    case backup_revision_codec:decode(Chain) of
+    case backup_revision_codec:decode(Chain, Codec) of
         {ok, Props} when DataType =:= Erlang ->
-            downgrade_rows(Rest, Props, {N, E}, Context);
+            downgrade_rows(Rest, Props, {N, E}, Codec, Context);
         {ok, Props} ->
             _ = z_db:q("update backup_revision set data_type = $2, data = $3 where id = $1",
                        [ Id, Erlang, term_to_binary(Props, [compressed]) ], Context),
-            downgrade_rows(Rest, Props, {N + 1, E}, Context);
+            downgrade_rows(Rest, Props, {N + 1, E}, Codec, Context);
         {error, Reason} ->
             ?LOG_ERROR(#{
                 in => zotonic_mod_backup,
@@ -298,7 +310,7 @@ downgrade_rows([ {Id, _Type, DataType, Data} | Rest ], Prev, {N, E}, Context) ->
                 result => error,
                 reason => Reason
             }),
-            downgrade_rows(Rest, undefined, {N, E + 1}, Context)
+            downgrade_rows(Rest, undefined, {N, E + 1}, Codec, Context)
     end.
 
 transaction_result(_RscId, _Text, {ok, _} = Ok) ->

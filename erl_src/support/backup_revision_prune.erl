@@ -34,7 +34,8 @@
 %% @doc Remove what is older than the retention settings: revisions, edge log and medium log
 %% older than revision_retention_months; revisions of users older than
 %% user_revision_retention_days; all revisions of deleted personal-data resources gone longer
-%% than user_deletion_retention_days. Chains are kept whole (see prune_resource_rows/4).
+%% than user_deletion_retention_days. Chains are kept whole (see prune_resource_rows/4), and
+%% the dictionaries no row names any more are deleted (backup_revision_dict:gc/1).
 -spec periodic_cleanup(Context) -> ok when
     Context :: z:context().
 periodic_cleanup(Context) ->
@@ -59,6 +60,8 @@ periodic_cleanup(Context) ->
         user_retention => N2,
         deleted_user_retention => N3
     }),
+    % Dictionaries only pruned rows named can go now.
+    _ = backup_revision_dict:gc(Context),
     ok.
 
 %% Remove the rows matching Cond (an SQL condition on backup_revision with Params), resource by
@@ -107,7 +110,7 @@ prune_resource_rows(RscId, Cond, Params, Context) ->
             Params ++ [ RscId ], Context)
     end,
     % The data is read only when a surviving delta loses its predecessor: removing an earlier
-    % deleted-revision row (always followed by a full row) reads none.
+    % deleted-revision row (always followed by a full row, the save after a deletion) reads none.
     Rows = Select("id, data_type"),
     Deleted = [ Id || {Id, _, true} <- Rows ],
     case Deleted of
@@ -115,7 +118,9 @@ prune_resource_rows(RscId, Cond, Params, Context) ->
             0;
         _ ->
             case strands_a_delta(Rows, false) of
-                true -> ok = rekey_survivors(Select("id, data_type, data"), [], false, Context);
+                true ->
+                    Codec = backup_revision_dict:codec(Context),
+                    ok = rekey_survivors(Select("id, data_type, data"), [], false, Codec, Context);
                 false -> ok
             end,
             z_db:q("delete from backup_revision where id = any($1)", [ Deleted ], Context)
@@ -127,20 +132,20 @@ strands_a_delta([ {_Id, DataType, IsDelete} | Rest ], PrevDeleted) ->
     ((not IsDelete) andalso PrevDeleted andalso not backup_revision_codec:is_full(DataType))
         orelse strands_a_delta(Rest, IsDelete).
 
-rekey_survivors([], _Chain, _PrevDeleted, _Context) ->
+rekey_survivors([], _Chain, _PrevDeleted, _Codec, _Context) ->
     ok;
-rekey_survivors([ {Id, DataType, Data, IsDelete} | Rest ], Chain, PrevDeleted, Context) ->
+rekey_survivors([ {Id, DataType, Data, IsDelete} | Rest ], Chain, PrevDeleted, Codec, Context) ->
     Chain1 = case backup_revision_codec:is_full(DataType) of
         true -> [ {DataType, Data} ];
         false -> [ {DataType, Data} | Chain ]
     end,
     case (not IsDelete) andalso PrevDeleted andalso not backup_revision_codec:is_full(DataType) of
         true ->
-            case backup_revision_codec:rekey(lists:reverse(Chain1)) of
+            case backup_revision_codec:rekey(lists:reverse(Chain1), Codec) of
                 {ok, {NewType, NewData}} ->
                     _ = z_db:q("update backup_revision set data_type = $2, data = $3 where id = $1",
                                [ Id, NewType, NewData ], Context),
-                    rekey_survivors(Rest, [ {NewType, NewData} ], IsDelete, Context);
+                    rekey_survivors(Rest, [ {NewType, NewData} ], IsDelete, Codec, Context);
                 {error, Reason} ->
                     ?LOG_ERROR(#{
                         in => zotonic_mod_backup,
@@ -149,8 +154,8 @@ rekey_survivors([ {Id, DataType, Data, IsDelete} | Rest ], Chain, PrevDeleted, C
                         result => error,
                         reason => Reason
                     }),
-                    rekey_survivors(Rest, Chain1, IsDelete, Context)
+                    rekey_survivors(Rest, Chain1, IsDelete, Codec, Context)
             end;
         false ->
-            rekey_survivors(Rest, Chain1, IsDelete, Context)
+            rekey_survivors(Rest, Chain1, IsDelete, Codec, Context)
     end.

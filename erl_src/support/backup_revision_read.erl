@@ -42,18 +42,20 @@
 
 %% @doc Fetch a revision by its id: the row, with its props in `data' and `data_type'
 %% `<<"erlang">>' as stock mod_backup returns it, however the row is stored. A row that cannot
-%% be reconstructed (damaged data) gives `{error, badarg}'.
+%% be reconstructed (damaged data) gives `{error, badarg}'; one whose dictionary is missing from
+%% backup_revision_dict or damaged gives `{error, {missing_dictionary | bad_dictionary, Info}}'
+%% with the dictionary's id and a message naming it.
 -spec get_revision(RevisionId, Context) -> {ok, Revision} | {error, Reason} when
     RevisionId :: integer() | binary() | string(),
     Context :: z:context(),
     Revision :: m_backup_revision:revision(),
-    Reason :: enoent | badarg.
+    Reason :: enoent | badarg | {missing_dictionary | bad_dictionary, #{ dictionary := pos_integer(), message := binary() }}.
 get_revision(RevId0, Context) ->
     case catch z_convert:to_integer(RevId0) of
         RevId when is_integer(RevId) ->
             case chain_rows(RevId, Context) of
                 [] -> {error, enoent};
-                Chain -> reconstruct(Chain)
+                Chain -> reconstruct(Chain, Context)
             end;
         _ ->
             {error, enoent}
@@ -71,14 +73,14 @@ chain_rows(RevId, Context) ->
           and b.id <= $1
           and b.id >= ", last_full_id(Rsc, " and k.id <= $1"), "
         order by b.id"],
-        [ RevId, backup_revision_codec:data_type_delta() ],
+        [ RevId, backup_revision_codec:data_types_delta() ],
         Context),
     Rows.
 
-reconstruct(Chain) ->
+reconstruct(Chain, Context) ->
     Last = lists:last(Chain),
     Rows = [ {DT, D} || #{ <<"data_type">> := DT, <<"data">> := D } <- Chain ],
-    case backup_revision_codec:decode(Rows) of
+    case backup_revision_codec:decode(Rows, backup_revision_dict:codec(Context)) of
         {ok, Props} ->
             % Reported as stock reports its rows: our storage format stays inside the module.
             {ok, Last#{ <<"data_type">> => backup_revision_codec:data_type_erlang(), <<"data">> => Props }};
@@ -91,7 +93,13 @@ reconstruct(Chain) ->
                 result => error,
                 reason => Reason
             }),
-            {error, badarg}
+            case Reason of
+                {DictError, #{ dictionary := _ } = Info}
+                    when DictError =:= missing_dictionary; DictError =:= bad_dictionary ->
+                    {error, {DictError, maps:with([dictionary, message], Info)}};
+                _ ->
+                    {error, badarg}
+            end
     end.
 
 %% @doc The newest row of a resource (id, type, version, data_type, data) with `chain_length',
@@ -110,7 +118,7 @@ newest_row(RscId, Context) ->
         where b.rsc_id = $1
         order by b.id desc
         limit 1"],
-        [ RscId, backup_revision_codec:data_type_delta() ],
+        [ RscId, backup_revision_codec:data_types_delta() ],
         Context),
     case Rows of
         [ Row ] -> {ok, Row};
@@ -128,7 +136,7 @@ latest_chain(RscId, Context) ->
         where b.rsc_id = $1
           and b.id >= ", last_full_id("$1", ""), "
         order by b.id"],
-        [ RscId, backup_revision_codec:data_type_delta() ],
+        [ RscId, backup_revision_codec:data_types_delta() ],
         Context),
     Rows.
 
@@ -136,7 +144,7 @@ latest_chain(RscId, Context) ->
 %% the delta data_type. Every chain read starts there.
 last_full_id(Rsc, UpTo) ->
     ["coalesce((select max(k.id) from backup_revision k where k.rsc_id = ", Rsc, UpTo,
-     " and k.data_type <> $2), 0)"].
+     " and k.data_type <> all($2)), 0)"].
 
 %% @doc The revisions of a resource, newest first, as tuples
 %% {id, type, created, version, user_id, user_name}.
@@ -225,7 +233,7 @@ list_deleted({Offset, Limit}, Context) ->
 expand_deleted(#{ <<"id">> := RevId, <<"data_type">> := DataType, <<"data">> := Data } = Row, Context) ->
     Decoded = case backup_revision_codec:is_full(DataType) of
         true ->
-            backup_revision_codec:decode([ {DataType, Data} ]);
+            backup_revision_codec:decode([ {DataType, Data} ], backup_revision_dict:codec(Context));
         false ->
             case get_revision(RevId, Context) of
                 {ok, #{ <<"data">> := P }} -> {ok, P};

@@ -1,10 +1,12 @@
 %% @doc Saving revisions: a row per saved version of a resource (`P') and one with its props at
 %% deletion (`D'), as Zotonic's mod_backup, but stored as keyframes and deltas.
 %%
-%% A keyframe (the full props) is written for the first save, a deletion, the save after a
-%% deletion and at least every ?KEYFRAME_EVERY saves of a resource; the saves in between are
+%% A keyframe (the full props) is written for the first save, the save after a deletion and at
+%% least every ?KEYFRAME_EVERY saves of a resource; the saves in between, and a deletion, are
 %% deltas from the row saved just before them (by id) of the same resource, so a revision is
-%% read from the last full row (`erlang' or keyframe) up to it, in one query. A save makes its
+%% read from the last full row (`erlang' or keyframe) up to it, in one query. Rows are
+%% compressed with the site's newest dictionary (backup_revision_dict), and every save counts
+%% towards the next training of one. A save makes its
 %% delta from the props of the previous save while backup_revision_cache still holds them
 %% (checked against the newest row's checksum), so it reads only that row; otherwise it reads
 %% and rebuilds the chain. All writes to the rows of one resource take a transaction-scoped
@@ -77,15 +79,17 @@ save(Id, Props, IsDeleted, Context) ->
             #{ <<"version">> := Version } when not IsDeleted, Version =/= undefined ->
                 skipped;
             _ ->
-                {DataType, Data} = encode_save(Id, Props, IsDeleted, Newest, Base, Ctx),
+                Codec = backup_revision_dict:codec(Ctx),
+                {DataType, Data} = encode_save(Id, Props, Newest, Base, Codec, Ctx),
                 insert_revision(Id, IsDeleted, Version, UserId, UserName, DataType, Data, Ctx)
         end
     end,
     case z_db:transaction(F, Context) of
         {inserted, RevId} when not IsDeleted ->
+            ok = backup_revision_dict:saved(Context),
             backup_revision_cache:store(Id, RevId, Props, Context);
         {inserted, _RevId} ->
-            ok;
+            backup_revision_dict:saved(Context);
         skipped ->
             ok;
         {rollback, {Reason, _Stack}} ->
@@ -155,30 +159,28 @@ newest(RscId, Context) ->
 chain_of(Rows) ->
     [ {DT, D} || #{ <<"data_type">> := DT, <<"data">> := D } <- Rows ].
 
-%% A full row for the first save, a deletion, the save after a deletion and every
-%% ?KEYFRAME_EVERY saves; else a delta from the newest row: from the cached props of that row
-%% when there are any and its checksum accepts them, else from its chain.
-encode_save(_Id, Props, true, _Newest, _Base, _Context) ->
-    keyframe(Props);
-encode_save(_Id, Props, false, undefined, _Base, _Context) ->
-    keyframe(Props);
-encode_save(_Id, Props, false, #{ <<"type">> := ?TYPE_DELETED }, _Base, _Context) ->
-    keyframe(Props);
-encode_save(_Id, Props, false, #{ <<"chain_length">> := N }, _Base, _Context) when N >= ?KEYFRAME_EVERY ->
-    keyframe(Props);
-encode_save(Id, Props, false, #{ <<"id">> := LastId, <<"data_type">> := DT, <<"data">> := D } = Newest,
-            {cached, LastId, BaseEtf}, Context) ->
-    case backup_revision_codec:encode_delta_from({DT, D}, BaseEtf, Props) of
+%% A full row for the first save, the save after a deletion and every ?KEYFRAME_EVERY saves;
+%% else (a deletion too) a delta from the newest row: from the cached props of that row when
+%% there are any and its checksum accepts them, else from its chain.
+encode_save(_Id, Props, undefined, _Base, Codec, _Context) ->
+    keyframe(Props, Codec);
+encode_save(_Id, Props, #{ <<"type">> := ?TYPE_DELETED }, _Base, Codec, _Context) ->
+    keyframe(Props, Codec);
+encode_save(_Id, Props, #{ <<"chain_length">> := N }, _Base, Codec, _Context) when N >= ?KEYFRAME_EVERY ->
+    keyframe(Props, Codec);
+encode_save(Id, Props, #{ <<"id">> := LastId, <<"data_type">> := DT, <<"data">> := D } = Newest,
+            {cached, LastId, BaseEtf}, Codec, Context) ->
+    case backup_revision_codec:encode_delta_from({DT, D}, BaseEtf, Props, Codec) of
         {ok, Row} -> Row;
-        {error, _} -> delta_from_chain(Props, Newest, chain_of(backup_revision_read:latest_chain(Id, Context)))
+        {error, _} -> delta_from_chain(Props, Newest, chain_of(backup_revision_read:latest_chain(Id, Context)), Codec)
     end;
-encode_save(Id, Props, false, Newest, {cached, _OtherRevId, _BaseEtf}, Context) ->
-    delta_from_chain(Props, Newest, chain_of(backup_revision_read:latest_chain(Id, Context)));
-encode_save(_Id, Props, false, Newest, {chain, Chain}, _Context) ->
-    delta_from_chain(Props, Newest, Chain).
+encode_save(Id, Props, Newest, {cached, _OtherRevId, _BaseEtf}, Codec, Context) ->
+    delta_from_chain(Props, Newest, chain_of(backup_revision_read:latest_chain(Id, Context)), Codec);
+encode_save(_Id, Props, Newest, {chain, Chain}, Codec, _Context) ->
+    delta_from_chain(Props, Newest, Chain, Codec).
 
-delta_from_chain(Props, #{ <<"id">> := LastId }, Chain) ->
-    case backup_revision_codec:encode_delta_after(Chain, Props) of
+delta_from_chain(Props, #{ <<"id">> := LastId }, Chain, Codec) ->
+    case backup_revision_codec:encode_delta_after(Chain, Props, Codec) of
         {ok, Row} ->
             Row;
         {error, Reason} ->
@@ -189,11 +191,11 @@ delta_from_chain(Props, #{ <<"id">> := LastId }, Chain) ->
                 result => error,
                 reason => Reason
             }),
-            keyframe(Props)
+            keyframe(Props, Codec)
     end.
 
-keyframe(Props) ->
-    {ok, Row} = backup_revision_codec:encode_keyframe(Props),
+keyframe(Props, Codec) ->
+    {ok, Row} = backup_revision_codec:encode_keyframe(Props, Codec),
     Row.
 
 user_name(undefined, _Context) ->
@@ -257,7 +259,7 @@ insert_deleted_revision(RscId, GoneDate, Context) ->
                 case backup_revision_read:get_revision(RevId, Ctx) of
                     {ok, #{ <<"data">> := Props, <<"version">> := Version,
                             <<"user_id">> := UserId, <<"user_name">> := UserName }} ->
-                        {DataType, Data} = keyframe(Props),
+                        {DataType, Data} = keyframe(Props, backup_revision_dict:codec(Ctx)),
                         _ = z_db:q("
                             insert into backup_revision
                                 (rsc_id, type, version, user_id, user_name, data_type, data, created)

@@ -1,6 +1,7 @@
 %% @doc The tables of the revision log, as Zotonic's mod_backup makes them: backup_revision,
 %% backup_edge_log and backup_medium_log, their indexes and the trigger stamping deleted medium
-%% records. Installing again changes nothing.
+%% records; and ours, backup_revision_dict (the site's compression dictionaries, see
+%% backup_revision_dict). Installing again changes nothing.
 %% @end
 
 %% Copyright 2026 The zotonic_mod_backup authors
@@ -91,6 +92,27 @@ install(Context) ->
                     medium_deleted timestamp with time zone default null,
                     primary key (id),
                     constraint backup_medium_log_rsc_id_medium_created_key unique (rsc_id, medium_created)
+                )", Context),
+            ok;
+        true ->
+            ok
+    end,
+    case z_db:table_exists(backup_revision_dict, Context) of
+        false ->
+            % The site's zstd dictionaries of revision rows (backup_revision_dict): never changed,
+            % and kept while a row names its id; ids come from a sequence, so one is never
+            % given again, even after its row is gone. rows and upto: the log when it was
+            % trained.
+            _ = z_db:q("
+                create table backup_revision_dict (
+                    id serial not null,
+                    created timestamp with time zone not null default current_timestamp,
+                    checksum bigint not null,
+                    rows bigint not null default 0,
+                    upto bigint not null default 0,
+                    data bytea not null,
+                    primary key (id),
+                    constraint backup_revision_dict_id_range check (id between 1 and 16383)
                 )", Context),
             ok;
         true ->

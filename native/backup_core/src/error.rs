@@ -34,6 +34,12 @@ pub enum Error {
     /// applied to a base it was not made from.
     #[error("bad revision: {0}")]
     BadRevision(String),
+    /// A revision row needs a site dictionary that is not loaded (or not in the database).
+    #[error("revision dictionary {0} is missing")]
+    MissingDictionary(u32),
+    /// A site dictionary whose stored bytes zstd cannot use.
+    #[error("revision dictionary {id} is damaged: {reason}")]
+    BadDictionary { id: u32, reason: String },
     /// A save's base props are not the revision the resource's newest stored row ends at, so a
     /// delta from them would not follow that row; the caller rebuilds the base from the chain.
     #[error("stale base: {0}")]
@@ -126,6 +132,8 @@ impl Error {
             Error::InvalidArgument(_) => "einval",
             Error::BadRevision(_) => "bad_revision",
             Error::StaleBase(_) => "stale_base",
+            Error::MissingDictionary(_) => "missing_dictionary",
+            Error::BadDictionary { .. } => "bad_dictionary",
             Error::CommandFailed { .. } => "command_failed",
             Error::HashMismatch { .. } => "hash_mismatch",
             Error::Busy(_) => "busy",
@@ -138,6 +146,14 @@ impl Error {
             Error::NotRegularFile { .. } => "not_regular_file",
             Error::HmacMismatch { .. } => "hmac_mismatch",
             Error::Timeout => "timeout",
+        }
+    }
+
+    /// The revision dictionary the error is about, when there is one.
+    pub fn dictionary(&self) -> Option<u32> {
+        match self {
+            Error::MissingDictionary(id) | Error::BadDictionary { id, .. } => Some(*id),
+            _ => None,
         }
     }
 

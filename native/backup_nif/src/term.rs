@@ -54,7 +54,8 @@ pub fn ok<'a>(env: Env<'a>, value: Term<'a>) -> Term<'a> {
     (atoms::ok(), value).encode(env)
 }
 
-/// `{error, {Reason, #{message => Bin, path => Bin}}}`.
+/// `{error, {Reason, #{message => Bin, path => Bin, dictionary => Id}}}` (path and dictionary
+/// when the error has them).
 pub fn error<'a>(env: Env<'a>, e: &Error) -> Term<'a> {
     let reason = Atom::from_str(env, e.reason())
         .map(|a| a.encode(env))
@@ -63,6 +64,9 @@ pub fn error<'a>(env: Env<'a>, e: &Error) -> Term<'a> {
     let mut pairs = vec![("message", message)];
     if let Some(p) = e.path() {
         pairs.push(("path", binary(env, p.as_os_str().as_bytes())));
+    }
+    if let Some(id) = e.dictionary() {
+        pairs.push(("dictionary", id.encode(env)));
     }
     let info = map(env, &pairs).unwrap_or(message);
     (atoms::error(), (reason, info)).encode(env)

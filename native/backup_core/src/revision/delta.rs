@@ -1,46 +1,78 @@
-//! Structural diff of two terms into a flat list of operations, and its application.
+//! Format 2 deltas: the structural diff of two canonical terms (every map's entries sorted by
+//! their encoded key, see `etf::canonicalize`) as a flat list of operations, and its application.
 //!
-//! The operation list is flat on purpose (each op carries its full path) so that deserializing
-//! it never recurses: a hostile delta cannot exhaust the stack of a dirty scheduler. Paths walk
-//! through map keys (the key's ETF) and tuple/list positions. Values are ETF bodies, parsed with
-//! the depth budget left below their path.
+//! The list is flat on purpose (each op carries its full path) so that deserializing it never
+//! recurses: a hostile delta cannot exhaust the stack of a dirty scheduler. What changes on every
+//! save is written small: a path step is one varint (a map entry by its position among the sorted
+//! keys, a tuple or list element by its index), an integer that changed is its difference
+//! (`version` + 1 is one byte), a date `{{Y,M,D},{H,M,S}}` the seconds it moved, and a text the
+//! byte ranges it keeps and the bytes it inserts. Values are canonical ETF bodies, parsed with the
+//! depth budget left below their path.
 
 use super::etf::{self, Value, MAX_DEPTH};
 use super::textdiff::{self, TextOp};
 use super::RevError;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_bytes::ByteBuf;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// Binaries shorter than this are replaced whole; longer ones may be stored as text ops.
-const TEXT_MIN: usize = 64;
+/// Binaries shorter than this are replaced whole; longer ones may be stored as text ops (a
+/// word added to a title costs its bytes and two copy ranges).
+const TEXT_MIN: usize = 8;
 /// Tuples and lists whose new encoding is smaller than this are replaced whole.
 const CONTAINER_MIN: usize = 96;
 /// Time all sequence diffs of one delta may take together before they settle for coarser
 /// answers: a save that rewrites three 50 KB bodies must not pay a full deadline per body.
 const DIFF_DEADLINE: Duration = Duration::from_millis(1);
 
-/// One step from a term into one of its parts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One step from a term into one of its parts. Stored as one varint: `n << 1` for the n-th
+/// entry of a map (keys sorted), `n << 1 | 1` for the n-th element of a tuple or list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
-    /// The value under this key (ETF body) of a map.
-    Key(ByteBuf),
-    /// The element at this 0-based position of a tuple or list.
+    Key(u32),
     Index(u32),
+}
+
+impl Serialize for Step {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(match *self {
+            Step::Key(n) => u64::from(n) << 1,
+            Step::Index(n) => (u64::from(n) << 1) | 1,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = u64::deserialize(d)?;
+        let n = u32::try_from(v >> 1)
+            .map_err(|_| serde::de::Error::custom("delta path step out of range"))?;
+        Ok(if v & 1 == 0 {
+            Step::Key(n)
+        } else {
+            Step::Index(n)
+        })
+    }
 }
 
 /// What to do at the end of a path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
-    /// Put this value (ETF body) there; for a map key that is absent, add it.
+    /// Put this value (ETF body) there.
     Set(ByteBuf),
-    /// Remove this map key (the last step must be a `Key`).
-    Remove,
+    /// The integer there changes by this much.
+    Int(i64),
+    /// The datetime there moves by this many seconds.
+    Time(i64),
     /// The binary there is rebuilt from its old bytes.
     Text(Vec<TextOp>),
     /// The proper list there is rebuilt from runs of its old elements and new elements.
     List(Vec<ListItem>),
+    /// The map there gains this key (ETF body) with this value (ETF body).
+    Put(ByteBuf, ByteBuf),
+    /// The map there loses the entries at these positions (ascending, as they were before).
+    Drop(Vec<u32>),
 }
 
 /// One step rebuilding a list.
@@ -58,7 +90,8 @@ pub struct Op {
     pub action: Action,
 }
 
-/// The operations that turn `old` into `new`. Applying them to `old` gives a term `=:=` `new`.
+/// The operations that turn `old` into `new`, both canonical. Applying them to `old` gives a
+/// term `=:=` `new`.
 pub fn diff(old: &Value, new: &Value) -> Vec<Op> {
     let mut out = Out {
         ops: Vec::new(),
@@ -74,47 +107,39 @@ struct Out {
     deadline: Instant,
 }
 
-fn set(path: &[Step], v: &Value) -> Op {
-    Op {
-        path: path.to_vec(),
-        action: Action::Set(ByteBuf::from(etf::encode_body(v))),
+impl Out {
+    fn push(&mut self, path: &[Step], action: Action) {
+        self.ops.push(Op {
+            path: path.to_vec(),
+            action,
+        });
     }
+}
+
+fn body(v: &Value) -> ByteBuf {
+    ByteBuf::from(etf::encode_body(v))
 }
 
 fn diff_at(old: &Value, new: &Value, path: &mut Vec<Step>, out: &mut Out) {
     if old == new {
         return;
     }
+    if let (Some(a), Some(b)) = (datetime_secs(old), datetime_secs(new)) {
+        return out.push(path, Action::Time(b - a));
+    }
     match (old, new) {
-        (Value::Map(a), Value::Map(b)) => {
-            let index: HashMap<&Value, &Value> = a.iter().map(|(k, v)| (k, v)).collect();
-            for (k, v) in b {
-                path.push(Step::Key(ByteBuf::from(etf::encode_body(k))));
-                match index.get(k) {
-                    Some(ov) => diff_at(ov, v, path, out),
-                    None => out.ops.push(set(path, v)),
-                }
-                path.pop();
-            }
-            let present: HashSet<&Value> = b.iter().map(|(k, _)| k).collect();
-            for (k, _) in a {
-                if !present.contains(k) {
-                    let mut p = path.clone();
-                    p.push(Step::Key(ByteBuf::from(etf::encode_body(k))));
-                    out.ops.push(Op {
-                        path: p,
-                        action: Action::Remove,
-                    });
-                }
-            }
-        }
+        (Value::Map(a), Value::Map(b)) => diff_map(a, b, path, out),
+        (Value::Int(a), Value::Int(b)) => match b.checked_sub(*a) {
+            Some(d) => out.push(path, Action::Int(d)),
+            None => out.push(path, Action::Set(body(new))),
+        },
         (Value::Binary(a), Value::Binary(b)) if a.len() >= TEXT_MIN && b.len() >= TEXT_MIN => {
+            // Whichever is smaller as stored: the text ops, or the new value whole.
             match textdiff::encode_ops(a, b, out.deadline) {
-                Some(t) if textdiff::ops_cost(&t) < b.len() => out.ops.push(Op {
-                    path: path.clone(),
-                    action: Action::Text(t),
-                }),
-                _ => out.ops.push(set(path, new)),
+                Some(t) if encoded(&t) < etf::encoded_len(new) + 1 => {
+                    out.push(path, Action::Text(t))
+                }
+                _ => out.push(path, Action::Set(body(new))),
             }
         }
         (Value::Tuple(a), Value::Tuple(b))
@@ -125,7 +150,53 @@ fn diff_at(old: &Value, new: &Value, path: &mut Vec<Step>, out: &mut Out) {
         (Value::List(a, None), Value::List(b, None)) if etf::encoded_len(new) >= CONTAINER_MIN => {
             diff_list(a, b, path, out)
         }
-        _ => out.ops.push(set(path, new)),
+        _ => out.push(path, Action::Set(body(new))),
+    }
+}
+
+/// Both maps have their entries sorted by encoded key: one merge walk finds the changed, the
+/// removed and the added keys. Changes come first, by position in `a`; then the removals; then
+/// the additions, so every position an op names is one of `a`'s.
+fn diff_map(a: &[(Value, Value)], b: &[(Value, Value)], path: &mut Vec<Step>, out: &mut Out) {
+    let ka: Vec<Vec<u8>> = a.iter().map(|(k, _)| etf::encode_body(k)).collect();
+    let kb: Vec<Vec<u8>> = b.iter().map(|(k, _)| etf::encode_body(k)).collect();
+    let (mut i, mut j) = (0, 0);
+    let mut dropped = Vec::new();
+    let mut added = Vec::new();
+    while i < a.len() || j < b.len() {
+        let order = match (ka.get(i), kb.get(j)) {
+            (Some(x), Some(y)) => x.cmp(y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        match order {
+            std::cmp::Ordering::Equal => {
+                if a[i].1 != b[j].1 {
+                    path.push(Step::Key(i as u32));
+                    diff_at(&a[i].1, &b[j].1, path, out);
+                    path.pop();
+                }
+                i += 1;
+                j += 1;
+            }
+            std::cmp::Ordering::Less => {
+                dropped.push(i as u32);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                added.push(j);
+                j += 1;
+            }
+        }
+    }
+    if !dropped.is_empty() {
+        out.push(path, Action::Drop(dropped));
+    }
+    for j in added {
+        out.push(
+            path,
+            Action::Put(ByteBuf::from(kb[j].clone()), body(&b[j].1)),
+        );
     }
 }
 
@@ -144,7 +215,7 @@ fn diff_list(a: &[Value], b: &[Value], path: &mut Vec<Step>, out: &mut Out) {
         return elementwise(a, b, path, out);
     }
     if u32::try_from(a.len().max(b.len())).is_err() {
-        return out.ops.push(set(path, &Value::List(b.to_vec(), None)));
+        return out.push(path, Action::Set(body(&Value::List(b.to_vec(), None))));
     }
     // Diff element identities (equal elements share an id): cheap to compare and hash.
     let mut ids: HashMap<&Value, usize> = HashMap::new();
@@ -183,7 +254,7 @@ fn diff_list(a: &[Value], b: &[Value], path: &mut Vec<Step>, out: &mut Out) {
                 new_index, new_len, ..
             } => {
                 for v in &b[new_index..new_index + new_len] {
-                    items.push(ListItem::New(ByteBuf::from(etf::encode_body(v))));
+                    items.push(ListItem::New(body(v)));
                 }
             }
             similar::DiffOp::Replace {
@@ -198,15 +269,12 @@ fn diff_list(a: &[Value], b: &[Value], path: &mut Vec<Step>, out: &mut Out) {
                     patched.push((old_index + j, new_index + j));
                 }
                 for v in &b[new_index + paired..new_index + new_len] {
-                    items.push(ListItem::New(ByteBuf::from(etf::encode_body(v))));
+                    items.push(ListItem::New(body(v)));
                 }
             }
         }
     }
-    out.ops.push(Op {
-        path: path.clone(),
-        action: Action::List(items),
-    });
+    out.push(path, Action::List(items));
     for (i, j) in patched {
         path.push(Step::Index(j as u32));
         diff_at(&a[i], &b[j], path, out);
@@ -214,8 +282,79 @@ fn diff_list(a: &[Value], b: &[Value], path: &mut Vec<Step>, out: &mut Out) {
     }
 }
 
-/// Applies `ops` to `root` in order. `budget` is the number of bytes new binaries may still take;
-/// it bounds what a hostile delta can make us allocate.
+// ---------------------------------------------------------------------------------------------
+// Datetimes: `{{Y, M, D}, {H, Mi, S}}` as Erlang's calendar writes them, as seconds since year 0.
+
+/// Days from 0000-03-01 based civil date (proleptic Gregorian), as in H. Hinnant's algorithm.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// The seconds of a valid datetime (years 0 to 999,999), else None.
+fn datetime_secs(v: &Value) -> Option<i64> {
+    let Value::Tuple(dt) = v else { return None };
+    let [Value::Tuple(date), Value::Tuple(time)] = dt.as_slice() else {
+        return None;
+    };
+    let [Value::Int(y), Value::Int(mo), Value::Int(d)] = date.as_slice() else {
+        return None;
+    };
+    let [Value::Int(h), Value::Int(mi), Value::Int(s)] = time.as_slice() else {
+        return None;
+    };
+    if !(0..=999_999).contains(y)
+        || !(1..=12).contains(mo)
+        || !(0..24).contains(h)
+        || !(0..60).contains(mi)
+        || !(0..60).contains(s)
+    {
+        return None;
+    }
+    let days = days_from_civil(*y, *mo, *d);
+    // A day past the month's end (the 30th of February) would come back as another date.
+    if *d < 1 || civil_from_days(days) != (*y, *mo, *d) {
+        return None;
+    }
+    Some(days * 86_400 + h * 3600 + mi * 60 + s)
+}
+
+fn datetime(secs: i64) -> Option<Value> {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    if !(0..=999_999).contains(&y) {
+        return None;
+    }
+    let int = Value::Int;
+    Some(Value::Tuple(vec![
+        Value::Tuple(vec![int(y), int(m), int(d)]),
+        Value::Tuple(vec![int(rem / 3600), int(rem / 60 % 60), int(rem % 60)]),
+    ]))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Applying
+
+/// Applies `ops` to the canonical `root` in order; `root` stays canonical. `budget` is the
+/// number of bytes new values may still take; it bounds what a hostile delta can make us
+/// allocate.
 pub fn apply(root: &mut Value, ops: &[Op], budget: &mut usize) -> Result<(), RevError> {
     for op in ops {
         apply_one(root, op, budget)?;
@@ -223,80 +362,88 @@ pub fn apply(root: &mut Value, ops: &[Op], budget: &mut usize) -> Result<(), Rev
     Ok(())
 }
 
-fn parse_at(bytes: &[u8], depth: usize) -> Result<Value, RevError> {
-    if depth > MAX_DEPTH {
-        return Err(RevError::corrupt("delta path too deep"));
-    }
-    etf::decode_body_at(bytes, depth).map_err(RevError::into_corrupt)
+fn corrupt(msg: &str) -> RevError {
+    RevError::corrupt(msg)
 }
 
-fn charge(budget: &mut usize, n: usize) -> Result<(), RevError> {
+/// A value of the delta, canonical, at `depth`.
+fn parse_at(bytes: &[u8], depth: usize, budget: &mut usize) -> Result<Value, RevError> {
+    if depth > MAX_DEPTH {
+        return Err(corrupt("delta path too deep"));
+    }
     *budget = budget
-        .checked_sub(n)
-        .ok_or_else(|| RevError::corrupt("delta makes the revision too large"))?;
-    Ok(())
+        .checked_sub(bytes.len())
+        .ok_or_else(|| corrupt("delta makes the revision too large"))?;
+    let mut v = etf::decode_body_at(bytes, depth).map_err(RevError::into_corrupt)?;
+    etf::canonicalize(&mut v);
+    Ok(v)
 }
 
 fn apply_one(root: &mut Value, op: &Op, budget: &mut usize) -> Result<(), RevError> {
     let depth = op.path.len();
-    let (target, last) = match op.path.split_last() {
-        None => (root, None),
-        Some((last, prefix)) => (walk(root, prefix)?, Some(last)),
-    };
-    match (&op.action, last) {
-        (Action::Remove, Some(Step::Key(k))) => {
-            let key = parse_at(k, depth)?;
-            let pairs = as_map(target)?;
-            let i = pairs
-                .iter()
-                .position(|(pk, _)| *pk == key)
-                .ok_or_else(|| RevError::corrupt("delta removes a missing key"))?;
-            pairs.remove(i);
-            Ok(())
-        }
-        (Action::Remove, _) => Err(RevError::corrupt("remove outside a map")),
-        (Action::Set(bytes), Some(Step::Key(k))) => {
-            charge(budget, bytes.len())?;
-            let key = parse_at(k, depth)?;
-            let value = parse_at(bytes, depth)?;
-            let pairs = as_map(target)?;
-            match pairs.iter_mut().find(|(pk, _)| *pk == key) {
-                Some((_, v)) => *v = value,
-                None => pairs.push((key, value)),
+    let slot = walk(root, &op.path)?;
+    match &op.action {
+        Action::Set(bytes) => *slot = parse_at(bytes, depth, budget)?,
+        Action::Int(d) => match slot {
+            Value::Int(i) => {
+                *i = i
+                    .checked_add(*d)
+                    .ok_or_else(|| corrupt("integer delta overflows"))?
             }
-            Ok(())
+            _ => return Err(corrupt("integer delta on a non-integer")),
+        },
+        Action::Time(d) => {
+            let secs = datetime_secs(slot).ok_or_else(|| corrupt("time delta on a non-date"))?;
+            *slot = secs
+                .checked_add(*d)
+                .and_then(datetime)
+                .ok_or_else(|| corrupt("time delta leaves the calendar"))?;
         }
-        (action, last) => {
-            let slot = match last {
-                Some(step) => child(target, step, depth)?,
-                None => target,
+        Action::Text(t) => {
+            let Value::Binary(old) = slot else {
+                return Err(corrupt("text delta on a non-binary"));
             };
-            match action {
-                Action::Set(bytes) => {
-                    charge(budget, bytes.len())?;
-                    *slot = parse_at(bytes, depth)?;
-                }
-                Action::Text(t) => {
-                    let Value::Binary(old) = slot else {
-                        return Err(RevError::corrupt("text delta on a non-binary"));
-                    };
-                    let out = textdiff::apply_ops(old, t, *budget)
-                        .ok_or_else(|| RevError::corrupt("text delta does not fit its base"))?;
-                    charge(budget, out.len())?;
-                    *old = out;
-                }
-                Action::List(items) => {
-                    let Value::List(old, None) = slot else {
-                        return Err(RevError::corrupt("list delta on a non-list"));
-                    };
-                    let rebuilt = rebuild_list(std::mem::take(old), items, depth, budget)?;
-                    *slot = Value::List(rebuilt, None);
-                }
-                Action::Remove => return Err(RevError::corrupt("remove outside a map")),
+            let new = textdiff::apply_ops(old, t, *budget)
+                .ok_or_else(|| corrupt("text delta does not fit its base"))?;
+            *budget = budget
+                .checked_sub(new.len())
+                .ok_or_else(|| corrupt("delta makes the revision too large"))?;
+            *old = new;
+        }
+        Action::List(items) => {
+            let Value::List(old, None) = slot else {
+                return Err(corrupt("list delta on a non-list"));
+            };
+            let rebuilt = rebuild_list(std::mem::take(old), items, depth, budget)?;
+            *slot = Value::List(rebuilt, None);
+        }
+        Action::Put(k, v) => {
+            let key = parse_at(k, depth + 1, budget)?;
+            let value = parse_at(v, depth + 1, budget)?;
+            let Value::Map(pairs) = slot else {
+                return Err(corrupt("delta adds a key to a non-map"));
+            };
+            let encoded = etf::encode_body(&key);
+            match pairs.binary_search_by(|(pk, _)| etf::encode_body(pk).cmp(&encoded)) {
+                Ok(_) => return Err(corrupt("delta adds a key that is there")),
+                Err(at) => pairs.insert(at, (key, value)),
             }
-            Ok(())
+        }
+        Action::Drop(positions) => {
+            let Value::Map(pairs) = slot else {
+                return Err(corrupt("delta removes keys from a non-map"));
+            };
+            if positions.windows(2).any(|w| w[0] >= w[1])
+                || positions.last().is_some_and(|&p| p as usize >= pairs.len())
+            {
+                return Err(corrupt("delta removes keys that are not there"));
+            }
+            for &p in positions.iter().rev() {
+                pairs.remove(p as usize);
+            }
         }
     }
+    Ok(())
 }
 
 fn rebuild_list(
@@ -312,146 +459,102 @@ fn rebuild_list(
             ListItem::Old { skip, len } => {
                 for _ in 0..*skip {
                     rest.next()
-                        .ok_or_else(|| RevError::corrupt("list delta skips past the end"))?;
+                        .ok_or_else(|| corrupt("list delta skips past the end"))?;
                 }
                 for _ in 0..*len {
                     out.push(
                         rest.next()
-                            .ok_or_else(|| RevError::corrupt("list delta reads past the end"))?,
+                            .ok_or_else(|| corrupt("list delta reads past the end"))?,
                     );
                 }
             }
-            ListItem::New(bytes) => {
-                charge(budget, bytes.len())?;
-                out.push(parse_at(bytes, depth + 1)?);
-            }
+            ListItem::New(bytes) => out.push(parse_at(bytes, depth + 1, budget)?),
         }
     }
     if out.is_empty() {
-        return Err(RevError::corrupt("list delta makes an empty list"));
+        return Err(corrupt("list delta makes an empty list"));
     }
     Ok(out)
 }
 
-fn as_map(v: &mut Value) -> Result<&mut Vec<(Value, Value)>, RevError> {
-    match v {
-        Value::Map(pairs) => Ok(pairs),
-        _ => Err(RevError::corrupt("delta path expects a map")),
-    }
-}
-
-fn child<'v>(v: &'v mut Value, step: &Step, depth: usize) -> Result<&'v mut Value, RevError> {
-    match step {
-        Step::Key(k) => {
-            let key = parse_at(k, depth)?;
-            as_map(v)?
-                .iter_mut()
-                .find(|(pk, _)| *pk == key)
-                .map(|(_, val)| val)
-                .ok_or_else(|| RevError::corrupt("delta path names a missing key"))
-        }
-        Step::Index(i) => match v {
-            Value::Tuple(items) | Value::List(items, None) => items
-                .get_mut(*i as usize)
-                .ok_or_else(|| RevError::corrupt("delta path index out of range")),
-            _ => Err(RevError::corrupt("delta path expects a tuple or list")),
-        },
-    }
-}
-
 fn walk<'v>(mut v: &'v mut Value, steps: &[Step]) -> Result<&'v mut Value, RevError> {
-    for (d, step) in steps.iter().enumerate() {
-        v = child(v, step, d)?;
+    for step in steps {
+        v = match (v, step) {
+            (Value::Map(pairs), Step::Key(i)) => pairs
+                .get_mut(*i as usize)
+                .map(|(_, val)| val)
+                .ok_or_else(|| corrupt("delta path names a missing key"))?,
+            (Value::Tuple(items) | Value::List(items, None), Step::Index(i)) => items
+                .get_mut(*i as usize)
+                .ok_or_else(|| corrupt("delta path index out of range"))?,
+            (_, Step::Key(_)) => return Err(corrupt("delta path expects a map")),
+            (_, Step::Index(_)) => return Err(corrupt("delta path expects a tuple or list")),
+        };
     }
     Ok(v)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+// ---------------------------------------------------------------------------------------------
+// What a delta costs
 
-    fn bin(s: &str) -> Value {
-        Value::Binary(s.as_bytes().to_vec())
-    }
-
-    #[test]
-    fn changed_removed_and_added_keys_round_trip() {
-        let body = "<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit.</p>".repeat(40);
-        let old = Value::Map(vec![
-            (bin("title"), bin("Hello")),
-            (bin("gone"), Value::Int(1)),
-            (
-                bin("body"),
-                Value::Tuple(vec![
-                    Value::Atom("trans".into()),
-                    Value::List(
-                        vec![
-                            Value::Tuple(vec![Value::Atom("en".into()), bin(&body)]),
-                            Value::Tuple(vec![Value::Atom("nl".into()), bin(&body)]),
-                        ],
-                        None,
-                    ),
-                ]),
-            ),
-        ]);
-        let mut new = old.clone();
-        if let Value::Map(p) = &mut new {
-            p.retain(|(k, _)| *k != bin("gone"));
-            p.push((bin("added"), Value::Atom("true".into())));
-            p[0].1 = bin("Hello world");
-            let edited = body.replacen("dolor", "DOLOR", 3);
-            p[1].1 = Value::Tuple(vec![
-                Value::Atom("trans".into()),
-                Value::List(
-                    vec![
-                        Value::Tuple(vec![Value::Atom("en".into()), bin(&edited)]),
-                        Value::Tuple(vec![Value::Atom("nl".into()), bin(&body)]),
-                    ],
-                    None,
-                ),
-            ]);
-        }
-        let ops = diff(&old, &new);
-        assert!(ops.iter().any(|o| matches!(o.action, Action::Text(_))));
-        let size: usize = postcard::to_allocvec(&ops).unwrap().len();
-        assert!(size < 200, "delta of {size} bytes");
-        let mut v = old.clone();
-        apply(&mut v, &ops, &mut usize::MAX.clone()).unwrap();
-        assert_eq!(v, new);
-    }
-
-    #[test]
-    fn list_insertions_and_deletions_round_trip() {
-        let item = |i: i64| Value::Tuple(vec![Value::Int(i), bin(&"x".repeat(40))]);
-        let old = Value::List((0..20).map(item).collect(), None);
-        let new = Value::List(
-            (0..25)
-                .filter(|i| i % 7 != 3)
-                .map(|i| if i == 10 { bin("ten") } else { item(i) })
-                .collect(),
-            None,
-        );
-        let ops = diff(&old, &new);
-        let mut v = old.clone();
-        apply(&mut v, &ops, &mut usize::MAX.clone()).unwrap();
-        assert_eq!(v, new);
-    }
-
-    #[test]
-    fn ops_against_the_wrong_base_are_errors_not_panics() {
-        let ops = vec![
-            Op {
-                path: vec![Step::Index(5)],
-                action: Action::Remove,
-            },
-            Op {
-                path: vec![Step::Key(ByteBuf::from(vec![1, 2, 3]))],
-                action: Action::Set(ByteBuf::from(vec![106])),
-            },
-        ];
-        for op in ops {
-            let mut v = Value::Map(vec![]);
-            assert!(apply(&mut v, &[op], &mut 1000).is_err());
-        }
-    }
+/// The bytes of an uncompressed delta payload, by part (postcard encoding).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cost {
+    /// The crc32 of the revision the delta makes.
+    pub checksum: usize,
+    /// Op count and each op's action tag.
+    pub framing: usize,
+    /// Paths to the changed values.
+    pub paths: usize,
+    /// Integer and datetime changes.
+    pub ints: usize,
+    pub times: usize,
+    /// Text changes: the copy ranges, and the inserted bytes with their lengths.
+    pub text_copies: usize,
+    pub text_inserts: usize,
+    /// Values set whole, keys added (key and value), keys removed, lists rebuilt.
+    pub sets: usize,
+    pub puts: usize,
+    pub drops: usize,
+    pub lists: usize,
 }
+
+fn encoded<T: Serialize + ?Sized>(t: &T) -> usize {
+    postcard::to_allocvec(t).map(|v| v.len()).unwrap_or(0)
+}
+
+/// Where the bytes of a delta payload (`checksum` bytes of crc32, then `ops`) go.
+pub fn cost(checksum: usize, ops: &[Op]) -> Cost {
+    let mut c = Cost {
+        checksum,
+        framing: encoded(&ops.len()),
+        ..Cost::default()
+    };
+    for op in ops {
+        c.paths += encoded(&op.path);
+        c.framing += 1;
+        let payload = encoded(&op.action).saturating_sub(1);
+        match &op.action {
+            Action::Set(_) => c.sets += payload,
+            Action::Int(_) => c.ints += payload,
+            Action::Time(_) => c.times += payload,
+            Action::Put(..) => c.puts += payload,
+            Action::Drop(_) => c.drops += payload,
+            Action::List(_) => c.lists += payload,
+            Action::Text(t) => {
+                c.framing += encoded(&t.len());
+                for t in t {
+                    match t {
+                        TextOp::Copy { .. } => c.text_copies += encoded(t),
+                        TextOp::Insert(_) => c.text_inserts += encoded(t),
+                    }
+                }
+            }
+        }
+    }
+    c
+}
+
+#[cfg(test)]
+#[path = "delta_tests.rs"]
+mod tests;

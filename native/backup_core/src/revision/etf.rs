@@ -136,6 +136,35 @@ pub fn encode_canonical(v: &Value) -> Vec<u8> {
     out
 }
 
+/// Sorts the entries of every map in `v` by their encoded key, as `encode_canonical` writes
+/// them: afterwards `encode_body(v) == encode_canonical(v)`, and a map's n-th entry is the same
+/// whatever order the map was built in. Recursion is bounded by the depth limit of the parser.
+pub fn canonicalize(v: &mut Value) {
+    match v {
+        Value::List(items, tail) => {
+            items.iter_mut().for_each(canonicalize);
+            if let Some(t) = tail {
+                canonicalize(t);
+            }
+        }
+        Value::Tuple(items) => items.iter_mut().for_each(canonicalize),
+        Value::Map(pairs) => {
+            for (k, val) in pairs.iter_mut() {
+                canonicalize(k);
+                canonicalize(val);
+            }
+            pairs.sort_by_cached_key(|(k, _)| encode_body(k));
+        }
+        _ => {}
+    }
+}
+
+/// `canonical_hash` of a term already `canonicalize`d: the crc32 of its plain encoding, which
+/// is then the canonical one, without sorting every map again.
+pub fn canonicalized_hash(v: &Value) -> u32 {
+    crc32fast::hash(&encode_body(v))
+}
+
 /// crc32 of the canonical encoding: identifies a term independently of map order.
 pub fn canonical_hash(v: &Value) -> u32 {
     crc32fast::hash(&encode_canonical(v))
@@ -680,5 +709,30 @@ mod tests {
             (Value::Int(1), Value::Atom("a".into())),
         ]);
         assert_eq!(canonical_hash(&a), canonical_hash(&b));
+    }
+
+    #[test]
+    fn hash_of_a_canonicalized_term_is_its_canonical_hash() {
+        let inner = |o: bool| {
+            let mut p = vec![
+                (Value::Atom("b".into()), Value::Int(2)),
+                (Value::Binary(b"a".to_vec()), Value::nil()),
+            ];
+            if o {
+                p.reverse();
+            }
+            Value::Map(p)
+        };
+        let mut v = Value::Map(vec![
+            (Value::Int(1), inner(true)),
+            (
+                Value::Atom("z".into()),
+                Value::List(vec![inner(false), inner(true)], None),
+            ),
+        ]);
+        let want = canonical_hash(&v);
+        canonicalize(&mut v);
+        assert_eq!(canonicalized_hash(&v), want);
+        assert_eq!(encode_body(&v), encode_canonical(&v));
     }
 }

@@ -1,54 +1,44 @@
 //! Revision storage: keyframes and deltas of resource properties, and the diff the admin shows.
 //!
 //! Stock Zotonic stores every save as `term_to_binary(Props, [compressed])` (`data_type`
-//! `erlang`). We store a keyframe (`zkey1`) at least every N saves and deltas (`zdelta1`) in
-//! between. Erlang hands us `term_to_binary(Props)` and gets ETF back; everything else is here.
+//! `erlang`). We store a keyframe at least every N saves and deltas in between, written in
+//! format 2 (`zkey2`, `zdelta2`), compressed with the site's own zstd dictionary when it has
+//! one. Format 1 rows (`zkey1`, `zdelta1`) stay readable. Erlang hands us `term_to_binary(Props)`
+//! and gets ETF back; everything else is here.
 //!
-//! # Stored format (version 1)
+//! # Stored format
+//! The header is in `seal`; payloads are:
 //! ```text
-//! "ZR" | version: u8 = 1 | kind: u8 ('K' keyframe, 'D' delta) | codec: u8 (0 raw, 1 zstd) | payload
-//! keyframe payload = postcard(Keyframe { hash: u32, term: bytes })        term: ETF body
-//! delta payload    = postcard(Delta { base_hash: u32, result_hash: u32, ops: [Op] })
+//! format 2 keyframe = crc32 (4 bytes, big endian) | canonical ETF body of the props
+//! format 2 delta    = postcard(Delta { result: [u8; 4], ops: [delta::Op] })
+//! format 1 keyframe = postcard(Keyframe { hash: u32, term: bytes })
+//! format 1 delta    = postcard(Delta { base_hash: u32, result_hash: u32, ops: [delta_v1::Op] })
 //! ```
-//! `hash` is the crc32 of the term's canonical ETF (maps sorted), so a delta is refused on any
-//! base but its own and a reconstruction is checked end to end. See `delta` for the operations.
-//! Unknown versions, kinds and codecs are errors, never guesses.
+//! The crc32 is of the term's canonical ETF (every map sorted by encoded key), so a
+//! reconstruction is checked end to end: whatever happened to the rows in between, a revision
+//! that does not hash to what was saved is an error, never a wrong revision. Inside the codec
+//! every term is kept canonical (`etf::canonicalize`), which is what lets a delta name a map
+//! entry by position, and lets the checksum be taken of the plain encoding.
 
 pub mod delta;
+pub mod delta_v1;
+pub mod dict;
 pub mod etf;
 pub mod render;
+pub mod seal;
 pub mod textdiff;
 
 use crate::{Error, Result};
+pub use dict::{Dictionary, Dicts};
 use etf::Value;
+pub use seal::Kind;
+use seal::Unsealer;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
-/// `backup_revision.data_type` of a keyframe row.
-pub const KEYFRAME_TYPE: &str = "zkey1";
-/// `backup_revision.data_type` of a delta row.
-pub const DELTA_TYPE: &str = "zdelta1";
-
-const MAGIC: &[u8; 2] = b"ZR";
-const FORMAT_VERSION: u8 = 1;
-const KIND_KEYFRAME: u8 = b'K';
-const KIND_DELTA: u8 = b'D';
-const CODEC_RAW: u8 = 0;
-const CODEC_ZSTD: u8 = 1;
-const HEADER_LEN: usize = 5;
-/// zstd level by payload size, so compressing one save stays well under a millisecond here
-/// (on props, level 19 runs at ~3.5 MB/s, 15 at ~9, 12 at ~17, 3 at ~430): small deltas are
-/// squeezed hard; keyframes and rewrites, which are large, get the fast level.
-fn zstd_level(len: usize) -> i32 {
-    match len {
-        0..=2_048 => 19,
-        2_049..=6_144 => 15,
-        6_145..=16_384 => 12,
-        _ => 3,
-    }
-}
-/// Payloads below this are stored raw: zstd's frame costs more than it saves.
-const COMPRESS_MIN: usize = 48;
+/// `backup_revision.data_type` of the keyframe and delta rows written now.
+pub const KEYFRAME_TYPE: &str = "zkey2";
+pub const DELTA_TYPE: &str = "zdelta2";
 /// Most bytes one stored revision may expand to, and that one reconstruction may produce.
 pub const MAX_REVISION_BYTES: usize = 128 << 20;
 
@@ -88,275 +78,288 @@ impl From<RevError> for Error {
     }
 }
 
+/// The dictionaries a call may read rows with, and the one it writes new rows with (none: plain
+/// zstd).
+#[derive(Debug, Clone, Copy)]
+pub struct Codec<'a> {
+    pub dicts: &'a Dicts,
+    pub write_with: Option<&'a Dictionary>,
+}
+
+impl<'a> Codec<'a> {
+    /// Reads with `dicts`, writes with the dictionary `write_with` (0: none) among them.
+    pub fn new(dicts: &'a Dicts, write_with: u32) -> Result<Self> {
+        let write_with = match write_with {
+            0 => None,
+            id => Some(dicts.get(id)?.as_ref()),
+        };
+        Ok(Codec { dicts, write_with })
+    }
+}
+
+fn corrupt(msg: impl Into<String>) -> Error {
+    Error::BadRevision(msg.into())
+}
+
 #[derive(Serialize, Deserialize)]
-struct Keyframe {
+struct KeyframeV1 {
     hash: u32,
     term: ByteBuf,
 }
 
 #[derive(Serialize, Deserialize)]
-struct Delta {
+struct DeltaV1 {
     base_hash: u32,
     result_hash: u32,
+    ops: Vec<delta_v1::Op>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DeltaV2 {
+    result: [u8; 4],
     ops: Vec<delta::Op>,
 }
 
-/// What a stored revision blob is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Keyframe,
-    Delta,
-}
-
-impl Kind {
-    /// The `data_type` column value for this kind.
-    pub fn data_type(self) -> &'static str {
-        match self {
-            Kind::Keyframe => KEYFRAME_TYPE,
-            Kind::Delta => DELTA_TYPE,
-        }
-    }
-}
-
-fn seal(kind: u8, payload: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(HEADER_LEN + payload.len() / 2 + 16);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&[FORMAT_VERSION, kind]);
-    if payload.len() >= COMPRESS_MIN {
-        let z = zstd::bulk::compress(payload, zstd_level(payload.len()))
-            .map_err(|e| Error::InvalidArgument(format!("zstd: {e}")))?;
-        if z.len() < payload.len() {
-            out.push(CODEC_ZSTD);
-            out.extend_from_slice(&z);
-            return Ok(out);
-        }
-    }
-    out.push(CODEC_RAW);
-    out.extend_from_slice(payload);
-    Ok(out)
-}
-
-/// The kind of a stored blob, from its header alone.
-pub fn kind(blob: &[u8]) -> Result<Kind> {
-    match blob {
-        [b'Z', b'R', FORMAT_VERSION, KIND_KEYFRAME, ..] => Ok(Kind::Keyframe),
-        [b'Z', b'R', FORMAT_VERSION, KIND_DELTA, ..] => Ok(Kind::Delta),
-        [b'Z', b'R', v, ..] if *v != FORMAT_VERSION => Err(Error::BadRevision(format!(
-            "unknown revision format version {v}"
-        ))),
-        _ => Err(Error::BadRevision("not a revision blob".into())),
-    }
-}
-
-/// Reuses one zstd context over a chain: creating one per delta costs more than decoding it.
-#[derive(Default)]
-struct Unsealer {
-    zstd: Option<zstd::bulk::Decompressor<'static>>,
-}
-
-impl Unsealer {
-    fn unseal(&mut self, blob: &[u8], want: Kind) -> std::result::Result<Vec<u8>, RevError> {
-        let got = kind(blob).map_err(|e| RevError::corrupt(e.to_string()))?;
-        if got != want {
-            return Err(RevError::corrupt(format!(
-                "expected a {} blob, got a {}",
-                want.data_type(),
-                got.data_type()
-            )));
-        }
-        let body = &blob[HEADER_LEN.min(blob.len())..];
-        match blob.get(HEADER_LEN - 1) {
-            Some(&CODEC_RAW) => Ok(body.to_vec()),
-            Some(&CODEC_ZSTD) => {
-                // We always write the content size; it bounds the allocation up front.
-                let size = match zstd::zstd_safe::get_frame_content_size(body) {
-                    Ok(Some(n)) if n <= MAX_REVISION_BYTES as u64 => n as usize,
-                    Ok(Some(_)) => {
-                        return Err(RevError::corrupt("revision expands past the size limit"))
-                    }
-                    _ => return Err(RevError::corrupt("zstd frame without a content size")),
-                };
-                let z = match &mut self.zstd {
-                    Some(z) => z,
-                    None => self.zstd.insert(
-                        zstd::bulk::Decompressor::new()
-                            .map_err(|e| RevError::corrupt(format!("zstd: {e}")))?,
-                    ),
-                };
-                let out = z
-                    .decompress(body, size)
-                    .map_err(|e| RevError::corrupt(format!("zstd: {e}")))?;
-                if out.len() != size {
-                    return Err(RevError::corrupt("zstd frame has the wrong content size"));
-                }
-                Ok(out)
-            }
-            Some(c) => Err(RevError::corrupt(format!("unknown revision codec {c}"))),
-            None => Err(RevError::corrupt("truncated revision header")),
-        }
-    }
-}
-
+/// The props of `term_to_binary(Props)`, canonical.
 fn parse_props(etf_bytes: &[u8]) -> Result<Value> {
-    Ok(etf::decode(etf_bytes)?)
+    let mut v = etf::decode(etf_bytes)?;
+    etf::canonicalize(&mut v);
+    Ok(v)
 }
 
-fn keyframe_of(v: &Value) -> Result<Vec<u8>> {
-    let kf = Keyframe {
-        hash: etf::canonical_hash(v),
-        term: ByteBuf::from(etf::encode_body(v)),
-    };
-    seal(KIND_KEYFRAME, &postcard_to_vec(&kf)?)
+fn keyframe_payload(v: &Value) -> Vec<u8> {
+    let body = etf::encode_body(v);
+    let mut out = Vec::with_capacity(4 + body.len());
+    out.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
+    out.extend_from_slice(&body);
+    out
 }
 
-fn postcard_to_vec<T: Serialize>(t: &T) -> Result<Vec<u8>> {
-    postcard::to_allocvec(t).map_err(|e| Error::InvalidArgument(format!("postcard: {e}")))
-}
-
-fn delta_of(base: &Value, new: &Value) -> Result<Vec<u8>> {
-    delta_with_base_hash(base, etf::canonical_hash(base), new)
-}
-
-fn delta_with_base_hash(base: &Value, base_hash: u32, new: &Value) -> Result<Vec<u8>> {
-    let d = Delta {
-        base_hash,
-        result_hash: etf::canonical_hash(new),
+fn delta_payload(base: &Value, new: &Value) -> Result<Vec<u8>> {
+    let d = DeltaV2 {
+        result: etf::canonicalized_hash(new).to_be_bytes(),
         ops: delta::diff(base, new),
     };
-    seal(KIND_DELTA, &postcard_to_vec(&d)?)
+    postcard::to_allocvec(&d).map_err(|e| Error::InvalidArgument(format!("postcard: {e}")))
 }
 
 /// A keyframe blob of `term_to_binary(Props)`.
-pub fn encode_keyframe(props_etf: &[u8]) -> Result<Vec<u8>> {
-    keyframe_of(&parse_props(props_etf)?)
+pub fn encode_keyframe(props_etf: &[u8], c: Codec<'_>) -> Result<Vec<u8>> {
+    seal::seal(
+        Kind::Keyframe,
+        &keyframe_payload(&parse_props(props_etf)?),
+        c.write_with,
+    )
 }
 
 /// A delta blob that turns `base` into `new` (both `term_to_binary` output).
-pub fn encode_delta(base_etf: &[u8], new_etf: &[u8]) -> Result<Vec<u8>> {
-    delta_of(&parse_props(base_etf)?, &parse_props(new_etf)?)
+pub fn encode_delta(base_etf: &[u8], new_etf: &[u8], c: Codec<'_>) -> Result<Vec<u8>> {
+    delta_of(&parse_props(base_etf)?, &parse_props(new_etf)?, c)
 }
 
-fn open_keyframe(
-    blob: &[u8],
-    unsealer: &mut Unsealer,
-) -> std::result::Result<(Value, u32), RevError> {
-    let payload = unsealer.unseal(blob, Kind::Keyframe)?;
-    let kf: Keyframe =
-        postcard::from_bytes(&payload).map_err(|e| RevError::corrupt(format!("keyframe: {e}")))?;
-    let v = etf::decode_body(&kf.term).map_err(RevError::into_corrupt)?;
-    Ok((v, kf.hash))
+fn delta_of(base: &Value, new: &Value, c: Codec<'_>) -> Result<Vec<u8>> {
+    seal::seal(Kind::Delta, &delta_payload(base, new)?, c.write_with)
 }
 
-/// Applies delta blobs in order to `value`, whose canonical hash is `hash` (None: compute it).
+/// A keyframe's props (canonical) and checksum. A format 1 keyframe is checked against its
+/// checksum only when `check` (a reconstruction through deltas checks the end result instead).
+fn open_keyframe(blob: &[u8], u: &mut Unsealer<'_>, check: bool) -> Result<(Value, u32)> {
+    let (h, payload) = u.unseal(blob, Kind::Keyframe)?;
+    if h.version == 1 {
+        let kf: KeyframeV1 =
+            postcard::from_bytes(&payload).map_err(|e| corrupt(format!("keyframe: {e}")))?;
+        let mut v = etf::decode_body(&kf.term).map_err(RevError::into_corrupt)?;
+        etf::canonicalize(&mut v);
+        if check && etf::canonicalized_hash(&v) != kf.hash {
+            return Err(corrupt("keyframe fails its checksum"));
+        }
+        return Ok((v, kf.hash));
+    }
+    let (hash, body) = payload
+        .split_first_chunk::<4>()
+        .ok_or_else(|| corrupt("truncated keyframe"))?;
+    let hash = u32::from_be_bytes(*hash);
+    // Written canonical, so the stored bytes are what the checksum was taken of.
+    if crc32fast::hash(body) != hash {
+        return Err(corrupt("keyframe fails its checksum"));
+    }
+    Ok((
+        etf::decode_body(body).map_err(RevError::into_corrupt)?,
+        hash,
+    ))
+}
+
+/// Applies delta blobs in order to the canonical `value`, whose checksum is `hash` (None:
+/// not known, e.g. an `erlang` row), and checks the result against the last delta's checksum.
 fn apply_chain(
     mut value: Value,
     mut hash: Option<u32>,
     deltas: &[&[u8]],
-    unsealer: &mut Unsealer,
-) -> std::result::Result<Value, RevError> {
+    u: &mut Unsealer<'_>,
+) -> Result<Value> {
     let mut budget = MAX_REVISION_BYTES;
-    let last = deltas.len();
     for (i, blob) in deltas.iter().enumerate() {
-        let payload = unsealer.unseal(blob, Kind::Delta)?;
-        let d: Delta = postcard::from_bytes(&payload)
-            .map_err(|e| RevError::corrupt(format!("delta {}: {e}", i + 1)))?;
-        let base_hash = match hash {
-            Some(h) => h,
-            None => etf::canonical_hash(&value),
-        };
-        if d.base_hash != base_hash {
-            return Err(RevError::corrupt(format!(
-                "delta {} does not follow the revision before it",
-                i + 1
-            )));
-        }
-        delta::apply(&mut value, &d.ops, &mut budget)?;
-        hash = Some(d.result_hash);
-        if i + 1 == last && etf::canonical_hash(&value) != d.result_hash {
-            return Err(RevError::corrupt(
-                "reconstructed revision fails its checksum",
-            ));
+        let (h, payload) = u.unseal(blob, Kind::Delta)?;
+        if h.version == 1 {
+            let d: DeltaV1 = postcard::from_bytes(&payload)
+                .map_err(|e| corrupt(format!("delta {}: {e}", i + 1)))?;
+            let base_hash = match hash {
+                Some(h) => h,
+                None => etf::canonicalized_hash(&value),
+            };
+            if d.base_hash != base_hash {
+                return Err(corrupt(format!(
+                    "delta {} does not follow the revision before it",
+                    i + 1
+                )));
+            }
+            delta_v1::apply(&mut value, &d.ops, &mut budget)?;
+            // Format 1 may add map keys out of order.
+            etf::canonicalize(&mut value);
+            hash = Some(d.result_hash);
+        } else {
+            let d: DeltaV2 = postcard::from_bytes(&payload)
+                .map_err(|e| corrupt(format!("delta {}: {e}", i + 1)))?;
+            delta::apply(&mut value, &d.ops, &mut budget)?;
+            hash = Some(u32::from_be_bytes(d.result));
         }
     }
-    if let Some(h) = hash {
-        if deltas.is_empty() && etf::canonical_hash(&value) != h {
-            return Err(RevError::corrupt("keyframe fails its checksum"));
-        }
+    if !deltas.is_empty() && Some(etf::canonicalized_hash(&value)) != hash {
+        return Err(corrupt("reconstructed revision fails its checksum"));
     }
     Ok(value)
 }
 
-fn reconstruct_value(chain: &[&[u8]]) -> Result<Value> {
+fn reconstruct_value(chain: &[&[u8]], dicts: &Dicts) -> Result<Value> {
     let (first, deltas) = chain
         .split_first()
-        .ok_or_else(|| Error::BadRevision("empty revision chain".into()))?;
-    let mut unsealer = Unsealer::default();
-    let (v, h) = open_keyframe(first, &mut unsealer)?;
-    Ok(apply_chain(v, Some(h), deltas, &mut unsealer)?)
+        .ok_or_else(|| corrupt("empty revision chain"))?;
+    let mut u = Unsealer::new(dicts);
+    let (v, h) = open_keyframe(first, &mut u, deltas.is_empty())?;
+    apply_chain(v, Some(h), deltas, &mut u)
 }
 
 /// `term_to_binary` of the revision at the end of `chain`: a keyframe blob, then the delta
 /// blobs after it in save order.
-pub fn reconstruct(chain: &[&[u8]]) -> Result<Vec<u8>> {
-    Ok(etf::encode(&reconstruct_value(chain)?))
+pub fn reconstruct(chain: &[&[u8]], dicts: &Dicts) -> Result<Vec<u8>> {
+    Ok(etf::encode(&reconstruct_value(chain, dicts)?))
 }
 
 /// Like `reconstruct`, starting from a full term instead of a keyframe (e.g. an `erlang` row).
-pub fn apply_deltas(base_etf: &[u8], deltas: &[&[u8]]) -> Result<Vec<u8>> {
-    let base = etf::decode(base_etf).map_err(RevError::into_corrupt)?;
-    Ok(etf::encode(&apply_chain(
-        base,
-        None,
-        deltas,
-        &mut Unsealer::default(),
-    )?))
+pub fn apply_deltas(base_etf: &[u8], deltas: &[&[u8]], dicts: &Dicts) -> Result<Vec<u8>> {
+    let mut base = etf::decode(base_etf).map_err(RevError::into_corrupt)?;
+    etf::canonicalize(&mut base);
+    let mut u = Unsealer::new(dicts);
+    Ok(etf::encode(&apply_chain(base, None, deltas, &mut u)?))
 }
 
 /// The delta from the revision at the end of `chain` to `new_etf`, in one pass: what a save
 /// needs when the previous revision is stored as a chain.
-pub fn encode_delta_after(chain: &[&[u8]], new_etf: &[u8]) -> Result<Vec<u8>> {
-    let base = reconstruct_value(chain)?;
-    delta_of(&base, &parse_props(new_etf)?)
+pub fn encode_delta_after(chain: &[&[u8]], new_etf: &[u8], c: Codec<'_>) -> Result<Vec<u8>> {
+    let base = reconstruct_value(chain, c.dicts)?;
+    delta_of(&base, &parse_props(new_etf)?, c)
 }
 
 /// The checksum of the revision a stored blob ends at: a keyframe's own, a delta's result.
-fn end_hash(blob: &[u8]) -> Result<u32> {
-    let mut unsealer = Unsealer::default();
-    match kind(blob)? {
+/// Read without decoding the keyframe's props: a save pays for this on every delta it makes.
+fn end_hash(blob: &[u8], dicts: &Dicts) -> Result<u32> {
+    let mut u = Unsealer::new(dicts);
+    match seal::header(blob)?.kind {
         Kind::Keyframe => {
-            let payload = unsealer.unseal(blob, Kind::Keyframe)?;
-            let kf: Keyframe = postcard::from_bytes(&payload)
-                .map_err(|e| RevError::corrupt(format!("keyframe: {e}")))?;
-            Ok(kf.hash)
+            let (h, payload) = u.unseal(blob, Kind::Keyframe)?;
+            if h.version == 1 {
+                let kf: KeyframeV1 = postcard::from_bytes(&payload)
+                    .map_err(|e| corrupt(format!("keyframe: {e}")))?;
+                return Ok(kf.hash);
+            }
+            let (hash, body) = payload
+                .split_first_chunk::<4>()
+                .ok_or_else(|| corrupt("truncated keyframe"))?;
+            let hash = u32::from_be_bytes(*hash);
+            if crc32fast::hash(body) != hash {
+                return Err(corrupt("keyframe fails its checksum"));
+            }
+            Ok(hash)
         }
         Kind::Delta => {
-            let payload = unsealer.unseal(blob, Kind::Delta)?;
-            let d: Delta = postcard::from_bytes(&payload)
-                .map_err(|e| RevError::corrupt(format!("delta: {e}")))?;
-            Ok(d.result_hash)
+            let (h, payload) = u.unseal(blob, Kind::Delta)?;
+            if h.version == 1 {
+                let d: DeltaV1 =
+                    postcard::from_bytes(&payload).map_err(|e| corrupt(format!("delta: {e}")))?;
+                Ok(d.result_hash)
+            } else {
+                let d: DeltaV2 =
+                    postcard::from_bytes(&payload).map_err(|e| corrupt(format!("delta: {e}")))?;
+                Ok(u32::from_be_bytes(d.result))
+            }
         }
     }
 }
 
 /// The delta from `base_etf` to `new_etf`, when `base_etf` is the revision that `last` (the
 /// resource's newest stored blob) ends at, proven by the checksum `last` carries; otherwise
-/// `StaleBase`. A save that knows the props it replaces (Zotonic's `pre_props`) so skips
-/// reading and rebuilding the chain, and still never writes a delta onto the wrong base.
-pub fn encode_delta_from(last: &[u8], base_etf: &[u8], new_etf: &[u8]) -> Result<Vec<u8>> {
-    let want = end_hash(last)?;
+/// `StaleBase`. A save that knows the props it replaces so skips reading and rebuilding the
+/// chain, and still never writes a delta onto the wrong base.
+pub fn encode_delta_from(
+    last: &[u8],
+    base_etf: &[u8],
+    new_etf: &[u8],
+    c: Codec<'_>,
+) -> Result<Vec<u8>> {
+    let want = end_hash(last, c.dicts)?;
     let base = parse_props(base_etf)?;
-    let base_hash = etf::canonical_hash(&base);
-    if base_hash != want {
+    if etf::canonicalized_hash(&base) != want {
         return Err(Error::StaleBase(
             "the props differ from the newest stored revision".into(),
         ));
     }
-    delta_with_base_hash(&base, base_hash, &parse_props(new_etf)?)
+    delta_of(&base, &parse_props(new_etf)?, c)
 }
 
 /// A keyframe of the revision at the end of `chain` (pruning rewrites the oldest kept row so).
-pub fn rekey(chain: &[&[u8]]) -> Result<Vec<u8>> {
-    keyframe_of(&reconstruct_value(chain)?)
+pub fn rekey(chain: &[&[u8]], c: Codec<'_>) -> Result<Vec<u8>> {
+    let v = reconstruct_value(chain, c.dicts)?;
+    seal::seal(Kind::Keyframe, &keyframe_payload(&v), c.write_with)
+}
+
+/// The uncompressed payloads rows of the revisions `history` (successive `term_to_binary`
+/// props of one resource) would have: a keyframe of the first, a delta for each next one. What
+/// a dictionary is trained on.
+pub fn payloads(history: &[&[u8]]) -> Result<Vec<(Kind, Vec<u8>)>> {
+    let mut out = Vec::with_capacity(history.len());
+    let mut prev: Option<Value> = None;
+    for etf_bytes in history {
+        let v = parse_props(etf_bytes)?;
+        out.push(match &prev {
+            None => (Kind::Keyframe, keyframe_payload(&v)),
+            Some(p) => (Kind::Delta, delta_payload(p, &v)?),
+        });
+        prev = Some(v);
+    }
+    Ok(out)
+}
+
+/// What a stored delta costs: its stored size, its payload size and where the payload's bytes
+/// go. Format 2 deltas only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeltaCost {
+    pub stored: usize,
+    pub payload: usize,
+    pub parts: delta::Cost,
+}
+
+pub fn delta_cost(blob: &[u8], dicts: &Dicts) -> Result<DeltaCost> {
+    let mut u = Unsealer::new(dicts);
+    let (h, payload) = u.unseal(blob, Kind::Delta)?;
+    if h.version != 2 {
+        return Err(Error::InvalidArgument("not a format 2 delta".into()));
+    }
+    let d: DeltaV2 = postcard::from_bytes(&payload).map_err(|e| corrupt(format!("delta: {e}")))?;
+    Ok(DeltaCost {
+        stored: blob.len(),
+        payload: payload.len(),
+        parts: delta::cost(d.result.len(), &d.ops),
+    })
 }
 
 pub use render::{diff_props, ChangeKind, PropChange};
