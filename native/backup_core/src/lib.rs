@@ -10,6 +10,7 @@ pub mod dump;
 pub mod error;
 pub mod fsutil;
 pub mod fuzz;
+pub mod jobs;
 pub mod revision;
 pub mod setcheck;
 

@@ -1,86 +1,120 @@
-//! Archive, dump, verify, list and extract jobs: argument decoding and result encoding around
+//! Archive, dump, verify, list and extract jobs: argument decoding and result maps around
 //! `backup_core::archive` and `backup_core::dump`, run through `job::start`.
 
-use crate::job;
-use crate::term;
-use backup_core::archive::{
-    self, ArchiveOptions, EntryInfo, ExtractOptions, ExtractSummary, Format, GzOptions, Source,
-    Summary, VerifyReport,
-};
-use backup_core::dump::{self, CommandSpec, DumpSummary};
-use rustler::{Atom, Binary, Encoder, Env, NifResult, Term};
-use std::ffi::OsString;
+use crate::job::{self, Start};
+use crate::term::{decode_path, Bin, OrUndefined};
+use backup_core::archive::{self, ArchiveOptions, ExtractOptions, Format, Source};
+use backup_core::dump::{self, CommandSpec};
+use rustler::{Atom, Binary, Env, NifMap, NifResult, Term};
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 mod atoms {
-    rustler::atoms! { format, threads, level, overwrite, gzip, zstd, undefined, timeout, infinity }
+    rustler::atoms! { format, threads, level, overwrite, gzip, zstd, timeout, infinity }
 }
 
-/// Options map of the façade: `format`, `threads`, `level`, `overwrite`, `timeout`
+/// The options map of `backup_archive`: `format`, `threads`, `level`, `overwrite`, `timeout`
 /// (milliseconds or `infinity`: the job stops itself with `{error, {timeout, _}}` then);
-/// unknown keys ignored.
+/// every key optional, unknown keys ignored (so not a derived `NifMap`).
 struct Options {
     archive: ArchiveOptions,
     overwrite: bool,
     timeout: Option<Duration>,
 }
 
-impl Options {
-    /// Gives the job its deadline, counted from now.
-    fn arm<T>(&self, spec: &job::Spec<T>) {
-        if let Some(t) = self.timeout {
-            spec.control.set_deadline(Instant::now() + t);
-        }
-    }
-}
-
-fn decode_options(term: Term<'_>) -> NifResult<Options> {
-    let mut archive = ArchiveOptions::default();
-    let mut overwrite = false;
-    let mut timeout = None;
-    if !term.is_map() {
-        return Err(rustler::Error::BadArg);
-    }
-    if let Ok(f) = term.map_get(atoms::format()) {
-        let f: Atom = f.decode()?;
-        archive.format = if f == atoms::gzip() {
-            Format::Gzip
-        } else if f == atoms::zstd() {
-            Format::Zstd
-        } else {
+impl<'a> rustler::Decoder<'a> for Options {
+    fn decode(term: Term<'a>) -> NifResult<Self> {
+        if !term.is_map() {
             return Err(rustler::Error::BadArg);
-        };
-    }
-    if let Ok(t) = term.map_get(atoms::threads()) {
-        archive.threads = t.decode()?;
-    }
-    if let Ok(l) = term.map_get(atoms::level()) {
-        archive.level = Some(l.decode()?);
-    }
-    if let Ok(o) = term.map_get(atoms::overwrite()) {
-        overwrite = o.decode()?;
-    }
-    if let Ok(t) = term.map_get(atoms::timeout()) {
-        let infinite = t.decode::<Atom>().is_ok_and(|a| a == atoms::infinity());
-        if !infinite {
-            timeout = Some(Duration::from_millis(t.decode::<u64>()?));
         }
+        let get = |key: Atom| term.map_get(key).ok();
+        let mut archive = ArchiveOptions::default();
+        if let Some(f) = get(atoms::format()) {
+            let f: Atom = f.decode()?;
+            archive.format = match () {
+                _ if f == atoms::gzip() => Format::Gzip,
+                _ if f == atoms::zstd() => Format::Zstd,
+                _ => return Err(rustler::Error::BadArg),
+            };
+        }
+        if let Some(t) = get(atoms::threads()) {
+            archive.threads = t.decode()?;
+        }
+        if let Some(l) = get(atoms::level()) {
+            archive.level = Some(l.decode()?);
+        }
+        let overwrite = get(atoms::overwrite()).map_or(Ok(false), |o| o.decode())?;
+        let timeout = match get(atoms::timeout()) {
+            Some(t) if t.decode::<Atom>().is_ok_and(|a| a == atoms::infinity()) => None,
+            Some(t) => Some(Duration::from_millis(t.decode()?)),
+            None => None,
+        };
+        Ok(Options {
+            archive,
+            overwrite,
+            timeout,
+        })
     }
-    Ok(Options {
-        archive,
-        overwrite,
-        timeout,
-    })
 }
 
-fn gz_options(o: &ArchiveOptions) -> GzOptions {
-    GzOptions {
-        threads: o.threads,
-        level: o.level.map_or(6, |l| l.clamp(0, 9) as u32),
-        chunk_size: o.chunk_size,
+/// The start of a job writing `output` with `opts`'s deadline.
+fn writing<'a>(
+    reference: Term<'a>,
+    progress: Term<'a>,
+    output: &Path,
+    opts: &Options,
+) -> Start<'a> {
+    Start {
+        reference,
+        progress,
+        output: Some(output.to_path_buf()),
+        timeout: opts.timeout,
     }
+}
+
+/// `#{files, bytes_in, bytes_out, sha256, skipped, seconds}` of a written archive or dump;
+/// `skipped` is `[{Path, Why}]`.
+#[derive(NifMap)]
+#[rustler(encode)]
+struct Written {
+    files: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+    sha256: Bin<String>,
+    skipped: Vec<(Bin<String>, Bin<String>)>,
+    seconds: f64,
+}
+
+impl From<archive::Summary> for Written {
+    fn from(s: archive::Summary) -> Self {
+        Written {
+            files: s.files,
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+            sha256: Bin(s.sha256),
+            skipped: pairs(s.skipped),
+            seconds: s.seconds,
+        }
+    }
+}
+
+impl From<dump::DumpSummary> for Written {
+    fn from(s: dump::DumpSummary) -> Self {
+        Written {
+            files: 1,
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+            sha256: Bin(s.sha256),
+            skipped: Vec::new(),
+            seconds: s.seconds,
+        }
+    }
+}
+
+fn pairs(list: Vec<(String, String)>) -> Vec<(Bin<String>, Bin<String>)> {
+    list.into_iter().map(|(p, r)| (Bin(p), Bin(r))).collect()
 }
 
 #[rustler::nif]
@@ -88,11 +122,11 @@ fn archive_dir_start<'a>(
     env: Env<'a>,
     src: Term<'a>,
     out: Term<'a>,
-    opts: Term<'a>,
+    opts: Options,
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let source = Source::Dir(term::decode_path(src)?);
+    let source = Source::Dir(decode_path(src)?);
     create_job(env, source, out, opts, reference, progress)
 }
 
@@ -101,38 +135,29 @@ fn archive_list_start<'a>(
     env: Env<'a>,
     entries: Vec<(Binary<'a>, Binary<'a>)>,
     out: Term<'a>,
-    opts: Term<'a>,
+    opts: Options,
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
     let list = entries
         .iter()
-        .map(|(name, path)| {
-            (
-                name.as_slice().to_vec(),
-                PathBuf::from(OsString::from_vec(path.as_slice().to_vec())),
-            )
-        })
+        .map(|(name, path)| (name.to_vec(), PathBuf::from(os(path))))
         .collect();
     create_job(env, Source::List(list), out, opts, reference, progress)
 }
 
-/// The archive job of both sources.
 fn create_job<'a>(
     env: Env<'a>,
     source: Source,
     out: Term<'a>,
-    opts: Term<'a>,
+    opts: Options,
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let out = term::decode_path(out)?;
-    let opts = decode_options(opts)?;
-    let spec = job::spec(env, progress, Some(out.clone()), encode_summary)?;
-    opts.arm(&spec);
-    Ok(job::start(env, reference, spec, move |ctl| {
-        archive::create(&source, &out, &opts.archive, ctl)
-    }))
+    let out = decode_path(out)?;
+    job::start(env, writing(reference, progress, &out, &opts), move |ctl| {
+        archive::create(&source, &out, &opts.archive, ctl).map(Written::from)
+    })
 }
 
 #[rustler::nif]
@@ -140,19 +165,14 @@ fn gzip_file_start<'a>(
     env: Env<'a>,
     input: Term<'a>,
     out: Term<'a>,
-    opts: Term<'a>,
+    opts: Options,
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let input = term::decode_path(input)?;
-    let out = term::decode_path(out)?;
-    let opts = decode_options(opts)?;
-    let gz = gz_options(&opts.archive);
-    let spec = job::spec(env, progress, Some(out.clone()), encode_dump)?;
-    opts.arm(&spec);
-    Ok(job::start(env, reference, spec, move |ctl| {
-        dump::gzip_file(&input, &out, gz, ctl)
-    }))
+    let (input, out) = (decode_path(input)?, decode_path(out)?);
+    job::start(env, writing(reference, progress, &out, &opts), move |ctl| {
+        dump::gzip_file(&input, &out, opts.archive.gz_options()?, ctl).map(Written::from)
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -163,26 +183,32 @@ fn gzip_command_start<'a>(
     arguments: Vec<Binary<'a>>,
     cmd_env: Vec<(Binary<'a>, Binary<'a>)>,
     out: Term<'a>,
-    opts: Term<'a>,
+    opts: Options,
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
     let cmd = CommandSpec {
-        program: term::decode_path(program)?,
-        args: arguments.iter().map(|a| os(a.as_slice())).collect(),
-        env: cmd_env
-            .iter()
-            .map(|(k, v)| (os(k.as_slice()), os(v.as_slice())))
-            .collect(),
+        program: decode_path(program)?,
+        args: arguments.iter().map(|a| os(a)).collect(),
+        env: cmd_env.iter().map(|(k, v)| (os(k), os(v))).collect(),
     };
-    let out = term::decode_path(out)?;
-    let opts = decode_options(opts)?;
-    let gz = gz_options(&opts.archive);
-    let spec = job::spec(env, progress, Some(out.clone()), encode_dump)?;
-    opts.arm(&spec);
-    Ok(job::start(env, reference, spec, move |ctl| {
-        dump::gzip_command(&cmd, &out, gz, ctl)
-    }))
+    let out = decode_path(out)?;
+    job::start(env, writing(reference, progress, &out, &opts), move |ctl| {
+        dump::gzip_command(&cmd, &out, opts.archive.gz_options()?, ctl).map(Written::from)
+    })
+}
+
+/// `#{format, entries, files, bytes, compressed_bytes, sha256, manifest_checked}`.
+#[derive(NifMap)]
+#[rustler(encode)]
+struct Verified {
+    format: Bin<&'static str>,
+    entries: u64,
+    files: u64,
+    bytes: u64,
+    compressed_bytes: u64,
+    sha256: Bin<String>,
+    manifest_checked: bool,
 }
 
 #[rustler::nif]
@@ -192,11 +218,38 @@ fn verify_start<'a>(
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let file = term::decode_path(file)?;
-    let spec = job::spec(env, progress, None, encode_verify)?;
-    Ok(job::start(env, reference, spec, move |ctl| {
-        archive::verify(&file, ctl)
-    }))
+    let file = decode_path(file)?;
+    let start = Start {
+        reference,
+        progress,
+        output: None,
+        timeout: None,
+    };
+    job::start(env, start, move |ctl| {
+        let r = archive::verify(&file, ctl)?;
+        Ok(Verified {
+            format: Bin(r.format.as_str()),
+            entries: r.entries,
+            files: r.files,
+            bytes: r.bytes,
+            compressed_bytes: r.compressed_bytes,
+            sha256: Bin(r.sha256),
+            manifest_checked: r.manifest_checked,
+        })
+    })
+}
+
+/// One archive entry: `#{path, type, size, mtime, mode, link, crc32}`.
+#[derive(NifMap)]
+#[rustler(encode)]
+struct Entry {
+    path: Bin<Vec<u8>>,
+    r#type: Bin<&'static str>,
+    size: u64,
+    mtime: i64,
+    mode: u32,
+    link: OrUndefined<Bin<Vec<u8>>>,
+    crc32: u32,
 }
 
 #[rustler::nif]
@@ -206,11 +259,38 @@ fn list_start<'a>(
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let file = term::decode_path(file)?;
-    let spec = job::spec(env, progress, None, encode_list)?;
-    Ok(job::start(env, reference, spec, move |ctl| {
-        archive::list(&file, ctl)
-    }))
+    let file = decode_path(file)?;
+    let start = Start {
+        reference,
+        progress,
+        output: None,
+        timeout: None,
+    };
+    job::start(env, start, move |ctl| {
+        let entries = archive::list(&file, ctl)?.into_iter().map(|e| Entry {
+            path: Bin(e.path),
+            r#type: Bin(e.kind.as_str()),
+            size: e.size,
+            mtime: e.mtime,
+            mode: e.mode,
+            link: OrUndefined(e.link.map(Bin)),
+            crc32: e.crc32,
+        });
+        Ok(entries.collect::<Vec<_>>())
+    })
+}
+
+/// `#{files, dirs, symlinks, bytes, skipped, leftover}`: `leftover` is a staging dir that could
+/// not be removed, else `undefined`.
+#[derive(NifMap)]
+#[rustler(encode)]
+struct Extracted {
+    files: u64,
+    dirs: u64,
+    symlinks: u64,
+    bytes: u64,
+    skipped: Vec<(Bin<String>, Bin<String>)>,
+    leftover: OrUndefined<Bin<Vec<u8>>>,
 }
 
 #[rustler::nif]
@@ -218,123 +298,28 @@ fn extract_start<'a>(
     env: Env<'a>,
     file: Term<'a>,
     dest: Term<'a>,
-    opts: Term<'a>,
+    opts: Options,
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let file = term::decode_path(file)?;
-    let dest = term::decode_path(dest)?;
-    let opts = decode_options(opts)?;
-    let overwrite = opts.overwrite;
-    let spec = job::spec(env, progress, Some(dest.clone()), encode_extract)?;
-    opts.arm(&spec);
-    Ok(job::start(env, reference, spec, move |ctl| {
-        archive::extract(&file, &dest, &ExtractOptions { overwrite }, ctl)
-    }))
+    let (file, dest) = (decode_path(file)?, decode_path(dest)?);
+    let start = writing(reference, progress, &dest, &opts);
+    let extract = ExtractOptions {
+        overwrite: opts.overwrite,
+    };
+    job::start(env, start, move |ctl| {
+        let s = archive::extract(&file, &dest, &extract, ctl)?;
+        Ok(Extracted {
+            files: s.files,
+            dirs: s.dirs,
+            symlinks: s.symlinks,
+            bytes: s.bytes,
+            skipped: pairs(s.skipped),
+            leftover: OrUndefined(s.leftover.map(|p| Bin(p.into_os_string().into_vec()))),
+        })
+    })
 }
 
 fn os(bytes: &[u8]) -> OsString {
-    std::ffi::OsStr::from_bytes(bytes).to_os_string()
-}
-
-fn bin<'a>(env: Env<'a>, s: &str) -> Term<'a> {
-    term::binary(env, s.as_bytes())
-}
-
-fn encode_summary(env: Env<'_>, s: Summary) -> NifResult<Term<'_>> {
-    term::map(
-        env,
-        &[
-            ("files", s.files.encode(env)),
-            ("bytes_in", s.bytes_in.encode(env)),
-            ("bytes_out", s.bytes_out.encode(env)),
-            ("sha256", bin(env, &s.sha256)),
-            ("skipped", skipped(env, &s.skipped)),
-            ("seconds", s.seconds.encode(env)),
-        ],
-    )
-}
-
-/// `[{Path, Why}]` with both as binaries.
-fn skipped<'a>(env: Env<'a>, list: &[(String, String)]) -> Term<'a> {
-    list.iter()
-        .map(|(p, r)| (bin(env, p), bin(env, r)).encode(env))
-        .collect::<Vec<_>>()
-        .encode(env)
-}
-
-fn encode_dump(env: Env<'_>, s: DumpSummary) -> NifResult<Term<'_>> {
-    term::map(
-        env,
-        &[
-            ("files", 1u64.encode(env)),
-            ("bytes_in", s.bytes_in.encode(env)),
-            ("bytes_out", s.bytes_out.encode(env)),
-            ("sha256", bin(env, &s.sha256)),
-            ("skipped", Vec::<Term<'_>>::new().encode(env)),
-            ("seconds", s.seconds.encode(env)),
-        ],
-    )
-}
-
-fn encode_verify(env: Env<'_>, r: VerifyReport) -> NifResult<Term<'_>> {
-    term::map(
-        env,
-        &[
-            ("format", bin(env, r.format.as_str())),
-            ("entries", r.entries.encode(env)),
-            ("files", r.files.encode(env)),
-            ("bytes", r.bytes.encode(env)),
-            ("compressed_bytes", r.compressed_bytes.encode(env)),
-            ("sha256", bin(env, &r.sha256)),
-            ("manifest_checked", r.manifest_checked.encode(env)),
-        ],
-    )
-}
-
-fn encode_entry<'a>(env: Env<'a>, e: &EntryInfo) -> NifResult<Term<'a>> {
-    let link = match &e.link {
-        Some(l) => term::binary(env, l),
-        None => atoms::undefined().encode(env),
-    };
-    term::map(
-        env,
-        &[
-            ("path", term::binary(env, &e.path)),
-            ("type", bin(env, e.kind.as_str())),
-            ("size", e.size.encode(env)),
-            ("mtime", e.mtime.encode(env)),
-            ("mode", e.mode.encode(env)),
-            ("link", link),
-            ("crc32", e.crc32.encode(env)),
-        ],
-    )
-}
-
-fn encode_list(env: Env<'_>, entries: Vec<EntryInfo>) -> NifResult<Term<'_>> {
-    let terms = entries
-        .iter()
-        .map(|e| encode_entry(env, e))
-        .collect::<NifResult<Vec<_>>>()?;
-    Ok(terms.encode(env))
-}
-
-fn encode_extract(env: Env<'_>, s: ExtractSummary) -> NifResult<Term<'_>> {
-    term::map(
-        env,
-        &[
-            ("files", s.files.encode(env)),
-            ("dirs", s.dirs.encode(env)),
-            ("symlinks", s.symlinks.encode(env)),
-            ("bytes", s.bytes.encode(env)),
-            ("skipped", skipped(env, &s.skipped)),
-            (
-                "leftover",
-                match &s.leftover {
-                    Some(p) => term::binary(env, p.as_os_str().as_bytes()),
-                    None => atoms::undefined().encode(env),
-                },
-            ),
-        ],
-    )
+    OsStr::from_bytes(bytes).to_os_string()
 }

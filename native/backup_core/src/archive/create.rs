@@ -53,6 +53,24 @@ impl Default for ArchiveOptions {
     }
 }
 
+impl ArchiveOptions {
+    /// The parallel gzip settings these options stand for; a level outside 0..=9 is an error
+    /// (never clamped), for archives and dumps alike.
+    pub fn gz_options(&self) -> Result<GzOptions> {
+        let level = self.level.unwrap_or(6);
+        if !(0..=9).contains(&level) {
+            return Err(Error::InvalidArgument(format!(
+                "gzip level {level} not in 0..9"
+            )));
+        }
+        Ok(GzOptions {
+            threads: self.threads,
+            level: level as u32,
+            chunk_size: self.chunk_size,
+        })
+    }
+}
+
 /// What `create` did.
 #[derive(Debug, Clone)]
 pub struct Summary {
