@@ -1,4 +1,4 @@
-//! `zbackup encrypt` and `zbackup decrypt`: Z1 `.enc` files as Zotonic's mod_backup writes them
+//! `zbackup encrypt`, `decrypt` and `hmac`: Z1 `.enc` files as Zotonic's mod_backup writes them
 //! and `zotonic decrypt` reads them.
 //!
 //! The password comes from `--password-file F` (its first line), else the environment variable
