@@ -30,7 +30,6 @@
     start/3,
     create_from_list/3,
     start_from_list/3,
-    gzip_file/3,
     gzip_command/5,
     start_gzip_command/5,
     verify/1,
@@ -100,17 +99,6 @@ create_from_list(Entries, OutFile, Options) ->
     Options :: options().
 start_from_list(Entries, OutFile, Options) ->
     backup_job:start(list_job(Entries, OutFile, Options)).
-
-%% @doc Gzips InFile into OutFile with the parallel single-member gzip writer.
--spec gzip_file(InFile, OutFile, Options) -> {ok, summary()} | {error, error_reason()} when
-    InFile :: file:filename_all(),
-    OutFile :: file:filename_all(),
-    Options :: options().
-gzip_file(InFile, OutFile, Options) ->
-    run(fun(Ref) ->
-            backup_nif:gzip_file_start(name(InFile), name(OutFile), nif_options(Options), Ref, progress_pid(Options))
-        end,
-        Options).
 
 %% @doc Runs Program with Args and extra Env, and gzips its standard output into OutFile (how
 %% pg_dump's output becomes `<name>.sql.gz' without an uncompressed copy on disk). A non-zero

@@ -7,7 +7,7 @@ use backup_core::archive::{
     self, ArchiveOptions, EntryInfo, ExtractOptions, ExtractSummary, Format, GzOptions, Source,
     Summary, VerifyReport,
 };
-use backup_core::dump::{self, CommandSpec, DumpSummary};
+use backup_core::dump::{self, CommandSpec, DumpReport, DumpSummary, FeedSpec, FeedSummary};
 use rustler::{Atom, Binary, Encoder, Env, NifResult, Term};
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -135,26 +135,6 @@ fn create_job<'a>(
     }))
 }
 
-#[rustler::nif]
-fn gzip_file_start<'a>(
-    env: Env<'a>,
-    input: Term<'a>,
-    out: Term<'a>,
-    opts: Term<'a>,
-    reference: Term<'a>,
-    progress: Term<'a>,
-) -> NifResult<Term<'a>> {
-    let input = term::decode_path(input)?;
-    let out = term::decode_path(out)?;
-    let opts = decode_options(opts)?;
-    let gz = gz_options(&opts.archive);
-    let spec = job::spec(env, progress, Some(out.clone()), encode_dump)?;
-    opts.arm(&spec);
-    Ok(job::start(env, reference, spec, move |ctl| {
-        dump::gzip_file(&input, &out, gz, ctl)
-    }))
-}
-
 #[allow(clippy::too_many_arguments)]
 #[rustler::nif]
 fn gzip_command_start<'a>(
@@ -167,14 +147,7 @@ fn gzip_command_start<'a>(
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let cmd = CommandSpec {
-        program: term::decode_path(program)?,
-        args: arguments.iter().map(|a| os(a.as_slice())).collect(),
-        env: cmd_env
-            .iter()
-            .map(|(k, v)| (os(k.as_slice()), os(v.as_slice())))
-            .collect(),
-    };
+    let cmd = command(program, &arguments, &cmd_env)?;
     let out = term::decode_path(out)?;
     let opts = decode_options(opts)?;
     let gz = gz_options(&opts.archive);
@@ -183,6 +156,66 @@ fn gzip_command_start<'a>(
     Ok(job::start(env, reference, spec, move |ctl| {
         dump::gzip_command(&cmd, &out, gz, ctl)
     }))
+}
+
+/// Reads a whole `.sql.gz` and applies the restore's dump rule: `{ok, #{schema, size}}`.
+#[rustler::nif]
+fn dump_check_start<'a>(
+    env: Env<'a>,
+    file: Term<'a>,
+    reference: Term<'a>,
+    progress: Term<'a>,
+) -> NifResult<Term<'a>> {
+    let file = term::decode_path(file)?;
+    let spec = job::spec(env, progress, None, encode_dump_report)?;
+    Ok(job::start(env, reference, spec, move |ctl| {
+        dump::check(&file, ctl)
+    }))
+}
+
+/// Runs Program (psql) and writes Prologue, the inflated dump and (only when the dump passed the
+/// rule on the way) Epilogue to its standard input: `{ok, #{schema, size, output, seconds}}`.
+#[allow(clippy::too_many_arguments)]
+#[rustler::nif]
+fn dump_feed_start<'a>(
+    env: Env<'a>,
+    program: Term<'a>,
+    arguments: Vec<Binary<'a>>,
+    cmd_env: Vec<(Binary<'a>, Binary<'a>)>,
+    file: Term<'a>,
+    prologue: Binary<'a>,
+    epilogue: Binary<'a>,
+    opts: Term<'a>,
+    reference: Term<'a>,
+    progress: Term<'a>,
+) -> NifResult<Term<'a>> {
+    let feed = FeedSpec {
+        command: command(program, &arguments, &cmd_env)?,
+        dump: term::decode_path(file)?,
+        prologue: prologue.as_slice().to_vec(),
+        epilogue: epilogue.as_slice().to_vec(),
+    };
+    let opts = decode_options(opts)?;
+    let spec = job::spec(env, progress, None, encode_feed)?;
+    opts.arm(&spec);
+    Ok(job::start(env, reference, spec, move |ctl| {
+        dump::feed(&feed, ctl)
+    }))
+}
+
+fn command(
+    program: Term<'_>,
+    arguments: &[Binary<'_>],
+    cmd_env: &[(Binary<'_>, Binary<'_>)],
+) -> NifResult<CommandSpec> {
+    Ok(CommandSpec {
+        program: term::decode_path(program)?,
+        args: arguments.iter().map(|a| os(a.as_slice())).collect(),
+        env: cmd_env
+            .iter()
+            .map(|(k, v)| (os(k.as_slice()), os(v.as_slice())))
+            .collect(),
+    })
 }
 
 #[rustler::nif]
@@ -272,6 +305,28 @@ fn encode_dump(env: Env<'_>, s: DumpSummary) -> NifResult<Term<'_>> {
             ("bytes_out", s.bytes_out.encode(env)),
             ("sha256", bin(env, &s.sha256)),
             ("skipped", Vec::<Term<'_>>::new().encode(env)),
+            ("seconds", s.seconds.encode(env)),
+        ],
+    )
+}
+
+fn encode_dump_report(env: Env<'_>, r: DumpReport) -> NifResult<Term<'_>> {
+    term::map(
+        env,
+        &[
+            ("schema", term::binary(env, &r.schema)),
+            ("size", r.sql_bytes.encode(env)),
+        ],
+    )
+}
+
+fn encode_feed(env: Env<'_>, s: FeedSummary) -> NifResult<Term<'_>> {
+    term::map(
+        env,
+        &[
+            ("schema", term::binary(env, &s.report.schema)),
+            ("size", s.report.sql_bytes.encode(env)),
+            ("output", bin(env, &s.output)),
             ("seconds", s.seconds.encode(env)),
         ],
     )
