@@ -43,8 +43,6 @@
     gzip_command_start/7,
     dump_check_start/3,
     dump_feed_start/9,
-    verify_start/3,
-    list_start/3,
     extract_start/5,
     job_cancel/1,
     job_progress/1,
@@ -134,14 +132,6 @@ dump_check_start(File, Ref, Progress) ->
                       reference(), progress_to()) -> job_start().
 dump_feed_start(Program, Args, Env, File, Prologue, Epilogue, Opts, Ref, Progress) ->
     job(fun(M) -> M:dump_feed_start(Program, Args, Env, File, Prologue, Epilogue, Opts, Ref, Progress) end).
-
--spec verify_start(binary(), reference(), progress_to()) -> job_start().
-verify_start(File, Ref, Progress) ->
-    job(fun(M) -> M:verify_start(File, Ref, Progress) end).
-
--spec list_start(binary(), reference(), progress_to()) -> job_start().
-list_start(File, Ref, Progress) ->
-    job(fun(M) -> M:list_start(File, Ref, Progress) end).
 
 -spec extract_start(binary(), binary(), map(), reference(), progress_to()) -> job_start().
 extract_start(File, Dest, Opts, Ref, Progress) ->

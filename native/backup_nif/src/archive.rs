@@ -1,11 +1,11 @@
-//! Archive, dump, verify, list and extract jobs: argument decoding and result encoding around
-//! `backup_core::archive` and `backup_core::dump`, run through `job::start`.
+//! Archive, dump and extract jobs: argument decoding and result encoding around
+//! `backup_core::archive` and `backup_core::dump`, run through `job::start`. (Verifying and
+//! listing an archive are the CLI's; the product's extract applies the same reader.)
 
 use crate::job;
 use crate::term;
 use backup_core::archive::{
-    self, ArchiveOptions, EntryInfo, ExtractOptions, ExtractSummary, Format, GzOptions, Source,
-    Summary, VerifyReport,
+    self, ArchiveOptions, ExtractOptions, ExtractSummary, Format, GzOptions, Source, Summary,
 };
 use backup_core::dump::{self, CommandSpec, DumpReport, DumpSummary, FeedSpec, FeedSummary};
 use rustler::{Atom, Binary, Encoder, Env, NifResult, Term};
@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 mod atoms {
-    rustler::atoms! { format, threads, level, overwrite, gzip, zstd, undefined, timeout, infinity }
+    rustler::atoms! { format, threads, level, overwrite, gzip, undefined, timeout, infinity }
 }
 
 /// Options map of the façade: `format`, `threads`, `level`, `overwrite`, `timeout`
@@ -45,10 +45,9 @@ fn decode_options(term: Term<'_>) -> NifResult<Options> {
     }
     if let Ok(f) = term.map_get(atoms::format()) {
         let f: Atom = f.decode()?;
+        // zstd archives are written by zbackup only (backup_core's `cli` feature).
         archive.format = if f == atoms::gzip() {
             Format::Gzip
-        } else if f == atoms::zstd() {
-            Format::Zstd
         } else {
             return Err(rustler::Error::BadArg);
         };
@@ -219,34 +218,6 @@ fn command(
 }
 
 #[rustler::nif]
-fn verify_start<'a>(
-    env: Env<'a>,
-    file: Term<'a>,
-    reference: Term<'a>,
-    progress: Term<'a>,
-) -> NifResult<Term<'a>> {
-    let file = term::decode_path(file)?;
-    let spec = job::spec(env, progress, None, encode_verify)?;
-    Ok(job::start(env, reference, spec, move |ctl| {
-        archive::verify(&file, ctl)
-    }))
-}
-
-#[rustler::nif]
-fn list_start<'a>(
-    env: Env<'a>,
-    file: Term<'a>,
-    reference: Term<'a>,
-    progress: Term<'a>,
-) -> NifResult<Term<'a>> {
-    let file = term::decode_path(file)?;
-    let spec = job::spec(env, progress, None, encode_list)?;
-    Ok(job::start(env, reference, spec, move |ctl| {
-        archive::list(&file, ctl)
-    }))
-}
-
-#[rustler::nif]
 fn extract_start<'a>(
     env: Env<'a>,
     file: Term<'a>,
@@ -330,48 +301,6 @@ fn encode_feed(env: Env<'_>, s: FeedSummary) -> NifResult<Term<'_>> {
             ("seconds", s.seconds.encode(env)),
         ],
     )
-}
-
-fn encode_verify(env: Env<'_>, r: VerifyReport) -> NifResult<Term<'_>> {
-    term::map(
-        env,
-        &[
-            ("format", bin(env, r.format.as_str())),
-            ("entries", r.entries.encode(env)),
-            ("files", r.files.encode(env)),
-            ("bytes", r.bytes.encode(env)),
-            ("compressed_bytes", r.compressed_bytes.encode(env)),
-            ("sha256", bin(env, &r.sha256)),
-            ("manifest_checked", r.manifest_checked.encode(env)),
-        ],
-    )
-}
-
-fn encode_entry<'a>(env: Env<'a>, e: &EntryInfo) -> NifResult<Term<'a>> {
-    let link = match &e.link {
-        Some(l) => term::binary(env, l),
-        None => atoms::undefined().encode(env),
-    };
-    term::map(
-        env,
-        &[
-            ("path", term::binary(env, &e.path)),
-            ("type", bin(env, e.kind.as_str())),
-            ("size", e.size.encode(env)),
-            ("mtime", e.mtime.encode(env)),
-            ("mode", e.mode.encode(env)),
-            ("link", link),
-            ("crc32", e.crc32.encode(env)),
-        ],
-    )
-}
-
-fn encode_list(env: Env<'_>, entries: Vec<EntryInfo>) -> NifResult<Term<'_>> {
-    let terms = entries
-        .iter()
-        .map(|e| encode_entry(env, e))
-        .collect::<NifResult<Vec<_>>>()?;
-    Ok(terms.encode(env))
 }
 
 fn encode_extract(env: Env<'_>, s: ExtractSummary) -> NifResult<Term<'_>> {

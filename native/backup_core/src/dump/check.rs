@@ -258,7 +258,10 @@ mod tests {
     #[test]
     fn a_quoted_quote_in_the_schema_name_is_unquoted() {
         let sql = String::from_utf8_lossy(GOOD).replace("\"public\"", "\"we\"\"ird\"");
-        assert_eq!(verdict(&gz(sql.as_bytes())).expect("good").schema, b"we\"ird");
+        assert_eq!(
+            verdict(&gz(sql.as_bytes())).expect("good").schema,
+            b"we\"ird"
+        );
     }
 
     #[test]
@@ -339,7 +342,10 @@ mod tests {
 
     #[test]
     fn gzip_garbage_and_plain_sql_are_bad_dump() {
-        assert_eq!(reason(b"\x1f\x8b\x08\x00garbage garbage garbage"), "bad_dump");
+        assert_eq!(
+            reason(b"\x1f\x8b\x08\x00garbage garbage garbage"),
+            "bad_dump"
+        );
         assert_eq!(reason(GOOD), "bad_dump");
         let mut trailing = gz(GOOD);
         trailing.extend_from_slice(b"trailing junk");

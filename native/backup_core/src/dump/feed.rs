@@ -291,7 +291,11 @@ mod tests {
         let e = feed(&spec(cmd, gz(d.path(), &big)), &ctl).expect_err("cancelled");
         canceller.join().expect("join");
         assert_eq!(e.reason(), "cancelled");
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     /// All input taken, then the command hangs (a COMMIT waiting on a lock): the deadline kills it.
@@ -307,6 +311,10 @@ mod tests {
         let started = Instant::now();
         let e = feed(&spec(cmd, gz(d.path(), SQL)), &ctl).expect_err("timeout");
         assert_eq!(e.reason(), "timeout");
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }
