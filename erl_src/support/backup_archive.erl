@@ -42,6 +42,7 @@
     await/2,
     running_jobs/0
 ]).
+-ignore_xref([start/3, progress/1, cancel/1, await/2, running_jobs/0]).
 -endif.
 
 -export_type([
