@@ -1,10 +1,11 @@
-//! Archive, dump, verify, list and extract jobs: argument decoding and result maps around
-//! `backup_core::archive` and `backup_core::dump`, run through `job::start`.
+//! Archive, dump and extract jobs: argument decoding and result maps around
+//! `backup_core::archive` and `backup_core::dump`, run through `job::start`. (Verifying and
+//! listing an archive are the CLI's; the product's extract applies the same reader.)
 
 use crate::job::{self, Start};
 use crate::term::{decode_path, Bin, OrUndefined};
 use backup_core::archive::{self, ArchiveOptions, ExtractOptions, Format, Source};
-use backup_core::dump::{self, CommandSpec};
+use backup_core::dump::{self, CommandSpec, FeedSpec};
 use rustler::{Atom, Binary, Env, NifMap, NifResult, Term};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod atoms {
-    rustler::atoms! { format, threads, level, overwrite, gzip, zstd, timeout, infinity }
+    rustler::atoms! { format, threads, level, overwrite, gzip, timeout, infinity }
 }
 
 /// The options map of `backup_archive`: `format`, `threads`, `level`, `overwrite`, `timeout`
@@ -33,10 +34,10 @@ impl<'a> rustler::Decoder<'a> for Options {
         let mut archive = ArchiveOptions::default();
         if let Some(f) = get(atoms::format()) {
             let f: Atom = f.decode()?;
-            archive.format = match () {
-                _ if f == atoms::gzip() => Format::Gzip,
-                _ if f == atoms::zstd() => Format::Zstd,
-                _ => return Err(rustler::Error::BadArg),
+            // zstd archives are written by zbackup only (backup_core's `cli` feature).
+            archive.format = match f == atoms::gzip() {
+                true => Format::Gzip,
+                false => return Err(rustler::Error::BadArg),
             };
         }
         if let Some(t) = get(atoms::threads()) {
@@ -160,21 +161,6 @@ fn create_job<'a>(
     })
 }
 
-#[rustler::nif]
-fn gzip_file_start<'a>(
-    env: Env<'a>,
-    input: Term<'a>,
-    out: Term<'a>,
-    opts: Options,
-    reference: Term<'a>,
-    progress: Term<'a>,
-) -> NifResult<Term<'a>> {
-    let (input, out) = (decode_path(input)?, decode_path(out)?);
-    job::start(env, writing(reference, progress, &out, &opts), move |ctl| {
-        dump::gzip_file(&input, &out, opts.archive.gz_options()?, ctl).map(Written::from)
-    })
-}
-
 #[allow(clippy::too_many_arguments)]
 #[rustler::nif]
 fn gzip_command_start<'a>(
@@ -187,32 +173,47 @@ fn gzip_command_start<'a>(
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let cmd = CommandSpec {
-        program: decode_path(program)?,
-        args: arguments.iter().map(|a| os(a)).collect(),
-        env: cmd_env.iter().map(|(k, v)| (os(k), os(v))).collect(),
-    };
+    let cmd = command(program, &arguments, &cmd_env)?;
     let out = decode_path(out)?;
     job::start(env, writing(reference, progress, &out, &opts), move |ctl| {
         dump::gzip_command(&cmd, &out, opts.archive.gz_options()?, ctl).map(Written::from)
     })
 }
 
-/// `#{format, entries, files, bytes, compressed_bytes, sha256, manifest_checked}`.
-#[derive(NifMap)]
-#[rustler(encode)]
-struct Verified {
-    format: Bin<&'static str>,
-    entries: u64,
-    files: u64,
-    bytes: u64,
-    compressed_bytes: u64,
-    sha256: Bin<String>,
-    manifest_checked: bool,
+fn command(
+    program: Term<'_>,
+    arguments: &[Binary<'_>],
+    cmd_env: &[(Binary<'_>, Binary<'_>)],
+) -> NifResult<CommandSpec> {
+    Ok(CommandSpec {
+        program: decode_path(program)?,
+        args: arguments.iter().map(|a| os(a)).collect(),
+        env: cmd_env.iter().map(|(k, v)| (os(k), os(v))).collect(),
+    })
 }
 
+/// A dump that passed the rule: `#{schema, size}` (size: bytes of SQL), and for a feed also
+/// `output` (the end of psql's messages) and `seconds`.
+#[derive(NifMap)]
+#[rustler(encode)]
+struct DumpChecked {
+    schema: Bin<Vec<u8>>,
+    size: u64,
+}
+
+#[derive(NifMap)]
+#[rustler(encode)]
+struct DumpFed {
+    schema: Bin<Vec<u8>>,
+    size: u64,
+    output: Bin<String>,
+    seconds: f64,
+}
+
+/// `dump_check_start(File, Ref, ProgressPid)`: reads a whole `.sql.gz` and applies the
+/// restore's dump rule; the job's result is a `DumpChecked` map.
 #[rustler::nif]
-fn verify_start<'a>(
+fn dump_check_start<'a>(
     env: Env<'a>,
     file: Term<'a>,
     reference: Term<'a>,
@@ -226,57 +227,51 @@ fn verify_start<'a>(
         timeout: None,
     };
     job::start(env, start, move |ctl| {
-        let r = archive::verify(&file, ctl)?;
-        Ok(Verified {
-            format: Bin(r.format.as_str()),
-            entries: r.entries,
-            files: r.files,
-            bytes: r.bytes,
-            compressed_bytes: r.compressed_bytes,
-            sha256: Bin(r.sha256),
-            manifest_checked: r.manifest_checked,
+        let r = dump::check(&file, ctl)?;
+        Ok(DumpChecked {
+            schema: Bin(r.schema),
+            size: r.sql_bytes,
         })
     })
 }
 
-/// One archive entry: `#{path, type, size, mtime, mode, link, crc32}`.
-#[derive(NifMap)]
-#[rustler(encode)]
-struct Entry {
-    path: Bin<Vec<u8>>,
-    r#type: Bin<&'static str>,
-    size: u64,
-    mtime: i64,
-    mode: u32,
-    link: OrUndefined<Bin<Vec<u8>>>,
-    crc32: u32,
-}
-
+/// `dump_feed_start(Program, Args, Env, File, Prologue, Epilogue, Opts, Ref, ProgressPid)`:
+/// runs Program (psql) and writes Prologue, the inflated dump and (only when the dump passed
+/// the rule on the way) Epilogue to its standard input; the job's result is a `DumpFed` map.
+#[allow(clippy::too_many_arguments)]
 #[rustler::nif]
-fn list_start<'a>(
+fn dump_feed_start<'a>(
     env: Env<'a>,
+    program: Term<'a>,
+    arguments: Vec<Binary<'a>>,
+    cmd_env: Vec<(Binary<'a>, Binary<'a>)>,
     file: Term<'a>,
+    prologue: Binary<'a>,
+    epilogue: Binary<'a>,
+    opts: Options,
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let file = decode_path(file)?;
+    let feed = FeedSpec {
+        command: command(program, &arguments, &cmd_env)?,
+        dump: decode_path(file)?,
+        prologue: prologue.to_vec(),
+        epilogue: epilogue.to_vec(),
+    };
     let start = Start {
         reference,
         progress,
         output: None,
-        timeout: None,
+        timeout: opts.timeout,
     };
     job::start(env, start, move |ctl| {
-        let entries = archive::list(&file, ctl)?.into_iter().map(|e| Entry {
-            path: Bin(e.path),
-            r#type: Bin(e.kind.as_str()),
-            size: e.size,
-            mtime: e.mtime,
-            mode: e.mode,
-            link: OrUndefined(e.link.map(Bin)),
-            crc32: e.crc32,
-        });
-        Ok(entries.collect::<Vec<_>>())
+        let s = dump::feed(&feed, ctl)?;
+        Ok(DumpFed {
+            schema: Bin(s.report.schema),
+            size: s.report.sql_bytes,
+            output: Bin(s.output),
+            seconds: s.seconds,
+        })
     })
 }
 

@@ -4,6 +4,7 @@ use super::control::JobControl;
 use super::hashing::OffloadWriter;
 use super::manifest::{encode_record, trailer_header, trailer_padding, EntryKind, ManifestEntry};
 use super::pgzip::{GzOptions, ParallelGzWriter, DEFAULT_CHUNK};
+#[cfg(feature = "cli")]
 use super::pzstd::ParallelZstdWriter;
 use super::tarw::{pad, write_end, write_header, HeaderInfo};
 use super::{Format, TmpFile};
@@ -233,6 +234,7 @@ impl ManifestWriter {
 /// The compressing layer over the hashed output file.
 enum Sink {
     Gz(ParallelGzWriter<OffloadWriter<File>>),
+    #[cfg(feature = "cli")]
     Zst(ParallelZstdWriter<OffloadWriter<File>>),
 }
 
@@ -240,12 +242,14 @@ impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Sink::Gz(w) => w.write(buf),
+            #[cfg(feature = "cli")]
             Sink::Zst(w) => w.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Sink::Gz(w) => w.flush(),
+            #[cfg(feature = "cli")]
             Sink::Zst(w) => w.flush(),
         }
     }
@@ -256,6 +260,7 @@ impl Sink {
     fn spare(&mut self) -> io::Result<&mut [u8]> {
         match self {
             Sink::Gz(w) => w.spare(),
+            #[cfg(feature = "cli")]
             Sink::Zst(w) => w.spare(),
         }
     }
@@ -263,6 +268,7 @@ impl Sink {
     fn commit(&mut self, n: usize) -> io::Result<()> {
         match self {
             Sink::Gz(w) => w.commit(n),
+            #[cfg(feature = "cli")]
             Sink::Zst(w) => w.commit(n),
         }
     }
@@ -291,6 +297,12 @@ impl Sink {
                 };
                 Ok(Sink::Gz(ParallelGzWriter::new(out, gz)?))
             }
+            #[cfg(not(feature = "cli"))]
+            Format::Zstd => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "zstd archives are written by zbackup only",
+            )),
+            #[cfg(feature = "cli")]
             Format::Zstd => {
                 let level = opts.level.unwrap_or(3);
                 if !(1..=19).contains(&level) {
@@ -302,10 +314,7 @@ impl Sink {
                 let mut w = ParallelZstdWriter::new(out, threads, level)?;
                 // Announces the manifest trailer, so a copy cut at a frame boundary is known
                 // to be incomplete (see read.rs).
-                w.write_skippable(
-                    super::pzstd::SKIPPABLE_MARKER_MAGIC,
-                    super::pzstd::MANIFEST_MARKER,
-                )?;
+                w.write_skippable(super::SKIPPABLE_MARKER_MAGIC, super::MANIFEST_MARKER)?;
                 Ok(Sink::Zst(w))
             }
         }
@@ -314,6 +323,7 @@ impl Sink {
     fn finish(self) -> io::Result<(File, String, u64)> {
         let out = match self {
             Sink::Gz(w) => w.finish()?.0,
+            #[cfg(feature = "cli")]
             Sink::Zst(w) => w.finish()?.0,
         };
         out.finish()

@@ -20,10 +20,10 @@ use super::limits::{Budget, BOOKKEEPING_CAP, LIST_CAP, MAX_LONG_NAME, ZSTD_WINDO
 use super::manifest::{
     decode_trailer_header, encode_record, is_trailer_header, EntryKind, ManifestEntry,
 };
-use super::pzstd::{MANIFEST_MARKER, SKIPPABLE_MARKER_MAGIC};
 use super::tarread::{EntryData, TarStream, BLOCK};
 use super::validate::{Plan, Validator};
 use super::Format;
+use super::{MANIFEST_MARKER, SKIPPABLE_MARKER_MAGIC};
 use crate::error::{Error, Result};
 use crate::fsutil::{display_name, open_regular};
 use sha2::{Digest as _, Sha256};
