@@ -67,12 +67,9 @@ fn writing<'a>(
     output: &Path,
     opts: &Options,
 ) -> Start<'a> {
-    Start {
-        reference,
-        progress,
-        output: Some(output.to_path_buf()),
-        timeout: opts.timeout,
-    }
+    Start::new(reference, progress)
+        .writing(output)
+        .within(opts.timeout)
 }
 
 /// `#{files, bytes_in, bytes_out, sha256, skipped, seconds}` of a written archive or dump;
@@ -220,12 +217,7 @@ fn dump_check_start<'a>(
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
     let file = decode_path(file)?;
-    let start = Start {
-        reference,
-        progress,
-        output: None,
-        timeout: None,
-    };
+    let start = Start::new(reference, progress);
     job::start(env, start, move |ctl| {
         let r = dump::check(&file, ctl)?;
         Ok(DumpChecked {
@@ -258,12 +250,7 @@ fn dump_feed_start<'a>(
         prologue: prologue.to_vec(),
         epilogue: epilogue.to_vec(),
     };
-    let start = Start {
-        reference,
-        progress,
-        output: None,
-        timeout: opts.timeout,
-    };
+    let start = Start::new(reference, progress).within(opts.timeout);
     job::start(env, start, move |ctl| {
         let s = dump::feed(&feed, ctl)?;
         Ok(DumpFed {

@@ -46,12 +46,7 @@ fn encrypt_file_start<'a>(
 ) -> NifResult<Term<'a>> {
     let (input, output) = (decode_path(input)?, decode_path(output)?);
     let password = decode_password(password)?;
-    let start = Start {
-        reference,
-        progress,
-        output: Some(output.clone()),
-        timeout: None,
-    };
+    let start = Start::new(reference, progress).writing(&output);
     job::start(env, start, move |ctl| {
         start_totals(ctl, &input, 1);
         let s = crypto::encrypt_file_with_progress(&input, &output, &password, counter(ctl))?;
@@ -98,12 +93,7 @@ fn decrypt_job<'a>(env: Env<'a>, args: [Term<'a>; 5], hmac: Option<String>) -> N
     let [input, output, password, reference, progress] = args;
     let (input, output) = (decode_path(input)?, decode_path(output)?);
     let password = decode_password(password)?;
-    let start = Start {
-        reference,
-        progress,
-        output: Some(output.clone()),
-        timeout: None,
-    };
+    let start = Start::new(reference, progress).writing(&output);
     job::start(env, start, move |ctl| {
         start_totals(ctl, &input, if hmac.is_some() { 2 } else { 1 });
         let d = crypto::decrypt_file_verified(
@@ -132,12 +122,7 @@ fn file_hmac_start<'a>(
 ) -> NifResult<Term<'a>> {
     let input = decode_path(input)?;
     let password = decode_password(password)?;
-    let start = Start {
-        reference,
-        progress,
-        output: None,
-        timeout: None,
-    };
+    let start = Start::new(reference, progress);
     job::start(env, start, move |ctl| {
         start_totals(ctl, &input, 1);
         let hmac = crypto::file_hmac(&input, &password, counter(ctl))?;

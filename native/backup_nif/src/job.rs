@@ -12,7 +12,7 @@ use backup_core::Error;
 use rustler::env::OwnedEnv;
 use rustler::Term;
 use rustler::{Atom, Encoder, Env, LocalPid, Monitor, NifMap, NifResult, Resource, ResourceArc};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,10 +45,32 @@ impl Drop for Job {
 /// What a job needs besides its work: the reference its messages carry, the pid that gets
 /// progress (`undefined` or a pid), the file it writes (claimed while it runs) and its deadline.
 pub struct Start<'a> {
-    pub reference: Term<'a>,
-    pub progress: Term<'a>,
-    pub output: Option<PathBuf>,
-    pub timeout: Option<Duration>,
+    reference: Term<'a>,
+    progress: Term<'a>,
+    output: Option<PathBuf>,
+    timeout: Option<Duration>,
+}
+
+impl<'a> Start<'a> {
+    pub fn new(reference: Term<'a>, progress: Term<'a>) -> Self {
+        Start {
+            reference,
+            progress,
+            output: None,
+            timeout: None,
+        }
+    }
+
+    /// The job writes `output`: a second job on it gets `busy` while this one runs.
+    pub fn writing(self, output: &Path) -> Self {
+        let output = Some(output.to_path_buf());
+        Start { output, ..self }
+    }
+
+    /// The job stops itself with `{error, {timeout, _}}` after `timeout`.
+    pub fn within(self, timeout: Option<Duration>) -> Self {
+        Start { timeout, ..self }
+    }
 }
 
 /// `#{files_done, files_total, bytes_done, bytes_total}`.

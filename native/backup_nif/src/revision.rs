@@ -249,12 +249,7 @@ fn revision_train<'a>(
             Err(e) => return Ok(term::error(env, e)),
         },
     };
-    let start = Start {
-        reference,
-        progress: term::undefined(env),
-        output: None,
-        timeout: None,
-    };
+    let start = Start::new(reference, term::undefined(env));
     job::start(env, start, move |ctl| {
         let payloads = |hs: &[Vec<Vec<u8>>]| -> backup_core::Result<Vec<_>> {
             let mut out = Vec::new();
