@@ -1,3 +1,6 @@
+%% Size: one linear script of the demo's steps, read top to bottom; splitting it would only
+%% scatter the steps.
+%%
 %% @doc The demo behind `sh tools/demo.sh': a populated site backed up by mod_backup, checked,
 %% restored into a second site and compared, next to the stock method timed in the same run.
 %%

@@ -1,3 +1,7 @@
+%% Size: over 600 lines because Zotonic wants one module to hold the module's callbacks, its
+%% observers, the stock API (start_backup/1, list_backups/1, ...) and the per-site gen_server
+%% that serialises backups, uploads and downloads; the work itself is in support/.
+%%
 %% @doc Backup module. Makes nightly and manual backups of a site's database, configuration and
 %% media files, lists and serves them for download, and uploads them to a cloud filestore.
 %% A drop-in for Zotonic's own mod_backup whose compression, tar and encryption run in a Rust

@@ -1,3 +1,5 @@
+%% Size: the cases share a site pair and its sets; each is short and named for what it proves.
+%%
 %% @doc Restores by mod_backup in the test host, against the real PostgreSQL server: a round
 %% trip of all four parts (plain and encrypted), failed imports that must leave the live schema
 %% as it was, hostile and corrupt media archives that must change nothing, and a standby site

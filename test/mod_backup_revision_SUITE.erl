@@ -1,3 +1,6 @@
+%% Size: the cases share one site and one order (the first needs a site without a dictionary);
+%% each case is short and named for what it proves.
+%%
 %% @doc The revision log in the test host against the real PostgreSQL server: the tables of the
 %% contract, every save path, keyframe + delta chains that reconstruct every revision exactly
 %% (before and after pruning, compacting and downgrading), revert with edges, dependents and

@@ -1,3 +1,7 @@
+%% Size: over 600 lines because one set is one transaction: its parts, the commit that swaps a
+%% set in whole (commit_set/5, recover_commit/1) and the stock helpers sites call
+%% (make_backup/4, read_admin_file/1, ...) must see the same file rules.
+%%
 %% @doc Make one backup set: the database dump (name.sql.gz), the site's config and security
 %% files (config-name.tar.gz) and, for a full backup, the media archive (name.tar.gz); each
 %% optionally encrypted to file.enc. Every compression and tar step runs in the Rust engine

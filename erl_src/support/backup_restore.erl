@@ -1,3 +1,6 @@
+%% Size: just over 600 lines: the order of a restore, the decrypt/HMAC step and the staged,
+%% undoable files merge belong together; the database import is backup_restore_db.
+%%
 %% @doc Restore a backup set from the site's backup directory: media files, database, security
 %% and config files, in that order and each only when asked.
 %%

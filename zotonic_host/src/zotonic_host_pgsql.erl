@@ -1,3 +1,6 @@
+%% Size: one wire-protocol client (auth, both query protocols, codecs) is one unit; see
+%% zotonic_host/README.md for why Debian's Erlang PostgreSQL client did not fit.
+%%
 %% @doc A small PostgreSQL client for the test host: one process per connection, the v3 wire
 %% protocol over TCP or a unix socket, trust / cleartext / md5 / SCRAM-SHA-256 authentication,
 %% the simple query protocol (squery/2, text results) and the extended protocol (equery/3) with

@@ -1,6 +1,9 @@
 //! Z1 encrypted files (`.enc`), byte-compatible with Zotonic's `backup_file_crypto` and its
 //! `zotonic decrypt` command.
 //!
+//! Size: the Z1 format (header, key derivation, CFB8 stream, HMAC) and its streaming reader
+//! and writer are one unit of byte compatibility; its tests are in crypto/tests.rs.
+//!
 //! Layout of a file:
 //!
 //! ```text

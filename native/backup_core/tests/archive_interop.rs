@@ -1,3 +1,5 @@
+//! Size: one short test per tool and direction (GNU tar, gzip, Python, erl_tar).
+//!
 //! The archive engine against the real tools: GNU tar, gzip, zstd, Python's tarfile and OTP's
 //! erl_tar, in both directions, plus damage, hostile archives, vanishing files and cancel.
 

@@ -1,3 +1,6 @@
+//! Size: one test per numbered item of the issue, kept together so the list can be checked
+//! against it.
+//!
 //! Issue 14, black box: each numbered case of the issue (except 8, the Erlang side's) as the
 //! `zbackup` command meets it. Every test here failed on the code before the fix (commit
 //! 9d0db4a); run them against another build with `ZBACKUP_UNDER_TEST=/path/to/zbackup`.

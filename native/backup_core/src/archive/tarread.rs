@@ -1,6 +1,9 @@
 //! The tar layer of the reader: 512-byte blocks in, entries out, with every declared length
 //! checked before it is used.
 //!
+//! Size: every header kind (ustar, GNU long names and sparse maps, PAX) with its limits, in one
+//! place, so that no path through the reader skips a bound.
+//!
 //! Why not `tar::Archive` (which this engine used before): it reads GNU long names and PAX
 //! records into memory whatever size they declare (a 1 GiB long name cost 2-3 GB and aborted
 //! the VM), makes up the zeros of sparse holes in a reader of its own that no cancel check

@@ -5,6 +5,9 @@
 //! stream inside it (flipped bytes, header fields set to huge or hostile values with the
 //! checksum fixed up, crafted blocks spliced in, blocks dropped or repeated), recompressed.
 //!
+//! Size: the seed set, the mutators and the judge of each input (crash, hang, memory, verify
+//! vs extract) are one harness; hand-crafted hostile entries are in craft.rs.
+//!
 //! For every input it runs `verify` and `extract` and counts:
 //! * crashes: a panic in either;
 //! * hangs: either hit the per-input deadline (`JobControl::with_timeout`);

@@ -1,6 +1,9 @@
 //! A small reader and writer for the Erlang external term format (ETF), limited to what
 //! `term_to_binary/1,2` produces for resource properties.
 //!
+//! Size: the reader, the writer and the canonical form must agree byte for byte, so they stay
+//! in one file.
+//!
 //! Why our own and not a crate: we need (a) a hard nesting limit, because recursion on a dirty
 //! scheduler's small stack must never overflow on hostile bytes, (b) a canonical value model in
 //! which structural equality implies `=:=` (so a diff may keep a value it found equal), and (c)

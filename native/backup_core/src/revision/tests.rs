@@ -1,3 +1,5 @@
+//! Size: the codec's round trips, hostile rows and dictionary cases, one short test each.
+
 use super::etf::{self, Value};
 use super::*;
 use proptest::prelude::*;
