@@ -99,14 +99,21 @@ fn number<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T> {
 pub fn archive(args: &[String]) -> Result<()> {
     let (opts, sw, pos) = parse(
         args,
-        &["--format", "--threads", "--level", "--chunk-size"],
+        &[
+            "--format",
+            "--threads",
+            "--level",
+            "--chunk-size",
+            "--reuse",
+        ],
         &["--no-fsync"],
     )?;
     let [src, out] = pos[..] else {
         return Err(usage(
-            "archive [--format gz|zst] [--threads N] [--level N] SRC_DIR OUT_FILE",
+            "archive [--format gz|zst] [--threads N] [--level N] [--reuse PREV] SRC_DIR OUT_FILE",
         ));
     };
+    let mut reuse = None;
     let mut o = ArchiveOptions {
         fsync: sw.is_empty(),
         ..ArchiveOptions::default()
@@ -122,12 +129,19 @@ pub fn archive(args: &[String]) -> Result<()> {
             }
             "--threads" => o.threads = number(k, v)?,
             "--level" => o.level = Some(number(k, v)?),
+            "--reuse" => reuse = Some(PathBuf::from(v)),
             _ => o.chunk_size = number(k, v)?,
         }
     }
     let ctl = Arc::new(JobControl::new());
     let bar = ProgressBar::start(Arc::clone(&ctl), "archive");
-    let s = archive::create(&Source::Dir(PathBuf::from(src)), Path::new(out), &o, &ctl);
+    let s = archive::create_reusing(
+        &Source::Dir(PathBuf::from(src)),
+        Path::new(out),
+        &o,
+        reuse.as_deref(),
+        &ctl,
+    );
     drop(bar);
     let s = s?;
     let skipped: Vec<_> = s
@@ -135,15 +149,39 @@ pub fn archive(args: &[String]) -> Result<()> {
         .iter()
         .map(|(p, r)| json!({"path": p, "reason": r}))
         .collect();
-    println!(
-        "{}",
-        json!({
-            "files": s.files, "bytes_in": s.bytes_in, "bytes_out": s.bytes_out,
-            "sha256": s.sha256, "seconds": s.seconds, "skipped": skipped,
-            "format": o.format.as_str(),
-        })
-    );
+    let mut v = json!({
+        "files": s.files, "bytes_in": s.bytes_in, "bytes_out": s.bytes_out,
+        "sha256": s.sha256, "seconds": s.seconds, "skipped": skipped,
+        "format": o.format.as_str(),
+    });
+    if let Some(r) = &s.reuse {
+        v["reuse"] = reuse_json(r);
+    }
+    println!("{v}");
     Ok(())
+}
+
+/// The `reuse` object of the archive result.
+pub fn reuse_json(r: &archive::ReuseSummary) -> serde_json::Value {
+    let rejected: Vec<_> = r
+        .rejected
+        .iter()
+        .map(|(p, why)| json!({"path": p, "reason": why}))
+        .collect();
+    let method = match (r.cloned_bytes > 0, r.copied_bytes > 0) {
+        (true, false) => "clone",
+        (true, true) => "clone+copy_file_range",
+        (false, true) => "copy_file_range",
+        (false, false) => "none",
+    };
+    json!({
+        "used": r.unusable.is_none(), "unusable": r.unusable,
+        "reused_entries": r.reused_entries, "reused_bytes": r.reused_bytes,
+        "reused_units": r.reused_units, "reused_compressed": r.reused_compressed,
+        "rejected_units": r.rejected_units, "rejected": rejected,
+        "method": method, "cloned_bytes": r.cloned_bytes, "copied_bytes": r.copied_bytes,
+        "padding_bytes": r.padding_bytes,
+    })
 }
 
 pub fn verify(args: &[String]) -> Result<()> {

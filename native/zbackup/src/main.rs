@@ -18,8 +18,10 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: zbackup <command> [args]
 
 commands:
-  archive [--format gz|zst] [--threads N] [--level N] [--chunk-size BYTES] [--no-fsync] SRC_DIR OUT_FILE
-                     tar SRC_DIR (like tar -C SRC_DIR -c .) into OUT_FILE; prints a JSON summary
+  archive [--format gz|zst] [--threads N] [--level N] [--chunk-size BYTES] [--no-fsync] [--reuse PREV.tar.gz] SRC_DIR OUT_FILE
+                     tar SRC_DIR (like tar -C SRC_DIR -c .) into OUT_FILE; prints a JSON summary;
+                     --reuse copies the compressed bytes of files unchanged since PREV (checked
+                     first; cloned where the file system shares extents), compresses the rest
   verify FILE        check a .tar.gz/.tar.zst: stream checksum, tar structure, per-file crc32s
   list FILE          one JSON line per entry
   extract [--overwrite] FILE DEST_DIR
