@@ -4,8 +4,8 @@
 use crate::job;
 use crate::term;
 use backup_core::archive::{
-    self, ArchiveOptions, EntryInfo, ExtractOptions, ExtractSummary, Format, GzOptions, Source,
-    Summary, VerifyReport,
+    self, ArchiveOptions, EntryInfo, ExtractOptions, ExtractSummary, Format, GzOptions,
+    ReuseSummary, Source, Summary, VerifyReport,
 };
 use backup_core::dump::{self, CommandSpec, DumpSummary};
 use rustler::{Atom, Binary, Encoder, Env, NifResult, Term};
@@ -15,16 +15,21 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 mod atoms {
-    rustler::atoms! { format, threads, level, overwrite, gzip, zstd, undefined, timeout, infinity }
+    rustler::atoms! {
+        format, threads, level, overwrite, gzip, zstd, undefined, timeout, infinity, reuse,
+        clone, copy_file_range, clone_and_copy_file_range, none
+    }
 }
 
 /// Options map of the façade: `format`, `threads`, `level`, `overwrite`, `timeout`
-/// (milliseconds or `infinity`: the job stops itself with `{error, {timeout, _}}` then);
-/// unknown keys ignored.
+/// (milliseconds or `infinity`: the job stops itself with `{error, {timeout, _}}` then),
+/// `reuse` (path of a previous archive whose unchanged files' bytes are copied); unknown keys
+/// ignored.
 struct Options {
     archive: ArchiveOptions,
     overwrite: bool,
     timeout: Option<Duration>,
+    reuse: Option<PathBuf>,
 }
 
 impl Options {
@@ -68,10 +73,16 @@ fn decode_options(term: Term<'_>) -> NifResult<Options> {
             timeout = Some(Duration::from_millis(t.decode::<u64>()?));
         }
     }
+    let reuse = match term.map_get(atoms::reuse()) {
+        Ok(r) if r.decode::<Atom>().is_ok_and(|a| a == atoms::undefined()) => None,
+        Ok(r) => Some(term::decode_path(r)?),
+        Err(_) => None,
+    };
     Ok(Options {
         archive,
         overwrite,
         timeout,
+        reuse,
     })
 }
 
@@ -131,7 +142,7 @@ fn create_job<'a>(
     let spec = job::spec(env, progress, Some(out.clone()), encode_summary)?;
     opts.arm(&spec);
     Ok(job::start(env, reference, spec, move |ctl| {
-        archive::create(&source, &out, &opts.archive, ctl)
+        archive::create_reusing(&source, &out, &opts.archive, opts.reuse.as_deref(), ctl)
     }))
 }
 
@@ -251,6 +262,40 @@ fn encode_summary(env: Env<'_>, s: Summary) -> NifResult<Term<'_>> {
             ("sha256", bin(env, &s.sha256)),
             ("skipped", skipped(env, &s.skipped)),
             ("seconds", s.seconds.encode(env)),
+            ("reuse", encode_reuse(env, s.reuse.as_ref())?),
+        ],
+    )
+}
+
+/// `undefined` without a previous archive; else what it contributed. `method` says how the
+/// copied bytes got in: `clone` (FICLONERANGE), `copy_file_range`, both, or `none`.
+fn encode_reuse<'a>(env: Env<'a>, r: Option<&ReuseSummary>) -> NifResult<Term<'a>> {
+    let Some(r) = r else {
+        return Ok(atoms::undefined().encode(env));
+    };
+    let method = match (r.cloned_bytes > 0, r.copied_bytes > 0) {
+        (true, false) => atoms::clone(),
+        (true, true) => atoms::clone_and_copy_file_range(),
+        (false, true) => atoms::copy_file_range(),
+        (false, false) => atoms::none(),
+    };
+    let unusable = match &r.unusable {
+        Some(why) => bin(env, why),
+        None => atoms::undefined().encode(env),
+    };
+    term::map(
+        env,
+        &[
+            ("used", r.unusable.is_none().encode(env)),
+            ("unusable", unusable),
+            ("reused_entries", r.reused_entries.encode(env)),
+            ("reused_bytes", r.reused_bytes.encode(env)),
+            ("reused_units", r.reused_units.encode(env)),
+            ("rejected_units", r.rejected_units.encode(env)),
+            ("rejected", skipped(env, &r.rejected)),
+            ("method", method.encode(env)),
+            ("cloned_bytes", r.cloned_bytes.encode(env)),
+            ("copied_bytes", r.copied_bytes.encode(env)),
         ],
     )
 }

@@ -26,8 +26,10 @@ commands:
   list FILE          one JSON line per entry
   extract [--overwrite] FILE DEST_DIR
                      safe extract via a staging dir beside DEST_DIR
-  bench [--size MiB] [--dir D] [--runs N] [--threads N]
-                     compare with tar -czf, tar|pigz, tar|zstd and tar -cf on generated trees
+  bench [--size MiB] [--dir D] [--runs N] [--threads N] [--incremental] [--reflink]
+                     compare with tar -czf, tar|pigz, tar|zstd and tar -cf on generated trees;
+                     --incremental: sets with --reuse (unchanged, 5% changed) beside tar -czf,
+                     tar -cf and cp; --reflink: 11 sets on a loop-mounted XFS image
   digest FILE...     print sha256, crc32 and size of each file as one JSON line
   encrypt [--password-file F] IN OUT
                      encrypt IN into OUT as a Z1 .enc file (Zotonic's format)

@@ -988,9 +988,9 @@ mod tests {
         let mut w = ParallelGzWriter::new(Vec::new(), opts).expect("writer");
         w.write_all(&data).expect("write");
         let (out, stats) = w.finish().expect("finish");
-        // 4 full chunks and the (empty) final one
-        assert_eq!(stats.chunks, 5);
-        assert_eq!(stats.stored_chunks, 3);
+        // 4 full chunks, the last of them final
+        assert_eq!(stats.chunks, 4);
+        assert_eq!(stats.stored_chunks, 2);
         assert!(out.len() < 200_000 + 200_000 / 2, "{}", out.len());
         assert_eq!(gunzip(&out), data);
     }
@@ -1039,6 +1039,112 @@ mod tests {
             .expect("gzip runs");
         assert!(out.status.success());
         assert_eq!(out.stdout, data);
+    }
+
+    /// Segmented output of `parts` (one unit each): the stream and its units.
+    fn units_of(parts: &[Vec<u8>], chunk: usize) -> (Vec<u8>, Vec<UnitInfo>) {
+        let opts = GzOptions {
+            threads: 2,
+            level: 6,
+            chunk_size: chunk,
+        };
+        let mut w = ParallelGzWriter::new(Vec::new(), opts).expect("writer");
+        w.set_segmented(true);
+        for p in parts {
+            w.write_all(p).expect("write");
+            w.cut().expect("cut");
+        }
+        w.drain_all().expect("drain");
+        let mut units = Vec::new();
+        while let Some(u) = w.pop_unit() {
+            units.push(u);
+        }
+        let (out, _) = w.finish().expect("finish");
+        (out, units)
+    }
+
+    fn inflate_alone(unit: &[u8]) -> Vec<u8> {
+        let mut d = flate2::Decompress::new(false);
+        let mut input = unit.to_vec();
+        // an empty final stored block: the unit must end on a byte-aligned block boundary
+        input.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+        let mut out = Vec::with_capacity(8 << 20);
+        let st = d
+            .decompress_vec(&input, &mut out, flate2::FlushDecompress::Finish)
+            .expect("inflates on its own");
+        assert_eq!(st, Status::StreamEnd);
+        assert_eq!(d.total_in() as usize, input.len());
+        out
+    }
+
+    #[test]
+    fn every_unit_inflates_on_its_own_to_its_input() {
+        let parts = vec![
+            texty(300_000),
+            pseudo_random(200_000, 3),
+            texty(10),
+            pseudo_random(5, 4),
+            [texty(70_000), pseudo_random(150_000, 5)].concat(),
+        ];
+        let (out, units) = units_of(&parts, 64 << 10);
+        assert_eq!(units.len(), parts.len());
+        let mut joined = Vec::new();
+        for (u, p) in units.iter().zip(&parts) {
+            let bytes = &out[u.offset as usize..(u.offset + u.len) as usize];
+            assert_eq!(&inflate_alone(bytes), p);
+            assert_eq!(u.ulen, p.len() as u64);
+            assert_eq!(u.crc, crc32fast::hash(p));
+            joined.extend_from_slice(p);
+        }
+        assert_eq!(gunzip(&out), joined);
+    }
+
+    #[test]
+    fn raw_units_with_clone_padding_make_a_valid_stream() {
+        let parts = vec![texty(100_000), pseudo_random(300_000, 9)];
+        let (src, units) = units_of(&parts, 1 << 20);
+        for align in [0u64, 4096, 512] {
+            let mut w = ParallelGzWriter::new(Vec::new(), GzOptions::default()).expect("writer");
+            w.set_segmented(true);
+            w.set_clone_align(align);
+            let lead = texty(777);
+            w.write_all(&lead).expect("write");
+            w.cut().expect("cut");
+            for u in &units {
+                let bytes = src[u.offset as usize..(u.offset + u.len) as usize].to_vec();
+                w.queue_raw(RawUnit {
+                    write: Box::new(move |o: &mut Vec<u8>| {
+                        o.extend_from_slice(&bytes);
+                        Ok(())
+                    }),
+                    src_offset: u.offset,
+                    len: u.len,
+                    ulen: u.ulen,
+                    crc: u.crc,
+                })
+                .expect("raw");
+            }
+            w.drain_all().expect("drain");
+            let mut placed = Vec::new();
+            while let Some(u) = w.pop_unit() {
+                placed.push(u);
+            }
+            let padding = w.padding_bytes;
+            let (out, stats) = w.finish().expect("finish");
+            let want = [lead.clone(), parts[0].clone(), parts[1].clone()].concat();
+            assert_eq!(gunzip(&out), want, "align {align}");
+            assert_eq!(stats.crc32, crc32fast::hash(&want));
+            if align > 0 {
+                for (p, u) in placed[1..].iter().zip(&units) {
+                    if u.len >= align {
+                        assert_eq!(p.offset % align, u.offset % align);
+                    }
+                }
+                assert!(padding > 0);
+            } else {
+                assert_eq!(padding, 0);
+            }
+        }
     }
 
     proptest! {
