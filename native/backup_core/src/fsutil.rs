@@ -167,74 +167,6 @@ fn is_format_char(c: char) -> bool {
     matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::symlink;
-
-    #[test]
-    fn open_regular_refuses_fifos_and_devices_without_blocking() {
-        let d = tempfile::tempdir().expect("tmp");
-        let fifo = d.path().join("fifo");
-        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("cstr");
-        // SAFETY: c is a valid NUL-terminated path for the duration of the call.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        let e = open_regular(&fifo).expect_err("fifo");
-        assert_eq!(e.reason(), "not_regular_file");
-        let e = open_regular(Path::new("/dev/zero")).expect_err("device");
-        assert_eq!(e.reason(), "not_regular_file");
-        let link = d.path().join("zero");
-        symlink("/dev/zero", &link).expect("symlink");
-        assert_eq!(
-            open_regular(&link).expect_err("link").reason(),
-            "not_regular_file"
-        );
-        assert_eq!(
-            open_regular(d.path()).expect_err("dir").reason(),
-            "not_regular_file"
-        );
-    }
-
-    #[test]
-    fn create_tmp_never_writes_through_a_planted_symlink() {
-        let d = tempfile::tempdir().expect("tmp");
-        let victim = d.path().join("victim");
-        fs::write(&victim, b"precious").expect("write");
-        let tmp = d.path().join("out.tmp");
-        symlink(&victim, &tmp).expect("symlink");
-        let mut f = create_tmp(&tmp).expect("created");
-        io::Write::write_all(&mut f, b"new").expect("write");
-        assert_eq!(fs::read(&victim).expect("read"), b"precious");
-        assert!(!fs::symlink_metadata(&tmp)
-            .expect("meta")
-            .file_type()
-            .is_symlink());
-    }
-
-    #[test]
-    fn remove_tree_removes_mode_000_dirs_full_of_data() {
-        let d = tempfile::tempdir().expect("tmp");
-        let root = d.path().join("t");
-        fs::create_dir_all(root.join("a/b")).expect("mkdir");
-        fs::write(root.join("a/b/f"), b"x").expect("write");
-        fs::set_permissions(root.join("a/b"), fs::Permissions::from_mode(0o000)).expect("chmod");
-        fs::set_permissions(root.join("a"), fs::Permissions::from_mode(0o000)).expect("chmod");
-        fs::set_permissions(&root, fs::Permissions::from_mode(0o000)).expect("chmod");
-        remove_tree(&root).expect("removed");
-        assert!(!root.exists());
-    }
-
-    #[test]
-    fn display_name_escapes_nul_ansi_bidi_and_invalid_utf8() {
-        assert_eq!(display_name(b"./a\x00b"), "./a\\u{0}b");
-        assert_eq!(display_name(b"\x1b[31mred"), "\\u{1b}[31mred");
-        assert_eq!(display_name("x\u{202e}y".as_bytes()), "x\\u{202e}y");
-        assert_eq!(display_name(b"caf\xe9"), "caf\\xe9");
-        assert_eq!(display_name("caf\u{e9}/ok".as_bytes()), "caf\u{e9}/ok");
-        assert_eq!(display_name(b"a\\b"), "a\\\\b");
-    }
-}
-
 /// `FICLONERANGE` (linux/fs.h: `_IOW(0x94, 13, struct file_clone_range)`); not in `libc`.
 const FICLONERANGE: libc::c_ulong = 0x4020_940d;
 
@@ -348,4 +280,72 @@ fn copy_range(src: &File, mut s: u64, dst: &File, mut d: u64, mut n: u64) -> io:
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn open_regular_refuses_fifos_and_devices_without_blocking() {
+        let d = tempfile::tempdir().expect("tmp");
+        let fifo = d.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("cstr");
+        // SAFETY: c is a valid NUL-terminated path for the duration of the call.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = open_regular(&fifo).expect_err("fifo");
+        assert_eq!(e.reason(), "not_regular_file");
+        let e = open_regular(Path::new("/dev/zero")).expect_err("device");
+        assert_eq!(e.reason(), "not_regular_file");
+        let link = d.path().join("zero");
+        symlink("/dev/zero", &link).expect("symlink");
+        assert_eq!(
+            open_regular(&link).expect_err("link").reason(),
+            "not_regular_file"
+        );
+        assert_eq!(
+            open_regular(d.path()).expect_err("dir").reason(),
+            "not_regular_file"
+        );
+    }
+
+    #[test]
+    fn create_tmp_never_writes_through_a_planted_symlink() {
+        let d = tempfile::tempdir().expect("tmp");
+        let victim = d.path().join("victim");
+        fs::write(&victim, b"precious").expect("write");
+        let tmp = d.path().join("out.tmp");
+        symlink(&victim, &tmp).expect("symlink");
+        let mut f = create_tmp(&tmp).expect("created");
+        io::Write::write_all(&mut f, b"new").expect("write");
+        assert_eq!(fs::read(&victim).expect("read"), b"precious");
+        assert!(!fs::symlink_metadata(&tmp)
+            .expect("meta")
+            .file_type()
+            .is_symlink());
+    }
+
+    #[test]
+    fn remove_tree_removes_mode_000_dirs_full_of_data() {
+        let d = tempfile::tempdir().expect("tmp");
+        let root = d.path().join("t");
+        fs::create_dir_all(root.join("a/b")).expect("mkdir");
+        fs::write(root.join("a/b/f"), b"x").expect("write");
+        fs::set_permissions(root.join("a/b"), fs::Permissions::from_mode(0o000)).expect("chmod");
+        fs::set_permissions(root.join("a"), fs::Permissions::from_mode(0o000)).expect("chmod");
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o000)).expect("chmod");
+        remove_tree(&root).expect("removed");
+        assert!(!root.exists());
+    }
+
+    #[test]
+    fn display_name_escapes_nul_ansi_bidi_and_invalid_utf8() {
+        assert_eq!(display_name(b"./a\x00b"), "./a\\u{0}b");
+        assert_eq!(display_name(b"\x1b[31mred"), "\\u{1b}[31mred");
+        assert_eq!(display_name("x\u{202e}y".as_bytes()), "x\\u{202e}y");
+        assert_eq!(display_name(b"caf\xe9"), "caf\\xe9");
+        assert_eq!(display_name("caf\u{e9}/ok".as_bytes()), "caf\u{e9}/ok");
+        assert_eq!(display_name(b"a\\b"), "a\\\\b");
+    }
 }

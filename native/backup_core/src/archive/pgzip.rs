@@ -129,11 +129,14 @@ pub struct UnitInfo {
     pub crc: u32,
 }
 
+/// Puts a raw unit's bytes into the inner writer.
+pub type RawWrite<W> = Box<dyn FnOnce(&mut W) -> io::Result<()>>;
+
 /// A unit copied from elsewhere: `write` puts exactly `len` bytes into the inner writer, which
 /// inflate on their own (no dictionary, byte-aligned, no final block) to `ulen` bytes of crc32
 /// `crc`. `src_offset` is its offset in its source, for clone alignment.
 pub struct RawUnit<W> {
-    pub write: Box<dyn FnOnce(&mut W) -> io::Result<()>>,
+    pub write: RawWrite<W>,
     pub src_offset: u64,
     pub len: u64,
     pub ulen: u64,
