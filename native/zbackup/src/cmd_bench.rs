@@ -416,12 +416,14 @@ fn mixed_tree(root: &Path, bytes: u64, rng: &mut Rng, tag: &str) -> Result<u64> 
             (i / 7) % 28 + 1
         ));
         fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let (name, size, random) = if small_done < small_target && i % 2 == 0 {
+        // each kind keeps pace with the whole: its share of the bytes done so far
+        let behind = |kind_done: u64, target: u64| kind_done * bytes < target * done.max(1);
+        let (name, size, random) = if behind(small_done, small_target) {
             let s = 2048 + rng.below(28 << 10);
             small_done += s;
             text_done += s;
             (format!("s{i}.html"), s, false)
-        } else if text_done < text_target && i % 3 == 0 {
+        } else if behind(text_done, text_target) {
             let s = (40 << 10) + rng.below(360 << 10);
             text_done += s;
             (format!("page{i}.html"), s, false)
@@ -562,7 +564,10 @@ fn incremental(work: &Path, size_mib: u64, threads: usize) -> Result<()> {
             .unwrap_or_default()
             .trim()
     );
-    let (t1, s1) = timed(|| ours(&tree, &a1, None, threads))?;
+    // set 1 twice, the faster counts (the first run after generating pays for write-back)
+    let (t1a, _) = timed(|| ours(&tree, &a1, None, threads))?;
+    let (t1b, s1) = timed(|| ours(&tree, &a1, None, threads))?;
+    let t1 = t1a.min(t1b);
     let (t2, s2) = timed(|| ours(&tree, &a2, Some(&a1), threads))?;
     let (tcp, ()) = timed(|| shell(&format!("cp '{}' '{}'", a1.display(), cp.display())))?;
     let (tczf0, ()) = timed(|| shell(&format!("tar -czf '{}' -C '{t}' .", czf.display())))?;
@@ -729,7 +734,21 @@ fn reflink(work: &Path, size_mib: u64, threads: usize) -> Result<()> {
         let _ = fs::remove_file(&img);
         return Ok(());
     }
+    // space used on the file system (statfs): `du` counts a shared extent once per file
+    let used_k = |mnt: &Path| -> Result<u64> {
+        let out = Command::new("df")
+            .args(["-k", "--output=used"])
+            .arg(mnt)
+            .output()
+            .map_err(|e| Error::io("df", e))?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0))
+    };
     let r = (|| -> Result<()> {
+        let empty_k = used_k(&mnt)?;
         let mut rng = Rng(0x0ef1_1e55_0000_0011);
         let tree = work.join("reflink-tree");
         mixed_tree(&tree, size_mib << 20, &mut rng, "")?;
@@ -743,18 +762,19 @@ fn reflink(work: &Path, size_mib: u64, threads: usize) -> Result<()> {
             last = s.reuse;
         }
         shell("sync")?;
+        let used = used_k(&mnt)?.saturating_sub(empty_k);
         let du = Command::new("du")
             .arg("-sk")
             .arg(&mnt)
             .output()
             .map_err(|e| Error::io("du", e))?;
-        let used_k: u64 = String::from_utf8_lossy(&du.stdout)
+        let du_k: u64 = String::from_utf8_lossy(&du.stdout)
             .split_whitespace()
             .next()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         let one = s1.bytes_out as f64 / 1024.0;
-        let ratio = used_k as f64 / one;
+        let ratio = used as f64 / one;
         println!(
             "reflink (loop XFS, reflink=1): set 1 {:.2} MiB in {t1:.2} s; sets 2-11 with --reuse {:.2}-{:.2} s",
             one / 1024.0,
@@ -771,7 +791,9 @@ fn reflink(work: &Path, size_mib: u64, threads: usize) -> Result<()> {
         }
         check_line(
             format!(
-                "11 unchanged sets take {ratio:.3}x one set on disk (du {used_k} KiB) (<= 1.3)"
+                "11 unchanged sets take {ratio:.3}x one set on disk: {used} KiB used on the \
+                 file system by 11 sets of {one:.0} KiB (du, which counts a shared extent once \
+                 per file, says {du_k} KiB) (<= 1.3)"
             ),
             ratio <= 1.3,
         );

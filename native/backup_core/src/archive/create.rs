@@ -34,10 +34,12 @@ use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// A file this large or larger is a unit of its own.
-pub const SOLO: u64 = 64 << 10;
+/// A file this large or larger is a unit of its own. Every unit starts deflate without a
+/// window, which cost about 1.3 KB per unit on text (a text tree of 150 KiB files came out
+/// 3.1% larger than `tar -czf` with 64 KiB; grouping up to 512 KiB keeps it within 2%).
+pub const SOLO: u64 = 512 << 10;
 /// Smaller files are grouped into units of about this many bytes.
-pub const GROUP: u64 = 256 << 10;
+pub const GROUP: u64 = 512 << 10;
 
 /// What to archive.
 #[derive(Debug, Clone)]
