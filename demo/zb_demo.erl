@@ -50,6 +50,10 @@
 
 -export([main/1, run/2]).
 
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([main/1, run/2]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 
 -define(SITE, zbdemo).

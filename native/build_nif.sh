@@ -23,7 +23,10 @@ if [ -z "${BACKUP_NIF_BUILD:-}" ]; then
 fi
 export BACKUP_NIF_BUILD
 
-cargo build --release --locked -p backup_nif -p zbackup
+# Two builds: together cargo would unify features and give the NIF backup_core's `cli` feature
+# (the zstd writer and the fuzz harness), which only zbackup asks for.
+cargo build --release --locked -p backup_nif
+cargo build --release --locked -p zbackup
 mkdir -p priv/native
 case "$(uname -s)" in
     Darwin) lib=target/release/libbackup_nif.dylib ;;

@@ -33,7 +33,7 @@
     reloading_the_same_build_keeps_the_loaded_library/1
 ]).
 %% Run in the peer.
--export([run_slow_job/3]).
+-export([run_slow_job/3, hold_dicts/0, held_dicts_check/1, new_dicts_round_trip/1]).
 
 all() ->
     [
@@ -61,8 +61,8 @@ z_ld_of_a_new_build_loads_it_beside_the_running_one(_Config) ->
         ResultFile = filename:join(AppDir, "slow.result"),
         _ = peer:call(Peer, erlang, spawn, [?MODULE, run_slow_job, [Out, Flag, ResultFile]]),
         ok = zb_test_util:wait_until(fun() -> peer:call(Peer, backup_nif, job_count, []) =:= 1 end),
-        % A site's revision dictionaries, made by the first build.
-        Dicts1 = peer:call(Peer, backup_nif, revision_dicts_new, []),
+        % A site's revision dictionaries, made by the first build and held in the peer.
+        ok = peer:call(Peer, ?MODULE, hold_dicts, []),
         Props = term_to_binary(#{ <<"title">> => <<"reload">> }),
 
         % A second build: its own library name, and backup_nif recompiled to load it.
@@ -83,12 +83,8 @@ z_ld_of_a_new_build_loads_it_beside_the_running_one(_Config) ->
         Digest = peer:call(Peer, backup_nif, file_digest, [filename:join(AppDir, "ebin/backup_nif.beam")]),
         % The old build's dictionaries are no longer current (their holder replaces them), but
         % work while that build is loaded; a new set is of the new build.
-        ?assertNot(peer:call(Peer, backup_nif, is_current, [Dicts1])),
-        ?assertMatch({ok, _}, peer:call(Peer, backup_nif, revision_keyframe, [Dicts1, 0, Props])),
-        Dicts2 = peer:call(Peer, backup_nif, revision_dicts_new, []),
-        ?assert(peer:call(Peer, backup_nif, is_current, [Dicts2])),
-        {ok, Blob} = peer:call(Peer, backup_nif, revision_keyframe, [Dicts2, 0, Props]),
-        ?assertEqual({ok, Props}, peer:call(Peer, backup_nif, revision_reconstruct, [Dicts2, [Blob]])),
+        ?assertMatch({false, {ok, _}}, peer:call(Peer, ?MODULE, held_dicts_check, [Props])),
+        ?assertEqual({true, {ok, Props}}, peer:call(Peer, ?MODULE, new_dicts_round_trip, [Props])),
         ?assertMatch({ok, #{ sha256 := _ }}, Digest),
 
         % The old job ends normally, on the old build.
@@ -134,6 +130,34 @@ reloading_the_same_build_keeps_the_loaded_library(_Config) ->
 
 %% @private In the peer: a job that runs until Flag exists; its result is written to ResultFile
 %% (the peer is not connected by distribution, so it cannot send to the test process).
+%% In the peer: a process holding a set of revision dictionaries made now. A resource cannot
+%% leave its node (a copy sent to this node and back is a plain reference), so the checks run
+%% there too.
+hold_dicts() ->
+    Self = self(),
+    Pid = spawn(fun() ->
+        Dicts = backup_nif:revision_dicts_new(),
+        Self ! {held, self()},
+        dicts_holder(Dicts)
+    end),
+    receive {held, Pid} -> true = register(zb_dicts_holder, Pid), ok end.
+
+dicts_holder(Dicts) ->
+    receive
+        {From, Fun} -> From ! {dicts, Fun(Dicts)}, dicts_holder(Dicts)
+    end.
+
+%% In the peer: whether the held set is of the current build, and a keyframe written with it.
+held_dicts_check(Props) ->
+    zb_dicts_holder ! {self(), fun(D) -> {backup_nif:is_current(D), backup_nif:revision_keyframe(D, 0, Props)} end},
+    receive {dicts, Result} -> Result after 10000 -> timeout end.
+
+%% In the peer: a new set is current, and a keyframe written with it reads back.
+new_dicts_round_trip(Props) ->
+    Dicts = backup_nif:revision_dicts_new(),
+    {ok, Blob} = backup_nif:revision_keyframe(Dicts, 0, Props),
+    {backup_nif:is_current(Dicts), backup_nif:revision_reconstruct(Dicts, [Blob])}.
+
 run_slow_job(Out, Flag, ResultFile) ->
     Script = <<"while [ ! -e \"$1\" ]; do sleep 0.05; done; echo done">>,
     Result = backup_archive:gzip_command(<<"/bin/sh">>, [<<"-c">>, Script, <<"sh">>, Flag], [],

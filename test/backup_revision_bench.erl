@@ -54,6 +54,7 @@ site(Opts) ->
     Log = lists:reverse(maps:get(log, St)),
     report_trainings(maps:get(trainings, St)),
     report_storage("live: rows as saved, dictionaries as trained on the way", Log, maps:get(dict_bytes, St)),
+    report_ceiling(Log),
     report_costs(Log, Dicts),
     report_times(Log, St, KeyEvery),
     % revisions_compact/1: train once more on the whole log (forced), rewrite every row with
@@ -249,6 +250,28 @@ report_storage(Title, Log, DictBytes) ->
                                        length(Es)])
       end || C <- ByKind ],
     io:format("~n").
+
+%% The bound the generated words put on any log: each page's first save is stored whole, and
+%% its words are independent draws from the generator's Zipf law, so no encoding stores them
+%% in fewer bytes than their information (backup_revision_bench_site:word_bits/1). Deltas that
+%% insert new words, markup, keys and values come on top; the bound leaves them out.
+report_ceiling(Log) ->
+    {Firsts, _} = lists:foldl(fun(#{ rsc_id := Id } = E, {Acc, Seen}) ->
+                                  case maps:is_key(Id, Seen) of
+                                      true -> {Acc, Seen};
+                                      false -> {[E | Acc], Seen#{ Id => true }}
+                                  end
+                              end, {[], #{}}, Log),
+    Bytes = fun(Es) -> lists:sum([ backup_revision_bench_site:word_bits(P) || #{ props := P } <- Es ]) / 8 end,
+    Stock = fun(Es) -> lists:sum([ B || #{ stock := B } <- Es ]) end,
+    All = Bytes(Firsts),
+    OnceFirsts = [ E || #{ saves := 1 } = E <- Firsts ],
+    Once = Bytes(OnceFirsts),
+    io:format("information in the words of the pages' first saves (a floor no encoding gets under): "
+              "~s KB, of pages saved once ~s KB (~.1f B per page); so at best: all ~.1fx, "
+              "pages saved 1 time ~.1fx~n",
+              [kb(All), kb(Once), Once / max(1, length(OnceFirsts)), Stock(Log) / All,
+               Stock([ E || #{ saves := 1 } = E <- Log ]) / Once]).
 
 report_costs(Log, Dicts) ->
     Codec = backup_revision_codec:codec(Dicts, 0, fun(_) -> {error, none} end),

@@ -34,7 +34,7 @@
 
 -module(backup_revision_bench_site).
 
--export([saves/2]).
+-export([saves/2, word_bits/1]).
 
 -define(LANGS, [en, nl, de]).
 -define(MAX_SAVES, 400).
@@ -110,6 +110,42 @@ editor(Current) ->
     case rand:uniform(5) of
         1 -> 100 + rand:uniform(?EDITORS);
         _ -> Current
+    end.
+
+%% @doc The information in the words of the texts of Props: the sum of -log2 P(word) over the
+%% words drawn from the vocabularies (the Zipf law word/1 draws them by), markup and other
+%% strings not counted. The words are independent draws, so no code can store them in fewer
+%% bits on average: the revisions that hold them cannot be smaller than this.
+-spec word_bits(map()) -> float().
+word_bits(Props) ->
+    lists:sum([ text_bits(L, T) || V <- maps:values(Props), {L, T} <- texts(V) ]).
+
+texts({trans, Tr}) -> [ {L, T} || {L, T} <- Tr, is_binary(T) ];
+texts(_) -> [].
+
+text_bits(L, T) ->
+    Probs = word_probs(L),
+    Plain = re:replace(T, "<[^>]*>", " ", [global, {return, binary}]),
+    lists:sum([ -math:log2(P)
+                || W <- re:split(Plain, "[^a-zA-Z\\x80-\\xff]+", [{return, binary}]), W =/= <<>>,
+                   P <- [maps:get(lower_first(W), Probs, undefined)], P =/= undefined ]).
+
+lower_first(<<C, Rest/binary>>) when C >= $A, C =< $Z -> <<(C + 32), Rest/binary>>;
+lower_first(B) -> B.
+
+%% Word -> probability of word/1 drawing it (words made twice add up).
+word_probs(L) ->
+    case persistent_term:get({?MODULE, probs, L}, undefined) of
+        undefined ->
+            {Words, Cum} = vocab(L),
+            Total = element(tuple_size(Cum), Cum),
+            M = lists:foldl(fun(I, Acc) ->
+                                maps:update_with(element(I, Words), fun(P) -> P + 1 / I / Total end, 1 / I / Total, Acc)
+                            end, #{}, lists:seq(1, tuple_size(Words))),
+            persistent_term:put({?MODULE, probs, L}, M),
+            M;
+        M ->
+            M
     end.
 
 %% ---------------------------------------------------------------------------------------------

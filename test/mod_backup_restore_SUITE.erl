@@ -35,6 +35,7 @@
     unfinished_sql_keeps_schema/1,
     failing_import_rolls_back/1,
     schema_mismatch_refused/1,
+    restore_check_and_restore_agree_on_every_broken_dump/1,
     hostile_absolute_path/1,
     hostile_dotdot/1,
     hostile_symlink/1,
@@ -66,6 +67,7 @@ all() ->
         unfinished_sql_keeps_schema,
         failing_import_rolls_back,
         schema_mismatch_refused,
+        restore_check_and_restore_agree_on_every_broken_dump,
         hostile_absolute_path,
         hostile_dotdot,
         hostile_symlink,
@@ -387,6 +389,71 @@ schema_mismatch_refused(Config) ->
     Sql = binary:replace(zlib:gunzip(Bin), <<"CREATE SCHEMA \"public\"">>, <<"CREATE SCHEMA \"other\"">>),
     ok = file:write_file(SqlGz, zlib:gzip(Sql)),
     failed_restore_keeps_schema(Name, schema_mismatch, Context).
+
+%% `zbackup restore-check' and the restore apply one dump rule: on the same broken dumps they
+%% reach the same verdict (the CLI's reason is the restore's error), and both pass the good one.
+restore_check_and_restore_agree_on_every_broken_dump(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    Name = make_backup(Context),
+    SqlGz = filename:join(Dir, <<Name/binary, ".sql.gz">>),
+    {ok, Good} = file:read_file(SqlGz),
+    Sql = zlib:gunzip(Good),
+    Flipped = flip(Good, byte_size(Good) div 2),
+    Cases = [
+        {truncated_gzip, binary:part(Good, 0, byte_size(Good) div 2), bad_dump},
+        {gzip_trailer_missing, binary:part(Good, 0, byte_size(Good) - 8), bad_dump},
+        {flipped_byte, Flipped, bad_dump},
+        {trailing_junk, <<Good/binary, "junk">>, bad_dump},
+        {gzip_garbage, <<31, 139, 8, 0, "not a deflate stream at all">>, bad_dump},
+        {not_gzipped, Sql, bad_dump},
+        {empty_sql, zlib:gzip(<<>>), bad_dump},
+        {unfinished_sql, zlib:gzip(binary:part(Sql, 0, byte_size(Sql) div 2)), bad_dump},
+        {no_header, zlib:gzip(binary:replace(Sql, <<"-- PostgreSQL database dump\n">>, <<>>)), bad_dump},
+        {no_schema, zlib:gzip(binary:replace(Sql, <<"CREATE SCHEMA \"public\";">>, <<>>)), no_schema}
+    ],
+    CheckDir = filename:join(?config(priv_dir, Config), "restore-check"),
+    ok = filelib:ensure_path(CheckDir),
+    Verdicts = [ begin
+                     ok = file:write_file(SqlGz, Bytes),
+                     Copy = filename:join(CheckDir, <<Name/binary, ".sql.gz">>),
+                     ok = file:write_file(Copy, Bytes),
+                     {Case, Expected, restore_verdict(Name, Context), restore_check_verdict(Copy)}
+                 end || {Case, Bytes, Expected} <- Cases ],
+    ct:pal("verdicts (case, expected, restore, restore-check): ~p", [Verdicts]),
+    [ ?assertEqual({Case, Expected, Expected}, {Case, Restore, Check})
+      || {Case, Expected, Restore, Check} <- Verdicts ],
+    % The good dump: the restore's check and restore-check both pass it.
+    ok = file:write_file(SqlGz, Good),
+    ok = file:write_file(filename:join(CheckDir, <<Name/binary, ".sql.gz">>), Good),
+    ?assertMatch({ok, #{ schema := <<"public">> }}, backup_restore_db:check(SqlGz)),
+    ?assertEqual(ok, restore_check_verdict(filename:join(CheckDir, <<Name/binary, ".sql.gz">>))),
+    ?assertEqual([<<"public">>], schemas(?SITE)),
+    ok = no_leftovers(Context).
+
+restore_verdict(Name, Context) ->
+    case mod_backup:restore_backup(Name, [database], Context) of
+        ok -> ok;
+        {error, Reason} -> Reason
+    end.
+
+%% The CLI's verdict on one file: ok, or the reason of its FAIL line.
+restore_check_verdict(File) ->
+    case zb_test_cmd:cmd([zb_test_cmd:zbackup(), "restore-check", File]) of
+        {0, _} ->
+            ok;
+        {1, Out} ->
+            case re:run(Out, "FAIL +\\S+ +([a-z_]+):", [{capture, all_but_first, binary}]) of
+                {match, [Reason]} -> binary_to_atom(Reason, utf8);
+                nomatch -> {unparsed, Out}
+            end;
+        Other ->
+            {unexpected, Other}
+    end.
+
+flip(Bin, Pos) ->
+    <<Head:Pos/binary, B, Rest/binary>> = Bin,
+    <<Head/binary, (B bxor 16#5a), Rest/binary>>.
 
 %% ---------------------------------------------------------------------------------------------
 %% Hostile and corrupt media archives

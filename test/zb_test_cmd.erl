@@ -3,7 +3,7 @@
 %% @end
 -module(zb_test_cmd).
 
--export([cmd/1, psql/2, to_list/1]).
+-export([cmd/1, psql/2, zbackup/0, to_list/1]).
 
 %% @doc Runs [Exe | Args]; Exe is looked up on PATH unless absolute. Returns the exit status
 %% and stdout + stderr.
@@ -21,6 +21,20 @@ cmd([Exe | Args]) ->
 -spec psql(iodata(), [iodata()]) -> {non_neg_integer(), binary()}.
 psql(Db, Args) ->
     cmd(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", Db | Args]).
+
+%% @doc The zbackup CLI that the build installed beside the NIF.
+-spec zbackup() -> file:filename().
+zbackup() ->
+    Ebin = filename:dirname(code:which(backup_nif)),
+    Priv = case code:priv_dir(zotonic_mod_backup) of
+        {error, bad_name} -> filename:join(filename:dirname(Ebin), "priv");
+        Dir -> Dir
+    end,
+    Exe = filename:join([Priv, "native", "zbackup"]),
+    case filelib:is_regular(Exe) of
+        true -> Exe;
+        false -> error({zbackup_not_built, Exe})
+    end.
 
 -spec to_list(binary() | integer() | string()) -> string().
 to_list(B) when is_binary(B) -> unicode:characters_to_list(B);

@@ -68,6 +68,9 @@
     insert_deleted_revisions/1
 ]).
 
+%% The stock model's API (sites call it), and the pivot task Zotonic runs by name.
+-ignore_xref([revision_title/2, list_revisions/2, list_revisions_assoc/2, insert_deleted_revisions/1]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 
 -type revert_option() :: incoming_edges | outgoing_edges | dependent.

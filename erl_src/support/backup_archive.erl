@@ -1,12 +1,12 @@
-%% @doc Archives, compressed dumps, verification and safe extraction, done by the Rust engine
+%% @doc Archives, compressed dumps and safe extraction, done by the Rust engine
 %% (backup_nif) on threads of its own so that no scheduler is held while gigabytes are read.
 %%
-%% Every long operation is a job: `start*' returns a handle at once; the job sends progress
-%% messages `{backup_archive, Ref, #{files_done, files_total, bytes_done, bytes_total}}' to the
-%% `progress' pid at most every 250 ms, and its result to the process that started it. The
-%% blocking forms (`create/3', `verify/1', ...) start a job and await it. A job is cancelled
-%% (and its `.tmp' output removed) by `cancel/1', when the starting process dies, and when its
-%% handle is garbage collected unfinished.
+%% Every long operation is an engine job (backup_job): each function here starts one and awaits
+%% it, so the caller blocks but no scheduler does. The job sends progress messages
+%% `{backup_archive, Ref, #{files_done, files_total, bytes_done, bytes_total}}' to the
+%% `progress' pid at most every 250 ms. A job is cancelled (and its `.tmp' output removed) at
+%% its timeout, when the calling process dies, and when its handle is garbage collected
+%% unfinished.
 %% @end
 
 %% Copyright 2026 The zotonic_mod_backup authors
@@ -27,20 +27,23 @@
 
 -export([
     create/3,
-    start/3,
     create_from_list/3,
-    start_from_list/3,
-    gzip_file/3,
     gzip_command/5,
-    start_gzip_command/5,
-    verify/1,
-    list/1,
-    extract/3,
+    extract/3
+]).
+
+%% The job API of the engine as the suites drive it (start, watch, cancel, await); the product
+%% only uses the blocking forms above.
+-ifdef(TEST).
+-export([
+    start/3,
     progress/1,
     cancel/1,
     await/2,
     running_jobs/0
 ]).
+-ignore_xref([start/3, progress/1, cancel/1, await/2, running_jobs/0]).
+-endif.
 
 -export_type([
     job/0,
@@ -51,7 +54,7 @@
 ]).
 
 -type options() :: #{
-    format => gzip | zstd,
+    format => gzip,
     threads => non_neg_integer(),
     level => non_neg_integer(),
     progress => pid(),
@@ -97,14 +100,6 @@
 create(SrcDir, OutFile, Options) ->
     run(dir_job(SrcDir, OutFile, Options), Options).
 
-%% @doc Starts archiving SrcDir into OutFile; the result comes with `await/2'.
--spec start(SrcDir, OutFile, Options) -> {ok, job()} | {error, error_reason()} when
-    SrcDir :: file:filename_all(),
-    OutFile :: file:filename_all(),
-    Options :: options().
-start(SrcDir, OutFile, Options) ->
-    backup_job:start(dir_job(SrcDir, OutFile, Options)).
-
 %% @doc Archives a list of `{NameInArchive, PathOnDisk}' files (the config archive).
 -spec create_from_list(Entries, OutFile, Options) -> {ok, summary()} | {error, error_reason()} when
     Entries :: [{file:filename_all(), file:filename_all()}],
@@ -112,25 +107,6 @@ start(SrcDir, OutFile, Options) ->
     Options :: options().
 create_from_list(Entries, OutFile, Options) ->
     run(list_job(Entries, OutFile, Options), Options).
-
-%% @doc Starts archiving a list of `{NameInArchive, PathOnDisk}' files.
--spec start_from_list(Entries, OutFile, Options) -> {ok, job()} | {error, error_reason()} when
-    Entries :: [{file:filename_all(), file:filename_all()}],
-    OutFile :: file:filename_all(),
-    Options :: options().
-start_from_list(Entries, OutFile, Options) ->
-    backup_job:start(list_job(Entries, OutFile, Options)).
-
-%% @doc Gzips InFile into OutFile with the parallel single-member gzip writer.
--spec gzip_file(InFile, OutFile, Options) -> {ok, summary()} | {error, error_reason()} when
-    InFile :: file:filename_all(),
-    OutFile :: file:filename_all(),
-    Options :: options().
-gzip_file(InFile, OutFile, Options) ->
-    run(fun(Ref) ->
-            backup_nif:gzip_file_start(name(InFile), name(OutFile), nif_options(Options), Ref, progress_pid(Options))
-        end,
-        Options).
 
 %% @doc Runs Program with Args and extra Env, and gzips its standard output into OutFile (how
 %% pg_dump's output becomes `<name>.sql.gz' without an uncompressed copy on disk). A non-zero
@@ -144,30 +120,8 @@ gzip_file(InFile, OutFile, Options) ->
 gzip_command(Program, Args, Env, OutFile, Options) ->
     run(command_job(Program, Args, Env, OutFile, Options), Options).
 
-%% @doc Starts `gzip_command/5' as a job.
--spec start_gzip_command(Program, Args, Env, OutFile, Options) -> {ok, job()} | {error, error_reason()} when
-    Program :: file:filename_all(),
-    Args :: [iodata()],
-    Env :: [{iodata(), iodata()}],
-    OutFile :: file:filename_all(),
-    Options :: options().
-start_gzip_command(Program, Args, Env, OutFile, Options) ->
-    backup_job:start(command_job(Program, Args, Env, OutFile, Options)).
-
-%% @doc Reads a whole archive: tar structure, gzip/zstd integrity and every file's crc32.
--spec verify(File) -> {ok, map()} | {error, error_reason()} when
-    File :: file:filename_all().
-verify(File) ->
-    run(fun(Ref) -> backup_nif:verify_start(name(File), Ref, undefined) end, #{}).
-
-%% @doc The entries of an archive.
--spec list(File) -> {ok, [map()]} | {error, error_reason()} when
-    File :: file:filename_all().
-list(File) ->
-    run(fun(Ref) -> backup_nif:list_start(name(File), Ref, undefined) end, #{}).
-
 %% @doc Extracts an archive into DestDir, checking it end to end on the way (the same verdict as
-%% verify/1), through a private staging dir next to DestDir that is swapped into place only
+%% `zbackup verify'), through a private staging dir next to DestDir that is swapped into place only
 %% when the whole archive checked out; absolute paths, `..' and links leaving DestDir are
 %% refused (`unsafe_path'), and archives that claim more than the reader's fixed limits
 %% (`limit_exceeded'). `overwrite => true' replaces a non-empty DestDir as a whole, or leaves
@@ -182,6 +136,15 @@ extract(File, DestDir, Options) ->
             backup_nif:extract_start(name(File), name(DestDir), nif_options(Options), Ref, progress_pid(Options))
         end,
         Options).
+
+-ifdef(TEST).
+%% @doc Starts archiving SrcDir into OutFile; the result comes with `await/2'.
+-spec start(SrcDir, OutFile, Options) -> {ok, job()} | {error, error_reason()} when
+    SrcDir :: file:filename_all(),
+    OutFile :: file:filename_all(),
+    Options :: options().
+start(SrcDir, OutFile, Options) ->
+    backup_job:start(dir_job(SrcDir, OutFile, Options)).
 
 %% @doc The job's state and counters now.
 -spec progress(job()) -> {running | done, backup_job:progress()}.
@@ -204,6 +167,8 @@ await(Job, Timeout) ->
 -spec running_jobs() -> non_neg_integer().
 running_jobs() ->
     backup_job:running().
+
+-endif.
 
 %% ---------------------------------------------------------------------------------------------
 

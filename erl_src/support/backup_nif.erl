@@ -40,10 +40,9 @@
     file_hmac_start/4,
     archive_dir_start/5,
     archive_list_start/5,
-    gzip_file_start/5,
     gzip_command_start/7,
-    verify_start/3,
-    list_start/3,
+    dump_check_start/3,
+    dump_feed_start/9,
     extract_start/5,
     job_cancel/1,
     job_progress/1,
@@ -107,7 +106,8 @@
 file_digest(Path) ->
     (impl()):file_digest(Path).
 
-%% The job NIFs below are called through backup_job, backup_archive and backup_file_crypto,
+%% The job NIFs below are called through backup_job, backup_archive, backup_restore_db and
+%% backup_file_crypto,
 %% which document them. Each starts a job on a Rust thread and returns at once; the result
 %% comes as `{backup_job_done, Ref, Result}' to the calling process.
 
@@ -119,22 +119,19 @@ archive_dir_start(Src, Out, Opts, Ref, Progress) ->
 archive_list_start(Entries, Out, Opts, Ref, Progress) ->
     job(fun(M) -> M:archive_list_start(Entries, Out, Opts, Ref, Progress) end).
 
--spec gzip_file_start(binary(), binary(), map(), reference(), progress_to()) -> job_start().
-gzip_file_start(In, Out, Opts, Ref, Progress) ->
-    job(fun(M) -> M:gzip_file_start(In, Out, Opts, Ref, Progress) end).
-
 -spec gzip_command_start(binary(), [binary()], [{binary(), binary()}], binary(), map(), reference(),
                          progress_to()) -> job_start().
 gzip_command_start(Program, Args, Env, Out, Opts, Ref, Progress) ->
     job(fun(M) -> M:gzip_command_start(Program, Args, Env, Out, Opts, Ref, Progress) end).
 
--spec verify_start(binary(), reference(), progress_to()) -> job_start().
-verify_start(File, Ref, Progress) ->
-    job(fun(M) -> M:verify_start(File, Ref, Progress) end).
+-spec dump_check_start(binary(), reference(), progress_to()) -> job_start().
+dump_check_start(File, Ref, Progress) ->
+    job(fun(M) -> M:dump_check_start(File, Ref, Progress) end).
 
--spec list_start(binary(), reference(), progress_to()) -> job_start().
-list_start(File, Ref, Progress) ->
-    job(fun(M) -> M:list_start(File, Ref, Progress) end).
+-spec dump_feed_start(binary(), [binary()], [{binary(), binary()}], binary(), binary(), binary(), map(),
+                      reference(), progress_to()) -> job_start().
+dump_feed_start(Program, Args, Env, File, Prologue, Epilogue, Opts, Ref, Progress) ->
+    job(fun(M) -> M:dump_feed_start(Program, Args, Env, File, Prologue, Epilogue, Opts, Ref, Progress) end).
 
 -spec extract_start(binary(), binary(), map(), reference(), progress_to()) -> job_start().
 extract_start(File, Dest, Opts, Ref, Progress) ->

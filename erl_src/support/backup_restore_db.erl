@@ -1,13 +1,14 @@
 %% @doc Restore of a database dump (`<name>.sql.gz', plain SQL from pg_dump) into the site's
 %% schema, all or nothing.
 %%
-%% Before the database is touched the whole dump is read once (check/1): it must be one
-%% complete gzip stream, name its schema in a `CREATE SCHEMA' near the start and end with
-%% pg_dump's "dump complete" line. A truncated or corrupt dump is refused there, with the site
-%% running on as before.
+%% Before the database is touched the whole dump is read once (check/1) by the engine, which
+%% applies the one dump rule that `zbackup restore-check' applies too (backup_core's
+%% dump::check): one complete gzip stream, pg_dump's header, the schema in a `CREATE SCHEMA'
+%% near the start, pg_dump's "dump complete" line at the end. A truncated or corrupt dump is
+%% refused there (`bad_dump', `no_schema'), with the site running on as before.
 %%
-%% The import itself is a single psql session fed by this process (the dump is inflated with
-%% OTP's zlib and written to psql's stdin through a port, no shell in between), inside one
+%% The import itself is a single psql session fed by an engine job (dump::feed: the dump
+%% inflated in Rust and written to psql's stdin, no bulk work in this VM), inside one
 %% transaction:
 %% ```
 %% BEGIN;
@@ -20,8 +21,10 @@
 %% psql runs with ON_ERROR_STOP, so any failing statement ends the session before COMMIT and
 %% PostgreSQL rolls everything back: the half import is gone and the old schema has its name
 %% again -- also when psql or this VM dies half-way, which two separate steps (rename, then
-%% rename back in an error handler) cannot promise. The site's own connections are paused
-%% meanwhile (z_db_pool:pause_connections/1).
+%% rename back in an error handler) cannot promise. The job writes the epilogue (with COMMIT)
+%% only when the dump it streamed passed the rule again; on a damaged dump, a cancel or the
+%% death of the restoring process it kills psql before psql's input ends. The site's own
+%% connections are paused meanwhile (z_db_pool:pause_connections/1).
 %% @end
 
 %% Copyright 2026 The zotonic_mod_backup authors
@@ -41,30 +44,23 @@
 -module(backup_restore_db).
 
 -export([
-    restore/2,
-    check/1,
-    site_schema/1
+    restore/2
 ]).
+
+%% The dump rule alone, as the suites compare it with restore-check.
+-ifdef(TEST).
+-export([check/1]).
+-ignore_xref([check/1]).
+-endif.
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 
-%% Bytes read from the dump per step.
--define(READ_CHUNK, 1048576).
-
-%% The CREATE SCHEMA must be within this many bytes of the start of the SQL.
--define(HEAD_SIZE, 65536).
-
-%% pg_dump's last comment; since 17.6 an \unrestrict line may follow it.
--define(TAIL_SIZE, 4096).
--define(DUMP_COMPLETE, <<"-- PostgreSQL database dump complete">>).
-
 %% How long psql may take for the whole import.
 -define(IMPORT_TIMEOUT, 6 * 3600 * 1000).
+%% How long after that the engine's job may take to confirm it stopped.
+-define(STOP_GRACE, 60 * 1000).
 
-%% How much of psql's messages is kept for the log.
--define(MESSAGE_TAIL, 8192).
-
--type check_error() :: bad_dump | no_schema | file:posix().
+-type check_error() :: bad_dump | no_schema | file:posix() | atom().
 -export_type([check_error/0]).
 
 %% @doc Restore the dump SqlGz (gzip, not encrypted) into the site's schema.
@@ -101,35 +97,18 @@ restore(SqlGz, Context) ->
             Error
     end.
 
-%% @doc Read the whole dump: one complete gzip stream, a CREATE SCHEMA near the start, pg_dump's
-%% "dump complete" line at the end. Returns the schema name and the size of the SQL.
+%% @doc Read the whole dump and apply the dump rule (see the module doc): the schema named by
+%% its `CREATE SCHEMA' and the size of the SQL.
 -spec check(SqlGz) -> {ok, #{ schema := binary(), size := non_neg_integer() }} | {error, Reason} when
     SqlGz :: file:filename_all(),
     Reason :: check_error().
 check(SqlGz) ->
-    Acc0 = #{ head => <<>>, tail => <<>>, size => 0 },
-    Fun = fun(Data, #{ head := Head, tail := Tail, size := Size }) ->
-        Head1 = case byte_size(Head) < ?HEAD_SIZE of
-            true -> keep_head(<<Head/binary, Data/binary>>);
-            false -> Head
-        end,
-        {cont, #{ head => Head1, tail => keep_tail(<<Tail/binary, Data/binary>>), size => Size + byte_size(Data) }}
-    end,
-    case fold_gunzip(SqlGz, Fun, Acc0) of
-        {ok, #{ head := Head, tail := Tail, size := Size }} ->
-            case binary:match(Tail, ?DUMP_COMPLETE) of
-                nomatch ->
-                    {error, bad_dump};
-                _ ->
-                    case re:run(Head, <<"CREATE SCHEMA \"((?:[^\"]|\"\")+)\"">>, [{capture, all_but_first, binary}]) of
-                        {match, [Quoted]} ->
-                            {ok, #{ schema => binary:replace(Quoted, <<"\"\"">>, <<"\"">>, [global]), size => Size }};
-                        nomatch ->
-                            {error, no_schema}
-                    end
-            end;
-        {error, _} = Error ->
-            Error
+    File = name(SqlGz),
+    case backup_job:run(fun(Ref) -> backup_nif:dump_check_start(File, Ref, undefined) end, infinity) of
+        {ok, #{ schema := Schema, size := Size }} ->
+            {ok, #{ schema => Schema, size => Size }};
+        {error, {Reason, _Info}} ->
+            {error, Reason}
     end.
 
 %% @doc The site's configured schema (Zotonic's default is public).
@@ -188,240 +167,50 @@ run_psql(Psql, SqlGz, Schema, PassFile, DbOpts) ->
         "\\q\n"
     ],
     Args = [
-        "-X", "-q", "-w",
-        "-v", "ON_ERROR_STOP=1",
-        "-o", "/dev/null",
-        "-d", backup_pg:opt(dbdatabase, DbOpts, <<"zotonic">>)
+        <<"-X">>, <<"-q">>, <<"-w">>,
+        <<"-v">>, <<"ON_ERROR_STOP=1">>,
+        <<"-o">>, <<"/dev/null">>,
+        <<"-d">>, backup_pg:opt(dbdatabase, DbOpts, <<"zotonic">>)
         | backup_pg:connection_args(DbOpts)
     ],
+    % libpq reads the passfile when PGPASSWORD is empty: a password in the VM's environment
+    % cannot take the place of the site's; PGOPTIONS of the VM do not reach the session.
     Env = [
-        {"PGPASSFILE", unicode:characters_to_list(z_convert:to_binary(PassFile))},
-        {"PGPASSWORD", false},
-        {"PGOPTIONS", false}
+        {<<"PGPASSFILE">>, z_convert:to_binary(PassFile)},
+        {<<"PGPASSWORD">>, <<>>},
+        {<<"PGOPTIONS">>, <<>>}
     ],
-    % The session runs in a helper that traps exits: psql quitting on an error closes the
-    % port with epipe, which must not kill the restoring process. The helper stops feeding
-    % psql (and so never commits) when the restoring process dies.
-    Parent = self(),
-    Start = erlang:monotonic_time(millisecond),
-    {Pid, MRef} = spawn_monitor(fun() ->
-        process_flag(trap_exit, true),
-        link(Parent),
-        Session = psql_session(Parent, Psql, Args, Env, SqlGz, Prologue, Epilogue),
-        unlink(Parent),
-        exit({psql_result, Session})
-    end),
-    Result = receive
-        {'DOWN', MRef, process, Pid, {psql_result, R}} -> R;
-        {'DOWN', MRef, process, Pid, Other} -> {crash, Other}
+    Start = fun(Ref) ->
+        backup_nif:dump_feed_start(name(Psql), Args, Env, name(SqlGz),
+                                   iolist_to_binary(Prologue), iolist_to_binary(Epilogue),
+                                   #{ timeout => ?IMPORT_TIMEOUT }, Ref, undefined)
     end,
-    Millis = erlang:monotonic_time(millisecond) - Start,
-    case Result of
-        {0, true, _Output} ->
+    Started = erlang:monotonic_time(millisecond),
+    case backup_job:run(Start, ?IMPORT_TIMEOUT + ?STOP_GRACE) of
+        {ok, #{ output := Output }} ->
             ?LOG_NOTICE(#{
                 in => zotonic_mod_backup,
                 text => <<"Restored the database from the dump">>,
                 result => ok,
                 schema => Schema,
                 file => SqlGz,
-                msec => Millis
+                output => Output,
+                msec => erlang:monotonic_time(millisecond) - Started
             }),
             ok;
-        {Status, Sent1, Output} ->
+        {error, {Reason, Info}} ->
             ?LOG_ERROR(#{
                 in => zotonic_mod_backup,
                 text => <<"Restore of the database failed, the old schema stays in place">>,
                 result => error,
                 reason => database_import,
-                exit_status => Status,
-                input_complete => Sent1,
-                output => Output,
+                cause => Reason,
+                message => maps:get(message, Info, <<>>),
                 schema => Schema,
                 file => SqlGz
             }),
-            {error, database_import};
-        {crash, Crash} ->
-            ?LOG_ERROR(#{
-                in => zotonic_mod_backup,
-                text => <<"Restore of the database crashed, the old schema stays in place">>,
-                result => error,
-                reason => database_import,
-                crash => Crash,
-                schema => Schema
-            }),
             {error, database_import}
     end.
-
-psql_session(Parent, Psql, Args, Env, SqlGz, Prologue, Epilogue) ->
-    Port = open_port({spawn_executable, Psql}, [
-        {args, [ unicode:characters_to_list(z_convert:to_binary(A)) || A <- Args ]},
-        {env, Env},
-        exit_status, binary, stderr_to_stdout, use_stdio, hide
-    ]),
-    try
-        Sent = send(Parent, Port, Prologue)
-            andalso stream_dump(Parent, Port, SqlGz)
-            andalso send(Parent, Port, Epilogue),
-        await_exit(Port, Sent, <<>>)
-    catch
-        Class:Reason:Stack ->
-            kill_port(Port),
-            {crash, {Class, Reason, Stack}}
-    end.
-
-%% Feed the inflated dump to psql; false when psql is gone or the dump could not be read
-%% (then no COMMIT is sent and the transaction is rolled back).
-stream_dump(Parent, Port, SqlGz) ->
-    Fun = fun(Data, ok) ->
-        case send(Parent, Port, Data) of
-            true -> {cont, ok};
-            false -> {stop, gone}
-        end
-    end,
-    case fold_gunzip(SqlGz, Fun, ok) of
-        {ok, ok} ->
-            true;
-        {stopped, gone} ->
-            false;
-        {error, Reason} ->
-            ?LOG_ERROR(#{
-                in => zotonic_mod_backup,
-                text => <<"Restore: the dump could not be read while importing">>,
-                result => error,
-                reason => Reason,
-                file => SqlGz
-            }),
-            false
-    end.
-
-%% Write to psql unless it already exited (on an error, with ON_ERROR_STOP) or the restoring
-%% process is gone.
-send(Parent, Port, Data) ->
-    receive
-        {Port, {exit_status, _}} = Exit ->
-            self() ! Exit,
-            false;
-        {'EXIT', Parent, _} ->
-            false
-    after 0 ->
-        try
-            true = port_command(Port, Data),
-            true
-        catch
-            error:badarg -> false
-        end
-    end.
-
-%% With all input sent psql quits at \q; without, it is stopped (stdin closed before COMMIT).
-await_exit(Port, true, Output) ->
-    receive
-        {Port, {data, D}} ->
-            await_exit(Port, true, keep_tail(<<Output/binary, D/binary>>, ?MESSAGE_TAIL));
-        {Port, {exit_status, Status}} ->
-            {Status, true, Output}
-    after ?IMPORT_TIMEOUT ->
-        close_port(Port),
-        {timeout, true, Output}
-    end;
-await_exit(Port, false, Output) ->
-    receive
-        {Port, {data, D}} ->
-            await_exit(Port, false, keep_tail(<<Output/binary, D/binary>>, ?MESSAGE_TAIL));
-        {Port, {exit_status, Status}} ->
-            {Status, false, Output}
-    after 0 ->
-        % psql still runs: kill it so that it cannot read an end of input as the end of a
-        % complete script; the server then rolls the open transaction back.
-        kill_port(Port),
-        {killed, false, collect_output(Port, Output)}
-    end.
-
-collect_output(Port, Output) ->
-    receive
-        {Port, {data, D}} -> collect_output(Port, keep_tail(<<Output/binary, D/binary>>, ?MESSAGE_TAIL))
-    after 0 ->
-        Output
-    end.
-
-kill_port(Port) ->
-    case erlang:port_info(Port, os_pid) of
-        {os_pid, OsPid} ->
-            _ = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
-            receive
-                {Port, {exit_status, _}} -> ok
-            after 5000 ->
-                close_port(Port)
-            end;
-        undefined ->
-            ok
-    end.
-
-close_port(Port) ->
-    catch port_close(Port),
-    ok.
-
-%% ---------------------------------------------------------------------------------------------
-%% Gunzip
-
-%% Inflate the file chunk by chunk into Fun(Data, Acc) -> {cont, Acc} | {stop, Acc}.
-fold_gunzip(File, Fun, Acc) ->
-    case file:open(File, [read, raw, binary]) of
-        {ok, Fd} ->
-            Z = zlib:open(),
-            try
-                ok = zlib:inflateInit(Z, 31),
-                inflate_loop(Fd, Z, Fun, Acc)
-            catch
-                error:data_error -> {error, bad_dump};
-                error:{need_dictionary, _} -> {error, bad_dump};
-                error:stream_error -> {error, bad_dump}
-            after
-                zlib:close(Z),
-                file:close(Fd)
-            end;
-        {error, _} = Error ->
-            Error
-    end.
-
-%% safeInflate/2 answers {finished, _} when the input given so far is used up (not at the end
-%% of the stream); inflateEnd/1 raises data_error when the stream did not end: truncated.
-inflate_loop(Fd, Z, Fun, Acc) ->
-    case file:read(Fd, ?READ_CHUNK) of
-        {ok, Data} ->
-            inflate_chunk(Fd, Z, Fun, Acc, zlib:safeInflate(Z, Data));
-        eof ->
-            ok = zlib:inflateEnd(Z),
-            {ok, Acc};
-        {error, _} = Error ->
-            Error
-    end.
-
-inflate_chunk(Fd, Z, Fun, Acc, {continue, Output}) ->
-    case apply_fun(Fun, Output, Acc) of
-        {cont, Acc1} -> inflate_chunk(Fd, Z, Fun, Acc1, zlib:safeInflate(Z, []));
-        {stop, Acc1} -> {stopped, Acc1}
-    end;
-inflate_chunk(Fd, Z, Fun, Acc, {finished, Output}) ->
-    case apply_fun(Fun, Output, Acc) of
-        {cont, Acc1} -> inflate_loop(Fd, Z, Fun, Acc1);
-        {stop, Acc1} -> {stopped, Acc1}
-    end;
-inflate_chunk(_Fd, _Z, _Fun, _Acc, {need_dictionary, _, _}) ->
-    {error, bad_dump}.
-
-apply_fun(Fun, Output, Acc) ->
-    case iolist_to_binary(Output) of
-        <<>> -> {cont, Acc};
-        Data -> Fun(Data, Acc)
-    end.
-
-keep_head(Bin) when byte_size(Bin) > ?HEAD_SIZE -> binary:part(Bin, 0, ?HEAD_SIZE);
-keep_head(Bin) -> Bin.
-
-keep_tail(Bin) -> keep_tail(Bin, ?TAIL_SIZE).
-
-keep_tail(Bin, Max) when byte_size(Bin) > Max -> binary:part(Bin, byte_size(Bin) - Max, Max);
-keep_tail(Bin, _Max) -> Bin.
 
 %% The new schema gets the owner and privileges of the old one (the dump of Zotonic's usual
 %% schema `public' has no GRANTs, as its privileges are PostgreSQL's defaults). Not being
@@ -454,6 +243,9 @@ literal(Name) ->
 
 quote(Name) ->
     [$", binary:replace(Name, <<"\"">>, <<"\"\"">>, [global]), $"].
+
+name(Name) when is_binary(Name) -> Name;
+name(Name) -> unicode:characters_to_binary(Name).
 
 passfile_name(SqlGz) ->
     Dir = filename:dirname(z_convert:to_binary(SqlGz)),

@@ -29,9 +29,14 @@
 -export([
     new/1,
     lookup/2,
-    store/4,
-    flush/1
+    store/4
 ]).
+
+% Checked directly by the suites.
+-ifdef(TEST).
+-export([flush/1]).
+-ignore_xref([flush/1]).
+-endif.
 
 -define(MAX_ENTRIES, 256).
 
@@ -75,6 +80,7 @@ store(RscId, RevId, Props, Context) ->
         error:badarg -> ok
     end.
 
+-ifdef(TEST).
 %% @doc Forget everything (tests, and whoever rewrites revision rows wholesale).
 -spec flush(Context) -> ok when
     Context :: z:context().
@@ -85,6 +91,7 @@ flush(Context) ->
     catch
         error:badarg -> ok
     end.
+-endif.
 
 table(Context) ->
     z_utils:name_for_site(?MODULE, z_context:site(Context)).

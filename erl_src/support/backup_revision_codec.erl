@@ -36,7 +36,6 @@
 -module(backup_revision_codec).
 
 -export([
-    plain/0,
     codec/3,
     write_dictionary/1,
     encode_keyframe/2,
@@ -45,7 +44,6 @@
     encode_delta_from/4,
     decode/2,
     rekey/2,
-    delta_cost/2,
     diff/2,
     is_full/1,
     data_type_keyframe/0,
@@ -53,6 +51,12 @@
     data_types_delta/0,
     data_type_erlang/0
 ]).
+
+% Checked directly by the suites.
+-ifdef(TEST).
+-export([plain/0, delta_cost/2]).
+-ignore_xref([plain/0, delta_cost/2]).
+-endif.
 
 -export_type([codec/0, row/0, data_type/0, change/0, error/0]).
 
@@ -87,11 +91,13 @@
 %% One changed property, or one changed language (`lang') of a `{trans, _}' property. `old' and
 %% `new' are the values as text (a binary value as itself, any other term printed like `~p').
 
+-ifdef(TEST).
 %% @doc A codec without dictionaries (tests, and where no site is at hand): rows are written
 %% with plain zstd, and rows that name a dictionary cannot be read.
 -spec plain() -> codec().
 plain() ->
     codec(backup_nif:revision_dicts_new(), 0, fun(Id) -> missing(Id) end).
+-endif.
 
 %% @doc A codec over Dicts writing with dictionary Dict (0: none), loading others with Load.
 -spec codec(Dicts, Dict, Load) -> codec() when
@@ -240,12 +246,14 @@ rekey(Chain, Codec) ->
             Error
     end.
 
+-ifdef(TEST).
 %% @doc Where the bytes of a stored `zdelta2' row go: its stored and payload size, and the
 %% payload's bytes by part (checksum, framing, paths, ints, times, text_copies, text_inserts,
 %% sets, puts, drops, lists). For the benchmark.
 -spec delta_cost(binary(), codec()) -> {ok, #{atom() => non_neg_integer()}} | error().
 delta_cost(Blob, Codec) ->
     call(fun(D, _) -> backup_nif:revision_delta_cost(D, Blob) end, Codec).
+-endif.
 
 %% @doc Per-property changes from PropsA to PropsB, sorted by key, with word-level changes of
 %% texts; translated texts are compared per language.
@@ -286,11 +294,13 @@ write(F, #{ dict := Dict } = Codec) ->
             Result
     end.
 
+-ifdef(TEST).
 missing(Id) ->
     {error, {missing_dictionary, #{
         dictionary => Id,
         message => iolist_to_binary(io_lib:format("revision dictionary ~b is not available", [Id]))
     }}}.
+-endif.
 
 %% The last full row and the delta blobs after it; every row after it must be a delta.
 -spec split_chain([row()]) -> {ok, row(), [binary()]} | error().

@@ -33,12 +33,15 @@
 
 -export([
     start/1,
-    stop/1,
-    is_running/1,
     compact/1,
-    compact_resource/2,
     downgrade/1
 ]).
+
+% Checked directly by the suites.
+-ifdef(TEST).
+-export([is_running/1]).
+-ignore_xref([is_running/1]).
+-endif.
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 
@@ -92,11 +95,13 @@ stop(Context) ->
             end
     end.
 
+-ifdef(TEST).
 %% @doc Is a compaction running for the site?
 -spec is_running(Context) -> boolean() when
     Context :: z:context().
 is_running(Context) ->
     is_pid(whereis(name(Context))).
+-endif.
 
 name(Context) ->
     z_utils:name_for_site(?MODULE, z_context:site(Context)).

@@ -41,17 +41,17 @@
     warm/1,
     codec/1,
     saved/1,
-    start_training/1,
     is_training/1,
     train/2,
     gc/1,
-    recode_sql/1,
-    train_job/4,
-    pays/2,
-    is_due/3,
-    split/1,
-    limits/0
+    recode_sql/1
 ]).
+
+%% Checked directly by the suites and the revision benchmark.
+-ifdef(TEST).
+-export([train_job/4, pays/2, is_due/3, split/1, limits/0]).
+-ignore_xref([train_job/4, pays/2, is_due/3, split/1, limits/0]).
+-endif.
 
 -export_type([trained/0]).
 
@@ -249,11 +249,13 @@ train(Context, Options) ->
 is_due(NewRows, CurrentRows, Force) ->
     NewRows >= ?MIN_ROWS andalso (Force orelse NewRows >= CurrentRows).
 
+-ifdef(TEST).
 %% @doc How samples are taken: the newest `resources' resources, of each its last keyframe and
 %% the revisions after it up to `depth' in all, until `bytes' bytes of props.
 -spec limits() -> #{ resources := pos_integer(), depth := pos_integer(), bytes := pos_integer() }.
 limits() ->
     #{ resources => ?SAMPLE_RESOURCES, depth => ?SAMPLE_DEPTH, bytes => ?SAMPLE_BYTES }.
+-endif.
 
 %% @doc Histories into the training set and the held-out set (every ?HOLDOUT_EVERY-th).
 -spec split(Histories) -> {Train, Holdout} when

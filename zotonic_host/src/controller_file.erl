@@ -8,6 +8,9 @@
 
 -export([get/3]).
 
+% Called by the suites (or the demo) only, as Zotonic's own API would be.
+-ignore_xref([get/3]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 -include_lib("zotonic_core/include/zotonic_file.hrl").
 

@@ -15,6 +15,12 @@
     run/2
 ]).
 
+% Called by the suites (or the demo) only, as Zotonic's own API would be.
+-ignore_xref([delete_queue/1]).
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([start_link/0]).
+
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -record(queue, {

@@ -5,6 +5,10 @@
 
 -export([name_to_id/2, id_to_name/2, is_a/2]).
 
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([id_to_name/2, is_a/2]).
+
 -spec name_to_id(m_rsc:resource(), z:context()) -> {ok, m_rsc:resource_id()} | {error, {unknown_category, term()}}.
 name_to_id(Name, Context) ->
     case m_rsc:rid(Name, Context) of

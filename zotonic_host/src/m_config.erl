@@ -17,6 +17,12 @@
     delete/3
 ]).
 
+% Called by the suites (or the demo) only, as Zotonic's own API would be.
+-ignore_xref([get_boolean/4, get_value/4]).
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([delete/3, get/3, get_prop/4, set_default_value/4, set_prop/5]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 
 %% @doc The config entry as a proplist (id, module, key, value, props..., created, modified).

@@ -21,6 +21,12 @@
     subjects/3
 ]).
 
+% Called by the suites (or the demo) only, as Zotonic's own API would be.
+-ignore_xref([delete/2, delete/5, get_edges/2, insert/5, objects/2, objects/3, subjects/2, subjects/3]).
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([get/2, get_id/4, get_triple/2]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 
 -spec insert(m_rsc:resource(), m_rsc:resource(), m_rsc:resource(), z:context()) -> {ok, pos_integer()} | {error, term()}.

@@ -5,6 +5,10 @@
 
 -export([user_types/1, is_user/2, get_rsc/2, get_username/2]).
 
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([get_rsc/2, get_username/2]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 
 %% @doc The identity types that make a resource a user (a foldl over #auth_identity_types{}

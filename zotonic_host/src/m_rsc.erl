@@ -27,6 +27,10 @@
     touch/2
 ]).
 
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([delete/2, insert/2, insert/3, is_editable/2, is_visible/2, name_to_id/2, update/3, update/4]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 
 -type resource_id() :: pos_integer().

@@ -11,6 +11,9 @@
 
 -export([import/3, import/4]).
 
+% Called by the suites (or the demo) only, as Zotonic's own API would be.
+-ignore_xref([import/3]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 
 -type import_result() :: {ok, {m_rsc:resource_id(), #{ binary() => m_rsc:resource_id() }}} | {error, term()}.

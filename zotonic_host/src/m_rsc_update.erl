@@ -22,6 +22,12 @@
     delete_nocheck/2
 ]).
 
+% Called by the suites (or the demo) only, as Zotonic's own API would be.
+-ignore_xref([delete/3]).
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([delete_nocheck/2]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 
 -define(COLUMNS, [

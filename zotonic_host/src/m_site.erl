@@ -6,6 +6,10 @@
 
 -export([environment/1, get/2, get/3]).
 
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([get/2, get/3]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 
 -spec environment(z:context() | atom()) -> atom().

@@ -7,6 +7,12 @@
 
 -export([debug_msg/2, flush/1, c/1, n1/2, is_module_enabled/2]).
 
+% Called by the suites (or the demo) only, as Zotonic's own API would be.
+-ignore_xref([is_module_enabled/2, n1/2]).
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([c/1, debug_msg/2, flush/1]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 
 -type context() :: #context{}.

@@ -31,6 +31,12 @@
     role/1
 ]).
 
+% Called by the suites (or the demo) only, as Zotonic's own API would be.
+-ignore_xref([is_sudo/1, set_read_only/2, sudo/2]).
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([anondo/1, anondo/2, flush/1, is_anonymous/1, logoff/1, role/1]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 
 -type action() :: view | insert | update | delete | use | link | atom().

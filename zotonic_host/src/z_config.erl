@@ -6,6 +6,9 @@
 
 -export([get/1, get/2]).
 
+% Called by the suites (or the demo) only, as Zotonic's own API would be.
+-ignore_xref([get/1]).
+
 -spec get(atom()) -> term().
 get(Key) -> get(Key, default(Key)).
 

@@ -33,6 +33,12 @@
     output/2
 ]).
 
+% Called by the suites (or the demo) only, as Zotonic's own API would be.
+-ignore_xref([get_q/3, new/2, set_noindex_header/2, set_q/3]).
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([db_driver/1, db_pool/1, ensure_logger_md/1, get_q_all/1, is_request/1, prune_for_async/1, tz/1]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 
 %% @doc A fresh anonymous context for the site (or for the site of the given context).

@@ -6,6 +6,9 @@
 
 -export([is_authorized/2, is_authorized/3]).
 
+% Called by the suites (or the demo) only, as Zotonic's own API would be.
+-ignore_xref([is_authorized/3]).
+
 -spec is_authorized(list() | term(), z:context()) -> {boolean(), z:context()}.
 is_authorized(ACLs, Context) when is_list(ACLs) ->
     is_authorized(undefined, ACLs, Context);

@@ -13,6 +13,10 @@
     to_datetime/1
 ]).
 
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([to_float/1, to_list/1]).
+
 -spec to_binary(term()) -> binary().
 to_binary(undefined) -> <<>>;
 to_binary(B) when is_binary(B) -> B;

@@ -18,6 +18,12 @@
     next_second/2
 ]).
 
+% Called by the suites (or the demo) only, as Zotonic's own API would be.
+-ignore_xref([prev_day/1, prev_month/1]).
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([datetime_to_timestamp/1, next_day/1, prev_week/1, prev_week/2, timestamp/0, timestamp_to_datetime/1]).
+
 -define(UNIX_EPOCH, 62167219200).
 
 -spec datetime_to_timestamp(calendar:datetime() | undefined) -> integer() | undefined.

@@ -42,6 +42,12 @@
     flush/1
 ]).
 
+% Called by the suites (or the demo) only, as Zotonic's own API would be.
+-ignore_xref([assoc/2, assoc_props_row/2, assoc_row/2, drop_table/2, equery/2, equery/4, insert/2, q/4, q1/4, qmap/2, qmap/4, qmap_props_row/2, qmap_row/2, qmap_row/4, squery/3, transaction/3]).
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([assoc_props/2, assoc_props/3, column_exists/3, constraint_exists/3, dbdatabase/1, dbschema/1, dbusername/1, has_connection/1, qmap_props/2, qmap_props/3, qmap_props/4, select/3, transaction_clear/1, update/4]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 -include("zotonic_host_pgsql.hrl").
 

@@ -10,6 +10,10 @@
     is_connection_alive/1
 ]).
 
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([equery/4, is_connection_alive/1, squery/3]).
+
 %% @doc Simple query, results as the driver returns them (`{ok, [], []}' for commands).
 -spec squery(pid(), iodata(), pos_integer()) -> term().
 squery(Conn, Sql, Timeout) ->

@@ -13,6 +13,10 @@
     unpause_connections/1
 ]).
 
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([db_pool_name/1, get_unpaused_connection/1]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 
 -spec db_pool_name(atom() | z:context()) -> atom().

@@ -6,6 +6,12 @@
 
 -export([flush/1, flush/2, memo/2, memo/3, memo/4, memo/5, get/2, set/3, set/4, set/5]).
 
+% Called by the suites (or the demo) only, as Zotonic's own API would be.
+-ignore_xref([flush/1]).
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([get/2, memo/2, memo/3, memo/4, memo/5, set/3, set/4, set/5]).
+
 -spec flush(z:context()) -> ok.
 flush(_Context) -> ok.
 

@@ -9,6 +9,10 @@
 -behaviour(gen_server).
 
 -export([start_link/1, check/1, sync/1]).
+
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([start_link/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").

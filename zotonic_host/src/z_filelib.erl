@@ -5,6 +5,10 @@
 
 -export([ensure_dir/1, os_filename/1, os_escape/1]).
 
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([os_escape/1, os_filename/1]).
+
 -spec ensure_dir(file:filename_all()) -> ok | {error, term()}.
 ensure_dir(Path) -> filelib:ensure_dir(Path).
 

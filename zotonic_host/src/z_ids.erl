@@ -5,6 +5,10 @@
 
 -export([id/0, id/1, password/0, number/1]).
 
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([id/0, id/1, number/1]).
+
 -define(CHARS, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789").
 -define(SPECIAL, "!@#$%^&*()_+-=").
 

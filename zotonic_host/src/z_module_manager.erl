@@ -25,6 +25,12 @@
     observes/3
 ]).
 
+% Called by the suites (or the demo) only, as Zotonic's own API would be.
+-ignore_xref([active/1, mod_schema/1, whereis/2]).
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([is_provided/2, observes/3, prio_sort/1]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 
 -define(MOD_PRIO, 500).

@@ -15,6 +15,12 @@
     flatten_topic/1
 ]).
 
+% Called by the suites (or the demo) only, as Zotonic's own API would be.
+-ignore_xref([publish/4, subscribe/3]).
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([flatten_topic/1]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 
 -type topic() :: binary() | [binary() | integer() | atom()].

@@ -27,6 +27,12 @@
     notify_queue_flush/1
 ]).
 
+% Called by the suites (or the demo) only, as Zotonic's own API would be.
+-ignore_xref([detach/3, get_observers/2, observe/3]).
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([map/2, notify1/2]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 
 -define(DEFAULT_PRIORITY, 500).

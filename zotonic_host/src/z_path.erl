@@ -13,6 +13,10 @@
     abspath/2
 ]).
 
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([abspath/2, files_subdir/2, media_preview/1]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 
 -spec site_dir(z:context() | atom()) -> file:filename_all() | {error, bad_name}.

@@ -20,6 +20,12 @@
     make_postback/6
 ]).
 
+% Called by the suites (or the demo) only, as Zotonic's own API would be.
+-ignore_xref([growl/4, wire/3]).
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([add_script/2, dialog/4, dialog_close/1, insert_top/3, replace/3]).
+
 -spec growl(term(), z:context()) -> z:context().
 growl(Text, Context) -> record({growl, text(Text), notice, false}, Context).
 

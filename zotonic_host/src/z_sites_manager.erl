@@ -9,6 +9,10 @@
 
 -export([restart/1, get_site_config/1]).
 
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([get_site_config/1]).
+
 -spec restart(atom()) -> ok | {error, term()}.
 restart(Site) ->
     ok = zotonic_host:log(Site, {site_restart, Site}),

@@ -5,6 +5,10 @@
 
 -export([truncatechars/2, to_lower/1, trim/1]).
 
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([to_lower/1, trim/1]).
+
 %% @doc At most N characters, with an ellipsis when cut.
 -spec truncatechars(binary() | string() | undefined, non_neg_integer()) -> binary().
 truncatechars(undefined, _N) -> <<>>;

@@ -6,6 +6,10 @@
 
 -export([render/3, render_to_iolist/3]).
 
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([render_to_iolist/3]).
+
 -spec render(term(), list() | map(), z:context()) -> iodata().
 render(Template, Vars, Context) ->
     ok = zotonic_host:log(Context, {template, Template, Vars}),

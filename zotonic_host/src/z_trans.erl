@@ -6,6 +6,12 @@
 
 -export([trans/2, translations/2, lookup_fallback/2, lookup_fallback/3]).
 
+% Called by the suites (or the demo) only, as Zotonic's own API would be.
+-ignore_xref([lookup_fallback/3]).
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([translations/2]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 
 -spec trans(term(), z:context()) -> term().

@@ -11,6 +11,10 @@
     group_proplists/2
 ]).
 
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([assert/2, is_empty/1, is_true/1]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 
 %% @doc The registered name of a per-site process: `Name$Site'.

@@ -17,6 +17,10 @@
     options/1
 ]).
 
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([start_link/2]).
+
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -define(SIZE, 8).

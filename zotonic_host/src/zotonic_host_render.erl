@@ -5,6 +5,10 @@
 
 -export([add/2, entries/1]).
 
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([entries/1]).
+
 -define(KEY, zotonic_host_render).
 
 -spec add(term(), z:context()) -> z:context().

@@ -8,6 +8,10 @@
 
 -export([install/1, categories/0, predicates/0]).
 
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([categories/0, predicates/0]).
+
 -include_lib("zotonic_core/include/zotonic.hrl").
 
 %% {Id, Name, Parent}; ids below 1000 are the datamodel's, content starts at 1000.

@@ -6,6 +6,10 @@
 -behaviour(supervisor).
 
 -export([start_link/2, module_sup_name/1]).
+
+% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
+% here calls it directly.
+-ignore_xref([start_link/2]).
 -export([init/1]).
 
 -spec start_link(atom(), map()) -> {ok, pid()} | {error, term()}.

@@ -44,7 +44,14 @@ pub enum Error {
     /// delta from them would not follow that row; the caller rebuilds the base from the chain.
     #[error("stale base: {0}")]
     StaleBase(String),
-    /// An external command (pg_dump) exited with an error.
+    /// A database dump that a restore would refuse: not a complete gzip stream, empty, not
+    /// pg_dump's SQL, or unfinished (see `dump::check`).
+    #[error("bad dump: {0}")]
+    BadDump(String),
+    /// A database dump that names no schema to restore into (no `CREATE SCHEMA`).
+    #[error("no schema: {0}")]
+    NoSchema(String),
+    /// An external command (pg_dump, psql) exited with an error.
     #[error("{program} failed with status {status:?}: {stderr}")]
     CommandFailed {
         program: String,
@@ -134,6 +141,8 @@ impl Error {
             Error::StaleBase(_) => "stale_base",
             Error::MissingDictionary(_) => "missing_dictionary",
             Error::BadDictionary { .. } => "bad_dictionary",
+            Error::BadDump(_) => "bad_dump",
+            Error::NoSchema(_) => "no_schema",
             Error::CommandFailed { .. } => "command_failed",
             Error::HashMismatch { .. } => "hash_mismatch",
             Error::Busy(_) => "busy",

@@ -9,7 +9,10 @@ pub mod digest;
 pub mod dump;
 pub mod error;
 pub mod fsutil;
+/// The hostile-input harness of `zbackup fuzz` (and its counting allocator): the CLI's only.
+#[cfg(feature = "cli")]
 pub mod fuzz;
+pub mod jobs;
 pub mod revision;
 pub mod setcheck;
 

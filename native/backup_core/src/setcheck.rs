@@ -1,14 +1,14 @@
 //! Offline checks of one backup-set file, the way a restore would read it: the sha256 the index
-//! recorded, decryptability of `.enc` files, and the integrity of the content (gzip CRC and
-//! pg_dump header of `.sql.gz`; gzip/zstd stream, tar structure and per-file crc32s of archives).
+//! recorded, decryptability of `.enc` files, and the integrity of the content (`.sql.gz`: the
+//! restore's own rule, `dump::check`; archives: gzip/zstd stream, tar structure and per-file
+//! crc32s).
 //! Nothing is written except a decrypted temporary copy, removed when the check ends.
 
 use crate::archive::{self, JobControl};
 use crate::crypto;
 use crate::error::{Error, Result};
 use crate::fsutil::open_regular;
-use flate2::read::MultiGzDecoder;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 
 /// What kind of file a set holds, by name.
@@ -160,39 +160,15 @@ fn check_content(path: &Path, name: &str, ctl: &JobControl) -> Result<String> {
     }
 }
 
-/// Reads the whole gzip stream (its CRC and length are checked at the end of each member) and
-/// looks for pg_dump's header at the start.
+/// The dump rule of the restore (`dump::check`): complete gzip, pg_dump's header, a
+/// `CREATE SCHEMA`, the "dump complete" line.
 fn check_sql_gz(path: &Path, ctl: &JobControl) -> Result<String> {
-    let file = open_regular(path)?;
-    let mut gz = MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, file));
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut head = Vec::new();
-    let mut total = 0u64;
-    loop {
-        ctl.check()?;
-        let n = match gz.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::io(path, e)),
-            Err(e) => return Err(Error::BadArchive(format!("gzip: {e}"))),
-        };
-        if head.len() < 4096 {
-            let take = n.min(4096 - head.len());
-            head.extend_from_slice(&buf[..take]);
-        }
-        total += n as u64;
-    }
-    if total == 0 {
-        return Err(Error::BadArchive("empty database dump".into()));
-    }
-    let text = String::from_utf8_lossy(&head);
-    if !text.contains("PostgreSQL database dump") {
-        return Err(Error::BadArchive(
-            "gzip is intact but the content is not a pg_dump SQL dump".into(),
-        ));
-    }
-    Ok(format!("gzip intact, pg_dump SQL of {total} bytes"))
+    let r = crate::dump::check(path, ctl)?;
+    Ok(format!(
+        "gzip intact, complete pg_dump SQL of {} bytes, schema \"{}\"",
+        r.sql_bytes,
+        crate::fsutil::display_name(&r.schema)
+    ))
 }
 
 fn check_enc_header(path: &Path) -> Result<()> {
@@ -234,7 +210,8 @@ mod tests {
         p
     }
 
-    const DUMP: &[u8] = b"--\n-- PostgreSQL database dump\n--\nCREATE TABLE x (id int);\n";
+    const DUMP: &[u8] = b"--\n-- PostgreSQL database dump\n--\nCREATE SCHEMA \"public\";\n\
+        CREATE TABLE x (id int);\n--\n-- PostgreSQL database dump complete\n--\n";
 
     #[test]
     fn intact_dump_with_matching_hash_passes() {
@@ -244,6 +221,7 @@ mod tests {
         let r = check_file(&p, Some(&sha), None, None, &JobControl::new()).expect("ok");
         assert!(r.hash_checked && r.content_checked);
         assert!(r.detail.contains("pg_dump SQL"), "{}", r.detail);
+        assert!(r.detail.contains("schema \"public\""), "{}", r.detail);
     }
 
     #[test]
@@ -256,7 +234,7 @@ mod tests {
     }
 
     #[test]
-    fn truncated_dump_is_bad_archive() {
+    fn truncated_dump_is_bad_dump() {
         let d = tempfile::tempdir().expect("tmp");
         let big: Vec<u8> = DUMP
             .iter()
@@ -271,15 +249,15 @@ mod tests {
             .expect("open");
         f.set_len(len / 2).expect("truncate");
         let e = check_file(&p, None, None, None, &JobControl::new()).expect_err("truncated");
-        assert_eq!(e.reason(), "bad_archive");
+        assert_eq!(e.reason(), "bad_dump");
     }
 
     #[test]
-    fn gzip_that_is_not_a_dump_is_bad_archive() {
+    fn gzip_that_is_not_a_dump_is_bad_dump() {
         let d = tempfile::tempdir().expect("tmp");
         let p = sql_gz(d.path(), "site-3.sql.gz", b"hello");
         let e = check_file(&p, None, None, None, &JobControl::new()).expect_err("not a dump");
-        assert_eq!(e.reason(), "bad_archive");
+        assert_eq!(e.reason(), "bad_dump");
     }
 
     #[test]

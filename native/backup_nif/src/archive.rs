@@ -1,30 +1,28 @@
-//! Archive, dump, verify, list and extract jobs: argument decoding and result encoding around
-//! `backup_core::archive` and `backup_core::dump`, run through `job::start`.
+//! Archive, dump and extract jobs: argument decoding and result maps around
+//! `backup_core::archive` and `backup_core::dump`, run through `job::start`. (Verifying and
+//! listing an archive are the CLI's; the product's extract applies the same reader.)
 
-use crate::job;
-use crate::term;
-use backup_core::archive::{
-    self, ArchiveOptions, EntryInfo, ExtractOptions, ExtractSummary, Format, GzOptions,
-    ReuseSummary, Source, Summary, VerifyReport,
-};
-use backup_core::dump::{self, CommandSpec, DumpSummary};
-use rustler::{Atom, Binary, Encoder, Env, NifResult, Term};
-use std::ffi::OsString;
+use crate::job::{self, Start};
+use crate::term::{decode_path, Bin, OrUndefined};
+use backup_core::archive::{self, ArchiveOptions, ExtractOptions, Format, Source};
+use backup_core::dump::{self, CommandSpec, FeedSpec};
+use rustler::{Atom, Binary, Env, NifMap, NifResult, Term};
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 mod atoms {
     rustler::atoms! {
-        format, threads, level, overwrite, gzip, zstd, undefined, timeout, infinity, reuse,
+        format, threads, level, overwrite, gzip, timeout, infinity, reuse, undefined,
         clone, copy_file_range, clone_and_copy_file_range, none
     }
 }
 
-/// Options map of the façade: `format`, `threads`, `level`, `overwrite`, `timeout`
+/// The options map of `backup_archive`: `format`, `threads`, `level`, `overwrite`, `timeout`
 /// (milliseconds or `infinity`: the job stops itself with `{error, {timeout, _}}` then),
-/// `reuse` (path of a previous archive whose unchanged files' bytes are copied); unknown keys
-/// ignored.
+/// `reuse` (a previous archive whose unchanged files' compressed bytes are copied, or
+/// `undefined`); every key optional, unknown keys ignored (so not a derived `NifMap`).
 struct Options {
     archive: ArchiveOptions,
     overwrite: bool,
@@ -32,66 +30,144 @@ struct Options {
     reuse: Option<PathBuf>,
 }
 
-impl Options {
-    /// Gives the job its deadline, counted from now.
-    fn arm<T>(&self, spec: &job::Spec<T>) {
-        if let Some(t) = self.timeout {
-            spec.control.set_deadline(Instant::now() + t);
-        }
-    }
-}
-
-fn decode_options(term: Term<'_>) -> NifResult<Options> {
-    let mut archive = ArchiveOptions::default();
-    let mut overwrite = false;
-    let mut timeout = None;
-    if !term.is_map() {
-        return Err(rustler::Error::BadArg);
-    }
-    if let Ok(f) = term.map_get(atoms::format()) {
-        let f: Atom = f.decode()?;
-        archive.format = if f == atoms::gzip() {
-            Format::Gzip
-        } else if f == atoms::zstd() {
-            Format::Zstd
-        } else {
+impl<'a> rustler::Decoder<'a> for Options {
+    fn decode(term: Term<'a>) -> NifResult<Self> {
+        if !term.is_map() {
             return Err(rustler::Error::BadArg);
-        };
-    }
-    if let Ok(t) = term.map_get(atoms::threads()) {
-        archive.threads = t.decode()?;
-    }
-    if let Ok(l) = term.map_get(atoms::level()) {
-        archive.level = Some(l.decode()?);
-    }
-    if let Ok(o) = term.map_get(atoms::overwrite()) {
-        overwrite = o.decode()?;
-    }
-    if let Ok(t) = term.map_get(atoms::timeout()) {
-        let infinite = t.decode::<Atom>().is_ok_and(|a| a == atoms::infinity());
-        if !infinite {
-            timeout = Some(Duration::from_millis(t.decode::<u64>()?));
         }
+        let get = |key: Atom| term.map_get(key).ok();
+        let mut archive = ArchiveOptions::default();
+        if let Some(f) = get(atoms::format()) {
+            let f: Atom = f.decode()?;
+            // zstd archives are written by zbackup only (backup_core's `cli` feature).
+            archive.format = match f == atoms::gzip() {
+                true => Format::Gzip,
+                false => return Err(rustler::Error::BadArg),
+            };
+        }
+        if let Some(t) = get(atoms::threads()) {
+            archive.threads = t.decode()?;
+        }
+        if let Some(l) = get(atoms::level()) {
+            archive.level = Some(l.decode()?);
+        }
+        let overwrite = get(atoms::overwrite()).map_or(Ok(false), |o| o.decode())?;
+        let timeout = match get(atoms::timeout()) {
+            Some(t) if t.decode::<Atom>().is_ok_and(|a| a == atoms::infinity()) => None,
+            Some(t) => Some(Duration::from_millis(t.decode()?)),
+            None => None,
+        };
+        let reuse = match get(atoms::reuse()) {
+            Some(r) if r.decode::<Atom>().is_ok_and(|a| a == atoms::undefined()) => None,
+            Some(r) => Some(decode_path(r)?),
+            None => None,
+        };
+        Ok(Options {
+            archive,
+            overwrite,
+            timeout,
+            reuse,
+        })
     }
-    let reuse = match term.map_get(atoms::reuse()) {
-        Ok(r) if r.decode::<Atom>().is_ok_and(|a| a == atoms::undefined()) => None,
-        Ok(r) => Some(term::decode_path(r)?),
-        Err(_) => None,
-    };
-    Ok(Options {
-        archive,
-        overwrite,
-        timeout,
-        reuse,
-    })
 }
 
-fn gz_options(o: &ArchiveOptions) -> GzOptions {
-    GzOptions {
-        threads: o.threads,
-        level: o.level.map_or(6, |l| l.clamp(0, 9) as u32),
-        chunk_size: o.chunk_size,
+/// The start of a job writing `output` with `opts`'s deadline.
+fn writing<'a>(
+    reference: Term<'a>,
+    progress: Term<'a>,
+    output: &Path,
+    opts: &Options,
+) -> Start<'a> {
+    Start::new(reference, progress)
+        .writing(output)
+        .within(opts.timeout)
+}
+
+/// `#{files, bytes_in, bytes_out, sha256, skipped, seconds}` of a written archive or dump;
+/// `skipped` is `[{Path, Why}]`.
+#[derive(NifMap)]
+#[rustler(encode)]
+struct Written {
+    files: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+    sha256: Bin<String>,
+    skipped: Vec<(Bin<String>, Bin<String>)>,
+    seconds: f64,
+    /// `undefined` without a previous archive.
+    reuse: OrUndefined<Reused>,
+}
+
+/// What a previous archive contributed: `method` says how the copied bytes got in (`clone`
+/// by FICLONERANGE, `copy_file_range`, both, or `none`); `unusable` why it was not used.
+#[derive(NifMap)]
+#[rustler(encode)]
+struct Reused {
+    used: bool,
+    unusable: OrUndefined<Bin<String>>,
+    reused_entries: u64,
+    reused_bytes: u64,
+    reused_units: u64,
+    rejected_units: u64,
+    rejected: Vec<(Bin<String>, Bin<String>)>,
+    method: Atom,
+    cloned_bytes: u64,
+    copied_bytes: u64,
+}
+
+impl From<archive::ReuseSummary> for Reused {
+    fn from(r: archive::ReuseSummary) -> Self {
+        let method = match (r.cloned_bytes > 0, r.copied_bytes > 0) {
+            (true, false) => atoms::clone(),
+            (true, true) => atoms::clone_and_copy_file_range(),
+            (false, true) => atoms::copy_file_range(),
+            (false, false) => atoms::none(),
+        };
+        Reused {
+            used: r.unusable.is_none(),
+            unusable: OrUndefined(r.unusable.map(Bin)),
+            reused_entries: r.reused_entries,
+            reused_bytes: r.reused_bytes,
+            reused_units: r.reused_units,
+            rejected_units: r.rejected_units,
+            rejected: pairs(r.rejected),
+            method,
+            cloned_bytes: r.cloned_bytes,
+            copied_bytes: r.copied_bytes,
+        }
     }
+}
+
+impl From<archive::Summary> for Written {
+    fn from(s: archive::Summary) -> Self {
+        Written {
+            files: s.files,
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+            sha256: Bin(s.sha256),
+            skipped: pairs(s.skipped),
+            seconds: s.seconds,
+            reuse: OrUndefined(s.reuse.map(Reused::from)),
+        }
+    }
+}
+
+impl From<dump::DumpSummary> for Written {
+    fn from(s: dump::DumpSummary) -> Self {
+        Written {
+            files: 1,
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+            sha256: Bin(s.sha256),
+            skipped: Vec::new(),
+            seconds: s.seconds,
+            reuse: OrUndefined(None),
+        }
+    }
+}
+
+fn pairs(list: Vec<(String, String)>) -> Vec<(Bin<String>, Bin<String>)> {
+    list.into_iter().map(|(p, r)| (Bin(p), Bin(r))).collect()
 }
 
 #[rustler::nif]
@@ -99,11 +175,11 @@ fn archive_dir_start<'a>(
     env: Env<'a>,
     src: Term<'a>,
     out: Term<'a>,
-    opts: Term<'a>,
+    opts: Options,
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let source = Source::Dir(term::decode_path(src)?);
+    let source = Source::Dir(decode_path(src)?);
     create_job(env, source, out, opts, reference, progress)
 }
 
@@ -112,58 +188,30 @@ fn archive_list_start<'a>(
     env: Env<'a>,
     entries: Vec<(Binary<'a>, Binary<'a>)>,
     out: Term<'a>,
-    opts: Term<'a>,
+    opts: Options,
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
     let list = entries
         .iter()
-        .map(|(name, path)| {
-            (
-                name.as_slice().to_vec(),
-                PathBuf::from(OsString::from_vec(path.as_slice().to_vec())),
-            )
-        })
+        .map(|(name, path)| (name.to_vec(), PathBuf::from(os(path))))
         .collect();
     create_job(env, Source::List(list), out, opts, reference, progress)
 }
 
-/// The archive job of both sources.
 fn create_job<'a>(
     env: Env<'a>,
     source: Source,
     out: Term<'a>,
-    opts: Term<'a>,
+    opts: Options,
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let out = term::decode_path(out)?;
-    let opts = decode_options(opts)?;
-    let spec = job::spec(env, progress, Some(out.clone()), encode_summary)?;
-    opts.arm(&spec);
-    Ok(job::start(env, reference, spec, move |ctl| {
+    let out = decode_path(out)?;
+    job::start(env, writing(reference, progress, &out, &opts), move |ctl| {
         archive::create_reusing(&source, &out, &opts.archive, opts.reuse.as_deref(), ctl)
-    }))
-}
-
-#[rustler::nif]
-fn gzip_file_start<'a>(
-    env: Env<'a>,
-    input: Term<'a>,
-    out: Term<'a>,
-    opts: Term<'a>,
-    reference: Term<'a>,
-    progress: Term<'a>,
-) -> NifResult<Term<'a>> {
-    let input = term::decode_path(input)?;
-    let out = term::decode_path(out)?;
-    let opts = decode_options(opts)?;
-    let gz = gz_options(&opts.archive);
-    let spec = job::spec(env, progress, Some(out.clone()), encode_dump)?;
-    opts.arm(&spec);
-    Ok(job::start(env, reference, spec, move |ctl| {
-        dump::gzip_file(&input, &out, gz, ctl)
-    }))
+            .map(Written::from)
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -174,54 +222,113 @@ fn gzip_command_start<'a>(
     arguments: Vec<Binary<'a>>,
     cmd_env: Vec<(Binary<'a>, Binary<'a>)>,
     out: Term<'a>,
-    opts: Term<'a>,
+    opts: Options,
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let cmd = CommandSpec {
-        program: term::decode_path(program)?,
-        args: arguments.iter().map(|a| os(a.as_slice())).collect(),
-        env: cmd_env
-            .iter()
-            .map(|(k, v)| (os(k.as_slice()), os(v.as_slice())))
-            .collect(),
+    let cmd = command(program, &arguments, &cmd_env)?;
+    let out = decode_path(out)?;
+    job::start(env, writing(reference, progress, &out, &opts), move |ctl| {
+        dump::gzip_command(&cmd, &out, opts.archive.gz_options()?, ctl).map(Written::from)
+    })
+}
+
+fn command(
+    program: Term<'_>,
+    arguments: &[Binary<'_>],
+    cmd_env: &[(Binary<'_>, Binary<'_>)],
+) -> NifResult<CommandSpec> {
+    Ok(CommandSpec {
+        program: decode_path(program)?,
+        args: arguments.iter().map(|a| os(a)).collect(),
+        env: cmd_env.iter().map(|(k, v)| (os(k), os(v))).collect(),
+    })
+}
+
+/// A dump that passed the rule: `#{schema, size}` (size: bytes of SQL), and for a feed also
+/// `output` (the end of psql's messages) and `seconds`.
+#[derive(NifMap)]
+#[rustler(encode)]
+struct DumpChecked {
+    schema: Bin<Vec<u8>>,
+    size: u64,
+}
+
+#[derive(NifMap)]
+#[rustler(encode)]
+struct DumpFed {
+    schema: Bin<Vec<u8>>,
+    size: u64,
+    output: Bin<String>,
+    seconds: f64,
+}
+
+/// `dump_check_start(File, Ref, ProgressPid)`: reads a whole `.sql.gz` and applies the
+/// restore's dump rule; the job's result is a `DumpChecked` map.
+#[rustler::nif]
+fn dump_check_start<'a>(
+    env: Env<'a>,
+    file: Term<'a>,
+    reference: Term<'a>,
+    progress: Term<'a>,
+) -> NifResult<Term<'a>> {
+    let file = decode_path(file)?;
+    let start = Start::new(reference, progress);
+    job::start(env, start, move |ctl| {
+        let r = dump::check(&file, ctl)?;
+        Ok(DumpChecked {
+            schema: Bin(r.schema),
+            size: r.sql_bytes,
+        })
+    })
+}
+
+/// `dump_feed_start(Program, Args, Env, File, Prologue, Epilogue, Opts, Ref, ProgressPid)`:
+/// runs Program (psql) and writes Prologue, the inflated dump and (only when the dump passed
+/// the rule on the way) Epilogue to its standard input; the job's result is a `DumpFed` map.
+#[allow(clippy::too_many_arguments)]
+#[rustler::nif]
+fn dump_feed_start<'a>(
+    env: Env<'a>,
+    program: Term<'a>,
+    arguments: Vec<Binary<'a>>,
+    cmd_env: Vec<(Binary<'a>, Binary<'a>)>,
+    file: Term<'a>,
+    prologue: Binary<'a>,
+    epilogue: Binary<'a>,
+    opts: Options,
+    reference: Term<'a>,
+    progress: Term<'a>,
+) -> NifResult<Term<'a>> {
+    let feed = FeedSpec {
+        command: command(program, &arguments, &cmd_env)?,
+        dump: decode_path(file)?,
+        prologue: prologue.to_vec(),
+        epilogue: epilogue.to_vec(),
     };
-    let out = term::decode_path(out)?;
-    let opts = decode_options(opts)?;
-    let gz = gz_options(&opts.archive);
-    let spec = job::spec(env, progress, Some(out.clone()), encode_dump)?;
-    opts.arm(&spec);
-    Ok(job::start(env, reference, spec, move |ctl| {
-        dump::gzip_command(&cmd, &out, gz, ctl)
-    }))
+    let start = Start::new(reference, progress).within(opts.timeout);
+    job::start(env, start, move |ctl| {
+        let s = dump::feed(&feed, ctl)?;
+        Ok(DumpFed {
+            schema: Bin(s.report.schema),
+            size: s.report.sql_bytes,
+            output: Bin(s.output),
+            seconds: s.seconds,
+        })
+    })
 }
 
-#[rustler::nif]
-fn verify_start<'a>(
-    env: Env<'a>,
-    file: Term<'a>,
-    reference: Term<'a>,
-    progress: Term<'a>,
-) -> NifResult<Term<'a>> {
-    let file = term::decode_path(file)?;
-    let spec = job::spec(env, progress, None, encode_verify)?;
-    Ok(job::start(env, reference, spec, move |ctl| {
-        archive::verify(&file, ctl)
-    }))
-}
-
-#[rustler::nif]
-fn list_start<'a>(
-    env: Env<'a>,
-    file: Term<'a>,
-    reference: Term<'a>,
-    progress: Term<'a>,
-) -> NifResult<Term<'a>> {
-    let file = term::decode_path(file)?;
-    let spec = job::spec(env, progress, None, encode_list)?;
-    Ok(job::start(env, reference, spec, move |ctl| {
-        archive::list(&file, ctl)
-    }))
+/// `#{files, dirs, symlinks, bytes, skipped, leftover}`: `leftover` is a staging dir that could
+/// not be removed, else `undefined`.
+#[derive(NifMap)]
+#[rustler(encode)]
+struct Extracted {
+    files: u64,
+    dirs: u64,
+    symlinks: u64,
+    bytes: u64,
+    skipped: Vec<(Bin<String>, Bin<String>)>,
+    leftover: OrUndefined<Bin<Vec<u8>>>,
 }
 
 #[rustler::nif]
@@ -229,157 +336,28 @@ fn extract_start<'a>(
     env: Env<'a>,
     file: Term<'a>,
     dest: Term<'a>,
-    opts: Term<'a>,
+    opts: Options,
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let file = term::decode_path(file)?;
-    let dest = term::decode_path(dest)?;
-    let opts = decode_options(opts)?;
-    let overwrite = opts.overwrite;
-    let spec = job::spec(env, progress, Some(dest.clone()), encode_extract)?;
-    opts.arm(&spec);
-    Ok(job::start(env, reference, spec, move |ctl| {
-        archive::extract(&file, &dest, &ExtractOptions { overwrite }, ctl)
-    }))
+    let (file, dest) = (decode_path(file)?, decode_path(dest)?);
+    let start = writing(reference, progress, &dest, &opts);
+    let extract = ExtractOptions {
+        overwrite: opts.overwrite,
+    };
+    job::start(env, start, move |ctl| {
+        let s = archive::extract(&file, &dest, &extract, ctl)?;
+        Ok(Extracted {
+            files: s.files,
+            dirs: s.dirs,
+            symlinks: s.symlinks,
+            bytes: s.bytes,
+            skipped: pairs(s.skipped),
+            leftover: OrUndefined(s.leftover.map(|p| Bin(p.into_os_string().into_vec()))),
+        })
+    })
 }
 
 fn os(bytes: &[u8]) -> OsString {
-    std::ffi::OsStr::from_bytes(bytes).to_os_string()
-}
-
-fn bin<'a>(env: Env<'a>, s: &str) -> Term<'a> {
-    term::binary(env, s.as_bytes())
-}
-
-fn encode_summary(env: Env<'_>, s: Summary) -> NifResult<Term<'_>> {
-    term::map(
-        env,
-        &[
-            ("files", s.files.encode(env)),
-            ("bytes_in", s.bytes_in.encode(env)),
-            ("bytes_out", s.bytes_out.encode(env)),
-            ("sha256", bin(env, &s.sha256)),
-            ("skipped", skipped(env, &s.skipped)),
-            ("seconds", s.seconds.encode(env)),
-            ("reuse", encode_reuse(env, s.reuse.as_ref())?),
-        ],
-    )
-}
-
-/// `undefined` without a previous archive; else what it contributed. `method` says how the
-/// copied bytes got in: `clone` (FICLONERANGE), `copy_file_range`, both, or `none`.
-fn encode_reuse<'a>(env: Env<'a>, r: Option<&ReuseSummary>) -> NifResult<Term<'a>> {
-    let Some(r) = r else {
-        return Ok(atoms::undefined().encode(env));
-    };
-    let method = match (r.cloned_bytes > 0, r.copied_bytes > 0) {
-        (true, false) => atoms::clone(),
-        (true, true) => atoms::clone_and_copy_file_range(),
-        (false, true) => atoms::copy_file_range(),
-        (false, false) => atoms::none(),
-    };
-    let unusable = match &r.unusable {
-        Some(why) => bin(env, why),
-        None => atoms::undefined().encode(env),
-    };
-    term::map(
-        env,
-        &[
-            ("used", r.unusable.is_none().encode(env)),
-            ("unusable", unusable),
-            ("reused_entries", r.reused_entries.encode(env)),
-            ("reused_bytes", r.reused_bytes.encode(env)),
-            ("reused_units", r.reused_units.encode(env)),
-            ("rejected_units", r.rejected_units.encode(env)),
-            ("rejected", skipped(env, &r.rejected)),
-            ("method", method.encode(env)),
-            ("cloned_bytes", r.cloned_bytes.encode(env)),
-            ("copied_bytes", r.copied_bytes.encode(env)),
-        ],
-    )
-}
-
-/// `[{Path, Why}]` with both as binaries.
-fn skipped<'a>(env: Env<'a>, list: &[(String, String)]) -> Term<'a> {
-    list.iter()
-        .map(|(p, r)| (bin(env, p), bin(env, r)).encode(env))
-        .collect::<Vec<_>>()
-        .encode(env)
-}
-
-fn encode_dump(env: Env<'_>, s: DumpSummary) -> NifResult<Term<'_>> {
-    term::map(
-        env,
-        &[
-            ("files", 1u64.encode(env)),
-            ("bytes_in", s.bytes_in.encode(env)),
-            ("bytes_out", s.bytes_out.encode(env)),
-            ("sha256", bin(env, &s.sha256)),
-            ("skipped", Vec::<Term<'_>>::new().encode(env)),
-            ("seconds", s.seconds.encode(env)),
-        ],
-    )
-}
-
-fn encode_verify(env: Env<'_>, r: VerifyReport) -> NifResult<Term<'_>> {
-    term::map(
-        env,
-        &[
-            ("format", bin(env, r.format.as_str())),
-            ("entries", r.entries.encode(env)),
-            ("files", r.files.encode(env)),
-            ("bytes", r.bytes.encode(env)),
-            ("compressed_bytes", r.compressed_bytes.encode(env)),
-            ("sha256", bin(env, &r.sha256)),
-            ("manifest_checked", r.manifest_checked.encode(env)),
-        ],
-    )
-}
-
-fn encode_entry<'a>(env: Env<'a>, e: &EntryInfo) -> NifResult<Term<'a>> {
-    let link = match &e.link {
-        Some(l) => term::binary(env, l),
-        None => atoms::undefined().encode(env),
-    };
-    term::map(
-        env,
-        &[
-            ("path", term::binary(env, &e.path)),
-            ("type", bin(env, e.kind.as_str())),
-            ("size", e.size.encode(env)),
-            ("mtime", e.mtime.encode(env)),
-            ("mode", e.mode.encode(env)),
-            ("link", link),
-            ("crc32", e.crc32.encode(env)),
-        ],
-    )
-}
-
-fn encode_list(env: Env<'_>, entries: Vec<EntryInfo>) -> NifResult<Term<'_>> {
-    let terms = entries
-        .iter()
-        .map(|e| encode_entry(env, e))
-        .collect::<NifResult<Vec<_>>>()?;
-    Ok(terms.encode(env))
-}
-
-fn encode_extract(env: Env<'_>, s: ExtractSummary) -> NifResult<Term<'_>> {
-    term::map(
-        env,
-        &[
-            ("files", s.files.encode(env)),
-            ("dirs", s.dirs.encode(env)),
-            ("symlinks", s.symlinks.encode(env)),
-            ("bytes", s.bytes.encode(env)),
-            ("skipped", skipped(env, &s.skipped)),
-            (
-                "leftover",
-                match &s.leftover {
-                    Some(p) => term::binary(env, p.as_os_str().as_bytes()),
-                    None => atoms::undefined().encode(env),
-                },
-            ),
-        ],
-    )
+    OsStr::from_bytes(bytes).to_os_string()
 }

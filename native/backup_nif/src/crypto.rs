@@ -1,25 +1,40 @@
-//! Z1 encrypted files (`.enc`) for the Erlang side: `backup_file_crypto:encrypt_file/3`,
-//! `decrypt_file/3,4` and `file_hmac/2` call these. The work is `backup_core::crypto`; this
-//! file only decodes arguments and shapes results.
-//!
-//! All are jobs (see `job`): they report progress and stop on cancel, owner death or a
-//! dropped handle, removing their `.tmp` output.
+//! Z1 encrypted files (`.enc`) for `backup_file_crypto`: jobs around `backup_core::crypto`.
+//! They report progress and stop on cancel, owner death or a dropped handle, removing their
+//! `.tmp` output. Jobs, not dirty NIFs: CFB8 runs at about 45 MB/s, so a 1 GB media archive
+//! would hold a dirty scheduler for some 20 s.
 
-use crate::{job, term};
+use crate::job::{self, Start};
+use crate::term::{decode_path, Bin, OrUndefined};
 use backup_core::archive::JobControl;
-use backup_core::crypto::{self, Sealed};
-use backup_core::Digest;
-use rustler::{Binary, Encoder, Env, NifResult, Term};
-use std::path::{Path, PathBuf};
+use backup_core::crypto;
+use rustler::{Binary, Env, NifMap, NifResult, Term};
+use std::path::Path;
 
-mod atoms {
-    rustler::atoms! { undefined }
+/// `#{sha256, size, hmac}` of a written `.enc` (`hmac`: what backup.json keeps as
+/// `<part>_hmac`, `undefined` when none was made), or `#{sha256, size}` of a decrypted file.
+#[derive(NifMap)]
+#[rustler(encode)]
+struct Sealed {
+    sha256: Bin<String>,
+    size: u64,
+    hmac: OrUndefined<Bin<String>>,
 }
 
-/// `encrypt_file_start(In, Out, Password, Ref, ProgressPid)`: a job whose result is
-/// `{ok, #{sha256, size, hmac}}` of the written `.enc` file (`hmac`: the HMAC-SHA256 that
-/// backup.json keeps as `<part>_hmac`). A job, not a dirty NIF: CFB8 runs at about 45 MB/s, so
-/// a 1 GB media archive would hold a dirty scheduler for some 20 s.
+#[derive(NifMap)]
+#[rustler(encode)]
+struct Plain {
+    sha256: Bin<String>,
+    size: u64,
+}
+
+#[derive(NifMap)]
+#[rustler(encode)]
+struct Hmac {
+    hmac: Bin<String>,
+}
+
+/// `encrypt_file_start(In, Out, Password, Ref, ProgressPid)` -> `{ok, Job}`; the job's result
+/// is a `Sealed` map.
 #[rustler::nif]
 fn encrypt_file_start<'a>(
     env: Env<'a>,
@@ -29,18 +44,22 @@ fn encrypt_file_start<'a>(
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let (input, output) = (term::decode_path(input)?, term::decode_path(output)?);
-    let password = decode_password(password)?.as_slice().to_vec();
-    let spec = job::spec(env, progress, Some(output.clone()), encode_sealed)?;
-    Ok(job::start(env, reference, spec, move |ctl| {
+    let (input, output) = (decode_path(input)?, decode_path(output)?);
+    let password = decode_password(password)?;
+    let start = Start::new(reference, progress).writing(&output);
+    job::start(env, start, move |ctl| {
         start_totals(ctl, &input, 1);
-        crypto::encrypt_file_with_progress(&input, &output, &password, counter(ctl))
-    }))
+        let s = crypto::encrypt_file_with_progress(&input, &output, &password, counter(ctl))?;
+        Ok(Sealed {
+            sha256: Bin(s.digest.sha256),
+            size: s.digest.size,
+            hmac: OrUndefined(Some(s.hmac).filter(|h| !h.is_empty()).map(Bin)),
+        })
+    })
 }
 
-/// `decrypt_file_start(In, Out, Password, Ref, ProgressPid)`: a job whose result is
-/// `{ok, #{sha256, size}}` of the decrypted file, or `{error, {wrong_password, _}}` before any
-/// output is created.
+/// `decrypt_file_start(In, Out, Password, Ref, ProgressPid)`: the job's result is a `Plain`
+/// map, or `{error, {wrong_password, _}}` before any output is created.
 #[rustler::nif]
 fn decrypt_file_start<'a>(
     env: Env<'a>,
@@ -50,56 +69,49 @@ fn decrypt_file_start<'a>(
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    decrypt_job(env, input, output, password, None, reference, progress)
+    decrypt_job(env, [input, output, password, reference, progress], None)
 }
 
 /// `decrypt_verified_start(In, Out, Password, Hmac, Ref, ProgressPid)`: as
-/// `decrypt_file_start`, but the stored file is first checked against `Hmac` (hex, as recorded
-/// in backup.json): `{error, {hmac_mismatch, _}}` and no output when it differs.
+/// `decrypt_file_start`, but the stored file is first checked against `Hmac` (hex, as in
+/// backup.json): `{error, {hmac_mismatch, _}}` and no output when it differs.
 #[rustler::nif]
 fn decrypt_verified_start<'a>(
     env: Env<'a>,
     input: Term<'a>,
     output: Term<'a>,
     password: Term<'a>,
-    hmac: Binary<'a>,
+    hmac: &'a str,
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let hmac = std::str::from_utf8(hmac.as_slice())
-        .map_err(|_| rustler::Error::BadArg)?
-        .to_string();
-    decrypt_job(
-        env,
-        input,
-        output,
-        password,
-        Some(hmac),
-        reference,
-        progress,
-    )
+    let args = [input, output, password, reference, progress];
+    decrypt_job(env, args, Some(hmac.to_string()))
 }
 
-fn decrypt_job<'a>(
-    env: Env<'a>,
-    input: Term<'a>,
-    output: Term<'a>,
-    password: Term<'a>,
-    hmac: Option<String>,
-    reference: Term<'a>,
-    progress: Term<'a>,
-) -> NifResult<Term<'a>> {
-    let (input, output) = (term::decode_path(input)?, term::decode_path(output)?);
-    let password = decode_password(password)?.as_slice().to_vec();
-    let spec = job::spec(env, progress, Some(output.clone()), encode_digest)?;
-    Ok(job::start(env, reference, spec, move |ctl| {
+fn decrypt_job<'a>(env: Env<'a>, args: [Term<'a>; 5], hmac: Option<String>) -> NifResult<Term<'a>> {
+    let [input, output, password, reference, progress] = args;
+    let (input, output) = (decode_path(input)?, decode_path(output)?);
+    let password = decode_password(password)?;
+    let start = Start::new(reference, progress).writing(&output);
+    job::start(env, start, move |ctl| {
         start_totals(ctl, &input, if hmac.is_some() { 2 } else { 1 });
-        crypto::decrypt_file_verified(&input, &output, &password, hmac.as_deref(), counter(ctl))
-    }))
+        let d = crypto::decrypt_file_verified(
+            &input,
+            &output,
+            &password,
+            hmac.as_deref(),
+            counter(ctl),
+        )?;
+        Ok(Plain {
+            sha256: Bin(d.sha256),
+            size: d.size,
+        })
+    })
 }
 
-/// `file_hmac_start(In, Password, Ref, ProgressPid)`: a job whose result is
-/// `{ok, #{hmac => Hex}}`, the HMAC-SHA256 of the stored `.enc` file (password checked first).
+/// `file_hmac_start(In, Password, Ref, ProgressPid)`: the job's result is `#{hmac => Hex}`,
+/// the HMAC-SHA256 of the stored `.enc` file (password checked first).
 #[rustler::nif]
 fn file_hmac_start<'a>(
     env: Env<'a>,
@@ -108,13 +120,14 @@ fn file_hmac_start<'a>(
     reference: Term<'a>,
     progress: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let input: PathBuf = term::decode_path(input)?;
-    let password = decode_password(password)?.as_slice().to_vec();
-    let spec = job::spec(env, progress, None, encode_hmac)?;
-    Ok(job::start(env, reference, spec, move |ctl| {
+    let input = decode_path(input)?;
+    let password = decode_password(password)?;
+    let start = Start::new(reference, progress);
+    job::start(env, start, move |ctl| {
         start_totals(ctl, &input, 1);
-        crypto::file_hmac(&input, &password, counter(ctl))
-    }))
+        let hmac = crypto::file_hmac(&input, &password, counter(ctl))?;
+        Ok(Hmac { hmac: Bin(hmac) })
+    })
 }
 
 fn start_totals(ctl: &JobControl, input: &Path, passes: u64) {
@@ -133,39 +146,10 @@ fn counter(ctl: &JobControl) -> impl FnMut(u64) -> backup_core::Result<()> + '_ 
 }
 
 /// The password as bytes: a binary or an iolist (Zotonic keeps it as a binary in m_config).
-fn decode_password(term: Term<'_>) -> NifResult<Binary<'_>> {
-    match term.decode::<Binary>() {
-        Ok(bin) => Ok(bin),
-        Err(_) => Binary::from_iolist(term),
-    }
-}
-
-fn encode_digest(env: Env<'_>, d: Digest) -> NifResult<Term<'_>> {
-    term::map(
-        env,
-        &[
-            ("sha256", term::binary(env, d.sha256.as_bytes())),
-            ("size", d.size.encode(env)),
-        ],
-    )
-}
-
-fn encode_sealed(env: Env<'_>, s: Sealed) -> NifResult<Term<'_>> {
-    let hmac = if s.hmac.is_empty() {
-        atoms::undefined().encode(env)
-    } else {
-        term::binary(env, s.hmac.as_bytes())
+fn decode_password(term: Term<'_>) -> NifResult<Vec<u8>> {
+    let bin = match term.decode::<Binary>() {
+        Ok(bin) => bin,
+        Err(_) => Binary::from_iolist(term)?,
     };
-    term::map(
-        env,
-        &[
-            ("sha256", term::binary(env, s.digest.sha256.as_bytes())),
-            ("size", s.digest.size.encode(env)),
-            ("hmac", hmac),
-        ],
-    )
-}
-
-fn encode_hmac(env: Env<'_>, hmac: String) -> NifResult<Term<'_>> {
-    term::map(env, &[("hmac", term::binary(env, hmac.as_bytes()))])
+    Ok(bin.as_slice().to_vec())
 }

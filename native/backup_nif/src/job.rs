@@ -1,39 +1,24 @@
-//! Long work off the schedulers: a job runs on a Rust thread of its own and reports by message.
-//!
-//! `spawn` returns at once (well under 1 ms on a normal scheduler). The job thread sends
-//! `{backup_archive, Ref, ProgressMap}` to the progress pid at most every 250 ms and, when the work ends,
-//! `{backup_job_done, Ref, Result}` to the owner. The job is cancelled when `cancel` is
-//! called, when its owner process dies (a monitor on the resource), and when the handle is
-//! garbage collected unfinished (Drop). Cleanup of partial output is the work's own duty: it
-//! sees the cancel flag and removes its `.tmp` before it returns `Error::Cancelled`.
+//! Jobs as Erlang sees them: a `*_start` NIF returns `{ok, Job}` at once; the work runs on a
+//! thread of its own (`backup_core::jobs` sets its bounds and priority) and sends
+//! `{backup_archive, Ref, ProgressMap}` to the progress pid every 250 ms and
+//! `{backup_job_done, Ref, Result}` to its owner at the end. The job is cancelled by `cancel`,
+//! by its owner's death (a monitor on the resource), and when the handle is garbage collected
+//! unfinished; the work then removes its `.tmp` and returns `Error::Cancelled`.
 
 use crate::term;
 use backup_core::archive::{JobControl, Progress};
+use backup_core::jobs::{self, Slot};
 use backup_core::Error;
-use rustler::env::{OwnedEnv, SavedTerm};
-use rustler::{Encoder, Env, LocalPid, Monitor, NifResult, Resource, ResourceArc, Term};
-use std::collections::HashSet;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-/// At most this many jobs run at once; more get `busy`. Each job has a thread of its own plus
-/// the work's pool, so this bounds threads and memory whatever the callers do.
-pub const MAX_JOBS: usize = 8;
-/// The nice value of job threads where SCHED_IDLE is not allowed (0 = normal, 19 = lowest).
-const JOB_NICE: libc::c_int = 19;
-const PROGRESS_EVERY: Duration = Duration::from_millis(250);
-
-static RUNNING: AtomicUsize = AtomicUsize::new(0);
-/// Output files being written by a running job: a second job on the same file would share
-/// its `.tmp` and corrupt both, so it gets `busy`.
-static OUTPUTS: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+use rustler::env::OwnedEnv;
+use rustler::Term;
+use rustler::{Atom, Encoder, Env, LocalPid, Monitor, NifMap, NifResult, Resource, ResourceArc};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 mod atoms {
-    rustler::atoms! { backup_archive, backup_job_done, running, done, undefined }
+    rustler::atoms! { backup_archive, backup_job_done, running, done }
 }
 
 /// The handle Erlang holds.
@@ -57,260 +42,165 @@ impl Drop for Job {
     }
 }
 
-impl Job {
-    pub fn cancel(&self) {
-        self.control.cancel();
-    }
-
-    pub fn is_finished(&self) -> bool {
-        self.finished.load(Ordering::Acquire)
-    }
-
-    pub fn progress(&self) -> Progress {
-        self.control.progress()
-    }
-}
-
-/// Releases the job slot and the output claim when the job thread ends, however it ends.
-struct Slot {
+/// What a job needs besides its work: the reference its messages carry, the pid that gets
+/// progress (`undefined` or a pid), the file it writes (claimed while it runs) and its deadline.
+pub struct Start<'a> {
+    reference: Term<'a>,
+    progress: Term<'a>,
     output: Option<PathBuf>,
+    timeout: Option<Duration>,
 }
 
-impl Slot {
-    fn acquire(output: Option<PathBuf>) -> Result<Slot, Error> {
-        if RUNNING.fetch_add(1, Ordering::AcqRel) >= MAX_JOBS {
-            RUNNING.fetch_sub(1, Ordering::AcqRel);
-            return Err(Error::Busy(format!("{MAX_JOBS} jobs are running")));
+impl<'a> Start<'a> {
+    pub fn new(reference: Term<'a>, progress: Term<'a>) -> Self {
+        Start {
+            reference,
+            progress,
+            output: None,
+            timeout: None,
         }
-        let mut slot = Slot { output: None };
-        if let Some(out) = output {
-            let mut claimed = OUTPUTS.lock().unwrap_or_else(|p| p.into_inner());
-            if !claimed.get_or_insert_with(HashSet::new).insert(out.clone()) {
-                // `slot` is dropped here and gives the running count back.
-                return Err(Error::Busy(format!(
-                    "{} is being written by another job",
-                    out.display()
-                )));
-            }
-            slot.output = Some(out);
-        }
-        Ok(slot)
+    }
+
+    /// The job writes `output`: a second job on it gets `busy` while this one runs.
+    pub fn writing(self, output: &Path) -> Self {
+        let output = Some(output.to_path_buf());
+        Start { output, ..self }
+    }
+
+    /// The job stops itself with `{error, {timeout, _}}` after `timeout`.
+    pub fn within(self, timeout: Option<Duration>) -> Self {
+        Start { timeout, ..self }
     }
 }
 
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Some(out) = self.output.take() {
-            let mut claimed = OUTPUTS.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(set) = claimed.as_mut() {
-                set.remove(&out);
-            }
-        }
-        RUNNING.fetch_sub(1, Ordering::AcqRel);
-    }
+/// `#{files_done, files_total, bytes_done, bytes_total}`.
+#[derive(NifMap)]
+#[rustler(encode)]
+struct ProgressMap {
+    files_done: u64,
+    files_total: u64,
+    bytes_done: u64,
+    bytes_total: u64,
 }
 
-/// How a finished job's value becomes a term; called on the job thread in a process-free env.
-pub type Encode<T> = for<'a> fn(Env<'a>, T) -> NifResult<Term<'a>>;
-
-pub struct Spec<T> {
-    pub owner: LocalPid,
-    pub progress_to: Option<LocalPid>,
-    /// The output file the job writes, claimed for its lifetime.
-    pub output: Option<PathBuf>,
-    pub control: Arc<JobControl>,
-    pub encode: Encode<T>,
-}
-
-/// The spec of a job started by the calling process, reporting progress to `progress`
-/// (`undefined` or a pid) as `{backup_archive, Ref, Map}`.
-pub fn spec<T>(
-    env: Env<'_>,
-    progress: Term<'_>,
-    output: Option<PathBuf>,
-    encode: Encode<T>,
-) -> NifResult<Spec<T>> {
-    Ok(Spec {
-        owner: env.pid(),
-        progress_to: decode_progress(progress)?,
-        output,
-        control: Arc::new(JobControl::new()),
-        encode,
-    })
-}
-
-/// `undefined` or a pid.
-fn decode_progress(term: Term<'_>) -> NifResult<Option<LocalPid>> {
-    if let Ok(a) = term.decode::<rustler::Atom>() {
-        if a == atoms::undefined() {
-            return Ok(None);
+impl From<Progress> for ProgressMap {
+    fn from(p: Progress) -> Self {
+        let Progress {
+            files_done,
+            files_total,
+            bytes_done,
+            bytes_total,
+        } = p;
+        ProgressMap {
+            files_done,
+            files_total,
+            bytes_done,
+            bytes_total,
         }
     }
-    term.decode::<LocalPid>().map(Some)
 }
 
-/// Starts `work` on a thread of its own. Returns `{error, {busy, _}}`-worthy errors at once.
-pub fn spawn<'a, T, W>(
+/// Starts `work` for the calling process: `{ok, Job}`, or `{error, {busy, _}}` etc. when it
+/// could not start.
+pub fn start<'a, T, W>(env: Env<'a>, job: Start<'a>, work: W) -> NifResult<Term<'a>>
+where
+    T: Encoder + Send + 'static,
+    W: FnOnce(&JobControl) -> Result<T, Error> + Send + 'static,
+{
+    let progress_to = match term::is_undefined(job.progress) {
+        true => None,
+        false => Some(job.progress.decode::<LocalPid>()?),
+    };
+    let control = Arc::new(JobControl::new());
+    if let Some(t) = job.timeout {
+        control.set_deadline(Instant::now() + t);
+    }
+    let started = spawn(env, job.reference, progress_to, job.output, control, work);
+    Ok(term::reply(started).encode(env))
+}
+
+fn spawn<'a, T, W>(
     env: Env<'a>,
     reference: Term<'a>,
-    spec: Spec<T>,
+    progress_to: Option<LocalPid>,
+    output: Option<PathBuf>,
+    control: Arc<JobControl>,
     work: W,
 ) -> Result<ResourceArc<Job>, Error>
 where
-    T: Send + 'static,
+    T: Encoder + Send + 'static,
     W: FnOnce(&JobControl) -> Result<T, Error> + Send + 'static,
 {
-    let slot = Slot::acquire(spec.output.clone())?;
+    let slot = Slot::acquire(output)?;
     let finished = Arc::new(AtomicBool::new(false));
     let job = ResourceArc::new(Job {
-        control: spec.control.clone(),
+        control: control.clone(),
         finished: finished.clone(),
     });
+    let owner = env.pid();
     // Without the monitor an owner that dies would leave the work running.
-    if env.monitor(&job, &spec.owner).is_none() {
+    if env.monitor(&job, &owner).is_none() {
         return Err(Error::InvalidArgument(
             "the owner process is not alive".into(),
         ));
     }
     let ref_env = OwnedEnv::new();
     let saved_ref = ref_env.save(reference);
-    let thread_ctl = spec.control.clone();
+    let mut msg_env = OwnedEnv::new();
+    // Sends `{Tag, Ref, Value}` to `to`; a dead receiver is nothing to act on.
+    let mut send = move |to: &LocalPid, tag: Atom, value: &dyn Fn(Env) -> Term| {
+        let _ = msg_env.send_and_clear(to, |env| {
+            let r = ref_env.run(|renv| saved_ref.load(renv).in_env(env));
+            (tag, r, value(env)).encode(env)
+        });
+    };
     std::thread::Builder::new()
         .name("zb-job".into())
         .spawn(move || {
-            lower_priority();
-            let result = run_reporting(&spec, &ref_env, &saved_ref, move || {
-                catch_unwind(AssertUnwindSafe(|| work(&thread_ctl)))
-                    .unwrap_or_else(|_| Err(Error::Panicked("the job panicked".into())))
+            jobs::lower_priority();
+            let result = jobs::run_reporting(&control, work, |p| {
+                if let Some(pid) = &progress_to {
+                    send(pid, atoms::backup_archive(), &|env| {
+                        ProgressMap::from(p).encode(env)
+                    });
+                }
             });
             finished.store(true, Ordering::Release);
             // Free the slot and the output before the owner hears of the result, so it can
             // start the next job on the same file at once.
             drop(slot);
-            let mut msg_env = OwnedEnv::new();
-            let encode = spec.encode;
-            // A dead owner cannot receive; nothing else is left to do then.
-            let _ = msg_env.send_and_clear(&spec.owner, |env| {
-                let r = ref_env.run(|renv| saved_ref.load(renv).in_env(env));
-                let value = match result {
-                    Ok(v) => match encode(env, v) {
-                        Ok(t) => term::ok(env, t),
-                        Err(_) => term::error(env, &Error::Panicked("encoding failed".into())),
-                    },
-                    Err(e) => term::error(env, &e),
-                };
-                (atoms::backup_job_done(), r, value).encode(env)
+            let reply = term::reply(result);
+            send(&owner, atoms::backup_job_done(), &|env| {
+                // Encoding panics only when the VM cannot allocate the reply.
+                let encode = std::panic::AssertUnwindSafe(|| reply.encode(env));
+                let encoded = std::panic::catch_unwind(encode);
+                encoded.unwrap_or_else(|_| {
+                    term::error(env, Error::Panicked("encoding the result failed".into()))
+                })
             });
         })
         .map_err(|e| Error::io("<job thread>", e))?;
     Ok(job)
 }
 
-/// Backups are background work: the job thread, and every thread it starts (Linux threads
-/// inherit the policy), runs under SCHED_IDLE, so a VM scheduler thread that wakes up takes the
-/// CPU from it at once. At nice 19 alone, the kernel (EEVDF) let the job finish its slice first:
-/// a 1 ms timer in the VM was then up to 5 ms late on 2 busy cores. Where SCHED_IDLE is refused,
-/// nice 19 is the fallback.
-fn lower_priority() {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `param` is a valid sched_param that outlives the call; pid 0 is the calling
-    // thread. A refusal (e.g. a seccomp filter) only leaves the policy unchanged.
-    let idle = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0;
-    if !idle {
-        // SAFETY: setpriority takes no pointers; `who = 0` is the calling thread on Linux.
-        unsafe {
-            libc::setpriority(libc::PRIO_PROCESS, 0, JOB_NICE);
-        }
-    }
-}
-
-/// Runs `work` on a scoped thread and reports progress from this one until it ends.
-fn run_reporting<T: Send, F>(
-    spec: &Spec<T>,
-    ref_env: &OwnedEnv,
-    saved_ref: &SavedTerm,
-    work: F,
-) -> Result<T, Error>
-where
-    F: FnOnce() -> Result<T, Error> + Send,
-{
-    std::thread::scope(|scope| {
-        let (tx, rx) = mpsc::channel();
-        let spawned = std::thread::Builder::new()
-            .name("zb-work".into())
-            .spawn_scoped(scope, move || {
-                let _ = tx.send(work());
-            });
-        if let Err(e) = spawned {
-            return Err(Error::io("<work thread>", e));
-        }
-        let mut msg_env = OwnedEnv::new();
-        loop {
-            match rx.recv_timeout(PROGRESS_EVERY) {
-                Ok(result) => return result,
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(Error::Panicked(
-                        "the work thread ended without a result".into(),
-                    ))
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if let Some(pid) = spec.progress_to {
-                        let p = spec.control.progress();
-                        let _ = msg_env.send_and_clear(&pid, |env| {
-                            let r = ref_env.run(|renv| saved_ref.load(renv).in_env(env));
-                            (atoms::backup_archive(), r, progress_map(env, p)).encode(env)
-                        });
-                    }
-                }
-            }
-        }
-    })
-}
-
-pub fn progress_map(env: Env<'_>, p: Progress) -> Term<'_> {
-    let pairs = [
-        ("files_done", p.files_done.encode(env)),
-        ("files_total", p.files_total.encode(env)),
-        ("bytes_done", p.bytes_done.encode(env)),
-        ("bytes_total", p.bytes_total.encode(env)),
-    ];
-    term::map(env, &pairs).unwrap_or_else(|_| atoms::running().encode(env))
-}
-
-/// Spawns the job: `{ok, Job}`, or `{error, {busy, _}}` etc. when it could not start.
-pub fn start<'a, T, W>(env: Env<'a>, reference: Term<'a>, spec: Spec<T>, work: W) -> Term<'a>
-where
-    T: Send + 'static,
-    W: FnOnce(&JobControl) -> Result<T, Error> + Send + 'static,
-{
-    match spawn(env, reference, spec, work) {
-        Ok(job) => term::ok(env, job.encode(env)),
-        Err(e) => term::error(env, &e),
-    }
-}
-
-/// Number of jobs running now (for tests and the admin page).
-pub fn running() -> usize {
-    RUNNING.load(Ordering::Acquire)
-}
-
 #[rustler::nif]
-fn job_cancel(job: ResourceArc<Job>) -> rustler::Atom {
-    job.cancel();
+fn job_cancel(job: ResourceArc<Job>) -> Atom {
+    job.control.cancel();
     term::atom_ok()
 }
 
+/// `job_progress(Job) -> {running | done, ProgressMap}`.
 #[rustler::nif]
-fn job_progress(env: Env<'_>, job: ResourceArc<Job>) -> Term<'_> {
-    let state = if job.is_finished() {
-        atoms::done()
-    } else {
-        atoms::running()
+fn job_progress(job: ResourceArc<Job>) -> (Atom, ProgressMap) {
+    let state = match job.finished.load(Ordering::Acquire) {
+        true => atoms::done(),
+        false => atoms::running(),
     };
-    (state, progress_map(env, job.progress())).encode(env)
+    (state, job.control.progress().into())
 }
 
+/// Number of jobs running now (for tests and the admin page).
 #[rustler::nif]
 fn job_count() -> usize {
-    running()
+    jobs::running()
 }

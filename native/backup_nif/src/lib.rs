@@ -7,28 +7,29 @@ mod job;
 mod revision;
 mod term;
 
-use rustler::{Env, Term};
-use std::path::PathBuf;
+use rustler::NifMap;
+use term::{Bin, Reply};
 
-/// sha256, crc32 and size of a file in one streaming pass, on a dirty IO scheduler because
-/// the file may be gigabytes.
+#[derive(NifMap)]
+#[rustler(encode)]
+struct FileDigest {
+    sha256: Bin<String>,
+    crc32: u32,
+    size: u64,
+}
+
+/// `file_digest(Path) -> {ok, #{sha256, crc32, size}}`: all three in one streaming pass, on a
+/// dirty IO scheduler because the file may be gigabytes.
 #[rustler::nif(schedule = "DirtyIo")]
-fn file_digest<'a>(env: Env<'a>, path: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    let path: PathBuf = term::decode_path(path)?;
-    Ok(match backup_core::file_digest(&path) {
-        Ok(d) => term::ok(
-            env,
-            term::map(
-                env,
-                &[
-                    ("sha256", term::binary(env, d.sha256.as_bytes())),
-                    ("crc32", rustler::Encoder::encode(&d.crc32, env)),
-                    ("size", rustler::Encoder::encode(&d.size, env)),
-                ],
-            )?,
-        ),
-        Err(e) => term::error(env, &e),
-    })
+fn file_digest(path: rustler::Term<'_>) -> rustler::NifResult<Reply<FileDigest>> {
+    let path = term::decode_path(path)?;
+    Ok(term::reply(backup_core::file_digest(&path).map(|d| {
+        FileDigest {
+            sha256: Bin(d.sha256),
+            crc32: d.crc32,
+            size: d.size,
+        }
+    })))
 }
 
 /// The build id this library was named for, as `backup_nif:build_id/0` expects it: proves

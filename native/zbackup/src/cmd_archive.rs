@@ -4,9 +4,10 @@
 
 use backup_core::archive::{self, ArchiveOptions, ExtractOptions, Format, JobControl, Source};
 use backup_core::{Error, Result};
+use clap::{Args, ValueEnum};
 use serde_json::json;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,87 +64,70 @@ impl Drop for ProgressBar {
     }
 }
 
-fn usage(msg: impl Into<String>) -> Error {
-    Error::InvalidArgument(msg.into())
+/// tar SRC_DIR (like tar -C SRC_DIR -c .) into OUT_FILE; prints a JSON summary
+#[derive(Args)]
+pub struct ArchiveArgs {
+    /// gzip (parallel) or zstd
+    #[arg(long, value_enum, default_value = "gz")]
+    format: FormatArg,
+    /// compression threads (0: one per core)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    threads: usize,
+    /// compression level (gz 0-9, default 6; zst 1-19, default 3)
+    #[arg(long, value_name = "N")]
+    level: Option<i32>,
+    /// uncompressed bytes per parallel gzip chunk
+    #[arg(long, value_name = "BYTES", default_value_t = archive::DEFAULT_CHUNK)]
+    chunk_size: usize,
+    /// do not fsync OUT_FILE before renaming it into place
+    #[arg(long)]
+    no_fsync: bool,
+    /// copy the compressed bytes of files unchanged since this earlier .tar.gz of ours
+    /// (checked first; cloned where the file system shares extents); compress the rest
+    #[arg(long, value_name = "PREV.tar.gz")]
+    reuse: Option<PathBuf>,
+    /// the tree to archive
+    src_dir: PathBuf,
+    /// written as OUT_FILE.tmp, renamed when complete
+    out_file: PathBuf,
 }
 
-/// Parsed command line: `--flag value` pairs, bare switches, positionals.
-type Parsed<'a> = (Vec<(&'a str, &'a str)>, Vec<&'a str>, Vec<&'a str>);
-
-/// Splits `args` into `--flag value` options (from `flags`), bare `--switches` and positionals.
-fn parse<'a>(args: &'a [String], flags: &[&str], switches: &[&str]) -> Result<Parsed<'a>> {
-    let (mut opts, mut sw, mut pos) = (Vec::new(), Vec::new(), Vec::new());
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if flags.contains(&a.as_str()) {
-            let v = it
-                .next()
-                .ok_or_else(|| usage(format!("{a} needs a value")))?;
-            opts.push((a.as_str(), v.as_str()));
-        } else if switches.contains(&a.as_str()) {
-            sw.push(a.as_str());
-        } else if a.starts_with("--") {
-            return Err(usage(format!("unknown option {a}")));
-        } else {
-            pos.push(a.as_str());
-        }
-    }
-    Ok((opts, sw, pos))
+/// `--format`; the core's `Format` is foreign to this crate, so clap's trait goes on this copy.
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    #[value(alias = "gzip")]
+    Gz,
+    #[value(alias = "zstd")]
+    Zst,
 }
 
-fn number<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T> {
-    v.parse()
-        .map_err(|_| usage(format!("{flag}: not a number: {v}")))
-}
-
-pub fn archive(args: &[String]) -> Result<()> {
-    let (opts, sw, pos) = parse(
-        args,
-        &[
-            "--format",
-            "--threads",
-            "--level",
-            "--chunk-size",
-            "--reuse",
-        ],
-        &["--no-fsync"],
-    )?;
-    let [src, out] = pos[..] else {
-        return Err(usage(
-            "archive [--format gz|zst] [--threads N] [--level N] [--reuse PREV] SRC_DIR OUT_FILE",
-        ));
+pub fn archive(a: ArchiveArgs) -> Result<()> {
+    let o = ArchiveOptions {
+        format: match a.format {
+            FormatArg::Gz => Format::Gzip,
+            FormatArg::Zst => Format::Zstd,
+        },
+        threads: a.threads,
+        level: a.level,
+        chunk_size: a.chunk_size,
+        fsync: !a.no_fsync,
     };
-    let mut reuse = None;
-    let mut o = ArchiveOptions {
-        fsync: sw.is_empty(),
-        ..ArchiveOptions::default()
-    };
-    for (k, v) in opts {
-        match k {
-            "--format" => {
-                o.format = match v {
-                    "gz" | "gzip" => Format::Gzip,
-                    "zst" | "zstd" => Format::Zstd,
-                    _ => return Err(usage(format!("--format: gz or zst, not {v}"))),
-                }
-            }
-            "--threads" => o.threads = number(k, v)?,
-            "--level" => o.level = Some(number(k, v)?),
-            "--reuse" => reuse = Some(PathBuf::from(v)),
-            _ => o.chunk_size = number(k, v)?,
-        }
-    }
     let ctl = Arc::new(JobControl::new());
     let bar = ProgressBar::start(Arc::clone(&ctl), "archive");
     let s = archive::create_reusing(
-        &Source::Dir(PathBuf::from(src)),
-        Path::new(out),
+        &Source::Dir(a.src_dir),
+        &a.out_file,
         &o,
-        reuse.as_deref(),
+        a.reuse.as_deref(),
         &ctl,
     );
     drop(bar);
-    let s = s?;
+    // The core is the one judge of option values (a level out of the format's range): its
+    // verdict on them is a usage error.
+    let s = s.map_err(|e| match e {
+        Error::InvalidArgument(m) => crate::usage_error("archive", m),
+        e => e,
+    })?;
     let skipped: Vec<_> = s
         .skipped
         .iter()
@@ -184,14 +168,16 @@ pub fn reuse_json(r: &archive::ReuseSummary) -> serde_json::Value {
     })
 }
 
-pub fn verify(args: &[String]) -> Result<()> {
-    let (_, _, pos) = parse(args, &[], &[])?;
-    let [file] = pos[..] else {
-        return Err(usage("verify FILE"));
-    };
+/// check a .tar.gz/.tar.zst: stream checksum, tar structure, per-file crc32s
+#[derive(Args)]
+pub struct VerifyArgs {
+    file: PathBuf,
+}
+
+pub fn verify(a: VerifyArgs) -> Result<()> {
     let ctl = Arc::new(JobControl::new());
     let bar = ProgressBar::start(Arc::clone(&ctl), "verify");
-    let r = archive::verify(Path::new(file), &ctl);
+    let r = archive::verify(&a.file, &ctl);
     drop(bar);
     let r = r?;
     println!(
@@ -205,16 +191,18 @@ pub fn verify(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-pub fn list(args: &[String]) -> Result<()> {
-    let (_, _, pos) = parse(args, &[], &[])?;
-    let [file] = pos[..] else {
-        return Err(usage("list FILE"));
-    };
+/// one JSON line per entry
+#[derive(Args)]
+pub struct ListArgs {
+    file: PathBuf,
+}
+
+pub fn list(a: ListArgs) -> Result<()> {
     // One line per entry as it is read (memory stays bounded); the exit status is verify's
     // verdict on the whole archive, known at its end. JSON escapes every control character.
     let mut out = std::io::stdout().lock();
     let ctl = JobControl::new();
-    archive::list_each(Path::new(file), &ctl, &mut |e| {
+    archive::list_each(&a.file, &ctl, &mut |e| {
         let mut v = json!({
             "path": e.path_lossy(), "type": e.kind.as_str(), "size": e.size,
             "mode": format!("{:o}", e.mode), "mtime": e.mtime, "crc32": e.crc32,
@@ -227,17 +215,24 @@ pub fn list(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-pub fn extract(args: &[String]) -> Result<()> {
-    let (_, sw, pos) = parse(args, &[], &["--overwrite"])?;
-    let [file, dest] = pos[..] else {
-        return Err(usage("extract [--overwrite] FILE DEST_DIR"));
-    };
+/// safe extract via a staging dir beside DEST_DIR
+#[derive(Args)]
+pub struct ExtractArgs {
+    /// replace a non-empty DEST_DIR as a whole (or leave it exactly as it was)
+    #[arg(long)]
+    overwrite: bool,
+    file: PathBuf,
+    /// created if missing; must be empty unless --overwrite
+    dest_dir: PathBuf,
+}
+
+pub fn extract(a: ExtractArgs) -> Result<()> {
     let opts = ExtractOptions {
-        overwrite: !sw.is_empty(),
+        overwrite: a.overwrite,
     };
     let ctl = Arc::new(JobControl::new());
     let bar = ProgressBar::start(Arc::clone(&ctl), "extract");
-    let s = archive::extract(Path::new(file), Path::new(dest), &opts, &ctl);
+    let s = archive::extract(&a.file, &a.dest_dir, &opts, &ctl);
     drop(bar);
     let s = s?;
     let skipped: Vec<_> = s
@@ -259,21 +254,4 @@ pub fn extract(args: &[String]) -> Result<()> {
     }
     println!("{v}");
     Ok(())
-}
-
-/// Exit status of an archive command: 0 ok, 2 usage (bad option or value), 1 any other failure,
-/// with the one-line `zbackup: <reason>: <message>` on stderr.
-pub fn exit(result: Result<()>) -> std::process::ExitCode {
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("zbackup: {}: {}", e.reason(), e);
-            let code = if matches!(e, Error::InvalidArgument(_)) {
-                2
-            } else {
-                1
-            };
-            std::process::ExitCode::from(code)
-        }
-    }
 }

@@ -2,48 +2,49 @@
 //! and the bomb archives of issue 14 for measurements by hand.
 
 use backup_core::fuzz::{self, Config};
-use backup_core::{Error, Result};
+use backup_core::Result;
+use clap::Args;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-pub fn fuzz(args: &[String]) -> Result<bool> {
-    let mut cfg = Config {
-        inputs: 100_000,
-        seed: 14,
-        dir: std::env::temp_dir(),
-        timeout: Duration::from_secs(10),
+/// fuzz the archive reader; prints the counts as JSON
+///
+/// Exit status 1 if any input crashed, hung, used too much memory, made verify and extract
+/// disagree or extracted something else than verify vouched for. With --write-bombs DIR it
+/// writes the hostile archives of issue 14 into DIR instead.
+#[derive(Args)]
+pub struct FuzzArgs {
+    /// inputs to try
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    inputs: u64,
+    /// the run is a function of this number
+    #[arg(long, value_name = "S", default_value_t = 14)]
+    seed: u64,
+    /// scratch directory [default: the temp dir]
+    #[arg(long, value_name = "D")]
+    dir: Option<PathBuf>,
+    /// deadline of each verify and each extract, in milliseconds
+    #[arg(long, value_name = "T", default_value_t = 10_000)]
+    timeout_ms: u64,
+    /// write the hostile archives of issue 14 into DIR (and fuzz nothing)
+    #[arg(long, value_name = "DIR")]
+    write_bombs: Option<PathBuf>,
+    /// with --write-bombs: the archives at full scale
+    #[arg(long, requires = "write_bombs")]
+    full: bool,
+}
+
+pub fn fuzz(a: FuzzArgs) -> Result<bool> {
+    let cfg = Config {
+        inputs: a.inputs,
+        seed: a.seed,
+        dir: a.dir.unwrap_or_else(std::env::temp_dir),
+        timeout: Duration::from_millis(a.timeout_ms),
         memory_cap: 64 << 20,
     };
-    let mut bombs: Option<PathBuf> = None;
-    let mut full = false;
-    let mut it = args.iter();
-    let num = |v: Option<&String>, flag: &str| -> Result<u64> {
-        v.and_then(|s| s.parse().ok())
-            .ok_or_else(|| Error::InvalidArgument(format!("{flag} needs a number")))
-    };
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--inputs" => cfg.inputs = num(it.next(), a)?,
-            "--seed" => cfg.seed = num(it.next(), a)?,
-            "--timeout-ms" => cfg.timeout = Duration::from_millis(num(it.next(), a)?),
-            "--dir" => {
-                cfg.dir = PathBuf::from(
-                    it.next()
-                        .ok_or_else(|| Error::InvalidArgument("--dir needs a value".into()))?,
-                )
-            }
-            "--write-bombs" => {
-                bombs = Some(PathBuf::from(it.next().ok_or_else(|| {
-                    Error::InvalidArgument("--write-bombs needs a directory".into())
-                })?))
-            }
-            "--full" => full = true,
-            other => return Err(Error::InvalidArgument(format!("unknown argument {other}"))),
-        }
-    }
-    if let Some(dir) = bombs {
-        for p in fuzz::write_bombs(&dir, full)? {
+    if let Some(dir) = a.write_bombs {
+        for p in fuzz::write_bombs(&dir, a.full)? {
             println!("{}", json!({"bomb": p.to_string_lossy()}));
         }
         return Ok(true);

@@ -7,15 +7,15 @@
 //! and an unsafe file name are each a failure of that set or file (and make the exit status 1),
 //! never a pass; the other sets and files are still checked.
 
-use crate::cmd_crypto::password;
+use crate::cmd_crypto::{password, PasswordArgs};
 use backup_core::archive::JobControl;
 use backup_core::fsutil::display_name;
 use backup_core::setcheck::{self, FileReport, HmacCheck};
 use backup_core::{Error, Result};
+use clap::Args;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 /// The parts of a set, as backup.json names them.
 const PARTS: [&str; 3] = ["database", "config_files", "files"];
@@ -36,36 +36,20 @@ fn problem_of(e: Error) -> Option<(&'static str, String)> {
     Some((e.reason(), e.to_string()))
 }
 
-pub fn restore_check(args: &[String]) -> ExitCode {
-    let mut password_file = None;
-    let mut paths = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--password-file" => match it.next() {
-                Some(f) => password_file = Some(PathBuf::from(f)),
-                None => return usage(),
-            },
-            s if s.starts_with("--") => return usage(),
-            s => paths.push(PathBuf::from(s)),
-        }
-    }
-    if paths.is_empty() {
-        return usage();
-    }
-    match run(&paths, password_file.as_deref()) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("zbackup: {}: {}", e.reason(), e);
-            ExitCode::from(1)
-        }
-    }
+/// check backup sets offline as a restore would read them
+///
+/// sha256 against backup.json, decryptability of .enc files, gzip/pg_dump and archive
+/// integrity. Exit status 1 if any set or file fails.
+#[derive(Args)]
+pub struct RestoreCheckArgs {
+    #[command(flatten)]
+    password: PasswordArgs,
+    #[arg(value_name = "BACKUP_DIR|backup.json|FILE", required = true)]
+    paths: Vec<PathBuf>,
 }
 
-fn usage() -> ExitCode {
-    eprintln!("usage: zbackup restore-check [--password-file F] BACKUP_DIR|backup.json|FILE...");
-    ExitCode::from(2)
+pub fn restore_check(a: RestoreCheckArgs) -> Result<bool> {
+    run(&a.paths, a.password.password_file.as_deref())
 }
 
 fn run(paths: &[PathBuf], password_file: Option<&Path>) -> Result<bool> {

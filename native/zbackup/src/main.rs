@@ -1,5 +1,8 @@
 //! `zbackup`: the command-line face of backup_core. Exit status 0 on success; otherwise one
-//! line `zbackup: <reason>: <message>` on stderr and status 1 (2 for usage errors).
+//! line `zbackup: <reason>: <message>` on stderr (sometimes a hint line after it) and status 1.
+//! Usage errors (unknown option, missing or malformed value) are clap's `error: ...` with the
+//! command's usage on stderr and status 2. Each command's arguments are a clap `Args` struct
+//! next to its code in `cmd_*.rs`; its doc comment is the command's help.
 
 mod cmd_archive;
 mod cmd_bench;
@@ -12,122 +15,93 @@ mod cmd_restore_check;
 #[global_allocator]
 static ALLOC: backup_core::fuzz::alloc::CountingAlloc = backup_core::fuzz::alloc::CountingAlloc;
 
-use std::path::Path;
+use backup_core::Error;
+use clap::{CommandFactory, Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: zbackup <command> [args]
+/// Works on Zotonic mod_backup sets without a running Zotonic: archives, Z1 .enc files and
+/// offline checks of backup sets.
+#[derive(Parser)]
+#[command(name = "zbackup", version, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-commands:
-  archive [--format gz|zst] [--threads N] [--level N] [--chunk-size BYTES] [--no-fsync] [--reuse PREV.tar.gz] SRC_DIR OUT_FILE
-                     tar SRC_DIR (like tar -C SRC_DIR -c .) into OUT_FILE; prints a JSON summary;
-                     --reuse copies the compressed bytes of files unchanged since PREV (checked
-                     first; cloned where the file system shares extents), compresses the rest
-  verify FILE        check a .tar.gz/.tar.zst: stream checksum, tar structure, per-file crc32s
-  list FILE          one JSON line per entry
-  extract [--overwrite] FILE DEST_DIR
-                     safe extract via a staging dir beside DEST_DIR
-  bench [--size MiB] [--dir D] [--runs N] [--threads N] [--incremental] [--reflink]
-                     compare with tar -czf, tar|pigz, tar|zstd and tar -cf on generated trees;
-                     --incremental: sets with --reuse (unchanged, 5% changed) beside tar -czf,
-                     tar -cf and cp; --reflink: 11 sets on a loop-mounted XFS image
-  digest FILE...     print sha256, crc32 and size of each file as one JSON line
-  encrypt [--password-file F] IN OUT
-                     encrypt IN into OUT as a Z1 .enc file (Zotonic's format)
-  decrypt [--password-file F] [--hmac HEX] IN [OUT]
-                     decrypt a Z1 .enc file (also Zotonic's); OUT defaults to IN without .enc;
-                     with --hmac, only if the stored file has that HMAC-SHA256 (backup.json);
-                     password: --password-file F, else $ZBACKUP_PASSWORD, else a prompt
-  hmac [--password-file F] FILE.enc...
-                     the HMAC-SHA256 of each stored .enc file, as backup.json keeps it
-  restore-check [--password-file F] BACKUP_DIR|backup.json|FILE...
-                     check backup sets offline as a restore would read them: sha256 against
-                     backup.json, decryptability of .enc files, gzip/pg_dump and archive integrity
-  fuzz [--inputs N] [--seed S] [--dir D] [--timeout-ms T]
-                     fuzz the archive reader (default 100000 inputs); prints the counts as JSON;
-                     exit 1 if any input crashed, hung, used too much memory, made verify and
-                     extract disagree or extracted something else than verify vouched for
-  fuzz --write-bombs DIR [--full]
-                     write the hostile archives of issue 14 into DIR (--full: at full scale)
-  help               this text";
+#[derive(Subcommand)]
+enum Command {
+    Archive(cmd_archive::ArchiveArgs),
+    Verify(cmd_archive::VerifyArgs),
+    List(cmd_archive::ListArgs),
+    Extract(cmd_archive::ExtractArgs),
+    Bench(cmd_bench::BenchArgs),
+    Digest(DigestArgs),
+    Encrypt(cmd_crypto::EncryptArgs),
+    Decrypt(cmd_crypto::DecryptArgs),
+    Hmac(cmd_crypto::HmacArgs),
+    RestoreCheck(cmd_restore_check::RestoreCheckArgs),
+    Fuzz(cmd_fuzz::FuzzArgs),
+}
+
+/// What a command ends in: `Ok(true)` success, `Ok(false)` a check failed (the command has
+/// reported which), `Err` a failure reported here.
+type Outcome = backup_core::Result<bool>;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    // `zbackup CMD --help` (or -h): that command's part of the usage, on stdout, status 0.
-    if let Some(cmd) = args.first() {
-        if args[1..].iter().any(|a| a == "--help" || a == "-h") {
-            return match command_help(cmd) {
-                Some(text) => {
-                    println!("usage: zbackup {text}");
-                    ExitCode::SUCCESS
-                }
-                None => {
-                    eprintln!("{USAGE}");
-                    ExitCode::from(2)
-                }
-            };
-        }
-    }
-    match args.first().map(String::as_str) {
-        Some("digest") if args.len() > 1 => run(digest(&args[1..])),
-        Some("archive") => cmd_archive::exit(cmd_archive::archive(&args[1..])),
-        Some("verify") => cmd_archive::exit(cmd_archive::verify(&args[1..])),
-        Some("list") => cmd_archive::exit(cmd_archive::list(&args[1..])),
-        Some("extract") => cmd_archive::exit(cmd_archive::extract(&args[1..])),
-        Some("bench") => cmd_archive::exit(cmd_bench::bench(&args[1..])),
-        Some("encrypt") => cmd_crypto::encrypt(&args[1..]),
-        Some("decrypt") => cmd_crypto::decrypt(&args[1..]),
-        Some("hmac") => cmd_crypto::hmac(&args[1..]),
-        Some("restore-check") => cmd_restore_check::restore_check(&args[1..]),
-        Some("fuzz") => match cmd_fuzz::fuzz(&args[1..]) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::from(1),
-            Err(e) => cmd_archive::exit(Err(e)),
-        },
-        Some("help") | Some("--help") | Some("-h") => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-/// The lines of USAGE that describe `cmd`: its synopsis and the indented lines under it.
-fn command_help(cmd: &str) -> Option<String> {
-    let mut lines = USAGE.lines().skip_while(|l| {
-        let l = l.trim_start();
-        !(l == cmd || l.starts_with(&format!("{cmd} ")))
-    });
-    let first = lines.next()?.trim();
-    // One-line entries hold the description after a run of spaces.
-    let (synopsis, description) = match first.find("  ") {
-        Some(i) => (&first[..i], Some(first[i..].trim())),
-        None => (first, None),
+    let done = |r: backup_core::Result<()>| r.map(|()| true);
+    let outcome: Outcome = match Cli::parse().command {
+        Command::Archive(a) => done(cmd_archive::archive(a)),
+        Command::Verify(a) => done(cmd_archive::verify(a)),
+        Command::List(a) => done(cmd_archive::list(a)),
+        Command::Extract(a) => done(cmd_archive::extract(a)),
+        Command::Bench(a) => done(cmd_bench::bench(a)),
+        Command::Digest(a) => done(digest(a)),
+        Command::Encrypt(a) => done(cmd_crypto::encrypt(a)),
+        Command::Decrypt(a) => done(cmd_crypto::decrypt(a)),
+        Command::Hmac(a) => done(cmd_crypto::hmac(a)),
+        Command::RestoreCheck(a) => cmd_restore_check::restore_check(a),
+        Command::Fuzz(a) => cmd_fuzz::fuzz(a),
     };
-    let rest = lines
-        .take_while(|l| l.starts_with("                "))
-        .map(str::trim);
-    let body: Vec<&str> = description.into_iter().chain(rest).collect();
-    Some(format!("{synopsis}\n  {}", body.join("\n  ")))
-}
-
-fn run(result: backup_core::Result<()>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
         Err(e) => {
             eprintln!("zbackup: {}: {}", e.reason(), e);
+            if matches!(e, Error::WrongPassword) {
+                eprintln!("zbackup: the backup password is in the admin: System > Config, mod_backup.backup_encrypt_password");
+            }
             ExitCode::from(1)
         }
     }
 }
 
-fn digest(files: &[String]) -> backup_core::Result<()> {
-    for f in files {
-        let d = backup_core::file_digest(Path::new(f))?;
-        let line =
-            serde_json::json!({"file": f, "sha256": d.sha256, "crc32": d.crc32, "size": d.size});
+/// A usage error that only shows after parsing (a value the core rejects, a missing argument
+/// that depends on another): reported like clap's own, with `command`'s usage, status 2.
+fn usage_error(command: &str, message: impl std::fmt::Display) -> ! {
+    let mut cli = Cli::command();
+    cli.build();
+    let kind = clap::error::ErrorKind::ValueValidation;
+    let err = match cli.find_subcommand_mut(command) {
+        Some(sub) => sub.error(kind, message),
+        None => Cli::command().error(kind, message),
+    };
+    err.exit()
+}
+
+/// print sha256, crc32 and size of each file as one JSON line
+#[derive(clap::Args)]
+struct DigestArgs {
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<PathBuf>,
+}
+
+fn digest(a: DigestArgs) -> backup_core::Result<()> {
+    for f in &a.files {
+        let d = backup_core::file_digest(f)?;
+        let line = serde_json::json!({
+            "file": f.to_string_lossy(), "sha256": d.sha256, "crc32": d.crc32, "size": d.size,
+        });
         println!("{line}");
     }
     Ok(())

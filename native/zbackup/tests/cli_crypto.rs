@@ -83,11 +83,40 @@ fn no_password_source_and_no_terminal_is_an_error_not_a_hang() {
 }
 
 #[test]
-fn decrypt_without_enc_extension_and_without_out_is_a_usage_error() {
-    let out = zbackup(&["decrypt", "plain.tar.gz"], Some("pw"));
-    assert_eq!(out.status.code(), Some(2));
-    let out = zbackup(&["encrypt", "only-one-arg"], Some("pw"));
-    assert_eq!(out.status.code(), Some(2));
+fn password_file_is_taken_in_both_spellings_and_after_the_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (plain, enc, back) = (
+        dir.path().join("a"),
+        dir.path().join("a.enc"),
+        dir.path().join("b"),
+    );
+    fs::write(&plain, b"content").expect("write");
+    let pwfile = dir.path().join("pw");
+    fs::write(&pwfile, "secret\r\n").expect("write");
+    let spelled = format!("--password-file={}", s(&pwfile));
+    let out = zbackup(&["encrypt", s(&plain), s(&enc), &spelled], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = zbackup(
+        &["decrypt", s(&enc), s(&back), "--password-file", s(&pwfile)],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fs::read(&back).expect("read"), b"content");
+    // The file's first line without its line end is the password.
+    let out = zbackup(&["decrypt", s(&enc), s(&back)], Some("secret"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -1,22 +1,43 @@
-//! `zbackup help` and every subcommand's `--help` agree with each other.
+//! `zbackup help` and every subcommand's `--help` come from the one clap definition, and
+//! every option the README documents is still there.
 
 use std::process::Command;
 
-const COMMANDS: &[&str] = &[
-    "archive",
-    "verify",
-    "list",
-    "extract",
-    "bench",
-    "digest",
-    "encrypt",
-    "decrypt",
-    "restore-check",
-    "hmac",
-    "fuzz",
+/// Each command with the options the README documents for it.
+const COMMANDS: &[(&str, &[&str])] = &[
+    (
+        "archive",
+        &[
+            "--format",
+            "--threads",
+            "--level",
+            "--chunk-size",
+            "--no-fsync",
+        ],
+    ),
+    ("verify", &[]),
+    ("list", &[]),
+    ("extract", &["--overwrite"]),
+    ("bench", &["--size", "--dir", "--runs", "--threads"]),
+    ("digest", &[]),
+    ("encrypt", &["--password-file"]),
+    ("decrypt", &["--password-file", "--hmac"]),
+    ("restore-check", &["--password-file"]),
+    ("hmac", &["--password-file"]),
+    (
+        "fuzz",
+        &[
+            "--inputs",
+            "--seed",
+            "--dir",
+            "--timeout-ms",
+            "--write-bombs",
+            "--full",
+        ],
+    ),
 ];
 
-fn zbackup(args: &[&str]) -> (Option<i32>, String) {
+fn zbackup(args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_zbackup"))
         .args(args)
         .output()
@@ -24,40 +45,48 @@ fn zbackup(args: &[&str]) -> (Option<i32>, String) {
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
 
 #[test]
-fn every_subcommand_has_help_that_matches_the_main_help() {
-    let (code, main) = zbackup(&["help"]);
+fn every_subcommand_help_names_its_documented_options_and_matches_the_main_help() {
+    let (code, main, _) = zbackup(&["help"]);
     assert_eq!(code, Some(0));
-    for cmd in COMMANDS {
-        assert!(
-            main.contains(&format!("\n  {cmd} ")),
-            "{cmd} missing in help"
-        );
+    for (cmd, options) in COMMANDS {
+        // The main help lists the command with its one-line description...
+        let listed = main
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{cmd} ")))
+            .unwrap_or_else(|| panic!("{cmd} missing in help: {main}"));
+        let about = listed.trim_start()[cmd.len()..].trim();
+        assert!(!about.is_empty(), "{cmd} has no description");
         for flag in ["--help", "-h"] {
-            let (code, text) = zbackup(&[cmd, flag]);
+            // ...and the command's own help opens with the same line.
+            let (code, text, _) = zbackup(&[cmd, flag]);
             assert_eq!(code, Some(0), "{cmd} {flag}");
-            let synopsis = text.lines().next().unwrap_or_default();
+            assert_eq!(text.lines().next(), Some(about), "{cmd} {flag}: {text}");
             assert!(
-                synopsis.starts_with(&format!("usage: zbackup {cmd}")),
-                "{text}"
+                text.contains(&format!("Usage: zbackup {cmd} ")),
+                "{cmd} {flag}: {text}"
             );
-            let rest = synopsis.trim_start_matches("usage: zbackup ");
-            assert!(
-                main.contains(rest),
-                "{cmd}: '{rest}' differs from zbackup help"
-            );
-            assert!(text.lines().count() >= 2, "{cmd} help has no description");
+            for option in *options {
+                assert!(
+                    text.contains(&format!("{option} ")) || text.contains(&format!("{option}\n")),
+                    "{cmd} {flag} does not name {option}: {text}"
+                );
+            }
         }
+        assert_eq!(zbackup(&["help", cmd]).1, zbackup(&[cmd, "--help"]).1);
     }
 }
 
 #[test]
-fn unknown_command_prints_usage_and_exits_2() {
-    let (code, _) = zbackup(&["frobnicate", "--help"]);
-    assert_eq!(code, Some(2));
-    let (code, _) = zbackup(&["frobnicate"]);
-    assert_eq!(code, Some(2));
+fn no_command_or_an_unknown_one_prints_usage_on_stderr_and_exits_2() {
+    for args in [&[][..], &["frobnicate"], &["frobnicate", "--help"]] {
+        let (code, out, err) = zbackup(args);
+        assert_eq!(code, Some(2), "{args:?}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        assert!(err.contains("Usage: zbackup"), "{args:?}: {err}");
+    }
 }

@@ -738,7 +738,10 @@ fn issue14_7_one_unsafe_name_fails_that_entry_and_the_other_sets_are_still_check
     let dump = write(
         d.path(),
         "good.sql.gz",
-        &craft::gzip(b"--\n-- PostgreSQL database dump\n--\n"),
+        &craft::gzip(
+            b"--\n-- PostgreSQL database dump\n--\nCREATE SCHEMA \"public\";\n\
+              --\n-- PostgreSQL database dump complete\n--\n",
+        ),
     );
     let digest = zb(&[os("digest"), dump.as_os_str()], LIMIT);
     let v: serde_json::Value = serde_json::from_slice(&digest.stdout).expect("json");

@@ -28,8 +28,11 @@ fn make_set(dir: &Path, encrypt_with: Option<&Path>) -> Vec<String> {
         fs::File::create(&dump).expect("create"),
         flate2::Compression::default(),
     );
-    gz.write_all(b"--\n-- PostgreSQL database dump\n--\nCREATE TABLE rsc (id int);\n")
-        .expect("write");
+    gz.write_all(
+        b"--\n-- PostgreSQL database dump\n--\nCREATE SCHEMA \"public\";\n\
+          CREATE TABLE rsc (id int);\n--\n-- PostgreSQL database dump complete\n--\n",
+    )
+    .expect("write");
     gz.finish().expect("finish");
     let media = dir.join("media");
     fs::create_dir_all(media.join("2024/01")).expect("mkdir");

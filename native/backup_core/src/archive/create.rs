@@ -19,6 +19,7 @@ use super::manifest::{
     Unit, VERSION,
 };
 use super::pgzip::{GzOptions, ParallelGzWriter, RawUnit, UnitInfo, DEFAULT_CHUNK};
+#[cfg(feature = "cli")]
 use super::pzstd::ParallelZstdWriter;
 use super::reuse::{check_unit, walk_cmp, Expect, Prev, Records, MAX_UNIT_ENTRIES};
 use super::tarw::{pad, write_end, write_header, HeaderInfo, BLOCK};
@@ -76,6 +77,24 @@ impl Default for ArchiveOptions {
             chunk_size: DEFAULT_CHUNK,
             fsync: true,
         }
+    }
+}
+
+impl ArchiveOptions {
+    /// The parallel gzip settings these options stand for; a level outside 0..=9 is an error
+    /// (never clamped), for archives and dumps alike.
+    pub fn gz_options(&self) -> Result<GzOptions> {
+        let level = self.level.unwrap_or(6);
+        if !(0..=9).contains(&level) {
+            return Err(Error::InvalidArgument(format!(
+                "gzip level {level} not in 0..9"
+            )));
+        }
+        Ok(GzOptions {
+            threads: self.threads,
+            level: level as u32,
+            chunk_size: self.chunk_size,
+        })
     }
 }
 
@@ -274,6 +293,7 @@ impl ManifestWriter {
 /// The compressing layer over the hashed output file.
 enum Sink {
     Gz(ParallelGzWriter<OffloadWriter<File>>),
+    #[cfg(feature = "cli")]
     Zst(ParallelZstdWriter<OffloadWriter<File>>),
 }
 
@@ -281,12 +301,14 @@ impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Sink::Gz(w) => w.write(buf),
+            #[cfg(feature = "cli")]
             Sink::Zst(w) => w.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Sink::Gz(w) => w.flush(),
+            #[cfg(feature = "cli")]
             Sink::Zst(w) => w.flush(),
         }
     }
@@ -297,6 +319,7 @@ impl Sink {
     fn spare(&mut self) -> io::Result<&mut [u8]> {
         match self {
             Sink::Gz(w) => w.spare(),
+            #[cfg(feature = "cli")]
             Sink::Zst(w) => w.spare(),
         }
     }
@@ -304,6 +327,7 @@ impl Sink {
     fn commit(&mut self, n: usize) -> io::Result<()> {
         match self {
             Sink::Gz(w) => w.commit(n),
+            #[cfg(feature = "cli")]
             Sink::Zst(w) => w.commit(n),
         }
     }
@@ -334,6 +358,12 @@ impl Sink {
                 w.set_segmented(true);
                 Ok(Sink::Gz(w))
             }
+            #[cfg(not(feature = "cli"))]
+            Format::Zstd => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "zstd archives are written by zbackup only",
+            )),
+            #[cfg(feature = "cli")]
             Format::Zstd => {
                 let level = opts.level.unwrap_or(3);
                 if !(1..=19).contains(&level) {
@@ -345,10 +375,7 @@ impl Sink {
                 let mut w = ParallelZstdWriter::new(out, threads, level)?;
                 // Announces the manifest trailer, so a copy cut at a frame boundary is known
                 // to be incomplete (see read.rs).
-                w.write_skippable(
-                    super::pzstd::SKIPPABLE_MARKER_MAGIC,
-                    super::pzstd::MANIFEST_MARKER,
-                )?;
+                w.write_skippable(super::SKIPPABLE_MARKER_MAGIC, super::MANIFEST_MARKER)?;
                 Ok(Sink::Zst(w))
             }
         }
@@ -360,6 +387,7 @@ impl Sink {
                 let padding = w.padding_bytes;
                 (w.finish()?.0, padding)
             }
+            #[cfg(feature = "cli")]
             Sink::Zst(w) => (w.finish()?.0, 0),
         };
         let (f, sha, n, spliced) = out.finish_spliced()?;
@@ -368,16 +396,27 @@ impl Sink {
 
     /// Ends the current unit (gz only).
     fn cut(&mut self) -> io::Result<()> {
-        if let Sink::Gz(w) = self {
-            w.cut()?;
+        match self {
+            Sink::Gz(w) => w.cut().map(|_| ()),
+            #[cfg(feature = "cli")]
+            Sink::Zst(_) => Ok(()),
         }
-        Ok(())
+    }
+
+    /// The gzip writer, when the output is gzip.
+    fn gz(&mut self) -> Option<&mut ParallelGzWriter<OffloadWriter<File>>> {
+        match self {
+            Sink::Gz(w) => Some(w),
+            #[cfg(feature = "cli")]
+            Sink::Zst(_) => None,
+        }
     }
 
     /// The unit the next byte goes into (gz only).
     fn unit_id(&self) -> Option<u64> {
         match self {
             Sink::Gz(w) => Some(w.unit_id()),
+            #[cfg(feature = "cli")]
             Sink::Zst(_) => None,
         }
     }
@@ -385,6 +424,7 @@ impl Sink {
     fn unit_len(&self) -> u64 {
         match self {
             Sink::Gz(w) => w.unit_len(),
+            #[cfg(feature = "cli")]
             Sink::Zst(_) => 0,
         }
     }
@@ -392,6 +432,7 @@ impl Sink {
     fn pop_unit(&mut self) -> Option<UnitInfo> {
         match self {
             Sink::Gz(w) => w.pop_unit(),
+            #[cfg(feature = "cli")]
             Sink::Zst(_) => None,
         }
     }
@@ -399,6 +440,7 @@ impl Sink {
     fn drain_all(&mut self) -> io::Result<()> {
         match self {
             Sink::Gz(w) => w.drain_all(),
+            #[cfg(feature = "cli")]
             Sink::Zst(_) => Ok(()),
         }
     }
@@ -884,7 +926,7 @@ pub fn create_reusing(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    if let (Some(p), Sink::Gz(w)) = (&prev, &mut sink) {
+    if let (Some(p), Some(w)) = (&prev, sink.gz()) {
         if let Some(bs) = clone_probe(&p.file, &spill_dir) {
             w.set_clone_align(bs);
         }
@@ -911,7 +953,7 @@ pub fn create_reusing(
                 continue;
             }
             Step::Reusable(unit, items) if verified.get(unit.ordinal) => {
-                let (Some(p), Sink::Gz(w)) = (&prev, &mut sink) else {
+                let (Some(p), Some(w)) = (&prev, sink.gz()) else {
                     return Err(Error::InvalidArgument(
                         "reuse without a previous archive".into(),
                     ));
@@ -987,7 +1029,7 @@ pub fn create_reusing(
     write_end(&mut sink).map_err(io_err)?;
     let files = manifest.entries;
     manifest.write_to(&mut sink).map_err(io_err)?;
-    if let Sink::Gz(w) = &mut sink {
+    if let Some(w) = sink.gz() {
         // the tail unit (end-of-archive marker and manifest), then the locator naming it
         w.cut().map_err(io_err)?;
         w.drain_all().map_err(io_err)?;

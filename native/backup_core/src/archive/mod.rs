@@ -23,6 +23,9 @@ mod hashing;
 pub mod limits;
 pub mod manifest;
 mod pgzip;
+// The zstd writer is the CLI's (`zbackup archive --format zst`); the module never writes zstd,
+// so the NIF is built without it. Reading `.tar.zst` stays in the one reader for everyone.
+#[cfg(feature = "cli")]
 mod pzstd;
 mod read;
 mod reuse;
@@ -40,18 +43,27 @@ pub use manifest::{EntryKind, ManifestEntry};
 pub use pgzip::{
     default_threads, GzOptions, GzStats, ParallelGzWriter, RawUnit, UnitInfo, DEFAULT_CHUNK,
 };
+#[cfg(feature = "cli")]
 pub use pzstd::{ParallelZstdWriter, ZSTD_CHUNK};
 pub use read::{detect_format, list, list_each, verify, EntryInfo, VerifyReport};
 pub use tarread::zeros_crc;
 
 use std::path::{Path, PathBuf};
 
-/// Compression of an archive.
+/// Compression of an archive. All are read; zstd is written only with the `cli` feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Gzip,
     Zstd,
 }
+
+/// Magic of the skippable frame that starts every `.tar.zst` the engine writes (zstd readers
+/// skip it; pzstd starts its files with one too).
+pub(crate) const SKIPPABLE_MARKER_MAGIC: u32 = 0x184D_2A5B;
+/// Its payload: the archive has a manifest trailer. Frames are independent, so a file cut at a
+/// frame boundary is valid zstd; with this marker a reader knows a missing manifest means such
+/// a cut, not a foreign archive.
+pub(crate) const MANIFEST_MARKER: &[u8] = b"zbackup:manifest-trailer:v1";
 
 impl Format {
     pub fn as_str(self) -> &'static str {
@@ -65,9 +77,9 @@ impl Format {
 /// The skippable frame that starts every `.tar.zst` the engine writes, announcing its manifest
 /// (see `read.rs`).
 pub fn zstd_marker_frame() -> Vec<u8> {
-    let mut f = pzstd::SKIPPABLE_MARKER_MAGIC.to_le_bytes().to_vec();
-    f.extend_from_slice(&(pzstd::MANIFEST_MARKER.len() as u32).to_le_bytes());
-    f.extend_from_slice(pzstd::MANIFEST_MARKER);
+    let mut f = SKIPPABLE_MARKER_MAGIC.to_le_bytes().to_vec();
+    f.extend_from_slice(&(MANIFEST_MARKER.len() as u32).to_le_bytes());
+    f.extend_from_slice(MANIFEST_MARKER);
     f
 }
 

@@ -689,6 +689,7 @@ fn stored_blocks(data: &[u8], last: bool) -> impl Iterator<Item = ([u8; 5], &[u8
 
 /// Whether a whole buffer looks like media data, from 8 samples of 4 KiB spread over it (32 KiB
 /// pooled, bias ~0.006 bits); see `segment_incompressible`.
+#[cfg(feature = "cli")]
 pub(crate) fn looks_incompressible(data: &[u8]) -> bool {
     sampled_entropy_above(data, 8, 7.95)
 }

@@ -16,14 +16,6 @@ use std::sync::mpsc::{sync_channel, Receiver, TryRecvError};
 /// Uncompressed bytes per frame.
 pub const ZSTD_CHUNK: usize = 4 << 20;
 
-/// Magic of the skippable frame that starts every `.tar.zst` the engine writes (zstd readers
-/// skip it; pzstd starts its files with one too).
-pub(crate) const SKIPPABLE_MARKER_MAGIC: u32 = 0x184D_2A5B;
-/// Its payload: the archive has a manifest trailer. Frames are independent, so a file cut at a
-/// frame boundary is valid zstd; with this marker a reader knows a missing manifest means such
-/// a cut, not a foreign archive.
-pub(crate) const MANIFEST_MARKER: &[u8] = b"zbackup:manifest-trailer:v1";
-
 /// A finished frame: (input buffer back for reuse, compressed frame).
 type Frame = io::Result<(Vec<u8>, Vec<u8>)>;
 

@@ -21,10 +21,10 @@ use super::manifest::{
     decode_trailer_header_v, encode_record, is_trailer_header, EntryKind, Locator, ManifestEntry,
     EXT_LEN,
 };
-use super::pzstd::{MANIFEST_MARKER, SKIPPABLE_MARKER_MAGIC};
 use super::tarread::{EntryData, TarStream, BLOCK};
 use super::validate::{Plan, Validator};
 use super::Format;
+use super::{MANIFEST_MARKER, SKIPPABLE_MARKER_MAGIC};
 use crate::error::{Error, Result};
 use crate::fsutil::{display_name, open_regular};
 use sha2::{Digest as _, Sha256};

@@ -93,9 +93,14 @@ pub struct Op {
 /// The operations that turn `old` into `new`, both canonical. Applying them to `old` gives a
 /// term `=:=` `new`.
 pub fn diff(old: &Value, new: &Value) -> Vec<Op> {
+    diff_by(old, new, Instant::now() + DIFF_DEADLINE)
+}
+
+/// `diff` with the deadline of long sequence diffs given.
+fn diff_by(old: &Value, new: &Value, deadline: Instant) -> Vec<Op> {
     let mut out = Out {
         ops: Vec::new(),
-        deadline: Instant::now() + DIFF_DEADLINE,
+        deadline,
     };
     diff_at(old, new, &mut Vec::new(), &mut out);
     out.ops
@@ -229,7 +234,7 @@ fn diff_list(a: &[Value], b: &[Value], path: &mut Vec<Step>, out: &mut Out) {
         similar::Algorithm::Myers,
         &ia,
         &ib,
-        Some(out.deadline),
+        textdiff::deadline_for(ia.len() + ib.len(), out.deadline),
     );
     let mut items: Vec<ListItem> = Vec::new();
     let mut cursor = 0usize;

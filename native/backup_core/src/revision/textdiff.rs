@@ -57,6 +57,17 @@ pub fn tokenize(b: &[u8]) -> Vec<&[u8]> {
     out
 }
 
+/// Sequences at most this long together (after trimming the common ends) are diffed exactly,
+/// whatever the clock says: Myers' work is then bounded by (N+M)·D <= 1024² steps (about a
+/// millisecond), and a save makes the same delta on a loaded machine as on an idle one. Longer
+/// ones are held to the deadline and settle for a coarser answer when it passes.
+pub(crate) const EXACT_DIFF_LEN: usize = 1024;
+
+/// The deadline a sequence diff of `n` elements in all is held to (none when it is short).
+pub(crate) fn deadline_for(n: usize, deadline: Instant) -> Option<Instant> {
+    (n > EXACT_DIFF_LEN).then_some(deadline)
+}
+
 /// Token-level diff ops with the common prefix and suffix trimmed byte-wise first, so one edit
 /// costs no tokenizing of the untouched text. Returned ranges are byte ranges of `old`/`new`.
 fn byte_ranges(old: &[u8], new: &[u8], deadline: Instant) -> Vec<(Change, usize, usize)> {
@@ -95,7 +106,8 @@ fn byte_ranges(old: &[u8], new: &[u8], deadline: Instant) -> Vec<(Change, usize,
         let nt = tokenize(nm);
         let ooff = offsets(&ot, prefix);
         let noff = offsets(&nt, prefix);
-        let ops = similar::capture_diff_slices_deadline(Algorithm::Myers, &ot, &nt, Some(deadline));
+        let deadline = deadline_for(ot.len() + nt.len(), deadline);
+        let ops = similar::capture_diff_slices_deadline(Algorithm::Myers, &ot, &nt, deadline);
         for op in ops {
             match op {
                 DiffOp::Equal { old_index, len, .. } => {
