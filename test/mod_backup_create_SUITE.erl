@@ -36,8 +36,13 @@
     disk_full_leaves_older_sets/1,
     failed_backup_keeps_the_previous_set_of_its_name/1,
     killed_mid_backup_leaves_no_tmp/1,
-    vm_killed_mid_backup/1
+    vm_killed_mid_backup/1,
+    second_set_reuses_the_first_and_extracts_identical/1,
+    second_set_recompresses_what_a_corrupt_first_holds/1,
+    second_set_after_an_encrypted_first_compresses_all/1
 ]).
+%% logger handler callback: forwards the media step's report to the test process
+-export([log/2]).
 
 -define(SITE, bckcreate).
 -define(TOPIC, <<"model/backup/event/backup">>).
@@ -54,7 +59,10 @@ all() ->
         disk_full_leaves_older_sets,
         failed_backup_keeps_the_previous_set_of_its_name,
         killed_mid_backup_leaves_no_tmp,
-        vm_killed_mid_backup
+        vm_killed_mid_backup,
+        second_set_reuses_the_first_and_extracts_identical,
+        second_set_recompresses_what_a_corrupt_first_holds,
+        second_set_after_an_encrypted_first_compresses_all
     ].
 
 init_per_suite(Config) ->
@@ -445,3 +453,116 @@ wait_for_status(Status, N) ->
         [] -> timer:sleep(50), wait_for_status(Status, N - 1);
         _ -> ok
     end.
+
+%% ---------------------------------------------------------------------------------------------
+%% Reuse of the previous set's media archive (issue 15)
+
+log(#{ msg := {report, #{ text := <<"Backup of media files done">> } = Report} }, #{ config := #{ pid := Pid } }) ->
+    Pid ! {media_done, Report},
+    ok;
+log(_Event, _HandlerConfig) ->
+    ok.
+
+%% Makes a full set dated Day (the set's name follows the weekday) and returns the media
+%% step's log report and the set's files archive.
+full_set_on(Day, Context) ->
+    Dir = backup_create:dir(Context),
+    ok = zb_test_util:set_clock(fun() -> {Day, {12, 0, 0}} end),
+    try
+        ok = logger:add_handler(reuse_probe, ?MODULE, #{ level => info, config => #{ pid => self() } }),
+        Primary = maps:get(level, logger:get_primary_config()),
+        ok = logger:set_primary_config(level, info),
+        try
+            ok = mod_backup:start_backup(true, Context),
+            ok = zb_test_util:wait_idle(Context)
+        after
+            ok = logger:set_primary_config(level, Primary),
+            ok = logger:remove_handler(reuse_probe)
+        end,
+        Report = receive {media_done, R} -> R after 5000 -> error(no_media_report) end,
+        Index = backup_json_index:read(Dir),
+        [Files] = [ F || {_, #{ <<"timestamp">> := _, <<"files">> := F }} <- maps:to_list(Index),
+                         is_binary(F), begin
+                             Name = set_name_of(Day),
+                             binary:match(F, Name) =/= nomatch
+                         end ],
+        {Report, filename:join(Dir, Files)}
+    after
+        ok = zb_test_util:set_clock(undefined)
+    end.
+
+set_name_of(Day) ->
+    Dow = calendar:day_of_the_week(Day),
+    <<"-", (integer_to_binary(Dow))/binary, ".">>.
+
+%% The archive extracts with GNU tar to the media tree, passes gzip -t and zbackup verify.
+assert_archive_is_the_tree(Archive, Config) ->
+    Extract = filename:join(?config(priv_dir, Config), "reuse-extract"),
+    _ = zb_test_cmd:cmd(["rm", "-rf", Extract]),
+    ok = filelib:ensure_path(Extract),
+    {0, _} = zb_test_cmd:cmd(["gzip", "-t", Archive]),
+    {0, _} = zb_test_cmd:cmd(["tar", "-xzf", Archive, "-C", Extract]),
+    {0, <<>>} = zb_test_cmd:cmd(["diff", "-r", ?config(archive, Config), Extract]),
+    {0, _} = zb_test_cmd:cmd([zbackup(), "verify", Archive]),
+    ok.
+
+%% The second set copies the compressed bytes of every unchanged file from the first and
+%% compresses only the changed and added ones; the result is the tree, byte for byte.
+second_set_reuses_the_first_and_extracts_identical(Config) ->
+    Context = ?config(context, Config),
+    Archive = ?config(archive, Config),
+    {First, FirstFile} = full_set_on({2024, 1, 3}, Context),
+    ?assertEqual(undefined, maps:get(previous, First)),
+    Changed = filename:join(Archive, "reuse-changed.txt"),
+    ok = file:write_file(Changed, <<"a file added after the first set\n">>),
+    try
+        {Second, SecondFile} = full_set_on({2024, 1, 4}, Context),
+        ct:pal("second set: previous ~p, reuse ~p", [maps:get(previous, Second), maps:get(reuse, Second)]),
+        ?assertEqual(z_convert:to_binary(FirstFile), z_convert:to_binary(maps:get(previous, Second))),
+        Reuse = maps:get(reuse, Second),
+        ?assertEqual(true, maps:get(used, Reuse)),
+        ?assertEqual(0, maps:get(rejected_units, Reuse)),
+        ?assert(maps:get(reused_entries, Reuse) > 0),
+        ?assert(lists:member(maps:get(method, Reuse), [copy_file_range, clone, clone_and_copy_file_range])),
+        % every file but the new one (and the dirs its addition changed) came from the first
+        ?assert(maps:get(reused_entries, Reuse) >= maps:get(files, Second) - 3),
+        ok = assert_archive_is_the_tree(SecondFile, Config)
+    after
+        ok = file:delete(Changed)
+    end.
+
+%% A byte flipped inside the first set's archive: the unit holding it fails its check, its
+%% files are compressed from the source, and the second set is still the whole tree.
+second_set_recompresses_what_a_corrupt_first_holds(Config) ->
+    Context = ?config(context, Config),
+    {_, FirstFile} = full_set_on({2024, 1, 3}, Context),
+    Size = filelib:file_size(FirstFile),
+    {ok, Fd} = file:open(FirstFile, [read, write, raw, binary]),
+    {ok, <<B>>} = file:pread(Fd, Size div 2, 1),
+    ok = file:pwrite(Fd, Size div 2, <<(B bxor 16#5a)>>),
+    ok = file:close(Fd),
+    {Second, SecondFile} = full_set_on({2024, 1, 4}, Context),
+    Reuse = maps:get(reuse, Second),
+    ct:pal("after a corrupt first set: ~p", [Reuse]),
+    ?assertEqual(true, maps:get(used, Reuse)),
+    ?assertEqual(1, maps:get(rejected_units, Reuse)),
+    ?assert(maps:get(reused_entries, Reuse) > 0),
+    ok = assert_archive_is_the_tree(SecondFile, Config).
+
+%% An encrypted first set keeps no plaintext archive: the second set (unencrypted) has no
+%% previous archive to copy from and compresses everything; the first is left as it was.
+second_set_after_an_encrypted_first_compresses_all(Config) ->
+    Context = ?config(context, Config),
+    Dir = ?config(dir, Config),
+    ok = m_config:set_value(mod_backup, backup_encrypt_password, <<"reuse test password">>, Context),
+    ok = m_config:set_value(mod_backup, encrypt_backups, <<"true">>, Context),
+    {_, FirstFile} = full_set_on({2024, 1, 3}, Context),
+    ?assertEqual(<<".enc">>, z_convert:to_binary(filename:extension(FirstFile))),
+    FirstHash = zb_test_util:sha256_file(FirstFile),
+    ok = m_config:set_value(mod_backup, encrypt_backups, <<"false">>, Context),
+    {Second, SecondFile} = full_set_on({2024, 1, 4}, Context),
+    ?assertEqual(undefined, maps:get(previous, Second)),
+    ?assertEqual(undefined, maps:get(reuse, Second)),
+    ?assertEqual(FirstHash, zb_test_util:sha256_file(FirstFile)),
+    ?assertEqual(2, maps:size(backup_json_index:read(Dir))),
+    ok = assert_archive_is_the_tree(SecondFile, Config).

@@ -49,6 +49,7 @@
     job/0,
     options/0,
     summary/0,
+    reuse_summary/0,
     error_reason/0
 ]).
 
@@ -58,7 +59,8 @@
     level => non_neg_integer(),
     progress => pid(),
     timeout => timeout(),
-    overwrite => boolean()
+    overwrite => boolean(),
+    reuse => file:filename_all() | undefined
 }.
 -type job() :: backup_job:job().
 -type summary() :: #{
@@ -67,12 +69,30 @@
     bytes_out := non_neg_integer(),
     sha256 := binary(),
     skipped := [{binary(), binary()}],
-    seconds := float()
+    seconds := float(),
+    reuse => undefined | reuse_summary()
+}.
+-type reuse_summary() :: #{
+    used := boolean(),
+    unusable := binary() | undefined,
+    reused_entries := non_neg_integer(),
+    reused_bytes := non_neg_integer(),
+    reused_units := non_neg_integer(),
+    rejected_units := non_neg_integer(),
+    rejected := [{binary(), binary()}],
+    method := clone | copy_file_range | clone_and_copy_file_range | none,
+    cloned_bytes := non_neg_integer(),
+    copied_bytes := non_neg_integer()
 }.
 -type error_reason() :: backup_job:error_reason().
 
 %% @doc Archives the tree under SrcDir into OutFile (entries `./rel/path', sorted), blocking the
-%% caller but no scheduler.
+%% caller but no scheduler. With `reuse => PrevArchive' (a `.tar.gz' this engine wrote), the
+%% compressed bytes of every file unchanged since PrevArchive are copied from it after they
+%% are checked, and only the rest is compressed; the summary's `reuse' map says what was
+%% reused and how (`method': `clone' where the file system shares extents, else
+%% `copy_file_range'). A PrevArchive that is missing, foreign, encrypted or damaged is not used
+%% (in whole or for the damaged files), never an error.
 -spec create(SrcDir, OutFile, Options) -> {ok, summary()} | {error, error_reason()} when
     SrcDir :: file:filename_all(),
     OutFile :: file:filename_all(),
@@ -182,7 +202,11 @@ progress_pid(_) -> undefined.
 %% Only what the engine reads; progress is handled here. A timeout is also given to the job
 %% itself, which stops at its deadline on its own (await/2 cancels it at the same time).
 nif_options(Options) ->
-    maps:with([format, threads, level, overwrite, timeout], Options).
+    Opts = maps:with([format, threads, level, overwrite, timeout], Options),
+    case maps:get(reuse, Options, undefined) of
+        undefined -> Opts;
+        Prev -> Opts#{ reuse => name(Prev) }
+    end.
 
 name(Name) when is_binary(Name) -> Name;
 name(Name) -> unicode:characters_to_binary(Name).

@@ -495,7 +495,12 @@ step_files(Name, Dir, Server, Phases, Context, Parts) ->
             mqtt_status(<<"archive_backup_started">>, Context),
             File = <<Name/binary, ".tar.gz">>,
             Tmp = tmp_path(Dir, File),
-            case backup_archive:create(ArchiveDir, Tmp, archive_opts(Server)) of
+            Prev = case backup_config:is_encrypting(Context) of
+                true -> undefined;
+                false -> previous_files_archive(Dir)
+            end,
+            Opts = (archive_opts(Server))#{ reuse => Prev },
+            case backup_archive:create(ArchiveDir, Tmp, Opts) of
                 {ok, #{ sha256 := Hash } = Stats} ->
                     ?LOG_INFO(#{
                         in => zotonic_mod_backup,
@@ -504,7 +509,9 @@ step_files(Name, Dir, Server, Phases, Context, Parts) ->
                         files => maps:get(files, Stats, undefined),
                         bytes_in => maps:get(bytes_in, Stats, undefined),
                         bytes_out => maps:get(bytes_out, Stats, undefined),
-                        skipped => maps:get(skipped, Stats, undefined)
+                        skipped => maps:get(skipped, Stats, undefined),
+                        previous => Prev,
+                        reuse => maps:get(reuse, Stats, undefined)
                     }),
                     {ok, [ #{ key => files, file => File, tmp => Tmp, hash => Hash } | Parts ]};
                 {error, Reason} ->
@@ -515,6 +522,29 @@ step_files(Name, Dir, Server, Phases, Context, Parts) ->
         false ->
             % No media uploaded yet: not an error, the set has no files archive.
             {ok, Parts}
+    end.
+
+%% @doc The media archive of the newest set in backup.json that has one on disk unencrypted:
+%% the next archive copies from it the compressed bytes of every file unchanged since (each
+%% checked first; a damaged one only costs compressing those files again). Encrypted sets keep
+%% no plaintext archive, so with encryption on there is none. undefined when there is none.
+-spec previous_files_archive(Dir) -> file:filename_all() | undefined when
+    Dir :: file:filename_all().
+previous_files_archive(Dir) ->
+    Index = backup_json_index:read(Dir),
+    Sets = lists:reverse(lists:sort([ {Ts, F} || {_Name, #{ <<"timestamp">> := Ts, <<"files">> := F }}
+                                                  <- maps:to_list(Index),
+                                                 is_integer(Ts), is_binary(F) ])),
+    first_archive(Sets, Dir).
+
+first_archive([], _Dir) ->
+    undefined;
+first_archive([{_Ts, F} | Rest], Dir) ->
+    Path = filename:join(Dir, F),
+    IsGz = binary:longest_common_suffix([F, <<".tar.gz">>]) =:= 7,
+    case IsGz andalso backup_json_index:is_plain_name(F) andalso filelib:is_regular(Path) of
+        true -> Path;
+        false -> first_archive(Rest, Dir)
     end.
 
 step_encrypt(Dir, Server, Phases, Context, Parts) ->

@@ -13,16 +13,21 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod atoms {
-    rustler::atoms! { format, threads, level, overwrite, gzip, timeout, infinity }
+    rustler::atoms! {
+        format, threads, level, overwrite, gzip, timeout, infinity, reuse, undefined,
+        clone, copy_file_range, clone_and_copy_file_range, none
+    }
 }
 
 /// The options map of `backup_archive`: `format`, `threads`, `level`, `overwrite`, `timeout`
-/// (milliseconds or `infinity`: the job stops itself with `{error, {timeout, _}}` then);
-/// every key optional, unknown keys ignored (so not a derived `NifMap`).
+/// (milliseconds or `infinity`: the job stops itself with `{error, {timeout, _}}` then),
+/// `reuse` (a previous archive whose unchanged files' compressed bytes are copied, or
+/// `undefined`); every key optional, unknown keys ignored (so not a derived `NifMap`).
 struct Options {
     archive: ArchiveOptions,
     overwrite: bool,
     timeout: Option<Duration>,
+    reuse: Option<PathBuf>,
 }
 
 impl<'a> rustler::Decoder<'a> for Options {
@@ -52,10 +57,16 @@ impl<'a> rustler::Decoder<'a> for Options {
             Some(t) => Some(Duration::from_millis(t.decode()?)),
             None => None,
         };
+        let reuse = match get(atoms::reuse()) {
+            Some(r) if r.decode::<Atom>().is_ok_and(|a| a == atoms::undefined()) => None,
+            Some(r) => Some(decode_path(r)?),
+            None => None,
+        };
         Ok(Options {
             archive,
             overwrite,
             timeout,
+            reuse,
         })
     }
 }
@@ -83,6 +94,48 @@ struct Written {
     sha256: Bin<String>,
     skipped: Vec<(Bin<String>, Bin<String>)>,
     seconds: f64,
+    /// `undefined` without a previous archive.
+    reuse: OrUndefined<Reused>,
+}
+
+/// What a previous archive contributed: `method` says how the copied bytes got in (`clone`
+/// by FICLONERANGE, `copy_file_range`, both, or `none`); `unusable` why it was not used.
+#[derive(NifMap)]
+#[rustler(encode)]
+struct Reused {
+    used: bool,
+    unusable: OrUndefined<Bin<String>>,
+    reused_entries: u64,
+    reused_bytes: u64,
+    reused_units: u64,
+    rejected_units: u64,
+    rejected: Vec<(Bin<String>, Bin<String>)>,
+    method: Atom,
+    cloned_bytes: u64,
+    copied_bytes: u64,
+}
+
+impl From<archive::ReuseSummary> for Reused {
+    fn from(r: archive::ReuseSummary) -> Self {
+        let method = match (r.cloned_bytes > 0, r.copied_bytes > 0) {
+            (true, false) => atoms::clone(),
+            (true, true) => atoms::clone_and_copy_file_range(),
+            (false, true) => atoms::copy_file_range(),
+            (false, false) => atoms::none(),
+        };
+        Reused {
+            used: r.unusable.is_none(),
+            unusable: OrUndefined(r.unusable.map(Bin)),
+            reused_entries: r.reused_entries,
+            reused_bytes: r.reused_bytes,
+            reused_units: r.reused_units,
+            rejected_units: r.rejected_units,
+            rejected: pairs(r.rejected),
+            method,
+            cloned_bytes: r.cloned_bytes,
+            copied_bytes: r.copied_bytes,
+        }
+    }
 }
 
 impl From<archive::Summary> for Written {
@@ -94,6 +147,7 @@ impl From<archive::Summary> for Written {
             sha256: Bin(s.sha256),
             skipped: pairs(s.skipped),
             seconds: s.seconds,
+            reuse: OrUndefined(s.reuse.map(Reused::from)),
         }
     }
 }
@@ -107,6 +161,7 @@ impl From<dump::DumpSummary> for Written {
             sha256: Bin(s.sha256),
             skipped: Vec::new(),
             seconds: s.seconds,
+            reuse: OrUndefined(None),
         }
     }
 }
@@ -154,7 +209,8 @@ fn create_job<'a>(
 ) -> NifResult<Term<'a>> {
     let out = decode_path(out)?;
     job::start(env, writing(reference, progress, &out, &opts), move |ctl| {
-        archive::create(&source, &out, &opts.archive, ctl).map(Written::from)
+        archive::create_reusing(&source, &out, &opts.archive, opts.reuse.as_deref(), ctl)
+            .map(Written::from)
     })
 }
 

@@ -82,6 +82,10 @@ pub struct ArchiveArgs {
     /// do not fsync OUT_FILE before renaming it into place
     #[arg(long)]
     no_fsync: bool,
+    /// copy the compressed bytes of files unchanged since this earlier .tar.gz of ours
+    /// (checked first; cloned where the file system shares extents); compress the rest
+    #[arg(long, value_name = "PREV.tar.gz")]
+    reuse: Option<PathBuf>,
     /// the tree to archive
     src_dir: PathBuf,
     /// written as OUT_FILE.tmp, renamed when complete
@@ -110,7 +114,13 @@ pub fn archive(a: ArchiveArgs) -> Result<()> {
     };
     let ctl = Arc::new(JobControl::new());
     let bar = ProgressBar::start(Arc::clone(&ctl), "archive");
-    let s = archive::create(&Source::Dir(a.src_dir), &a.out_file, &o, &ctl);
+    let s = archive::create_reusing(
+        &Source::Dir(a.src_dir),
+        &a.out_file,
+        &o,
+        a.reuse.as_deref(),
+        &ctl,
+    );
     drop(bar);
     // The core is the one judge of option values (a level out of the format's range): its
     // verdict on them is a usage error.
@@ -123,15 +133,39 @@ pub fn archive(a: ArchiveArgs) -> Result<()> {
         .iter()
         .map(|(p, r)| json!({"path": p, "reason": r}))
         .collect();
-    println!(
-        "{}",
-        json!({
-            "files": s.files, "bytes_in": s.bytes_in, "bytes_out": s.bytes_out,
-            "sha256": s.sha256, "seconds": s.seconds, "skipped": skipped,
-            "format": o.format.as_str(),
-        })
-    );
+    let mut v = json!({
+        "files": s.files, "bytes_in": s.bytes_in, "bytes_out": s.bytes_out,
+        "sha256": s.sha256, "seconds": s.seconds, "skipped": skipped,
+        "format": o.format.as_str(),
+    });
+    if let Some(r) = &s.reuse {
+        v["reuse"] = reuse_json(r);
+    }
+    println!("{v}");
     Ok(())
+}
+
+/// The `reuse` object of the archive result.
+pub fn reuse_json(r: &archive::ReuseSummary) -> serde_json::Value {
+    let rejected: Vec<_> = r
+        .rejected
+        .iter()
+        .map(|(p, why)| json!({"path": p, "reason": why}))
+        .collect();
+    let method = match (r.cloned_bytes > 0, r.copied_bytes > 0) {
+        (true, false) => "clone",
+        (true, true) => "clone+copy_file_range",
+        (false, true) => "copy_file_range",
+        (false, false) => "none",
+    };
+    json!({
+        "used": r.unusable.is_none(), "unusable": r.unusable,
+        "reused_entries": r.reused_entries, "reused_bytes": r.reused_bytes,
+        "reused_units": r.reused_units, "reused_compressed": r.reused_compressed,
+        "rejected_units": r.rejected_units, "rejected": rejected,
+        "method": method, "cloned_bytes": r.cloned_bytes, "copied_bytes": r.copied_bytes,
+        "padding_bytes": r.padding_bytes,
+    })
 }
 
 /// check a .tar.gz/.tar.zst: stream checksum, tar structure, per-file crc32s

@@ -4,6 +4,13 @@
 //! plain `tar -cf` (the I/O floor), with the ratios the targets are stated in. Ours runs
 //! in-process without fsync (the tar pipelines do not fsync either). Not a test: timings depend
 //! on the machine and its load; run it on an idle machine.
+//!
+//! `--incremental` (issue 15) instead makes sets of a generated mixed tree: a first, a second
+//! with nothing changed and a third with 5% of the files changed or added, each with `--reuse`
+//! of the one before, beside `tar -czf`, `tar -cf` and `cp` of the previous archive, the extract
+//! of a fresh archive beside `tar -xzf`, and the sizes of fresh archives of the mixed and a text
+//! tree against `tar -czf`. `--reflink` makes 11 sets of an unchanged tree on a loop-mounted
+//! XFS image with reflink and compares the space they take with one set's.
 
 use backup_core::archive::{self, ArchiveOptions, Format, JobControl, Source};
 use backup_core::{Error, Result};
@@ -329,6 +336,14 @@ pub struct BenchArgs {
     /// compression threads of ours (0: one per core)
     #[arg(long, value_name = "N", default_value_t = 0)]
     threads: usize,
+    /// instead: sets of a mixed tree with --reuse (unchanged, 5% changed) beside tar -czf,
+    /// tar -cf and cp, the extract, and sizes (issue 15)
+    #[arg(long)]
+    incremental: bool,
+    /// instead (or also): 11 unchanged sets on a loop-mounted XFS image with reflink, the
+    /// space they take against one set's, and deleting sets
+    #[arg(long)]
+    reflink: bool,
 }
 
 pub fn bench(a: BenchArgs) -> Result<()> {
@@ -336,7 +351,17 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     let base = a.dir.unwrap_or_else(std::env::temp_dir);
     let work = base.join(format!("zbackup-bench-{}", std::process::id()));
     fs::create_dir_all(&work).map_err(io(&work))?;
+    let (incremental_mode, reflink_mode) = (a.incremental, a.reflink);
     let result = (|| {
+        if incremental_mode || reflink_mode {
+            if incremental_mode {
+                incremental(&work, size_mib, threads)?;
+            }
+            if reflink_mode {
+                reflink(&work, size_mib, threads)?;
+            }
+            return Ok(());
+        }
         let bytes = size_mib << 20;
         let mut rng = Rng(0x5eed_1234_abcd_ef01);
         let media = work.join("media");
@@ -357,4 +382,430 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     })();
     let _ = fs::remove_dir_all(&work);
     result
+}
+
+// ---------------------------------------------------------------------------------------------
+// `zbackup bench --incremental` (issue 15)
+
+/// A mixed tree like a site's files/archive: 35% of the bytes text (about 8,000 small pages
+/// and sidecars of 2-30 KiB, the rest larger pages of 40-400 KiB), the rest JPEG-like
+/// (150 KiB - 4 MiB) and MP4-like (10 - 40 MiB) random data, in dated dirs.
+fn mixed_tree(root: &Path, bytes: u64, rng: &mut Rng, tag: &str) -> Result<u64> {
+    let text_target = bytes * 35 / 100;
+    let small_target = text_target * 35 / 100;
+    let (mut text_done, mut small_done, mut done) = (0u64, 0u64, 0u64);
+    let mut i = 0u64;
+    let mut buf = Vec::new();
+    let mut files = 0u64;
+    while done < bytes {
+        let dir = root.join(format!(
+            "{tag}{}/{:02}/{:02}",
+            2019 + i % 6,
+            i % 12 + 1,
+            (i / 7) % 28 + 1
+        ));
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        // each kind keeps pace with the whole: its share of the bytes done so far
+        let behind = |kind_done: u64, target: u64| kind_done * bytes < target * done.max(1);
+        let (name, size, random) = if behind(small_done, small_target) {
+            let s = 2048 + rng.below(28 << 10);
+            small_done += s;
+            text_done += s;
+            (format!("s{i}.html"), s, false)
+        } else if behind(text_done, text_target) {
+            let s = (40 << 10) + rng.below(360 << 10);
+            text_done += s;
+            (format!("page{i}.html"), s, false)
+        } else if i % 41 == 0 {
+            (
+                format!("clip{i}.mp4"),
+                (10 << 20) + rng.below(30 << 20),
+                true,
+            )
+        } else {
+            (
+                format!("photo{i}.jpg"),
+                (150 << 10) + rng.below(4 << 20),
+                true,
+            )
+        };
+        let size = size.min(bytes - done).max(1);
+        buf.resize(size as usize, 0);
+        if random {
+            rng.fill(&mut buf);
+        } else {
+            text(&mut buf, rng);
+        }
+        let p = dir.join(name);
+        fs::write(&p, &buf).map_err(io(&p))?;
+        done += size;
+        files += 1;
+        i += 1;
+    }
+    Ok(files)
+}
+
+/// All regular files under `root`, sorted.
+fn files_under(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).map_err(io(&d))? {
+            let e = e.map_err(io(&d))?;
+            let t = e.file_type().map_err(io(&d))?;
+            if t.is_dir() {
+                stack.push(e.path());
+            } else if t.is_file() {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Changes `pct`% of the files: half of them rewritten in place (new content, same size), half
+/// as many new files added in a new dated dir (uploads), of the same kinds.
+fn change_files(root: &Path, pct: u64, rng: &mut Rng) -> Result<(u64, u64)> {
+    let files = files_under(root)?;
+    let n = files.len() as u64 * pct / 100;
+    let (mut changed, mut added) = (0u64, 0u64);
+    let mut buf = Vec::new();
+    for k in 0..n {
+        let src = &files[rng.below(files.len() as u64) as usize];
+        let len = fs::metadata(src).map_err(io(src))?.len();
+        let is_text = src.extension().is_some_and(|e| e == "html");
+        buf.resize(len as usize, 0);
+        if is_text {
+            text(&mut buf, rng);
+        } else {
+            rng.fill(&mut buf);
+        }
+        let target = if k % 2 == 0 {
+            changed += 1;
+            src.clone()
+        } else {
+            added += 1;
+            let dir = root.join(format!("new/{:02}", k % 20));
+            fs::create_dir_all(&dir).map_err(io(&dir))?;
+            dir.join(format!("up{k}.{}", if is_text { "html" } else { "jpg" }))
+        };
+        fs::write(&target, &buf).map_err(io(&target))?;
+    }
+    Ok((changed, added))
+}
+
+fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
+    shell("sync")?;
+    let t = Instant::now();
+    let v = f()?;
+    Ok((t.elapsed().as_secs_f64(), v))
+}
+
+fn size_of(p: &Path) -> Result<u64> {
+    Ok(fs::metadata(p).map_err(io(p))?.len())
+}
+
+fn ours(src: &Path, out: &Path, prev: Option<&Path>, threads: usize) -> Result<archive::Summary> {
+    let opts = ArchiveOptions {
+        threads,
+        fsync: false,
+        ..ArchiveOptions::default()
+    };
+    archive::create_reusing(
+        &Source::Dir(src.to_path_buf()),
+        out,
+        &opts,
+        prev,
+        &JobControl::new(),
+    )
+}
+
+fn check_line(what: String, ok: bool) {
+    println!("  {} {what}", if ok { "MET " } else { "MISS" });
+}
+
+/// The incremental bench: sets of a mixed tree, first, unchanged and 5% changed, beside
+/// `tar -czf`, `tar -cf` and `cp` of the previous archive; the extract; sizes of fresh archives
+/// of the mixed and a text tree against `tar -czf`.
+fn incremental(work: &Path, size_mib: u64, threads: usize) -> Result<()> {
+    let bytes = size_mib << 20;
+    let mut rng = Rng(0x1ec0_5eed_0000_0015);
+    let tree = work.join("mixed");
+    eprintln!(
+        "generating a {size_mib} MiB mixed tree in {}",
+        tree.display()
+    );
+    let files = mixed_tree(&tree, bytes, &mut rng, "")?;
+    let t = tree.display().to_string();
+    let a1 = work.join("set1.tar.gz");
+    let a2 = work.join("set2.tar.gz");
+    let a3 = work.join("set3.tar.gz");
+    let fresh = work.join("fresh.tar.gz");
+    let czf = work.join("czf.tar.gz");
+    let plain = work.join("plain.tar");
+    let cp = work.join("cp.tar.gz");
+    shell(&format!("tar -cf - -C '{t}' . > /dev/null"))?;
+    println!(
+        "zbackup bench --incremental: {size_mib} MiB mixed tree, {files} files, {} cores, load {}",
+        archive::default_threads(),
+        fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    // set 1 twice, the faster counts (the first run after generating pays for write-back)
+    let (t1a, _) = timed(|| ours(&tree, &a1, None, threads))?;
+    let (t1b, s1) = timed(|| ours(&tree, &a1, None, threads))?;
+    let t1 = t1a.min(t1b);
+    let (t2, s2) = timed(|| ours(&tree, &a2, Some(&a1), threads))?;
+    let (tcp, ()) = timed(|| shell(&format!("cp '{}' '{}'", a1.display(), cp.display())))?;
+    let (tczf0, ()) = timed(|| shell(&format!("tar -czf '{}' -C '{t}' .", czf.display())))?;
+    let (changed, added) = change_files(&tree, 5, &mut rng)?;
+    shell(&format!("tar -cf - -C '{t}' . > /dev/null"))?;
+    let (t3, s3) = timed(|| ours(&tree, &a3, Some(&a2), threads))?;
+    let (tczf, ()) = timed(|| shell(&format!("tar -czf '{}' -C '{t}' .", czf.display())))?;
+    let (tcf, ()) = timed(|| shell(&format!("tar -cf '{}' -C '{t}' .", plain.display())))?;
+    let (tfresh, sf) = timed(|| ours(&tree, &fresh, None, threads))?;
+    // extract of a fresh archive: ours (verified, staged) and tar -xzf
+    let x1 = work.join("x-ours");
+    let x2 = work.join("x-tar");
+    let (txo, _) = timed(|| {
+        archive::extract(
+            &fresh,
+            &x1,
+            &archive::ExtractOptions::default(),
+            &JobControl::new(),
+        )
+    })?;
+    fs::create_dir_all(&x2).map_err(io(&x2))?;
+    let (txt, ()) = timed(|| {
+        shell(&format!(
+            "tar -xzf '{}' -C '{}'",
+            fresh.display(),
+            x2.display()
+        ))
+    })?;
+    let _ = fs::remove_dir_all(&x1);
+    let _ = fs::remove_dir_all(&x2);
+    let czf_size = size_of(&czf)?;
+    let mib = |b: u64| b as f64 / 1048576.0;
+    println!("5% of the files between set 2 and set 3: {changed} rewritten, {added} added");
+    println!(
+        "{:<44} {:>9} {:>11} {:>12}",
+        "", "seconds", "MiB", "vs set 1"
+    );
+    let row = |name: &str, secs: f64, size: Option<u64>| {
+        println!(
+            "{:<44} {:>9.3} {:>11} {:>11.1}%",
+            name,
+            secs,
+            size.map_or("-".to_string(), |s| format!("{:.2}", mib(s))),
+            100.0 * secs / t1
+        );
+    };
+    row("set 1 (ours, fresh)", t1, Some(s1.bytes_out));
+    row(
+        "set 2 (--reuse set 1, nothing changed)",
+        t2,
+        Some(s2.bytes_out),
+    );
+    row("cp of set 1 (the I/O floor)", tcp, Some(size_of(&cp)?));
+    row(
+        "set 3 (--reuse set 2, 5% changed/added)",
+        t3,
+        Some(s3.bytes_out),
+    );
+    row("ours fresh of the changed tree", tfresh, Some(sf.bytes_out));
+    row("tar -czf (unchanged tree)", tczf0, None);
+    row("tar -czf (changed tree)", tczf, Some(czf_size));
+    row("tar -cf (changed tree)", tcf, Some(size_of(&plain)?));
+    row("extract, ours (fresh archive)", txo, None);
+    row("extract, tar -xzf (fresh archive)", txt, None);
+    for (name, s) in [("set 2", &s2), ("set 3", &s3)] {
+        if let Some(r) = &s.reuse {
+            println!(
+                "{name}: {} of {} entries reused ({:.1} MiB of data, {:.1} MiB compressed, {} units), {} units rejected; cloned {:.1} MiB, copy_file_range {:.1} MiB",
+                r.reused_entries,
+                s.files,
+                mib(r.reused_bytes),
+                mib(r.reused_compressed),
+                r.reused_units,
+                r.rejected_units,
+                mib(r.cloned_bytes),
+                mib(r.copied_bytes)
+            );
+        }
+    }
+    println!("targets:");
+    check_line(
+        format!(
+            "unchanged: set 2 in {:.1}% of set 1's time (<= 5%)",
+            100.0 * t2 / t1
+        ),
+        t2 <= 0.05 * t1,
+    );
+    check_line(
+        format!(
+            "unchanged: set 2 {:.1}x faster than tar -czf (>= 50)",
+            tczf0 / t2
+        ),
+        tczf0 / t2 >= 50.0,
+    );
+    check_line(
+        format!("unchanged: set 2 {:.2}x the time of cp (<= 1.5)", t2 / tcp),
+        t2 / tcp <= 1.5,
+    );
+    check_line(
+        format!(
+            "5% changed: set 3 in {:.1}% of set 1's time (<= 15%)",
+            100.0 * t3 / t1
+        ),
+        t3 <= 0.15 * t1,
+    );
+    check_line(
+        format!("extract {:.2}x faster than tar -xzf (>= 1.8)", txt / txo),
+        txt / txo >= 1.8,
+    );
+    let ratio = sf.bytes_out as f64 / czf_size as f64;
+    check_line(
+        format!("mixed tree: fresh archive {ratio:.4}x the size of tar -czf (<= 1.02)"),
+        ratio <= 1.02,
+    );
+    for p in [&a1, &a2, &a3, &fresh, &czf, &plain, &cp] {
+        let _ = fs::remove_file(p);
+    }
+    let _ = fs::remove_dir_all(&tree);
+    // the text tree: size only
+    let text_root = work.join("text");
+    text_tree(&text_root, bytes / 4, &mut rng)?;
+    let tt = text_root.display().to_string();
+    let s = ours(&text_root, &fresh, None, threads)?;
+    shell(&format!("tar -czf '{}' -C '{tt}' .", czf.display()))?;
+    let ratio = s.bytes_out as f64 / size_of(&czf)? as f64;
+    check_line(
+        format!(
+            "text tree ({} MiB): fresh archive {ratio:.4}x the size of tar -czf (<= 1.02)",
+            size_mib / 4
+        ),
+        ratio <= 1.02,
+    );
+    let _ = fs::remove_file(&fresh);
+    let _ = fs::remove_file(&czf);
+    let _ = fs::remove_dir_all(&text_root);
+    Ok(())
+}
+
+/// The reflink check: on a loop-mounted XFS image (reflink=1) made here, 11 sets of an
+/// unchanged tree, each made with `--reuse` of the one before, against the space one set
+/// takes; then sets deleted and the others checked. Needs root, a loop device and mkfs.xfs.
+fn reflink(work: &Path, size_mib: u64, threads: usize) -> Result<()> {
+    let have_mkfs = Command::new("sh")
+        .arg("-c")
+        .arg("command -v mkfs.xfs")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !have_mkfs {
+        println!("reflink check skipped: mkfs.xfs not found (apt-get install xfsprogs)");
+        return Ok(());
+    }
+    let img = work.join("xfs.img");
+    let mnt = work.join("xfs");
+    fs::create_dir_all(&mnt).map_err(io(&mnt))?;
+    let img_mib = size_mib * 3 + 512;
+    shell(&format!("truncate -s {img_mib}M '{}'", img.display()))?;
+    let mkfs = format!("mkfs.xfs -q -m reflink=1 '{}'", img.display());
+    let mount = format!("mount -o loop '{}' '{}'", img.display(), mnt.display());
+    if shell(&mkfs).is_err() || shell(&mount).is_err() {
+        println!(
+            "reflink check skipped: this kernel or user cannot make and mount a loop XFS image"
+        );
+        let _ = fs::remove_file(&img);
+        return Ok(());
+    }
+    // space used on the file system (statfs): `du` counts a shared extent once per file
+    let used_k = |mnt: &Path| -> Result<u64> {
+        let out = Command::new("df")
+            .args(["-k", "--output=used"])
+            .arg(mnt)
+            .output()
+            .map_err(|e| Error::io("df", e))?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0))
+    };
+    let r = (|| -> Result<()> {
+        let empty_k = used_k(&mnt)?;
+        let mut rng = Rng(0x0ef1_1e55_0000_0011);
+        let tree = work.join("reflink-tree");
+        mixed_tree(&tree, size_mib << 20, &mut rng, "")?;
+        let set = |i: usize| mnt.join(format!("set{i:02}.tar.gz"));
+        let (t1, s1) = timed(|| ours(&tree, &set(1), None, threads))?;
+        let mut last = None;
+        let mut t_reuse = Vec::new();
+        for i in 2..=11 {
+            let (t, s) = timed(|| ours(&tree, &set(i), Some(&set(i - 1)), threads))?;
+            t_reuse.push(t);
+            last = s.reuse;
+        }
+        shell("sync")?;
+        let used = used_k(&mnt)?.saturating_sub(empty_k);
+        let du = Command::new("du")
+            .arg("-sk")
+            .arg(&mnt)
+            .output()
+            .map_err(|e| Error::io("du", e))?;
+        let du_k: u64 = String::from_utf8_lossy(&du.stdout)
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let one = s1.bytes_out as f64 / 1024.0;
+        let ratio = used as f64 / one;
+        println!(
+            "reflink (loop XFS, reflink=1): set 1 {:.2} MiB in {t1:.2} s; sets 2-11 with --reuse {:.2}-{:.2} s",
+            one / 1024.0,
+            t_reuse.iter().cloned().fold(f64::MAX, f64::min),
+            t_reuse.iter().cloned().fold(0.0, f64::max)
+        );
+        if let Some(r) = &last {
+            println!(
+                "  set 11: cloned {:.1} MiB, copy_file_range {:.1} KiB, alignment padding {} bytes",
+                r.cloned_bytes as f64 / 1048576.0,
+                r.copied_bytes as f64 / 1024.0,
+                r.padding_bytes
+            );
+        }
+        check_line(
+            format!(
+                "11 unchanged sets take {ratio:.3}x one set on disk: {used} KiB used on the \
+                 file system by 11 sets of {one:.0} KiB (du, which counts a shared extent once \
+                 per file, says {du_k} KiB) (<= 1.3)"
+            ),
+            ratio <= 1.3,
+        );
+        // deleting sets leaves the others whole
+        fs::remove_file(set(1)).map_err(io(&set(1)))?;
+        fs::remove_file(set(6)).map_err(io(&set(6)))?;
+        // read the survivors from the disk, not from the page cache: remount the image
+        shell(&format!("umount '{}'", mnt.display()))?;
+        shell(&mount)?;
+        let mut ok = true;
+        for i in (2..=11).filter(|&i| i != 6) {
+            let v = archive::verify(&set(i), &JobControl::new());
+            let g = shell(&format!("gzip -t '{}'", set(i).display())).is_ok();
+            ok &= v.is_ok() && g;
+        }
+        check_line(
+            "sets 1 and 6 deleted: the 9 others pass gzip -t and zbackup verify".into(),
+            ok,
+        );
+        let _ = fs::remove_dir_all(&tree);
+        Ok(())
+    })();
+    let _ = shell(&format!("umount '{}'", mnt.display()));
+    let _ = fs::remove_file(&img);
+    r
 }

@@ -1,20 +1,46 @@
 //! `create`: a directory tree or an explicit list of files into `.tar.gz` / `.tar.zst`.
 
+//!
+//! In `.tar.gz` output every entry's tar header and data are compressed as part of a *unit*
+//! (pgzip.rs): a directory, a symlink and a file of `SOLO` bytes or more are a unit each, and
+//! smaller files are grouped into units of about `GROUP` bytes (a unit also ends before a
+//! directory). The manifest records each entry's unit and identity (manifest.rs), and the
+//! locator block after it lets a later set find it. With a previous archive (`create_reusing`,
+//! `zbackup archive --reuse`), every unit of it whose entries are all unchanged on disk (same
+//! names in the same order, same size, mtime and ctime to the nanosecond, inode, mode) and
+//! which passes the check of `reuse.rs` is copied into the output instead of read and
+//! compressed again; everything else is compressed as usual. The units are checked in a first
+//! pass (the walk that counts the totals), on all cores, before anything is written.
+
 use super::control::JobControl;
-use super::hashing::OffloadWriter;
-use super::manifest::{encode_record, trailer_header, trailer_padding, EntryKind, ManifestEntry};
-use super::pgzip::{GzOptions, ParallelGzWriter, DEFAULT_CHUNK};
+use super::hashing::{OffloadWriter, SpliceStats};
+use super::manifest::{
+    encode_record, trailer_header_v, trailer_padding, EntryExt, EntryKind, Locator, ManifestEntry,
+    Unit, VERSION,
+};
+use super::pgzip::{GzOptions, ParallelGzWriter, RawUnit, UnitInfo, DEFAULT_CHUNK};
 #[cfg(feature = "cli")]
 use super::pzstd::ParallelZstdWriter;
-use super::tarw::{pad, write_end, write_header, HeaderInfo};
+use super::reuse::{check_unit, walk_cmp, Expect, Prev, Records, MAX_UNIT_ENTRIES};
+use super::tarw::{pad, write_end, write_header, HeaderInfo, BLOCK};
 use super::{Format, TmpFile};
 use crate::error::{Error, Result};
+use std::collections::VecDeque;
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
 use std::time::Instant;
+
+/// A file this large or larger is a unit of its own. Every unit starts deflate without a
+/// window, which cost about 1.3 KB per unit on text (a text tree of 150 KiB files came out
+/// 3.1% larger than `tar -czf` with 64 KiB; grouping up to 512 KiB keeps it within 2%).
+pub const SOLO: u64 = 512 << 10;
+/// Smaller files are grouped into units of about this many bytes.
+pub const GROUP: u64 = 512 << 10;
 
 /// What to archive.
 #[derive(Debug, Clone)]
@@ -86,7 +112,34 @@ pub struct Summary {
     /// Entries left out or archived imperfectly, with why (path lossily as UTF-8).
     pub skipped: Vec<(String, String)>,
     pub seconds: f64,
+    /// What a previous archive contributed, when one was given.
+    pub reuse: Option<ReuseSummary>,
 }
+
+/// What reusing a previous archive did.
+#[derive(Debug, Clone, Default)]
+pub struct ReuseSummary {
+    /// Why the previous archive was not used at all (missing, foreign, encrypted, no index).
+    pub unusable: Option<String>,
+    /// Entries whose compressed bytes were copied, and their file data bytes.
+    pub reused_entries: u64,
+    pub reused_bytes: u64,
+    /// Units copied, and their compressed bytes.
+    pub reused_units: u64,
+    pub reused_compressed: u64,
+    /// Units of the previous archive that matched unchanged files but failed their check, so
+    /// their files were compressed again; the first few with why.
+    pub rejected_units: u64,
+    pub rejected: Vec<(String, String)>,
+    /// How the copied bytes got into the output: cloned (shared extents) or copied.
+    pub cloned_bytes: u64,
+    pub copied_bytes: u64,
+    /// Bytes of empty deflate blocks written to align units for cloning.
+    pub padding_bytes: u64,
+}
+
+/// Rejections kept with their reason.
+const REJECTED_KEPT: usize = 20;
 
 struct Item {
     name: Vec<u8>,
@@ -202,9 +255,10 @@ impl ManifestWriter {
         }
     }
 
-    fn push(&mut self, e: &ManifestEntry) -> io::Result<()> {
+    fn push(&mut self, e: &ManifestEntry, ext: &EntryExt) -> io::Result<()> {
         let start = self.mem.len();
         encode_record(e, &mut self.mem);
+        ext.encode(&mut self.mem);
         self.crc.update(&self.mem[start..]);
         self.len += (self.mem.len() - start) as u64;
         self.entries += 1;
@@ -221,7 +275,12 @@ impl ManifestWriter {
 
     /// Writes the trailer: header block, records, padding.
     fn write_to(mut self, out: &mut impl Write) -> io::Result<()> {
-        out.write_all(&trailer_header(self.entries, self.len, self.crc.finalize()))?;
+        out.write_all(&trailer_header_v(
+            self.entries,
+            self.len,
+            self.crc.finalize(),
+            VERSION,
+        ))?;
         if let Some(mut f) = self.spill.take() {
             f.seek(SeekFrom::Start(0))?;
             io::copy(&mut f, out)?;
@@ -295,7 +354,9 @@ impl Sink {
                     level: level as u32,
                     chunk_size: opts.chunk_size,
                 };
-                Ok(Sink::Gz(ParallelGzWriter::new(out, gz)?))
+                let mut w = ParallelGzWriter::new(out, gz)?;
+                w.set_segmented(true);
+                Ok(Sink::Gz(w))
             }
             #[cfg(not(feature = "cli"))]
             Format::Zstd => Err(io::Error::new(
@@ -320,13 +381,68 @@ impl Sink {
         }
     }
 
-    fn finish(self) -> io::Result<(File, String, u64)> {
-        let out = match self {
-            Sink::Gz(w) => w.finish()?.0,
+    fn finish(self) -> io::Result<(File, String, u64, SpliceStats, u64)> {
+        let (out, padding) = match self {
+            Sink::Gz(w) => {
+                let padding = w.padding_bytes;
+                (w.finish()?.0, padding)
+            }
             #[cfg(feature = "cli")]
-            Sink::Zst(w) => w.finish()?.0,
+            Sink::Zst(w) => (w.finish()?.0, 0),
         };
-        out.finish()
+        let (f, sha, n, spliced) = out.finish_spliced()?;
+        Ok((f, sha, n, spliced, padding))
+    }
+
+    /// Ends the current unit (gz only).
+    fn cut(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Gz(w) => w.cut().map(|_| ()),
+            #[cfg(feature = "cli")]
+            Sink::Zst(_) => Ok(()),
+        }
+    }
+
+    /// The gzip writer, when the output is gzip.
+    fn gz(&mut self) -> Option<&mut ParallelGzWriter<OffloadWriter<File>>> {
+        match self {
+            Sink::Gz(w) => Some(w),
+            #[cfg(feature = "cli")]
+            Sink::Zst(_) => None,
+        }
+    }
+
+    /// The unit the next byte goes into (gz only).
+    fn unit_id(&self) -> Option<u64> {
+        match self {
+            Sink::Gz(w) => Some(w.unit_id()),
+            #[cfg(feature = "cli")]
+            Sink::Zst(_) => None,
+        }
+    }
+
+    fn unit_len(&self) -> u64 {
+        match self {
+            Sink::Gz(w) => w.unit_len(),
+            #[cfg(feature = "cli")]
+            Sink::Zst(_) => 0,
+        }
+    }
+
+    fn pop_unit(&mut self) -> Option<UnitInfo> {
+        match self {
+            Sink::Gz(w) => w.pop_unit(),
+            #[cfg(feature = "cli")]
+            Sink::Zst(_) => None,
+        }
+    }
+
+    fn drain_all(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Gz(w) => w.drain_all(),
+            #[cfg(feature = "cli")]
+            Sink::Zst(_) => Ok(()),
+        }
     }
 }
 
@@ -338,17 +454,457 @@ pub fn create(
     opts: &ArchiveOptions,
     ctl: &JobControl,
 ) -> Result<Summary> {
-    let started = Instant::now();
-    // A first walk for the progress totals: metadata only, nothing kept.
-    let (mut files_total, mut bytes_total) = (0u64, 0u64);
-    for w in walk(source)? {
-        if let Walked::Item(item) = w {
-            files_total += 1;
-            if item.meta.is_file() {
-                bytes_total += item.meta.len();
+    create_reusing(source, out, opts, None, ctl)
+}
+
+/// A unit of the previous archive, with its records.
+struct PrevUnit {
+    ordinal: u64,
+    unit: Unit,
+    records: Vec<(ManifestEntry, EntryExt)>,
+}
+
+/// One step of the walk, with the previous archive beside it.
+enum Step {
+    One(Walked),
+    /// Consecutive entries that are exactly the entries of a unit of the previous archive,
+    /// unchanged on disk.
+    Reusable(PrevUnit, Vec<Item>),
+}
+
+/// The walk, joined with the previous archive's records (both in walk order).
+struct Planner<'w, 'c> {
+    walk: Box<dyn Iterator<Item = Walked> + 'w>,
+    ahead: VecDeque<Walked>,
+    records: Option<Records<'c>>,
+    /// A record read but not yet in a unit.
+    peeked: Option<(ManifestEntry, EntryExt)>,
+    next_unit: Option<PrevUnit>,
+    ordinal: u64,
+    /// Why reading the previous archive's records stopped early.
+    stopped: Option<String>,
+}
+
+impl<'w, 'c> Planner<'w, 'c> {
+    fn new(walk: Box<dyn Iterator<Item = Walked> + 'w>, records: Option<Records<'c>>) -> Self {
+        Planner {
+            walk,
+            ahead: VecDeque::new(),
+            records,
+            peeked: None,
+            next_unit: None,
+            ordinal: 0,
+            stopped: None,
+        }
+    }
+
+    fn record(&mut self) -> Option<(ManifestEntry, EntryExt)> {
+        if let Some(r) = self.peeked.take() {
+            return Some(r);
+        }
+        let recs = self.records.as_mut()?;
+        match recs.next_record() {
+            Ok(r) => r,
+            Err(why) => {
+                self.stopped = Some(why);
+                self.records = None;
+                None
             }
         }
     }
+
+    /// Reads the next unit of the previous archive into `next_unit`; false at the end.
+    fn load_unit(&mut self) -> bool {
+        loop {
+            let Some(first) = self.record() else {
+                return false;
+            };
+            let Some(unit) = first.1.unit else { continue };
+            let mut records = vec![first];
+            let mut too_many = false;
+            while let Some(r) = self.record() {
+                if r.1.unit != Some(unit) {
+                    self.peeked = Some(r);
+                    break;
+                }
+                if records.len() < MAX_UNIT_ENTRIES {
+                    records.push(r);
+                } else {
+                    too_many = true;
+                }
+            }
+            let ordinal = self.ordinal;
+            self.ordinal += 1;
+            if too_many {
+                continue;
+            }
+            self.next_unit = Some(PrevUnit {
+                ordinal,
+                unit,
+                records,
+            });
+            return true;
+        }
+    }
+
+    fn pull(&mut self) -> Option<Walked> {
+        self.ahead.pop_front().or_else(|| self.walk.next())
+    }
+}
+
+/// Whether `item` on disk is the entry `rec` of the previous archive, unchanged: same name,
+/// kind, size, mode, mtime and ctime (to the nanosecond) and inode. Only files and
+/// directories are reused (a symlink's unit is always written anew).
+fn unchanged(item: &Item, rec: &(ManifestEntry, EntryExt)) -> bool {
+    let (e, x) = rec;
+    let m = &item.meta;
+    let kind_ok = match e.kind {
+        EntryKind::File => m.is_file() && m.len() == e.size,
+        EntryKind::Dir => m.is_dir(),
+        _ => false,
+    };
+    kind_ok
+        && item.name == e.path
+        && m.mode() & 0o7777 == e.mode
+        && m.mtime() == e.mtime
+        && m.mtime_nsec() as u32 == x.mtime_nsec
+        && m.ctime() == x.ctime
+        && m.ctime_nsec() as u32 == x.ctime_nsec
+        && m.ino() == x.ino
+}
+
+impl Iterator for Planner<'_, '_> {
+    type Item = Step;
+
+    fn next(&mut self) -> Option<Step> {
+        let w = self.pull()?;
+        if self.records.is_none() && self.next_unit.is_none() {
+            return Some(Step::One(w));
+        }
+        let Walked::Item(item) = w else {
+            return Some(Step::One(w));
+        };
+        loop {
+            let ord = match &self.next_unit {
+                Some(u) => walk_cmp(&u.records[0].0.path, &item.name),
+                None => {
+                    if self.load_unit() {
+                        continue;
+                    }
+                    return Some(Step::One(Walked::Item(item)));
+                }
+            };
+            match ord {
+                std::cmp::Ordering::Less => self.next_unit = None,
+                std::cmp::Ordering::Greater => return Some(Step::One(Walked::Item(item))),
+                std::cmp::Ordering::Equal => break,
+            }
+        }
+        let Some(unit) = self.next_unit.take() else {
+            return Some(Step::One(Walked::Item(item)));
+        };
+        if !unchanged(&item, &unit.records[0]) {
+            return Some(Step::One(Walked::Item(item)));
+        }
+        // the rest of the unit's entries must follow, unchanged
+        let k = unit.records.len();
+        while self.ahead.len() < k - 1 {
+            match self.walk.next() {
+                Some(w) => self.ahead.push_back(w),
+                None => break,
+            }
+        }
+        let all = self.ahead.len() >= k - 1
+            && self
+                .ahead
+                .iter()
+                .zip(&unit.records[1..])
+                .all(|(w, r)| matches!(w, Walked::Item(i) if unchanged(i, r)));
+        if !all {
+            return Some(Step::One(Walked::Item(item)));
+        }
+        let mut items = Vec::with_capacity(k);
+        items.push(item);
+        for _ in 1..k {
+            if let Some(Walked::Item(i)) = self.ahead.pop_front() {
+                items.push(i);
+            }
+        }
+        Some(Step::Reusable(unit, items))
+    }
+}
+
+/// What the unit of `items` must inflate to: the headers this run would write, the data PREV
+/// recorded, the padding.
+fn expected(items: &[Item], records: &[(ManifestEntry, EntryExt)]) -> io::Result<Vec<Expect>> {
+    let mut out = Vec::with_capacity(items.len() * 3);
+    for (item, (rec, _)) in items.iter().zip(records) {
+        let mut h = Vec::with_capacity(BLOCK);
+        write_header(&mut h, &header_of(item, rec.kind))?;
+        out.push(Expect::Bytes(h));
+        if rec.kind == EntryKind::File {
+            out.push(Expect::Data {
+                len: rec.size,
+                crc: rec.crc32,
+            });
+            let rem = rec.size % BLOCK as u64;
+            if rem != 0 {
+                out.push(Expect::Zeros(BLOCK as u64 - rem));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn header_of(item: &Item, kind: EntryKind) -> HeaderInfo<'_> {
+    HeaderInfo {
+        name: &item.name,
+        kind,
+        size: if kind == EntryKind::File {
+            item.meta.len()
+        } else {
+            0
+        },
+        mode: item.meta.mode(),
+        mtime: item.meta.mtime(),
+        uid: item.meta.uid() as u64,
+        gid: item.meta.gid() as u64,
+        link: &[],
+    }
+}
+
+fn ext_of(meta: &Metadata) -> EntryExt {
+    EntryExt {
+        mtime_nsec: meta.mtime_nsec() as u32,
+        ino: meta.ino(),
+        ctime: meta.ctime(),
+        ctime_nsec: meta.ctime_nsec() as u32,
+        unit: None,
+    }
+}
+
+/// Bit set of the previous archive's units that passed their check.
+#[derive(Default)]
+struct Verified(Vec<u64>);
+
+impl Verified {
+    fn set(&mut self, i: u64) {
+        let (w, b) = ((i / 64) as usize, i % 64);
+        if self.0.len() <= w {
+            self.0.resize(w + 1, 0);
+        }
+        self.0[w] |= 1 << b;
+    }
+    fn get(&self, i: u64) -> bool {
+        let (w, b) = ((i / 64) as usize, i % 64);
+        self.0.get(w).is_some_and(|x| x & (1 << b) != 0)
+    }
+}
+
+/// The first pass: totals for the progress and, with a previous archive, the check of every
+/// unit that the files on disk would reuse, on a pool of `threads` workers.
+fn first_pass(
+    source: &Source,
+    prev: Option<&Prev>,
+    threads: usize,
+    ctl: &JobControl,
+    reuse: &mut ReuseSummary,
+) -> Result<(u64, u64, Verified)> {
+    let (mut files, mut bytes) = (0u64, 0u64);
+    let mut verified = Verified::default();
+    let count = |item: &Item, files: &mut u64, bytes: &mut u64| {
+        *files += 1;
+        if item.meta.is_file() {
+            *bytes += item.meta.len();
+        }
+    };
+    let records = match prev.map(|p| p.records(ctl)) {
+        Some(Ok(r)) => Some(r),
+        Some(Err(why)) => {
+            reuse.unusable = Some(why);
+            None
+        }
+        None => None,
+    };
+    let (Some(prev), Some(records)) = (prev, records) else {
+        for w in walk(source)? {
+            if let Walked::Item(item) = w {
+                count(&item, &mut files, &mut bytes);
+            }
+        }
+        return Ok((files, bytes, verified));
+    };
+    let pool = super::pgzip::build_pool(threads).map_err(|e| Error::io("thread pool", e))?;
+    let workers = if threads == 0 {
+        super::pgzip::default_threads()
+    } else {
+        threads
+    };
+    let (tx, rx) = sync_channel::<(u64, String, std::result::Result<(), String>)>(4 * workers);
+    let mut in_flight = 0usize;
+    let take = |r: (u64, String, std::result::Result<(), String>),
+                verified: &mut Verified,
+                reuse: &mut ReuseSummary| match r.2 {
+        Ok(()) => verified.set(r.0),
+        Err(why) => {
+            reuse.rejected_units += 1;
+            if reuse.rejected.len() < REJECTED_KEPT {
+                reuse.rejected.push((r.1, why));
+            }
+        }
+    };
+    let mut planner = Planner::new(walk(source)?, Some(records));
+    // Jobs borrow `ctl`; the scope returns only when every job has ended.
+    let walked = pool.in_place_scope(|scope| -> Result<()> {
+        for step in &mut planner {
+            ctl.check()?;
+            match step {
+                Step::One(Walked::Item(item)) => count(&item, &mut files, &mut bytes),
+                Step::One(Walked::Skipped(..)) => {}
+                Step::Reusable(unit, items) => {
+                    for item in &items {
+                        count(item, &mut files, &mut bytes);
+                    }
+                    let expect =
+                        expected(&items, &unit.records).map_err(|e| Error::io("tar", e))?;
+                    let name = items.first().map(|i| lossy(&i.name)).unwrap_or_default();
+                    let file = Arc::clone(&prev.file);
+                    let tx = tx.clone();
+                    let (ordinal, u) = (unit.ordinal, unit.unit);
+                    while in_flight >= 2 * workers {
+                        if let Ok(r) = rx.recv() {
+                            take(r, &mut verified, reuse);
+                        }
+                        in_flight -= 1;
+                    }
+                    in_flight += 1;
+                    scope.spawn(move |_| {
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            check_unit(file, u, &expect, ctl)
+                        }))
+                        .unwrap_or_else(|_| Err("check panicked".into()));
+                        // the receiver outlives every job (it is drained below)
+                        let _ = tx.send((ordinal, name, r));
+                    });
+                }
+            }
+        }
+        Ok(())
+    });
+    drop(tx);
+    while in_flight > 0 {
+        match rx.recv() {
+            Ok(r) => take(r, &mut verified, reuse),
+            Err(_) => break,
+        }
+        in_flight -= 1;
+    }
+    walked?;
+    if let Some(why) = planner.stopped.take() {
+        reuse.rejected_units += 1;
+        if reuse.rejected.len() < REJECTED_KEPT {
+            reuse.rejected.push(("(index)".into(), why));
+        }
+    }
+    ctl.check()?;
+    Ok((files, bytes, verified))
+}
+
+/// Probes whether `out_dir`'s file system clones ranges of `src`: the block size if it does.
+fn clone_probe(src: &File, out_dir: &Path) -> Option<u64> {
+    let probe = tempfile::tempfile_in(out_dir).ok()?;
+    let bs = crate::fsutil::clone_block(&probe);
+    let len = src.metadata().ok()?.len();
+    if len < bs {
+        return None;
+    }
+    crate::fsutil::clone_range(src, 0, &probe, 0, bs).ok()?;
+    Some(bs)
+}
+
+/// Entries waiting for their unit to be written (gz: its offset is known only then).
+struct Waiting {
+    queue: VecDeque<(ManifestEntry, EntryExt, Option<u64>)>,
+    unit: Option<UnitInfo>,
+}
+
+impl Waiting {
+    /// Moves every entry whose unit is written into the manifest, in order.
+    fn settle(&mut self, sink: &mut Sink, manifest: &mut ManifestWriter) -> io::Result<()> {
+        while let Some((_, _, id)) = self.queue.front() {
+            let id = *id;
+            if let Some(id) = id {
+                let u = loop {
+                    match self.unit {
+                        Some(u) if u.id >= id => break Some(u),
+                        _ => match sink.pop_unit() {
+                            Some(u) => self.unit = Some(u),
+                            None => break None,
+                        },
+                    }
+                };
+                match u {
+                    Some(u) if u.id == id => {}
+                    Some(_) => {
+                        return Err(io::Error::other("an entry's unit was never written"));
+                    }
+                    None => return Ok(()),
+                }
+            }
+            if let Some((e, mut x, id)) = self.queue.pop_front() {
+                if let (Some(_), Some(u)) = (id, self.unit) {
+                    x.unit = Some(Unit {
+                        offset: u.offset,
+                        len: u.len,
+                        ulen: u.ulen,
+                        crc: u.crc,
+                    });
+                }
+                manifest.push(&e, &x)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `create`, reusing the compressed bytes of `prev` (a `.tar.gz` this engine wrote) for the
+/// files it holds unchanged (module doc). A `prev` that cannot be used is reported in
+/// `Summary::reuse` and the archive made as without it.
+pub fn create_reusing(
+    source: &Source,
+    out: &Path,
+    opts: &ArchiveOptions,
+    prev: Option<&Path>,
+    ctl: &JobControl,
+) -> Result<Summary> {
+    let started = Instant::now();
+    let mut reuse = prev.map(|_| ReuseSummary::default());
+    let prev = match (prev, &mut reuse) {
+        (Some(p), Some(r)) => {
+            if opts.format != Format::Gzip || !matches!(source, Source::Dir(_)) {
+                r.unusable = Some("reuse is for .tar.gz archives of a directory".into());
+                None
+            } else {
+                match Prev::open(p) {
+                    Ok(prev) => Some(prev),
+                    Err(why) => {
+                        r.unusable = Some(why);
+                        None
+                    }
+                }
+            }
+        }
+        _ => None,
+    };
+    let mut scratch = ReuseSummary::default();
+    let (files_total, bytes_total, verified) = first_pass(
+        source,
+        prev.as_ref(),
+        opts.threads,
+        ctl,
+        reuse.as_mut().unwrap_or(&mut scratch),
+    )?;
+    let prev = prev.filter(|_| reuse.as_ref().is_some_and(|r| r.unusable.is_none()));
     ctl.set_totals(files_total, bytes_total);
     ctl.check()?;
 
@@ -370,31 +926,138 @@ pub fn create(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
+    if let (Some(p), Some(w)) = (&prev, sink.gz()) {
+        if let Some(bs) = clone_probe(&p.file, &spill_dir) {
+            w.set_clone_align(bs);
+        }
+    }
+    let records = match &prev {
+        Some(p) => p.records(ctl).ok(),
+        None => None,
+    };
     let mut manifest = ManifestWriter::new(spill_dir);
+    let mut waiting = Waiting {
+        queue: VecDeque::new(),
+        unit: None,
+    };
     let mut skipped = Vec::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut bytes_in = 0u64;
-    for w in walk(source)? {
+    let mut planner = Planner::new(walk(source)?, records);
+    for step in &mut planner {
         ctl.check()?;
-        let item = match w {
-            Walked::Item(item) => item,
-            Walked::Skipped(path, why) => {
+        let item = match step {
+            Step::One(Walked::Item(item)) => item,
+            Step::One(Walked::Skipped(path, why)) => {
                 skipped.push((path, why));
                 continue;
             }
+            Step::Reusable(unit, items) if verified.get(unit.ordinal) => {
+                let (Some(p), Some(w)) = (&prev, sink.gz()) else {
+                    return Err(Error::InvalidArgument(
+                        "reuse without a previous archive".into(),
+                    ));
+                };
+                w.cut().map_err(io_err)?;
+                let src = Arc::clone(&p.file);
+                let u = unit.unit;
+                let id = w
+                    .queue_raw(RawUnit {
+                        write: Box::new(move |o: &mut OffloadWriter<File>| {
+                            o.splice(src, u.offset, u.len)
+                        }),
+                        src_offset: u.offset,
+                        len: u.len,
+                        ulen: u.ulen,
+                        crc: u.crc,
+                    })
+                    .map_err(io_err)?;
+                if let Some(r) = reuse.as_mut() {
+                    r.reused_units += 1;
+                    r.reused_compressed += u.len;
+                }
+                for (item, (rec, _)) in items.iter().zip(unit.records) {
+                    bytes_in += rec.size;
+                    ctl.add_bytes(rec.size);
+                    ctl.add_files(1);
+                    if let Some(r) = reuse.as_mut() {
+                        r.reused_entries += 1;
+                        r.reused_bytes += rec.size;
+                    }
+                    waiting.queue.push_back((rec, ext_of(&item.meta), Some(id)));
+                }
+                waiting.settle(&mut sink, &mut manifest).map_err(io_err)?;
+                continue;
+            }
+            Step::Reusable(_, items) => {
+                // failed its check: compress these files anew, one by one
+                for item in items {
+                    archive_grouped(
+                        &tmp_path,
+                        &item,
+                        &mut sink,
+                        &mut buf,
+                        ctl,
+                        &mut skipped,
+                        &mut waiting,
+                        &mut bytes_in,
+                    )?;
+                    waiting.settle(&mut sink, &mut manifest).map_err(io_err)?;
+                }
+                continue;
+            }
         };
-        if let Some(entry) = archive_item(&tmp_path, &item, &mut sink, &mut buf, ctl, &mut skipped)?
-        {
-            bytes_in += entry.size;
-            manifest.push(&entry).map_err(io_err)?;
-        }
-        ctl.add_files(1);
+        archive_grouped(
+            &tmp_path,
+            &item,
+            &mut sink,
+            &mut buf,
+            ctl,
+            &mut skipped,
+            &mut waiting,
+            &mut bytes_in,
+        )?;
+        waiting.settle(&mut sink, &mut manifest).map_err(io_err)?;
+    }
+    // every entry's unit written: the manifest is complete
+    sink.cut().map_err(io_err)?;
+    sink.drain_all().map_err(io_err)?;
+    waiting.settle(&mut sink, &mut manifest).map_err(io_err)?;
+    if !waiting.queue.is_empty() {
+        return Err(io_err(io::Error::other("entries without their unit")));
     }
     write_end(&mut sink).map_err(io_err)?;
     let files = manifest.entries;
     manifest.write_to(&mut sink).map_err(io_err)?;
+    if let Some(w) = sink.gz() {
+        // the tail unit (end-of-archive marker and manifest), then the locator naming it
+        w.cut().map_err(io_err)?;
+        w.drain_all().map_err(io_err)?;
+        let mut tail = None;
+        while let Some(u) = w.pop_unit() {
+            tail = Some(u);
+        }
+        let Some(t) = tail else {
+            return Err(io_err(io::Error::other("no tail unit")));
+        };
+        let loc = Locator {
+            unit: Unit {
+                offset: t.offset,
+                len: t.len,
+                ulen: t.ulen,
+                crc: t.crc,
+            },
+            entries: files,
+        };
+        w.write_stored_unit(&loc.encode()).map_err(io_err)?;
+    }
     ctl.check()?;
-    let (file, sha256, bytes_out) = sink.finish().map_err(io_err)?;
+    let (file, sha256, bytes_out, spliced, padding) = sink.finish().map_err(io_err)?;
+    if let Some(r) = reuse.as_mut() {
+        r.cloned_bytes = spliced.cloned;
+        r.copied_bytes = spliced.copied;
+        r.padding_bytes = padding;
+    }
     if opts.fsync {
         file.sync_all().map_err(io_err)?;
     }
@@ -409,7 +1072,38 @@ pub fn create(
         sha256,
         skipped,
         seconds: started.elapsed().as_secs_f64(),
+        reuse,
     })
+}
+
+/// Writes one entry into its unit: directories, symlinks and files of `SOLO` bytes or more
+/// alone, smaller files grouped up to `GROUP` bytes.
+#[allow(clippy::too_many_arguments)]
+fn archive_grouped(
+    tmp_path: &Path,
+    item: &Item,
+    sink: &mut Sink,
+    buf: &mut [u8],
+    ctl: &JobControl,
+    skipped: &mut Vec<(String, String)>,
+    waiting: &mut Waiting,
+    bytes_in: &mut u64,
+) -> Result<()> {
+    let io_err = |e: io::Error| Error::io(tmp_path, e);
+    let alone = !item.meta.is_file() || item.meta.len() >= SOLO;
+    if alone {
+        sink.cut().map_err(io_err)?;
+    }
+    let id = sink.unit_id();
+    if let Some((entry, ext)) = archive_item(tmp_path, item, sink, buf, ctl, skipped)? {
+        *bytes_in += entry.size;
+        waiting.queue.push_back((entry, ext, id));
+    }
+    if alone || sink.unit_len() >= GROUP {
+        sink.cut().map_err(io_err)?;
+    }
+    ctl.add_files(1);
+    Ok(())
 }
 
 /// Writes one entry; `Ok(None)` when it was skipped (and recorded in `skipped`). Only errors of
@@ -421,7 +1115,7 @@ fn archive_item(
     buf: &mut [u8],
     ctl: &JobControl,
     skipped: &mut Vec<(String, String)>,
-) -> Result<Option<ManifestEntry>> {
+) -> Result<Option<(ManifestEntry, EntryExt)>> {
     let out_err = |e: io::Error| Error::io(out_path, e);
     let ft = item.meta.file_type();
     let mut header = HeaderInfo {
@@ -463,15 +1157,18 @@ fn archive_item(
         skipped.push((lossy(&item.name), format!("{what} not archived")));
         return Ok(None);
     }
-    Ok(Some(ManifestEntry {
-        path: item.name.clone(),
-        kind: header.kind,
-        size: 0,
-        mtime: header.mtime,
-        mode: header.mode & 0o7777,
-        crc32: 0,
-        link: (header.kind == EntryKind::Symlink).then(|| header.link.to_vec()),
-    }))
+    Ok(Some((
+        ManifestEntry {
+            path: item.name.clone(),
+            kind: header.kind,
+            size: 0,
+            mtime: header.mtime,
+            mode: header.mode & 0o7777,
+            crc32: 0,
+            link: (header.kind == EntryKind::Symlink).then(|| header.link.to_vec()),
+        },
+        ext_of(&item.meta),
+    )))
 }
 
 fn archive_file(
@@ -482,7 +1179,7 @@ fn archive_file(
     buf: &mut [u8],
     ctl: &JobControl,
     skipped: &mut Vec<(String, String)>,
-) -> Result<Option<ManifestEntry>> {
+) -> Result<Option<(ManifestEntry, EntryExt)>> {
     let out_err = |e: io::Error| Error::io(out_path, e);
     // O_NONBLOCK: a file swapped for a FIFO after the walk must not block the open.
     let mut f = match OpenOptions::new()
@@ -562,25 +1259,35 @@ fn archive_file(
             _ => {}
         }
     }
+    let problem_seen = problem.is_some();
     if let Some(p) = problem {
         skipped.push((lossy(&item.name), p));
     }
     pad(sink, size).map_err(out_err)?;
-    Ok(Some(ManifestEntry {
-        path: item.name.clone(),
-        kind: EntryKind::File,
-        size,
-        mtime: header.mtime,
-        mode: header.mode & 0o7777,
-        crc32: crc.finalize(),
-        link: None,
-    }))
+    // A file that changed while it was read is recorded with an identity no later set
+    // matches, so its bytes are never reused.
+    let mut ext = ext_of(&meta);
+    if problem_seen {
+        ext.ino = 0;
+        ext.ctime = i64::MIN;
+    }
+    Ok(Some((
+        ManifestEntry {
+            path: item.name.clone(),
+            kind: EntryKind::File,
+            size,
+            mtime: header.mtime,
+            mode: header.mode & 0o7777,
+            crc32: crc.finalize(),
+            link: None,
+        },
+        ext,
+    )))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::manifest::encode_trailer;
 
     #[test]
     fn manifest_spilled_to_disk_writes_the_same_trailer_and_leaves_no_file() {
@@ -598,8 +1305,9 @@ mod tests {
             })
             .collect();
         let mut w = ManifestWriter::new(spill.clone());
+        let ext = EntryExt::default();
         for e in &entries {
-            w.push(e).expect("push");
+            w.push(e, &ext).expect("push");
         }
         assert!(w.spill.is_some(), "5 MB of records must have spilled");
         assert!(w.mem.len() < MANIFEST_SPILL_AT);
@@ -610,6 +1318,14 @@ mod tests {
         );
         let mut out = Vec::new();
         w.write_to(&mut out).expect("trailer");
-        assert_eq!(out, encode_trailer(&entries));
+        let (n, len, crc, version) =
+            crate::archive::manifest::decode_trailer_header_v(&out[..512]).expect("header");
+        assert_eq!(version, 2);
+        let body = &out[512..512 + len as usize];
+        let back = crate::archive::manifest::decode_body_v(body, n, crc, version).expect("body");
+        assert_eq!(
+            back.into_iter().map(|(e, _)| e).collect::<Vec<_>>(),
+            entries
+        );
     }
 }

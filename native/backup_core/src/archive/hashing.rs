@@ -2,7 +2,9 @@
 //! so an archive's digest (backup.json needs it) costs no second read pass.
 
 use sha2::{Digest as _, Sha256};
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -77,13 +79,84 @@ mod tests {
 /// (reading files, feeding compressors) pays neither for sha256 nor for the `write` syscalls.
 /// Data is handed over in 1 MiB blocks shared by both threads through bounded channels (at most
 /// 4 blocks in flight); blocks are recycled.
-pub struct OffloadWriter<W: Write + Send + 'static> {
+///
+/// `splice` appends a byte range of another file without passing it through memory on the
+/// writer's side: the writer thread clones it (`FICLONERANGE`, where the file system shares
+/// extents and the offsets allow) or copies it in the kernel (`copy_file_range`), and the
+/// hasher thread reads it for the digest.
+pub struct OffloadWriter<W: SpliceTarget + Send + 'static> {
     buf: Vec<u8>,
-    to_writer: Option<SyncSender<Arc<Vec<u8>>>>,
-    to_hasher: Option<SyncSender<Arc<Vec<u8>>>>,
+    to_writer: Option<SyncSender<Block>>,
+    to_hasher: Option<SyncSender<Block>>,
     recycled: Receiver<Vec<u8>>,
-    writer: Option<JoinHandle<io::Result<(W, u64)>>>,
-    hasher: Option<JoinHandle<String>>,
+    writer: Option<JoinHandle<io::Result<(W, u64, SpliceStats)>>>,
+    hasher: Option<JoinHandle<io::Result<String>>>,
+}
+
+/// What the writer and hasher threads get.
+#[derive(Clone)]
+enum Block {
+    Data(Arc<Vec<u8>>),
+    Splice(Arc<File>, u64, u64),
+}
+
+/// How spliced bytes got into the output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpliceStats {
+    /// Bytes shared with the source by `FICLONERANGE`.
+    pub cloned: u64,
+    /// Bytes copied by `copy_file_range` (or, where it is refused, read and written).
+    pub copied: u64,
+}
+
+/// An output that can take a byte range of a file.
+pub trait SpliceTarget: Write {
+    /// Appends `len` bytes of `src` from `off`; `at` is this output's length so far. Clones
+    /// only while `try_clone` holds, and clears it when the file system refuses.
+    fn splice_from(
+        &mut self,
+        src: &File,
+        off: u64,
+        len: u64,
+        at: u64,
+        try_clone: &mut bool,
+    ) -> io::Result<SpliceStats>;
+}
+
+impl SpliceTarget for Vec<u8> {
+    fn splice_from(
+        &mut self,
+        src: &File,
+        off: u64,
+        len: u64,
+        _at: u64,
+        _try_clone: &mut bool,
+    ) -> io::Result<SpliceStats> {
+        let start = self.len();
+        let n = usize::try_from(len).map_err(io::Error::other)?;
+        self.resize(start + n, 0);
+        src.read_exact_at(&mut self[start..], off)?;
+        Ok(SpliceStats {
+            cloned: 0,
+            copied: len,
+        })
+    }
+}
+
+impl SpliceTarget for File {
+    fn splice_from(
+        &mut self,
+        src: &File,
+        off: u64,
+        len: u64,
+        at: u64,
+        try_clone: &mut bool,
+    ) -> io::Result<SpliceStats> {
+        let stats = crate::fsutil::splice_range(src, off, self, at, len, try_clone)?;
+        // copy_file_range and the clone write at explicit offsets: move past them
+        self.seek(SeekFrom::Start(at + len))?;
+        Ok(stats)
+    }
 }
 
 const OFFLOAD_BLOCK: usize = 1 << 20;
@@ -98,38 +171,65 @@ fn recycle(block: Arc<Vec<u8>>, back: &SyncSender<Vec<u8>>) {
     }
 }
 
-impl<W: Write + Send + 'static> OffloadWriter<W> {
+impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
     pub fn new(mut inner: W) -> io::Result<Self> {
-        let (to_writer, writer_rx) = sync_channel::<Arc<Vec<u8>>>(4);
-        let (to_hasher, hasher_rx) = sync_channel::<Arc<Vec<u8>>>(4);
+        let (to_writer, writer_rx) = sync_channel::<Block>(4);
+        let (to_hasher, hasher_rx) = sync_channel::<Block>(4);
         let (back_tx, back_rx) = sync_channel::<Vec<u8>>(8);
         let back2 = back_tx.clone();
         let writer = std::thread::Builder::new()
             .name("zbackup-write".into())
             .spawn(move || {
                 let mut count = 0u64;
+                let mut spliced = SpliceStats::default();
+                let mut try_clone = true;
                 for block in writer_rx {
-                    // 128 KiB per write(2): with 1 MiB writes this kernel's page cache spent
-                    // up to 10x the system time (large-folio allocation; measured with dd:
-                    // 1 GiB in 0.3-2.6 s at bs=1M vs 0.23-0.29 s at bs=128K).
-                    for piece in block.chunks(WRITE_SIZE) {
-                        inner.write_all(piece)?;
+                    match block {
+                        Block::Data(block) => {
+                            // 128 KiB per write(2): with 1 MiB writes this kernel's page cache
+                            // spent up to 10x the system time (large-folio allocation; measured
+                            // with dd: 1 GiB in 0.3-2.6 s at bs=1M vs 0.23-0.29 s at bs=128K).
+                            for piece in block.chunks(WRITE_SIZE) {
+                                inner.write_all(piece)?;
+                            }
+                            count += block.len() as u64;
+                            recycle(block, &back_tx);
+                        }
+                        Block::Splice(src, off, len) => {
+                            let s = inner.splice_from(&src, off, len, count, &mut try_clone)?;
+                            spliced.cloned += s.cloned;
+                            spliced.copied += s.copied;
+                            count += len;
+                        }
                     }
-                    count += block.len() as u64;
-                    recycle(block, &back_tx);
                 }
                 inner.flush()?;
-                Ok((inner, count))
+                Ok((inner, count, spliced))
             })?;
         let hasher = std::thread::Builder::new()
             .name("zbackup-sha".into())
             .spawn(move || {
                 let mut sha = Sha256::new();
+                let mut buf = Vec::new();
                 for block in hasher_rx {
-                    sha.update(&block[..]);
-                    recycle(block, &back2);
+                    match block {
+                        Block::Data(block) => {
+                            sha.update(&block[..]);
+                            recycle(block, &back2);
+                        }
+                        Block::Splice(src, off, len) => {
+                            buf.resize(OFFLOAD_BLOCK, 0);
+                            let mut done = 0u64;
+                            while done < len {
+                                let n = (len - done).min(OFFLOAD_BLOCK as u64) as usize;
+                                src.read_exact_at(&mut buf[..n], off + done)?;
+                                sha.update(&buf[..n]);
+                                done += n as u64;
+                            }
+                        }
+                    }
                 }
-                to_hex(&sha.finalize())
+                Ok(to_hex(&sha.finalize()))
             })?;
         Ok(OffloadWriter {
             buf: Vec::with_capacity(OFFLOAD_BLOCK),
@@ -149,9 +249,19 @@ impl<W: Write + Send + 'static> OffloadWriter<W> {
             .recycled
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(OFFLOAD_BLOCK));
-        let block = Arc::new(std::mem::replace(&mut self.buf, next));
+        let block = Block::Data(Arc::new(std::mem::replace(&mut self.buf, next)));
+        self.send_block(block)
+    }
+
+    /// Appends `len` bytes of `src` from `off` (after what is buffered).
+    pub fn splice(&mut self, src: Arc<File>, off: u64, len: u64) -> io::Result<()> {
+        self.send()?;
+        self.send_block(Block::Splice(src, off, len))
+    }
+
+    fn send_block(&mut self, block: Block) -> io::Result<()> {
         let sent = match (&self.to_hasher, &self.to_writer) {
-            (Some(h), Some(w)) => h.send(Arc::clone(&block)).is_ok() && w.send(block).is_ok(),
+            (Some(h), Some(w)) => h.send(block.clone()).is_ok() && w.send(block).is_ok(),
             _ => false,
         };
         if sent {
@@ -165,7 +275,7 @@ impl<W: Write + Send + 'static> OffloadWriter<W> {
         }
     }
 
-    fn join(&mut self) -> io::Result<(W, String, u64)> {
+    fn join(&mut self) -> io::Result<(W, String, u64, SpliceStats)> {
         self.to_writer = None;
         self.to_hasher = None;
         let written = match self.writer.take().map(|t| t.join()) {
@@ -174,22 +284,27 @@ impl<W: Write + Send + 'static> OffloadWriter<W> {
             None => Err(io::Error::other("output thread already gone")),
         };
         let hex = match self.hasher.take().map(|t| t.join()) {
-            Some(Ok(h)) => Ok(h),
+            Some(Ok(h)) => h,
             _ => Err(io::Error::other("hash thread failed")),
         };
-        let (inner, count) = written?;
-        Ok((inner, hex?, count))
+        let (inner, count, spliced) = written?;
+        Ok((inner, hex?, count, spliced))
     }
 
     /// Writes what is buffered, waits for the threads, and returns the inner writer (flushed),
     /// the hex sha256 and the byte count.
-    pub fn finish(mut self) -> io::Result<(W, String, u64)> {
+    pub fn finish(self) -> io::Result<(W, String, u64)> {
+        self.finish_spliced().map(|(w, h, n, _)| (w, h, n))
+    }
+
+    /// `finish`, with how spliced ranges were put in.
+    pub fn finish_spliced(mut self) -> io::Result<(W, String, u64, SpliceStats)> {
         self.send()?;
         self.join()
     }
 }
 
-impl<W: Write + Send + 'static> Write for OffloadWriter<W> {
+impl<W: SpliceTarget + Send + 'static> Write for OffloadWriter<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.buf.len() == OFFLOAD_BLOCK {
             self.send()?;
@@ -208,7 +323,7 @@ impl<W: Write + Send + 'static> Write for OffloadWriter<W> {
     }
 }
 
-impl<W: Write + Send + 'static> Drop for OffloadWriter<W> {
+impl<W: SpliceTarget + Send + 'static> Drop for OffloadWriter<W> {
     fn drop(&mut self) {
         // Closing the channels ends the threads; wait so the file is closed when we return.
         // Errors were (or could have been) seen through `finish`; nothing to do with them here.
@@ -234,6 +349,18 @@ mod offload_tests {
     }
 
     struct Failing;
+    impl SpliceTarget for Failing {
+        fn splice_from(
+            &mut self,
+            _: &File,
+            _: u64,
+            _: u64,
+            _: u64,
+            _: &mut bool,
+        ) -> io::Result<SpliceStats> {
+            Err(io::Error::from(io::ErrorKind::StorageFull))
+        }
+    }
     impl Write for Failing {
         fn write(&mut self, _: &[u8]) -> io::Result<usize> {
             Err(io::Error::from(io::ErrorKind::StorageFull))

@@ -12,11 +12,124 @@
 //! Trailer header block: magic (16) | version u32 LE | entries u64 LE | body length u64 LE |
 //! body crc32 u32 LE | zeros. Body, per entry: kind u8 | mode u32 | mtime i64 | size u64 |
 //! crc32 u32 | path length u32 | path bytes | link length u32 | link bytes (all LE).
+//!
+//! Version 2 (written since issue 15; version 1 is still read) appends to each record what a
+//! later set needs to reuse the entry's compressed bytes ([`EntryExt`], 52 bytes): the rest of
+//! the entry's identity on disk (mtime nanoseconds, inode, ctime) and its *unit*: offset and
+//! length of the compressed bytes holding its tar header and data (a byte-aligned run with no
+//! back-reference before it, shared by the small entries grouped into it), and the length and
+//! crc32 of their uncompressed bytes (all zero when the entry has no unit). In a `.tar.gz`
+//! the trailer is followed by a [`Locator`] block, written as the last stored block of the
+//! stream so a reader finds it at a fixed distance from the end of the file and can inflate
+//! the manifest without reading the archive (see `reuse.rs`).
 
 use crate::error::{Error, Result};
 
 pub const TRAILER_MAGIC: &[u8; 16] = b"ZBACKUP-MANIFEST";
-const VERSION: u32 = 1;
+/// The version written.
+pub const VERSION: u32 = 2;
+/// Bytes of [`EntryExt`] after each version 2 record.
+pub const EXT_LEN: usize = 52;
+pub const LOCATOR_MAGIC: &[u8; 16] = b"ZBACKUP-LOCATOR1";
+
+/// Where an entry's tar header and data are in the compressed stream (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Unit {
+    pub offset: u64,
+    pub len: u64,
+    pub ulen: u64,
+    pub crc: u32,
+}
+
+/// What version 2 adds to a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EntryExt {
+    pub mtime_nsec: u32,
+    pub ino: u64,
+    pub ctime: i64,
+    pub ctime_nsec: u32,
+    /// `None` when the entry's bytes cannot be reused (no unit recorded).
+    pub unit: Option<Unit>,
+}
+
+impl EntryExt {
+    pub fn encode(&self, body: &mut Vec<u8>) {
+        let u = self.unit.unwrap_or_default();
+        body.extend_from_slice(&self.mtime_nsec.to_le_bytes());
+        body.extend_from_slice(&self.ino.to_le_bytes());
+        body.extend_from_slice(&self.ctime.to_le_bytes());
+        body.extend_from_slice(&self.ctime_nsec.to_le_bytes());
+        body.extend_from_slice(&u.offset.to_le_bytes());
+        body.extend_from_slice(&u.len.to_le_bytes());
+        body.extend_from_slice(&u.ulen.to_le_bytes());
+        body.extend_from_slice(&u.crc.to_le_bytes());
+    }
+
+    pub fn decode(b: &[u8; EXT_LEN]) -> Self {
+        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let u64_at = |i: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&b[i..i + 8]);
+            u64::from_le_bytes(a)
+        };
+        let unit = Unit {
+            offset: u64_at(24),
+            len: u64_at(32),
+            ulen: u64_at(40),
+            crc: u32_at(48),
+        };
+        EntryExt {
+            mtime_nsec: u32_at(0),
+            ino: u64_at(4),
+            ctime: u64_at(12) as i64,
+            ctime_nsec: u32_at(20),
+            unit: (unit.len > 0).then_some(unit),
+        }
+    }
+}
+
+/// The block after a `.tar.gz`'s manifest trailer: where the unit holding the end-of-archive
+/// marker and the trailer is. Layout: magic (16) | unit offset u64 | len u64 | ulen u64 |
+/// crc32 u32 | entries u64 | zeros (all LE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Locator {
+    pub unit: Unit,
+    pub entries: u64,
+}
+
+impl Locator {
+    pub fn encode(&self) -> [u8; 512] {
+        let mut b = [0u8; 512];
+        b[..16].copy_from_slice(LOCATOR_MAGIC);
+        b[16..24].copy_from_slice(&self.unit.offset.to_le_bytes());
+        b[24..32].copy_from_slice(&self.unit.len.to_le_bytes());
+        b[32..40].copy_from_slice(&self.unit.ulen.to_le_bytes());
+        b[40..44].copy_from_slice(&self.unit.crc.to_le_bytes());
+        b[44..52].copy_from_slice(&self.entries.to_le_bytes());
+        b
+    }
+
+    /// `None` unless `b` is a well-formed locator block (magic, zero padding).
+    pub fn decode(b: &[u8]) -> Option<Self> {
+        if b.len() != 512 || &b[..16] != LOCATOR_MAGIC || b[52..].iter().any(|&x| x != 0) {
+            return None;
+        }
+        let u64_at = |i: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&b[i..i + 8]);
+            u64::from_le_bytes(a)
+        };
+        Some(Locator {
+            unit: Unit {
+                offset: u64_at(16),
+                len: u64_at(24),
+                ulen: u64_at(32),
+                crc: u32::from_le_bytes([b[40], b[41], b[42], b[43]]),
+            },
+            entries: u64_at(44),
+        })
+    }
+}
 
 /// What an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,9 +211,14 @@ pub fn encode_record(e: &ManifestEntry, body: &mut Vec<u8>) {
 /// The trailer's header block, for a body of `len` bytes holding `entries` records, whose
 /// crc32 is `crc`. The body follows it, zero-padded to a 512-byte boundary (`trailer_padding`).
 pub fn trailer_header(entries: u64, len: u64, crc: u32) -> [u8; 512] {
+    trailer_header_v(entries, len, crc, 1)
+}
+
+/// `trailer_header` of a given version.
+pub fn trailer_header_v(entries: u64, len: u64, crc: u32, version: u32) -> [u8; 512] {
     let mut out = [0u8; 512];
     out[..16].copy_from_slice(TRAILER_MAGIC);
-    out[16..20].copy_from_slice(&VERSION.to_le_bytes());
+    out[16..20].copy_from_slice(&version.to_le_bytes());
     out[20..28].copy_from_slice(&entries.to_le_bytes());
     out[28..36].copy_from_slice(&len.to_le_bytes());
     out[36..40].copy_from_slice(&crc.to_le_bytes());
@@ -112,7 +230,7 @@ pub fn trailer_padding(len: u64) -> usize {
     ((512 - len % 512) % 512) as usize
 }
 
-/// The trailer bytes (a multiple of 512) for `entries`.
+/// The version 1 trailer bytes (a multiple of 512) for `entries`.
 pub fn encode_trailer(entries: &[ManifestEntry]) -> Vec<u8> {
     let mut body = Vec::with_capacity(entries.len() * 64);
     for e in entries {
@@ -154,22 +272,40 @@ pub fn is_trailer_header(block: &[u8]) -> bool {
 
 /// Decodes the trailer header block; returns (entries, body length, body crc).
 pub fn decode_trailer_header(block: &[u8]) -> Result<(u64, u64, u32)> {
+    decode_trailer_header_v(block).map(|(n, len, crc, _)| (n, len, crc))
+}
+
+/// Decodes the trailer header block; returns (entries, body length, body crc, version).
+pub fn decode_trailer_header_v(block: &[u8]) -> Result<(u64, u64, u32, u32)> {
     if !is_trailer_header(block) || block.len() < 40 {
         return Err(bad("bad magic"));
     }
     let mut c = Cursor(&block[16..40]);
     let version = u32::from_le_bytes(c.arr()?);
-    if version != VERSION {
+    if version != 1 && version != VERSION {
         return Err(bad(&format!("unknown version {version}")));
     }
     let n = u64::from_le_bytes(c.arr()?);
     let len = u64::from_le_bytes(c.arr()?);
     let crc = u32::from_le_bytes(c.arr()?);
-    Ok((n, len, crc))
+    if block.len() >= 512 && block[40..512].iter().any(|&b| b != 0) {
+        return Err(bad("non-zero bytes in its header block"));
+    }
+    Ok((n, len, crc, version))
 }
 
-/// Decodes a trailer body (already checked against its length).
+/// Decodes a trailer body (already checked against its length) of a version 1 trailer.
 pub fn decode_body(body: &[u8], n: u64, crc: u32) -> Result<Vec<ManifestEntry>> {
+    decode_body_v(body, n, crc, 1).map(|v| v.into_iter().map(|(e, _)| e).collect())
+}
+
+/// Decodes a trailer body of either version; version 1 records have no extension.
+pub fn decode_body_v(
+    body: &[u8],
+    n: u64,
+    crc: u32,
+    version: u32,
+) -> Result<Vec<(ManifestEntry, Option<EntryExt>)>> {
     if crc32fast::hash(body) != crc {
         return Err(bad("crc32 mismatch"));
     }
@@ -186,19 +322,27 @@ pub fn decode_body(body: &[u8], n: u64, crc: u32) -> Result<Vec<ManifestEntry>> 
         let path = c.take(plen)?.to_vec();
         let llen = u32::from_le_bytes(c.arr()?) as usize;
         let link = c.take(llen)?;
-        out.push(ManifestEntry {
-            path,
-            kind,
-            size,
-            mtime,
-            mode,
-            crc32,
-            link: if matches!(kind, EntryKind::Symlink | EntryKind::Hardlink) {
-                Some(link.to_vec())
-            } else {
-                None
+        let ext = if version >= 2 {
+            Some(EntryExt::decode(&c.arr::<EXT_LEN>()?))
+        } else {
+            None
+        };
+        out.push((
+            ManifestEntry {
+                path,
+                kind,
+                size,
+                mtime,
+                mode,
+                crc32,
+                link: if matches!(kind, EntryKind::Symlink | EntryKind::Hardlink) {
+                    Some(link.to_vec())
+                } else {
+                    None
+                },
             },
-        });
+            ext,
+        ));
     }
     if !c.0.is_empty() {
         return Err(bad("trailing bytes"));

@@ -28,16 +28,21 @@ mod pgzip;
 #[cfg(feature = "cli")]
 mod pzstd;
 mod read;
+mod reuse;
 mod tarread;
 mod tarw;
 mod validate;
 
 pub use control::{JobControl, Progress};
-pub use create::{create, ArchiveOptions, Source, Summary};
+pub use create::{
+    create, create_reusing, ArchiveOptions, ReuseSummary, Source, Summary, GROUP, SOLO,
+};
 pub use extract::{extract, sweep_stale_staging, ExtractOptions, ExtractSummary};
-pub use hashing::{OffloadWriter, Sha256Writer};
+pub use hashing::{OffloadWriter, Sha256Writer, SpliceStats, SpliceTarget};
 pub use manifest::{EntryKind, ManifestEntry};
-pub use pgzip::{default_threads, GzOptions, GzStats, ParallelGzWriter, DEFAULT_CHUNK};
+pub use pgzip::{
+    default_threads, GzOptions, GzStats, ParallelGzWriter, RawUnit, UnitInfo, DEFAULT_CHUNK,
+};
 #[cfg(feature = "cli")]
 pub use pzstd::{ParallelZstdWriter, ZSTD_CHUNK};
 pub use read::{detect_format, list, list_each, verify, EntryInfo, VerifyReport};

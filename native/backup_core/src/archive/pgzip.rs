@@ -20,6 +20,19 @@
 //!
 //! Call `finish` to write the last block and the trailer; dropping the writer without `finish`
 //! leaves a truncated stream (and never panics).
+//!
+//! **Units** (segmented mode, what archives use; issue 15): `cut` ends a *unit*, a run of input
+//! whose compressed bytes start on a byte boundary with no back-reference before its start (the
+//! first chunk of a unit gets no dictionary) and end with a sync flush, so it inflates on its
+//! own and can be copied byte for byte into another stream at any byte-aligned position. The
+//! writer reports each finished unit ([`UnitInfo`]: offset and length in the output, length
+//! and crc32 of its input). `queue_raw` puts a unit taken from elsewhere (another archive)
+//! into the output in order, without compressing it: the caller vouches for its bytes, length
+//! and crc32, which are combined into the trailer like any chunk's. When the output can share
+//! extents with the source of raw units (`set_clone_align`), a raw unit is preceded by empty
+//! deflate blocks (5 or 6 bytes each) so that its offset in the output is congruent with its
+//! offset in its source modulo the file system block, which lets the file system clone it.
+//! In segmented mode the stream ends with an empty final stored block after the last unit.
 
 use flate2::{Compress, Compression, FlushCompress, Status};
 use std::borrow::Cow;
@@ -70,16 +83,77 @@ pub struct GzStats {
     pub stored_chunks: u64,
 }
 
+/// One run of a compressed chunk: a slice of the deflated bytes (`data`), or a slice of the
+/// input to be written as stored blocks (never copied into `data`: `take` writes block headers
+/// and slices of `input` straight to the output).
+struct Part {
+    stored: bool,
+    start: usize,
+    end: usize,
+    /// The final block of the stream.
+    fin: bool,
+}
+
+/// The part of a chunk that belongs to one unit.
+struct Piece {
+    crc: u32,
+    len: u64,
+    /// `parts[..parts_end]` hold this piece and the ones before it.
+    parts_end: usize,
+    /// A unit ends with this piece.
+    ends_unit: bool,
+}
+
 struct ChunkOut {
     data: Vec<u8>,
     /// The input buffer, handed back for reuse (fresh buffers cost a page fault per 4 KiB).
     input: Vec<u8>,
-    crc: u32,
-    len: u64,
-    /// Stored chunks are not copied into `data`: `take` writes block headers and slices of
-    /// `input` straight to the output.
+    parts: Vec<Part>,
+    pieces: Vec<Piece>,
+    /// Every part is stored.
     stored: bool,
-    last: bool,
+}
+
+/// Where a finished unit is in the output, and what it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnitInfo {
+    /// Units are numbered from 0 in output order (raw units included).
+    pub id: u64,
+    /// Offset of its first compressed byte in the output (the gzip header counts).
+    pub offset: u64,
+    /// Compressed bytes.
+    pub len: u64,
+    /// Uncompressed bytes.
+    pub ulen: u64,
+    /// crc32 of the uncompressed bytes.
+    pub crc: u32,
+}
+
+/// Puts a raw unit's bytes into the inner writer.
+pub type RawWrite<W> = Box<dyn FnOnce(&mut W) -> io::Result<()>>;
+
+/// A unit copied from elsewhere: `write` puts exactly `len` bytes into the inner writer, which
+/// inflate on their own (no dictionary, byte-aligned, no final block) to `ulen` bytes of crc32
+/// `crc`. `src_offset` is its offset in its source, for clone alignment.
+pub struct RawUnit<W> {
+    pub write: RawWrite<W>,
+    pub src_offset: u64,
+    pub len: u64,
+    pub ulen: u64,
+    pub crc: u32,
+}
+
+enum Pending<W> {
+    Chunk(Receiver<io::Result<ChunkOut>>),
+    Raw(RawUnit<W>),
+}
+
+/// The unit being written out by `take`.
+struct UnitAcc {
+    offset: u64,
+    len: u64,
+    ulen: u64,
+    crc: crc32fast::Hasher,
 }
 
 pub struct ParallelGzWriter<W: Write> {
@@ -92,12 +166,28 @@ pub struct ParallelGzWriter<W: Write> {
     buf: Vec<u8>,
     fill: usize,
     dict: Arc<Vec<u8>>,
-    pending: VecDeque<Receiver<io::Result<ChunkOut>>>,
+    pending: VecDeque<Pending<W>>,
     crc: crc32fast::Hasher,
     stats: GzStats,
     header_written: bool,
     spare_in: Vec<Vec<u8>>,
     spare_out: Vec<Vec<u8>>,
+    /// Segmented mode (see the module doc).
+    segmented: bool,
+    /// Unit ends in the current chunk (offsets into `buf`).
+    cuts: Vec<usize>,
+    /// Input bytes of the unit being filled.
+    unit_bytes: u64,
+    /// Id of the unit being filled.
+    unit_id: u64,
+    /// Id of the unit `take` writes next, and its bookkeeping.
+    take_id: u64,
+    acc: Option<UnitAcc>,
+    done: VecDeque<UnitInfo>,
+    /// File system block for clone alignment of raw units (0: none).
+    clone_align: u64,
+    /// Bytes of empty blocks written for that alignment.
+    pub(crate) padding_bytes: u64,
 }
 
 /// Number of threads `threads = 0` stands for.
@@ -162,7 +252,126 @@ impl<W: Write> ParallelGzWriter<W> {
             header_written: false,
             spare_in: Vec::new(),
             spare_out: Vec::new(),
+            segmented: false,
+            cuts: Vec::new(),
+            unit_bytes: 0,
+            unit_id: 0,
+            take_id: 0,
+            acc: None,
+            done: VecDeque::new(),
+            clone_align: 0,
+            padding_bytes: 0,
         })
+    }
+
+    /// Segmented mode: units (`cut`), raw units, and a final empty block (module doc).
+    pub fn set_segmented(&mut self, on: bool) {
+        self.segmented = on;
+    }
+
+    /// Pad before raw units so they can be cloned in blocks of `align` bytes (0: never).
+    pub fn set_clone_align(&mut self, align: u64) {
+        self.clone_align = align;
+    }
+
+    /// Id of the unit the next input byte belongs to.
+    pub fn unit_id(&self) -> u64 {
+        self.unit_id
+    }
+
+    /// Input bytes in the unit being filled.
+    pub fn unit_len(&self) -> u64 {
+        self.unit_bytes
+    }
+
+    /// Ends the current unit; returns its id, or `None` when it holds no input (then nothing
+    /// happens).
+    pub fn cut(&mut self) -> io::Result<Option<u64>> {
+        if self.inner.is_none() {
+            return Err(io::Error::other("gzip writer already finished"));
+        }
+        if self.unit_bytes == 0 {
+            return Ok(None);
+        }
+        // `fill == 0` with input in the unit: the unit's last chunk is already submitted; an
+        // empty chunk ending the unit closes it (an empty stored block).
+        self.cuts.push(self.fill);
+        if self.fill == 0 {
+            self.submit(false)?;
+        }
+        let id = self.unit_id;
+        self.unit_id += 1;
+        self.unit_bytes = 0;
+        Ok(Some(id))
+    }
+
+    /// Puts a unit copied from elsewhere into the stream, after everything written so far.
+    /// Only between units (after `cut`). Returns its id.
+    pub fn queue_raw(&mut self, raw: RawUnit<W>) -> io::Result<u64> {
+        if self.inner.is_none() {
+            return Err(io::Error::other("gzip writer already finished"));
+        }
+        if !self.segmented || self.unit_bytes != 0 {
+            return Err(io::Error::other("a raw unit may only follow a cut"));
+        }
+        if self.fill > 0 {
+            self.submit(false)?;
+        }
+        self.pending.push_back(Pending::Raw(raw));
+        let id = self.unit_id;
+        self.unit_id += 1;
+        self.drain(false)?;
+        while self.pending.len() >= self.max_pending {
+            self.drain_one_blocking()?;
+        }
+        Ok(id)
+    }
+
+    /// The next finished unit, in order.
+    pub fn pop_unit(&mut self) -> Option<UnitInfo> {
+        self.done.pop_front()
+    }
+
+    /// Compresses and writes out everything written so far (after a `cut`, every unit is then
+    /// finished).
+    pub fn drain_all(&mut self) -> io::Result<()> {
+        if self.fill > 0 {
+            self.submit(false)?;
+        }
+        self.drain(true)
+    }
+
+    /// Output bytes written so far (the gzip header included once anything was written).
+    pub fn bytes_out(&self) -> u64 {
+        self.stats.bytes_out
+    }
+
+    /// Writes `data` as one unit of stored blocks, at once: only between units and with
+    /// nothing pending (after `drain_all`). Where it lands is at a fixed distance from the end
+    /// when it is the last unit: how a reader finds the archive's index (`manifest`).
+    pub fn write_stored_unit(&mut self, data: &[u8]) -> io::Result<UnitInfo> {
+        if !self.segmented || self.unit_bytes != 0 || self.fill != 0 || !self.pending.is_empty() {
+            return Err(io::Error::other("a stored unit needs an idle writer"));
+        }
+        self.write_out(&[])?;
+        let offset = self.stats.bytes_out;
+        self.write_stored(data, false)?;
+        let crc = crc32fast::hash(data);
+        self.crc.combine(&crc32fast::Hasher::new_with_initial_len(
+            crc,
+            data.len() as u64,
+        ));
+        self.stats.bytes_in += data.len() as u64;
+        let info = UnitInfo {
+            id: self.unit_id,
+            offset,
+            len: self.stats.bytes_out - offset,
+            ulen: data.len() as u64,
+            crc,
+        };
+        self.unit_id += 1;
+        self.take_id += 1;
+        Ok(info)
     }
 
     fn inner_mut(&mut self) -> io::Result<&mut W> {
@@ -194,8 +403,13 @@ impl<W: Write> ParallelGzWriter<W> {
         self.fill = 0;
         let out = self.spare_out.pop().unwrap_or_default();
         let dict = Arc::clone(&self.dict);
+        let cuts = std::mem::take(&mut self.cuts);
         let tail = data.len().min(WINDOW);
-        if tail == WINDOW || last {
+        if let Some(&c) = cuts.last() {
+            // the next unit starts at `c`: nothing before it may be referenced
+            let after = &data[c..];
+            self.dict = Arc::new(after[after.len() - after.len().min(WINDOW)..].to_vec());
+        } else if tail == WINDOW || last {
             self.dict = Arc::new(data[data.len() - tail..].to_vec());
         } else {
             // A short non-final chunk (after an explicit flush): the window spans both.
@@ -209,13 +423,13 @@ impl<W: Write> ParallelGzWriter<W> {
             // A panic must not reach rayon (its default handler aborts the process, and this
             // runs inside the Erlang VM): it becomes this chunk's error.
             let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                compress_chunk(data, out, &dict, level, last)
+                compress_chunk(data, out, &dict, level, last, cuts)
             }))
             .unwrap_or_else(|_| Err(io::Error::other("compression worker panicked")));
             // The receiver is gone only if the writer was dropped; nothing to report then.
             let _ = tx.send(out);
         });
-        self.pending.push_back(rx);
+        self.pending.push_back(Pending::Chunk(rx));
         self.drain(false)?;
         while self.pending.len() >= self.max_pending {
             self.drain_one_blocking()?;
@@ -244,21 +458,74 @@ impl<W: Write> ParallelGzWriter<W> {
         Ok(&mut self.buf[self.fill..])
     }
 
-    /// Marks `n` bytes of `spare()` as written.
+    /// Marks `n` bytes of `spare()` as written. A full chunk is submitted by the next write
+    /// (so that a `cut` right after it still ends its unit inside it).
     pub fn commit(&mut self, n: usize) -> io::Result<()> {
-        self.fill = (self.fill + n).min(self.chunk_size);
-        if self.fill == self.chunk_size {
-            self.submit(false)?;
-        }
+        let n = n.min(self.chunk_size - self.fill);
+        self.fill += n;
+        self.unit_bytes += n as u64;
         Ok(())
+    }
+
+    /// Books `ulen` input bytes of crc `crc` written as the `comp` bytes from `offset`.
+    fn account(&mut self, offset: u64, comp: u64, ulen: u64, crc: u32, ends_unit: bool) {
+        self.crc
+            .combine(&crc32fast::Hasher::new_with_initial_len(crc, ulen));
+        self.stats.bytes_in += ulen;
+        let acc = self.acc.get_or_insert_with(|| UnitAcc {
+            offset,
+            len: 0,
+            ulen: 0,
+            crc: crc32fast::Hasher::new(),
+        });
+        acc.len += comp;
+        acc.ulen += ulen;
+        acc.crc
+            .combine(&crc32fast::Hasher::new_with_initial_len(crc, ulen));
+        if ends_unit {
+            if let Some(acc) = self.acc.take() {
+                self.done.push_back(UnitInfo {
+                    id: self.take_id,
+                    offset: acc.offset,
+                    len: acc.len,
+                    ulen: acc.ulen,
+                    crc: acc.crc.finalize(),
+                });
+            }
+            self.take_id += 1;
+        }
     }
 
     fn take(&mut self, out: io::Result<ChunkOut>) -> io::Result<()> {
         let mut out = out?;
-        if out.stored {
-            self.write_stored(&out.input, out.last)?;
-        } else {
-            self.write_out(&out.data)?;
+        self.write_out(&[])?;
+        let mut from = 0;
+        for i in 0..out.pieces.len() {
+            let offset = self.stats.bytes_out;
+            let (parts_end, len, crc, ends) = {
+                let p = &out.pieces[i];
+                (p.parts_end, p.len, p.crc, p.ends_unit)
+            };
+            for j in from..parts_end {
+                let (stored, start, end, fin) = {
+                    let p = &out.parts[j];
+                    (p.stored, p.start, p.end, p.fin)
+                };
+                if stored {
+                    let input = std::mem::take(&mut out.input);
+                    let r = self.write_stored(&input[start..end], fin);
+                    out.input = input;
+                    r?;
+                } else {
+                    let data = std::mem::take(&mut out.data);
+                    let r = self.write_out(&data[start..end]);
+                    out.data = data;
+                    r?;
+                }
+            }
+            from = parts_end;
+            let comp = self.stats.bytes_out - offset;
+            self.account(offset, comp, len, crc, ends);
         }
         let keep = self.max_pending + 1;
         if self.spare_in.len() < keep {
@@ -268,9 +535,6 @@ impl<W: Write> ParallelGzWriter<W> {
             out.data.clear();
             self.spare_out.push(std::mem::take(&mut out.data));
         }
-        self.crc
-            .combine(&crc32fast::Hasher::new_with_initial_len(out.crc, out.len));
-        self.stats.bytes_in += out.len;
         self.stats.chunks += 1;
         if out.stored {
             self.stats.stored_chunks += 1;
@@ -278,23 +542,71 @@ impl<W: Write> ParallelGzWriter<W> {
         Ok(())
     }
 
-    fn drain_one_blocking(&mut self) -> io::Result<()> {
-        if let Some(rx) = self.pending.pop_front() {
-            let out = rx
-                .recv()
-                .map_err(|_| io::Error::other("compression worker died"))?;
-            self.take(out)?;
+    /// Empty deflate blocks of exactly `n >= 24` bytes in all: empty stored blocks (5 bytes)
+    /// and an empty fixed-Huffman block followed by an empty stored block (6 bytes).
+    fn write_padding(&mut self, n: u64) -> io::Result<()> {
+        const FIVE: [u8; 5] = [0x00, 0x00, 0x00, 0xff, 0xff];
+        const SIX: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0xff, 0xff];
+        let sixes = n % 5;
+        let fives = (n - 6 * sixes) / 5;
+        for _ in 0..sixes {
+            self.write_out(&SIX)?;
         }
+        for _ in 0..fives {
+            self.write_out(&FIVE)?;
+        }
+        self.padding_bytes += n;
         Ok(())
+    }
+
+    fn take_raw(&mut self, raw: RawUnit<W>) -> io::Result<()> {
+        self.write_out(&[])?;
+        let align = self.clone_align;
+        if align > 0 && raw.len >= align {
+            let cur = self.stats.bytes_out % align;
+            let want = raw.src_offset % align;
+            if cur != want {
+                let mut n = (want + align - cur) % align;
+                while n < 24 {
+                    n += align;
+                }
+                self.write_padding(n)?;
+            }
+        }
+        let offset = self.stats.bytes_out;
+        (raw.write)(self.inner_mut()?)?;
+        self.stats.bytes_out += raw.len;
+        self.account(offset, raw.len, raw.ulen, raw.crc, true);
+        Ok(())
+    }
+
+    fn drain_one_blocking(&mut self) -> io::Result<()> {
+        match self.pending.pop_front() {
+            Some(Pending::Chunk(rx)) => {
+                let out = rx
+                    .recv()
+                    .map_err(|_| io::Error::other("compression worker died"))?;
+                self.take(out)
+            }
+            Some(Pending::Raw(raw)) => self.take_raw(raw),
+            None => Ok(()),
+        }
     }
 
     /// Writes every finished chunk at the head of the queue; all of them if `all`.
     fn drain(&mut self, all: bool) -> io::Result<()> {
-        while let Some(rx) = self.pending.front() {
-            if all {
-                self.drain_one_blocking()?;
-                continue;
-            }
+        while let Some(head) = self.pending.front() {
+            let rx = match head {
+                _ if all => {
+                    self.drain_one_blocking()?;
+                    continue;
+                }
+                Pending::Raw(_) => {
+                    self.drain_one_blocking()?;
+                    continue;
+                }
+                Pending::Chunk(rx) => rx,
+            };
             match rx.try_recv() {
                 Ok(out) => {
                     self.pending.pop_front();
@@ -311,6 +623,13 @@ impl<W: Write> ParallelGzWriter<W> {
 
     /// Writes the final block and the gzip trailer, flushes, and returns the inner writer.
     pub fn finish(mut self) -> io::Result<(W, GzStats)> {
+        if self.segmented {
+            // the last unit ends before the final block, which is an empty one of its own
+            self.cut()?;
+            if self.fill > 0 {
+                self.submit(false)?;
+            }
+        }
         self.submit(true)?;
         self.drain(true)?;
         let crc = self.crc.clone().finalize();
@@ -333,12 +652,16 @@ impl<W: Write> Write for ParallelGzWriter<W> {
         if self.inner.is_none() {
             return Err(io::Error::other("gzip writer already finished"));
         }
-        let n = (self.chunk_size - self.fill).min(data.len());
-        self.buf[self.fill..self.fill + n].copy_from_slice(&data[..n]);
-        self.fill += n;
+        if data.is_empty() {
+            return Ok(0);
+        }
         if self.fill == self.chunk_size {
             self.submit(false)?;
         }
+        let n = (self.chunk_size - self.fill).min(data.len());
+        self.buf[self.fill..self.fill + n].copy_from_slice(&data[..n]);
+        self.fill += n;
+        self.unit_bytes += n as u64;
         Ok(n)
     }
 
@@ -458,58 +781,92 @@ fn compress_chunk(
     dict: &[u8],
     level: u32,
     last: bool,
+    cuts: Vec<usize>,
 ) -> io::Result<ChunkOut> {
     let data = &input[..];
-    let crc = crc32fast::hash(data);
-    let runs = if level == 0 || data.is_empty() {
-        Vec::new()
-    } else {
-        segment_runs(data)
-    };
-    let stored = matches!(&runs[..], [] | [Run { stored: true, .. }]);
     out.clear();
-    if !stored {
-        out.reserve(data.len() + data.len() / 64 + 64);
+    // The chunk's pieces: (start, end, ends a unit). A unit after a cut starts without any
+    // dictionary; the first piece continues the previous chunk's unit (with `dict`, which is
+    // empty when that chunk ended with a cut).
+    let mut bounds: Vec<(usize, usize, bool)> = Vec::with_capacity(cuts.len() + 1);
+    let mut start = 0;
+    for &c in &cuts {
+        let c = c.min(data.len()).max(start);
+        bounds.push((start, c, true));
+        start = c;
     }
-    if !stored {
-        COMPRESSOR.with(|cell| -> io::Result<()> {
-            let mut slot = cell.borrow_mut();
-            let fresh = !matches!(&*slot, Some((l, _)) if *l == level);
-            if fresh {
-                *slot = Some((level, Compress::new(Compression::new(level), false)));
+    if start < data.len() || bounds.is_empty() {
+        bounds.push((start, data.len(), false));
+    }
+    let mut parts = Vec::new();
+    let mut pieces = Vec::with_capacity(bounds.len());
+    let n_pieces = bounds.len();
+    for (pi, &(ps, pe, ends_unit)) in bounds.iter().enumerate() {
+        let piece = &data[ps..pe];
+        let fin_piece = last && pi + 1 == n_pieces;
+        let runs = if level == 0 || piece.is_empty() {
+            vec![Run {
+                start: 0,
+                end: piece.len(),
+                stored: true,
+            }]
+        } else {
+            segment_runs(piece)
+        };
+        let piece_dict: &[u8] = if pi == 0 { dict } else { &[] };
+        let n_runs = runs.len();
+        for (ri, run) in runs.into_iter().enumerate() {
+            let fin = fin_piece && ri + 1 == n_runs;
+            if run.stored {
+                parts.push(Part {
+                    stored: true,
+                    start: ps + run.start,
+                    end: ps + run.end,
+                    fin,
+                });
+                continue;
             }
-            let Some((_, c)) = slot.as_mut() else {
-                return Err(io::Error::other("no compressor"));
-            };
-            let n = runs.len();
-            for (i, run) in runs.into_iter().enumerate() {
-                let fin = last && i + 1 == n;
-                let part = &data[run.start..run.end];
-                if run.stored {
-                    for (header, block) in stored_blocks(part, fin) {
-                        out.extend_from_slice(&header);
-                        out.extend_from_slice(block);
-                    }
-                } else {
-                    c.reset();
-                    let window = window_before(dict, data, run.start);
-                    if !window.is_empty() {
-                        c.set_dictionary(&window).map_err(io::Error::other)?;
-                    }
-                    deflate_all(c, part, &mut out, fin)?;
+            let from = out.len();
+            if out.capacity() - out.len() < run.end - run.start + 1024 {
+                out.reserve(run.end - run.start + (run.end - run.start) / 64 + 1024);
+            }
+            COMPRESSOR.with(|cell| -> io::Result<()> {
+                let mut slot = cell.borrow_mut();
+                let fresh = !matches!(&*slot, Some((l, _)) if *l == level);
+                if fresh {
+                    *slot = Some((level, Compress::new(Compression::new(level), false)));
                 }
-            }
-            Ok(())
-        })?;
+                let Some((_, c)) = slot.as_mut() else {
+                    return Err(io::Error::other("no compressor"));
+                };
+                c.reset();
+                let window = window_before(piece_dict, piece, run.start);
+                if !window.is_empty() {
+                    c.set_dictionary(&window).map_err(io::Error::other)?;
+                }
+                deflate_all(c, &piece[run.start..run.end], &mut out, fin)
+            })?;
+            parts.push(Part {
+                stored: false,
+                start: from,
+                end: out.len(),
+                fin,
+            });
+        }
+        pieces.push(Piece {
+            crc: crc32fast::hash(piece),
+            len: piece.len() as u64,
+            parts_end: parts.len(),
+            ends_unit,
+        });
     }
-    let len = data.len() as u64;
+    let stored = parts.iter().all(|p| p.stored);
     Ok(ChunkOut {
         data: out,
         input,
-        crc,
-        len,
+        parts,
+        pieces,
         stored,
-        last,
     })
 }
 
@@ -635,9 +992,9 @@ mod tests {
         let mut w = ParallelGzWriter::new(Vec::new(), opts).expect("writer");
         w.write_all(&data).expect("write");
         let (out, stats) = w.finish().expect("finish");
-        // 4 full chunks and the (empty) final one
-        assert_eq!(stats.chunks, 5);
-        assert_eq!(stats.stored_chunks, 3);
+        // 4 full chunks, the last of them final
+        assert_eq!(stats.chunks, 4);
+        assert_eq!(stats.stored_chunks, 2);
         assert!(out.len() < 200_000 + 200_000 / 2, "{}", out.len());
         assert_eq!(gunzip(&out), data);
     }
@@ -686,6 +1043,112 @@ mod tests {
             .expect("gzip runs");
         assert!(out.status.success());
         assert_eq!(out.stdout, data);
+    }
+
+    /// Segmented output of `parts` (one unit each): the stream and its units.
+    fn units_of(parts: &[Vec<u8>], chunk: usize) -> (Vec<u8>, Vec<UnitInfo>) {
+        let opts = GzOptions {
+            threads: 2,
+            level: 6,
+            chunk_size: chunk,
+        };
+        let mut w = ParallelGzWriter::new(Vec::new(), opts).expect("writer");
+        w.set_segmented(true);
+        for p in parts {
+            w.write_all(p).expect("write");
+            w.cut().expect("cut");
+        }
+        w.drain_all().expect("drain");
+        let mut units = Vec::new();
+        while let Some(u) = w.pop_unit() {
+            units.push(u);
+        }
+        let (out, _) = w.finish().expect("finish");
+        (out, units)
+    }
+
+    fn inflate_alone(unit: &[u8]) -> Vec<u8> {
+        let mut d = flate2::Decompress::new(false);
+        let mut input = unit.to_vec();
+        // an empty final stored block: the unit must end on a byte-aligned block boundary
+        input.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+        let mut out = Vec::with_capacity(8 << 20);
+        let st = d
+            .decompress_vec(&input, &mut out, flate2::FlushDecompress::Finish)
+            .expect("inflates on its own");
+        assert_eq!(st, Status::StreamEnd);
+        assert_eq!(d.total_in() as usize, input.len());
+        out
+    }
+
+    #[test]
+    fn every_unit_inflates_on_its_own_to_its_input() {
+        let parts = vec![
+            texty(300_000),
+            pseudo_random(200_000, 3),
+            texty(10),
+            pseudo_random(5, 4),
+            [texty(70_000), pseudo_random(150_000, 5)].concat(),
+        ];
+        let (out, units) = units_of(&parts, 64 << 10);
+        assert_eq!(units.len(), parts.len());
+        let mut joined = Vec::new();
+        for (u, p) in units.iter().zip(&parts) {
+            let bytes = &out[u.offset as usize..(u.offset + u.len) as usize];
+            assert_eq!(&inflate_alone(bytes), p);
+            assert_eq!(u.ulen, p.len() as u64);
+            assert_eq!(u.crc, crc32fast::hash(p));
+            joined.extend_from_slice(p);
+        }
+        assert_eq!(gunzip(&out), joined);
+    }
+
+    #[test]
+    fn raw_units_with_clone_padding_make_a_valid_stream() {
+        let parts = vec![texty(100_000), pseudo_random(300_000, 9)];
+        let (src, units) = units_of(&parts, 1 << 20);
+        for align in [0u64, 4096, 512] {
+            let mut w = ParallelGzWriter::new(Vec::new(), GzOptions::default()).expect("writer");
+            w.set_segmented(true);
+            w.set_clone_align(align);
+            let lead = texty(777);
+            w.write_all(&lead).expect("write");
+            w.cut().expect("cut");
+            for u in &units {
+                let bytes = src[u.offset as usize..(u.offset + u.len) as usize].to_vec();
+                w.queue_raw(RawUnit {
+                    write: Box::new(move |o: &mut Vec<u8>| {
+                        o.extend_from_slice(&bytes);
+                        Ok(())
+                    }),
+                    src_offset: u.offset,
+                    len: u.len,
+                    ulen: u.ulen,
+                    crc: u.crc,
+                })
+                .expect("raw");
+            }
+            w.drain_all().expect("drain");
+            let mut placed = Vec::new();
+            while let Some(u) = w.pop_unit() {
+                placed.push(u);
+            }
+            let padding = w.padding_bytes;
+            let (out, stats) = w.finish().expect("finish");
+            let want = [lead.clone(), parts[0].clone(), parts[1].clone()].concat();
+            assert_eq!(gunzip(&out), want, "align {align}");
+            assert_eq!(stats.crc32, crc32fast::hash(&want));
+            if align > 0 {
+                for (p, u) in placed[1..].iter().zip(&units) {
+                    if u.len >= align {
+                        assert_eq!(p.offset % align, u.offset % align);
+                    }
+                }
+                assert!(padding > 0);
+            } else {
+                assert_eq!(padding, 0);
+            }
+        }
     }
 
     proptest! {

@@ -18,7 +18,8 @@ use super::control::JobControl;
 use super::hashing::to_hex;
 use super::limits::{Budget, BOOKKEEPING_CAP, LIST_CAP, MAX_LONG_NAME, ZSTD_WINDOW_LOG_MAX};
 use super::manifest::{
-    decode_trailer_header, encode_record, is_trailer_header, EntryKind, ManifestEntry,
+    decode_trailer_header_v, encode_record, is_trailer_header, EntryKind, Locator, ManifestEntry,
+    EXT_LEN,
 };
 use super::tarread::{EntryData, TarStream, BLOCK};
 use super::validate::{Plan, Validator};
@@ -429,14 +430,30 @@ fn read_entries(
     // Past the end-of-archive marker: our manifest trailer, if any, then only zero blocks up
     // to the end of the stream (which also checks the compressed format's own checksum).
     let mut block = [0u8; BLOCK];
+    let mut version = 0;
+    let mut located = false;
     while tar.read_block(&mut block)? {
         if block.iter().all(|&b| b == 0) {
             continue;
         }
         if !counts.manifest && is_trailer_header(&block) {
-            check_manifest(tar, ctl, &block, &fps, seq.clone().finalize().into())?;
+            version = check_manifest(tar, ctl, &block, &fps, seq.clone().finalize().into())?;
             counts.manifest = true;
             continue;
+        }
+        // A version 2 manifest may be followed by its locator block (manifest.rs).
+        if version >= 2 && !located {
+            if let Some(loc) = Locator::decode(&block) {
+                if loc.entries != fps.list.len() as u64 {
+                    return Err(Error::BadArchive(format!(
+                        "manifest locator: {} entries, the archive has {}",
+                        loc.entries,
+                        fps.list.len()
+                    )));
+                }
+                located = true;
+                continue;
+            }
         }
         return Err(Error::BadArchive(format!(
             "data after the end-of-archive marker (offset {})",
@@ -454,16 +471,16 @@ fn read_entries(
 }
 
 /// Reads the manifest trailer (its header block is `header`) and compares each record with the
-/// entry read at its position.
+/// entry read at its position; returns the trailer's version.
 fn check_manifest(
     tar: &mut TarStream<'_>,
     ctl: &JobControl,
     header: &[u8; BLOCK],
     fps: &Fingerprints,
     entries_digest: [u8; 32],
-) -> Result<()> {
+) -> Result<u32> {
     let bad = |m: String| Error::BadArchive(format!("manifest: {m}"));
-    let (n, len, crc) = decode_trailer_header(header)?;
+    let (n, len, crc, version) = decode_trailer_header_v(header)?;
     if n != fps.list.len() as u64 {
         return Err(bad(format!(
             "it lists {n} entries, the archive has {}",
@@ -497,6 +514,10 @@ fn check_manifest(
         let path = body.bytes(u64::from(le32(25)))?;
         let llen: [u8; 4] = body.array()?;
         let link = body.bytes(u64::from(u32::from_le_bytes(llen)))?;
+        if version >= 2 {
+            // identity and unit: what a later set reuses, nothing the tar stream holds
+            let _ext: [u8; EXT_LEN] = body.array()?;
+        }
         let m = ManifestEntry {
             path,
             kind,
@@ -547,7 +568,7 @@ fn check_manifest(
     if padding.iter().any(|&b| b != 0) {
         return Err(bad("non-zero padding".into()));
     }
-    Ok(())
+    Ok(version)
 }
 
 /// The manifest body: exactly `left` more bytes, crc32 computed on the way.

@@ -1,0 +1,414 @@
+//! Reading the previous set's archive (PREV) for reuse (issue 15): its index, found without
+//! inflating the archive, and the check of every unit before its bytes are copied.
+//!
+//! PREV is untrusted. What is used of it:
+//! * the tail (`Locator`, manifest.rs): the last 530 bytes of a `.tar.gz` this engine wrote are
+//!   a stored block holding the locator, the empty final block and the gzip trailer; the
+//!   locator names the unit holding the end-of-archive marker and the manifest, which is
+//!   inflated on its own and read record by record (names bounded, nothing kept but the
+//!   records of one unit at a time; a unit of more than `MAX_UNIT_ENTRIES` entries is ignored);
+//! * for each unit the new set would reuse: its bytes are inflated on their own and must give
+//!   exactly the tar headers the new set would write for those files (byte for byte), their
+//!   data with the crc32 PREV records for each file, zero padding, the unit's recorded length
+//!   and crc32 in all, and end on a byte-aligned block boundary without a final block.
+//!
+//! How "on its own and byte-aligned" is checked: the unit is inflated as a raw deflate stream
+//! without dictionary (a back-reference before its start is an error of the inflater), then
+//! the 5 bytes of an empty *final stored* block are fed after it, and the inflater must end
+//! exactly at their end. If the unit stopped mid-block or off a byte boundary, those 5 bytes
+//! would be read as something else: a header from leftover bits (LEN/NLEN then mismatch, or
+//! the fixed/dynamic codes run out without an end-of-block and final block), or as stored
+//! data; none ends the stream exactly there. A unit that ends with a final block ends the
+//! stream before the sentinel. So a unit that passes decodes to the same bytes at any
+//! byte-aligned position of any deflate stream, which is what splicing needs.
+//!
+//! Anything that fails makes that unit's files be compressed from the source again; a PREV
+//! that is missing, not ours, encrypted, without an index (older archives) or whose index is
+//! damaged is simply not used. Reading stays within fixed memory; every loop checks cancel.
+
+use super::control::JobControl;
+use super::limits::MAX_LONG_NAME;
+use super::manifest::{
+    decode_trailer_header_v, EntryExt, EntryKind, Locator, ManifestEntry, Unit, EXT_LEN,
+};
+use flate2::{Decompress, FlushDecompress, Status};
+use std::cmp::Ordering;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+
+/// An empty final stored block: fed after a unit to prove it ends on a block boundary.
+const SENTINEL: [u8; 5] = [0x01, 0x00, 0x00, 0xff, 0xff];
+/// Our gzip header (create writes exactly this).
+pub(crate) const GZ_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+/// Bytes after the tail unit: stored block header, locator, empty final block, trailer.
+pub(crate) const TAIL: u64 = 5 + 512 + 5 + 8;
+/// Entries of one unit a reader holds at most.
+pub(crate) const MAX_UNIT_ENTRIES: usize = 4096;
+const READ_BUF: usize = 256 << 10;
+
+/// A previous archive whose index was found.
+pub(crate) struct Prev {
+    pub(crate) file: Arc<File>,
+    locator: Locator,
+}
+
+impl Prev {
+    /// Opens PREV and reads its locator; `Err(why)` when it cannot be used.
+    pub(crate) fn open(path: &Path) -> std::result::Result<Prev, String> {
+        let file = crate::fsutil::open_regular(path).map_err(|e| format!("{e}"))?;
+        let len = file
+            .metadata()
+            .map_err(|e| format!("cannot stat it: {e}"))?
+            .len();
+        if len < GZ_HEADER.len() as u64 + TAIL {
+            return Err("not an archive made by this engine (too short)".into());
+        }
+        let mut head = [0u8; 10];
+        file.read_exact_at(&mut head, 0)
+            .map_err(|e| format!("read error: {e}"))?;
+        if head[..2] != GZ_HEADER[..2] {
+            return Err("not a gzip file (an encrypted set's archive is not reused)".into());
+        }
+        if head != GZ_HEADER {
+            return Err("not an archive made by this engine (gzip header)".into());
+        }
+        let mut tail = [0u8; TAIL as usize];
+        file.read_exact_at(&mut tail, len - TAIL)
+            .map_err(|e| format!("read error: {e}"))?;
+        let stored_header = [0x00, 0x00, 0x02, 0xff, 0xfd];
+        if tail[..5] != stored_header || tail[517..522] != SENTINEL {
+            return Err("no reuse index (made by an older version, or not by this engine)".into());
+        }
+        let locator = Locator::decode(&tail[5..517])
+            .ok_or_else(|| "no reuse index (bad locator block)".to_string())?;
+        let u = locator.unit;
+        if u.offset < GZ_HEADER.len() as u64
+            || u.offset.checked_add(u.len) != Some(len - TAIL)
+            || u.ulen < 1024 + 512
+        {
+            return Err("damaged reuse index (locator out of place)".into());
+        }
+        Ok(Prev {
+            file: Arc::new(file),
+            locator,
+        })
+    }
+
+    /// The manifest records, streamed from the tail unit.
+    pub(crate) fn records<'c>(
+        &self,
+        ctl: &'c JobControl,
+    ) -> std::result::Result<Records<'c>, String> {
+        let mut r = UnitReader::new(Arc::clone(&self.file), self.locator.unit, ctl);
+        let mut zeros = [0u8; 1024];
+        read_exact(&mut r, &mut zeros)?;
+        if zeros.iter().any(|&b| b != 0) {
+            return Err("damaged reuse index (no end-of-archive marker)".into());
+        }
+        let mut header = [0u8; 512];
+        read_exact(&mut r, &mut header)?;
+        let (n, len, crc, version) = decode_trailer_header_v(&header).map_err(|e| e.to_string())?;
+        if version < 2 {
+            return Err("no reuse index (manifest version 1)".into());
+        }
+        if n != self.locator.entries {
+            return Err("damaged reuse index (entry counts differ)".into());
+        }
+        Ok(Records {
+            r,
+            left: n,
+            body_left: len,
+            crc_want: crc,
+            crc: crc32fast::Hasher::new(),
+        })
+    }
+}
+
+fn read_exact(r: &mut impl Read, buf: &mut [u8]) -> std::result::Result<(), String> {
+    r.read_exact(buf).map_err(|e| format!("reuse index: {e}"))
+}
+
+/// The manifest records of PREV, one at a time.
+pub(crate) struct Records<'c> {
+    r: UnitReader<'c>,
+    left: u64,
+    body_left: u64,
+    crc_want: u32,
+    crc: crc32fast::Hasher,
+}
+
+impl Records<'_> {
+    fn take(&mut self, buf: &mut [u8]) -> std::result::Result<(), String> {
+        if buf.len() as u64 > self.body_left {
+            return Err("damaged reuse index (record past the body)".into());
+        }
+        read_exact(&mut self.r, buf)?;
+        self.body_left -= buf.len() as u64;
+        self.crc.update(buf);
+        Ok(())
+    }
+
+    fn bytes(&mut self, n: u32) -> std::result::Result<Vec<u8>, String> {
+        if u64::from(n) > MAX_LONG_NAME {
+            return Err("damaged reuse index (name too long)".into());
+        }
+        let mut v = vec![0u8; n as usize];
+        self.take(&mut v)?;
+        Ok(v)
+    }
+
+    /// The next record; `Ok(None)` after the last one (whose body crc32 then matched).
+    pub(crate) fn next_record(
+        &mut self,
+    ) -> std::result::Result<Option<(ManifestEntry, EntryExt)>, String> {
+        if self.left == 0 {
+            if self.body_left != 0 || self.crc.clone().finalize() != self.crc_want {
+                return Err("damaged reuse index (manifest crc32)".into());
+            }
+            return Ok(None);
+        }
+        self.left -= 1;
+        let mut fixed = [0u8; 29];
+        self.take(&mut fixed)?;
+        let kind = EntryKind::from_code(fixed[0])
+            .ok_or_else(|| "damaged reuse index (entry kind)".to_string())?;
+        let le32 = |at: usize| {
+            u32::from_le_bytes([fixed[at], fixed[at + 1], fixed[at + 2], fixed[at + 3]])
+        };
+        let le64 = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&fixed[at..at + 8]);
+            b
+        };
+        let path = self.bytes(le32(25))?;
+        let mut l = [0u8; 4];
+        self.take(&mut l)?;
+        let link = self.bytes(u32::from_le_bytes(l))?;
+        let mut ext = [0u8; EXT_LEN];
+        self.take(&mut ext)?;
+        let e = ManifestEntry {
+            path,
+            kind,
+            size: u64::from_le_bytes(le64(13)),
+            mtime: i64::from_le_bytes(le64(5)),
+            mode: le32(1),
+            crc32: le32(21),
+            link: matches!(kind, EntryKind::Symlink | EntryKind::Hardlink).then_some(link),
+        };
+        Ok(Some((e, EntryExt::decode(&ext))))
+    }
+}
+
+/// Inflates one unit of a file on its own, then proves it ended on a byte-aligned block
+/// boundary (module doc). Output beyond the unit's recorded length is an error.
+pub(crate) struct UnitReader<'c> {
+    file: Arc<File>,
+    unit: Unit,
+    pos: u64,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    dec: Decompress,
+    sentinel: bool,
+    done: bool,
+    ctl: &'c JobControl,
+}
+
+impl<'c> UnitReader<'c> {
+    pub(crate) fn new(file: Arc<File>, unit: Unit, ctl: &'c JobControl) -> Self {
+        UnitReader {
+            file,
+            unit,
+            pos: 0,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            dec: Decompress::new(false),
+            sentinel: false,
+            done: false,
+            ctl,
+        }
+    }
+
+    fn bad(msg: &str) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
+    }
+}
+
+impl Read for UnitReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.done {
+                return Ok(0);
+            }
+            if self.ctl.is_cancelled() {
+                return Err(io::Error::other("cancelled"));
+            }
+            if self.start == self.end {
+                if self.pos < self.unit.len {
+                    let n = (self.unit.len - self.pos).min(READ_BUF as u64) as usize;
+                    self.buf.resize(n, 0);
+                    self.file
+                        .read_exact_at(&mut self.buf[..n], self.unit.offset + self.pos)?;
+                    self.pos += n as u64;
+                    self.start = 0;
+                    self.end = n;
+                } else if !self.sentinel {
+                    self.buf.clear();
+                    self.buf.extend_from_slice(&SENTINEL);
+                    self.sentinel = true;
+                    self.start = 0;
+                    self.end = SENTINEL.len();
+                } else {
+                    return Err(Self::bad("the unit does not end on a block boundary"));
+                }
+            }
+            let (in0, out0) = (self.dec.total_in(), self.dec.total_out());
+            let status = self
+                .dec
+                .decompress(&self.buf[self.start..self.end], out, FlushDecompress::None)
+                .map_err(|e| Self::bad(&format!("inflate: {e}")))?;
+            let used = (self.dec.total_in() - in0) as usize;
+            let made = (self.dec.total_out() - out0) as usize;
+            self.start += used;
+            if self.dec.total_out() > self.unit.ulen {
+                return Err(Self::bad(
+                    "the unit inflates to more than its recorded length",
+                ));
+            }
+            if status == Status::StreamEnd {
+                if !self.sentinel || self.start != self.end {
+                    return Err(Self::bad(
+                        "the unit ends with a final block or off a boundary",
+                    ));
+                }
+                self.done = true;
+            }
+            if made > 0 {
+                return Ok(made);
+            }
+            if used == 0 && !self.done {
+                return Err(Self::bad("the inflater made no progress"));
+            }
+        }
+    }
+}
+
+/// What a unit must inflate to, piece by piece.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// Exactly these bytes (tar headers, GNU long-name entries).
+    Bytes(Vec<u8>),
+    /// File data of this length and crc32.
+    Data { len: u64, crc: u32 },
+    /// Zero bytes (padding to the next tar block).
+    Zeros(u64),
+}
+
+/// Checks that `unit` of `file` inflates, on its own, to exactly `expect`, with the unit's
+/// recorded length and crc32 (module doc). `Err(why)` otherwise.
+pub(crate) fn check_unit(
+    file: Arc<File>,
+    unit: Unit,
+    expect: &[Expect],
+    ctl: &JobControl,
+) -> std::result::Result<(), String> {
+    let total: u64 = expect
+        .iter()
+        .map(|e| match e {
+            Expect::Bytes(b) => b.len() as u64,
+            Expect::Data { len, .. } | Expect::Zeros(len) => *len,
+        })
+        .sum();
+    if total != unit.ulen {
+        return Err("its length is not what the files need".into());
+    }
+    let mut r = UnitReader::new(file, unit, ctl);
+    let mut buf = vec![0u8; READ_BUF];
+    let mut all = crc32fast::Hasher::new();
+    let io_err = |e: io::Error| format!("{e}");
+    for e in expect {
+        match e {
+            Expect::Bytes(want) => {
+                let got = &mut buf[..want.len().min(READ_BUF)];
+                if want.len() > READ_BUF {
+                    return Err("a header too long".into());
+                }
+                r.read_exact(got).map_err(io_err)?;
+                if got != &want[..] {
+                    return Err("a tar header differs from the file's".into());
+                }
+                all.update(got);
+            }
+            Expect::Data { len, crc } => {
+                let mut h = crc32fast::Hasher::new();
+                let mut left = *len;
+                while left > 0 {
+                    let n = left.min(READ_BUF as u64) as usize;
+                    r.read_exact(&mut buf[..n]).map_err(io_err)?;
+                    h.update(&buf[..n]);
+                    all.update(&buf[..n]);
+                    left -= n as u64;
+                }
+                if h.finalize() != *crc {
+                    return Err("file data differs from its recorded crc32".into());
+                }
+            }
+            Expect::Zeros(n) => {
+                let n = *n as usize;
+                if n > READ_BUF {
+                    return Err("padding too long".into());
+                }
+                r.read_exact(&mut buf[..n]).map_err(io_err)?;
+                if buf[..n].iter().any(|&b| b != 0) {
+                    return Err("non-zero tar padding".into());
+                }
+                all.update(&buf[..n]);
+            }
+        }
+    }
+    // the end: no more output, and the sentinel proves the boundary
+    let mut one = [0u8; 1];
+    if r.read(&mut one).map_err(io_err)? != 0 {
+        return Err("more data than recorded".into());
+    }
+    if all.finalize() != unit.crc {
+        return Err("crc32 differs from the recorded one".into());
+    }
+    Ok(())
+}
+
+/// Order of two archive names in the walk (`create`): component by component, bytewise, a
+/// directory right before what it holds.
+pub(crate) fn walk_cmp(a: &[u8], b: &[u8]) -> Ordering {
+    let trim = |p: &'_ [u8]| -> Vec<u8> {
+        let mut v = p.to_vec();
+        while v.len() > 1 && v.last() == Some(&b'/') {
+            v.pop();
+        }
+        v
+    };
+    let (a, b) = (trim(a), trim(b));
+    a.split(|&c| c == b'/').cmp(b.split(|&c| c == b'/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walk_order_puts_a_directory_before_its_contents_and_siblings_bytewise() {
+        assert_eq!(walk_cmp(b"./", b"./a"), Ordering::Less);
+        assert_eq!(walk_cmp(b"./a/", b"./a/b"), Ordering::Less);
+        // bytewise './a.x' < './a/b', but the walk visits the directory ./a first
+        assert_eq!(walk_cmp(b"./a/b", b"./a.x"), Ordering::Less);
+        assert_eq!(walk_cmp(b"./a/", b"./a"), Ordering::Equal);
+        assert_eq!(walk_cmp(b"./b", b"./a/z"), Ordering::Greater);
+    }
+}
