@@ -5,6 +5,9 @@
 //! in-process without fsync (the tar pipelines do not fsync either). Not a test: timings depend
 //! on the machine and its load; run it on an idle machine.
 //!
+//! Size: three benches (trees, `--incremental`, `--reflink`) sharing the tree generator,
+//! the timing and the table printer.
+//!
 //! `--incremental` (issue 15) instead makes sets of a generated mixed tree: a first, a second
 //! with nothing changed and a third with 5% of the files changed or added, each with `--reuse`
 //! of the one before, beside `tar -czf`, `tar -cf` and `cp` of the previous archive, the extract

@@ -1,5 +1,8 @@
 //! `create`: a directory tree or an explicit list of files into `.tar.gz` / `.tar.zst`.
-
+//!
+//! Size: the walk, the unit planning, the reuse of a previous archive's units and the sink
+//! that writes them share one entry order and one offset bookkeeping; split, each part would
+//! have to re-derive it. A candidate for splitting along the walk/plan/write seams later.
 //!
 //! In `.tar.gz` output every entry's tar header and data are compressed as part of a *unit*
 //! (pgzip.rs): a directory, a symlink and a file of `SOLO` bytes or more are a unit each, and

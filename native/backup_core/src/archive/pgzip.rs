@@ -1,6 +1,9 @@
 //! `ParallelGzWriter`: a streaming gzip writer that deflates on several threads and still writes
 //! ONE gzip member that `gzip -d`, GNU tar, Python's tarfile and `erl_tar` read.
 //!
+//! Size: the writer, its workers and the unit framing (byte-aligned units a later set can
+//! splice, with their CRCs combined into one trailer) must agree on every flush; kept together.
+//!
 //! How (the pigz scheme): input is cut into chunks; each chunk is raw-deflated on a worker with the
 //! previous 32 KiB of input as preset dictionary (so matches reach back across the cut and the
 //! ratio stays that of a serial deflate), and ends with a sync flush (an empty stored block), which
