@@ -82,9 +82,7 @@ end_per_suite(_Config) ->
 init_per_testcase(_Case, Config) ->
     Context = ?config(context, Config),
     ok = zb_test_util:wait_idle(Context),
-    Dir = backup_create:dir(Context),
-    {ok, Names} = file:list_dir(Dir),
-    [ ok = file:delete(filename:join(Dir, N)) || N <- Names, filelib:is_regular(filename:join(Dir, N)) ],
+    Dir = zb_test_util:empty_backup_dir(Context),
     ok = m_config:set_value(mod_backup, encrypt_backups, <<"false">>, Context),
     zotonic_host:mqtt_flush(?SITE),
     [ {dir, Dir} | Config ].

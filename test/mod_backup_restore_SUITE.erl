@@ -106,9 +106,7 @@ init_per_testcase(Case, Config) when Case =:= standby_follows_production; Case =
 init_per_testcase(_Case, Config) ->
     Context = ?config(context, Config),
     ok = zb_test_util:wait_idle(Context),
-    Dir = backup_create:dir(Context),
-    {ok, Names} = file:list_dir(Dir),
-    [ ok = file:delete(filename:join(Dir, N)) || N <- Names, filelib:is_regular(filename:join(Dir, N)) ],
+    Dir = zb_test_util:empty_backup_dir(Context),
     ok = m_config:set_value(mod_backup, encrypt_backups, <<"false">>, Context),
     zotonic_host:mqtt_flush(?SITE),
     [ {dir, Dir} | Config ].
@@ -335,40 +333,42 @@ stock_restore_functions(Config) ->
 
 %% A dump cut in the middle is refused before the database is touched.
 truncated_dump_keeps_schema(Config) ->
-    Context = ?config(context, Config),
-    Dir = ?config(dir, Config),
-    Name = make_backup(Context),
-    SqlGz = filename:join(Dir, <<Name/binary, ".sql.gz">>),
-    {ok, Bin} = file:read_file(SqlGz),
-    ok = file:write_file(SqlGz, binary:part(Bin, 0, byte_size(Bin) div 2)),
-    failed_restore_keeps_schema(Name, bad_dump, Context).
+    broken_dump_keeps_schema(Config, bad_dump, fun(Gz) -> binary:part(Gz, 0, byte_size(Gz) div 2) end).
 
 %% A complete gzip stream whose SQL stops half-way (no "dump complete" line) is refused too.
 unfinished_sql_keeps_schema(Config) ->
-    Context = ?config(context, Config),
-    Dir = ?config(dir, Config),
-    Name = make_backup(Context),
-    SqlGz = filename:join(Dir, <<Name/binary, ".sql.gz">>),
-    {ok, Bin} = file:read_file(SqlGz),
-    Sql = zlib:gunzip(Bin),
-    ok = file:write_file(SqlGz, zlib:gzip(binary:part(Sql, 0, byte_size(Sql) div 2))),
-    failed_restore_keeps_schema(Name, bad_dump, Context).
+    broken_dump_keeps_schema(Config, bad_dump, fun(Gz) ->
+        Sql = zlib:gunzip(Gz),
+        zlib:gzip(binary:part(Sql, 0, byte_size(Sql) div 2))
+    end).
 
 %% A statement failing in the middle of the import: psql stops, the transaction is rolled
 %% back, the half import is gone and the old schema is back under its name.
 failing_import_rolls_back(Config) ->
+    broken_dump_keeps_schema(Config, database_import, fun(Gz) ->
+        Sql = zlib:gunzip(Gz),
+        % After the first COPY block: the new schema and some rows exist when it fails.
+        {Pos, _} = binary:match(Sql, <<"\n\\.\n">>),
+        Cut = Pos + 4,
+        Bad = <<"SELECT * FROM \"no_such_table_at_all\";\n">>,
+        zlib:gzip([binary:part(Sql, 0, Cut), Bad, binary:part(Sql, Cut, byte_size(Sql) - Cut)])
+    end).
+
+%% A dump of another schema is refused.
+schema_mismatch_refused(Config) ->
+    broken_dump_keeps_schema(Config, schema_mismatch, fun(Gz) ->
+        zlib:gzip(binary:replace(zlib:gunzip(Gz), <<"CREATE SCHEMA \"public\"">>, <<"CREATE SCHEMA \"other\"">>))
+    end).
+
+%% A new set whose dump Break rewrites (gzip bytes in, gzip bytes out): restoring its database
+%% fails with Reason and leaves the site as it was.
+broken_dump_keeps_schema(Config, Reason, Break) ->
     Context = ?config(context, Config),
-    Dir = ?config(dir, Config),
     Name = make_backup(Context),
-    SqlGz = filename:join(Dir, <<Name/binary, ".sql.gz">>),
+    SqlGz = filename:join(?config(dir, Config), <<Name/binary, ".sql.gz">>),
     {ok, Bin} = file:read_file(SqlGz),
-    Sql = zlib:gunzip(Bin),
-    % After the first COPY block: the new schema and some rows exist when it fails.
-    {Pos, _} = binary:match(Sql, <<"\n\\.\n">>),
-    Cut = Pos + 4,
-    Bad = <<"SELECT * FROM \"no_such_table_at_all\";\n">>,
-    ok = file:write_file(SqlGz, zlib:gzip([binary:part(Sql, 0, Cut), Bad, binary:part(Sql, Cut, byte_size(Sql) - Cut)])),
-    failed_restore_keeps_schema(Name, database_import, Context).
+    ok = file:write_file(SqlGz, Break(Bin)),
+    failed_restore_keeps_schema(Name, Reason, Context).
 
 failed_restore_keeps_schema(Name, Reason, Context) ->
     Before = snapshot(?SITE, Context),
@@ -380,17 +380,6 @@ failed_restore_keeps_schema(Name, Reason, Context) ->
     ?assertEqual(Old, whereis(server(?SITE))),
     ?assertEqual([<<"public">>], schemas(?SITE)),
     ok = no_leftovers(Context).
-
-%% A dump of another schema is refused.
-schema_mismatch_refused(Config) ->
-    Context = ?config(context, Config),
-    Dir = ?config(dir, Config),
-    Name = make_backup(Context),
-    SqlGz = filename:join(Dir, <<Name/binary, ".sql.gz">>),
-    {ok, Bin} = file:read_file(SqlGz),
-    Sql = binary:replace(zlib:gunzip(Bin), <<"CREATE SCHEMA \"public\"">>, <<"CREATE SCHEMA \"other\"">>),
-    ok = file:write_file(SqlGz, zlib:gzip(Sql)),
-    failed_restore_keeps_schema(Name, schema_mismatch, Context).
 
 %% `zbackup restore-check' and the restore apply one dump rule: on the same broken dumps they
 %% reach the same verdict (the CLI's reason is the restore's error), and both pass the good one.

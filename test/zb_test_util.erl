@@ -13,6 +13,7 @@
     hold_queue/0,
     release_queue/0,
     dir_files/1,
+    empty_backup_dir/1,
     is_tmp/1,
     sha256_file/1,
     populate_database/1,
@@ -83,6 +84,15 @@ release_queue() ->
 dir_files(Dir) ->
     {ok, Names} = file:list_dir(Dir),
     lists:sort([ unicode:characters_to_binary(N) || N <- Names ]).
+
+%% @doc The site's backup directory with every regular file in it deleted (a case starts
+%% without sets); the directory itself.
+-spec empty_backup_dir(z:context()) -> file:filename_all().
+empty_backup_dir(Context) ->
+    Dir = backup_create:dir(Context),
+    {ok, Names} = file:list_dir(Dir),
+    [ ok = file:delete(filename:join(Dir, N)) || N <- Names, filelib:is_regular(filename:join(Dir, N)) ],
+    Dir.
 
 %% @doc A name of a file still being written (or left by an interrupted write).
 -spec is_tmp(binary()) -> boolean().
