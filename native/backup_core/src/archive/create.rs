@@ -949,8 +949,9 @@ pub fn create_reusing(
     let mut planner = Planner::new(walk(source)?, records);
     for step in &mut planner {
         ctl.check()?;
-        let item = match step {
-            Step::One(Walked::Item(item)) => item,
+        // The files this step compresses (none when it spliced a unit of PREV).
+        let fresh = match step {
+            Step::One(Walked::Item(item)) => vec![item],
             Step::One(Walked::Skipped(path, why)) => {
                 skipped.push((path, why));
                 continue;
@@ -990,37 +991,24 @@ pub fn create_reusing(
                     waiting.queue.push_back((rec, ext_of(&item.meta), Some(id)));
                 }
                 waiting.settle(&mut sink, &mut manifest).map_err(io_err)?;
-                continue;
+                Vec::new()
             }
-            Step::Reusable(_, items) => {
-                // failed its check: compress these files anew, one by one
-                for item in items {
-                    archive_grouped(
-                        &tmp_path,
-                        &item,
-                        &mut sink,
-                        &mut buf,
-                        ctl,
-                        &mut skipped,
-                        &mut waiting,
-                        &mut bytes_in,
-                    )?;
-                    waiting.settle(&mut sink, &mut manifest).map_err(io_err)?;
-                }
-                continue;
-            }
+            // failed its check: compress these files anew, one by one
+            Step::Reusable(_, items) => items,
         };
-        archive_grouped(
-            &tmp_path,
-            &item,
-            &mut sink,
-            &mut buf,
-            ctl,
-            &mut skipped,
-            &mut waiting,
-            &mut bytes_in,
-        )?;
-        waiting.settle(&mut sink, &mut manifest).map_err(io_err)?;
+        for item in fresh {
+            archive_grouped(
+                &tmp_path,
+                &item,
+                &mut sink,
+                &mut buf,
+                ctl,
+                &mut skipped,
+                &mut waiting,
+                &mut bytes_in,
+            )?;
+            waiting.settle(&mut sink, &mut manifest).map_err(io_err)?;
+        }
     }
     // every entry's unit written: the manifest is complete
     sink.cut().map_err(io_err)?;

@@ -419,7 +419,9 @@ fn apply_one(root: &mut Value, op: &Op, budget: &mut usize) -> Result<(), RevErr
             let Value::List(old, None) = slot else {
                 return Err(corrupt("list delta on a non-list"));
             };
-            let rebuilt = rebuild_list(std::mem::take(old), items, depth, budget)?;
+            let rebuilt = rebuild_list(std::mem::take(old), items, |b| {
+                parse_at(b, depth + 1, budget)
+            })?;
             *slot = Value::List(rebuilt, None);
         }
         Action::Put(k, v) => {
@@ -451,11 +453,12 @@ fn apply_one(root: &mut Value, op: &Op, budget: &mut usize) -> Result<(), RevErr
     Ok(())
 }
 
-fn rebuild_list(
+/// The list `items` make of `old` (format 1 deltas rebuild lists the same way), each new
+/// element parsed by `parse`.
+pub(super) fn rebuild_list(
     old: Vec<Value>,
     items: &[ListItem],
-    depth: usize,
-    budget: &mut usize,
+    mut parse: impl FnMut(&[u8]) -> Result<Value, RevError>,
 ) -> Result<Vec<Value>, RevError> {
     let mut out = Vec::with_capacity(old.len());
     let mut rest = old.into_iter();
@@ -473,7 +476,7 @@ fn rebuild_list(
                     );
                 }
             }
-            ListItem::New(bytes) => out.push(parse_at(bytes, depth + 1, budget)?),
+            ListItem::New(bytes) => out.push(parse(bytes)?),
         }
     }
     if out.is_empty() {

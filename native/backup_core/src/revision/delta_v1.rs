@@ -4,6 +4,7 @@
 //! recurses. Paths walk through map keys (the key's ETF) and tuple/list positions; values are ETF
 //! bodies, parsed with the depth budget left below their path.
 
+use super::delta::rebuild_list;
 use super::etf::{self, Value, MAX_DEPTH};
 use super::textdiff::{self, TextOp};
 use super::RevError;
@@ -32,14 +33,8 @@ pub enum Action {
     List(Vec<ListItem>),
 }
 
-/// One step rebuilding a list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ListItem {
-    /// Skip `skip` old elements, then keep the next `len`.
-    Old { skip: u32, len: u32 },
-    /// A new element (ETF body).
-    New(ByteBuf),
-}
+/// One step rebuilding a list: the same type, and so the same encoding, as format 2's.
+pub use super::delta::ListItem;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Op {
@@ -124,7 +119,10 @@ fn apply_one(root: &mut Value, op: &Op, budget: &mut usize) -> Result<(), RevErr
                     let Value::List(old, None) = slot else {
                         return Err(RevError::corrupt("list delta on a non-list"));
                     };
-                    let rebuilt = rebuild_list(std::mem::take(old), items, depth, budget)?;
+                    let rebuilt = rebuild_list(std::mem::take(old), items, |b| {
+                        charge(budget, b.len())?;
+                        parse_at(b, depth + 1)
+                    })?;
                     *slot = Value::List(rebuilt, None);
                 }
                 Action::Remove => return Err(RevError::corrupt("remove outside a map")),
@@ -132,40 +130,6 @@ fn apply_one(root: &mut Value, op: &Op, budget: &mut usize) -> Result<(), RevErr
             Ok(())
         }
     }
-}
-
-fn rebuild_list(
-    old: Vec<Value>,
-    items: &[ListItem],
-    depth: usize,
-    budget: &mut usize,
-) -> Result<Vec<Value>, RevError> {
-    let mut out = Vec::with_capacity(old.len());
-    let mut rest = old.into_iter();
-    for item in items {
-        match item {
-            ListItem::Old { skip, len } => {
-                for _ in 0..*skip {
-                    rest.next()
-                        .ok_or_else(|| RevError::corrupt("list delta skips past the end"))?;
-                }
-                for _ in 0..*len {
-                    out.push(
-                        rest.next()
-                            .ok_or_else(|| RevError::corrupt("list delta reads past the end"))?,
-                    );
-                }
-            }
-            ListItem::New(bytes) => {
-                charge(budget, bytes.len())?;
-                out.push(parse_at(bytes, depth + 1)?);
-            }
-        }
-    }
-    if out.is_empty() {
-        return Err(RevError::corrupt("list delta makes an empty list"));
-    }
-    Ok(out)
 }
 
 fn as_map(v: &mut Value) -> Result<&mut Vec<(Value, Value)>, RevError> {

@@ -354,9 +354,23 @@ proptest! {
     }
 }
 
+/// Text ops of both delta formats (copies in and out of range, inserts of `bytes`).
+fn arb_text_ops(
+    bytes: impl Strategy<Value = ByteBuf> + Clone,
+) -> impl Strategy<Value = Vec<textdiff::TextOp>> {
+    use textdiff::TextOp;
+    proptest::collection::vec(
+        prop_oneof![
+            (any::<u32>(), any::<u32>()).prop_map(|(skip, len)| TextOp::Copy { skip, len }),
+            (0u32..4, 0u32..8).prop_map(|(skip, len)| TextOp::Copy { skip, len }),
+            bytes.prop_map(TextOp::Insert),
+        ],
+        0..4,
+    )
+}
+
 fn arb_op() -> impl Strategy<Value = delta::Op> {
     use delta::{Action, ListItem, Op, Step};
-    use textdiff::TextOp;
     let bytes = || {
         prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..12),
@@ -377,15 +391,7 @@ fn arb_op() -> impl Strategy<Value = delta::Op> {
         any::<i64>().prop_map(Action::Time),
         (bytes(), bytes()).prop_map(|(k, v)| Action::Put(k, v)),
         proptest::collection::vec(0u32..8, 0..4).prop_map(Action::Drop),
-        proptest::collection::vec(
-            prop_oneof![
-                (any::<u32>(), any::<u32>()).prop_map(|(skip, len)| TextOp::Copy { skip, len }),
-                (0u32..4, 0u32..8).prop_map(|(skip, len)| TextOp::Copy { skip, len }),
-                bytes().prop_map(TextOp::Insert),
-            ],
-            0..4
-        )
-        .prop_map(Action::Text),
+        arb_text_ops(bytes()).prop_map(Action::Text),
         proptest::collection::vec(
             prop_oneof![
                 (any::<u32>(), any::<u32>()).prop_map(|(skip, len)| ListItem::Old { skip, len }),
@@ -401,7 +407,6 @@ fn arb_op() -> impl Strategy<Value = delta::Op> {
 
 fn arb_op_v1() -> impl Strategy<Value = delta_v1::Op> {
     use delta_v1::{Action, ListItem, Op, Step};
-    use textdiff::TextOp;
     let bytes = || {
         prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..12),
@@ -418,15 +423,7 @@ fn arb_op_v1() -> impl Strategy<Value = delta_v1::Op> {
     let action = prop_oneof![
         bytes().prop_map(Action::Set),
         Just(Action::Remove),
-        proptest::collection::vec(
-            prop_oneof![
-                (any::<u32>(), any::<u32>()).prop_map(|(skip, len)| TextOp::Copy { skip, len }),
-                (0u32..4, 0u32..8).prop_map(|(skip, len)| TextOp::Copy { skip, len }),
-                bytes().prop_map(TextOp::Insert),
-            ],
-            0..4
-        )
-        .prop_map(Action::Text),
+        arb_text_ops(bytes()).prop_map(Action::Text),
         proptest::collection::vec(
             prop_oneof![
                 (any::<u32>(), any::<u32>()).prop_map(|(skip, len)| ListItem::Old { skip, len }),
