@@ -145,7 +145,7 @@ make_set(#{ name := Name, is_full_backup := IsFull, context := Context } = Spec)
     Steps = [
         fun(Acc) -> step_database(Name, Dir, Server, Phases, Context, Acc) end,
         fun(Acc) -> step_config(Name, Dir, Server, Phases, Context, Acc) end,
-        fun(Acc) when IsFiles -> step_files(Name, Dir, Server, Phases, Context, Acc);
+        fun(Acc) when IsFiles -> step_files(Name, Dir, Server, Phases, IsEncrypt, Context, Acc);
            (Acc) -> {ok, Acc}
         end,
         fun(Acc) when IsEncrypt -> step_encrypt(Dir, Server, Phases, Context, Acc);
@@ -344,21 +344,10 @@ pg_dump(OutFile, #{ context := Context } = Options) ->
             {error, not_configured};
         PgDump ->
             DbOpts = z_db_pool:get_database_options(Context),
-            Dir = filename:dirname(OutFile),
-            Unique = integer_to_binary(erlang:unique_integer([positive])),
-            PassFile = filename:join(Dir, <<".pgpass-", Unique/binary, ".tmp">>),
-            try
-                case backup_pg:write_passfile(PassFile, DbOpts) of
-                    ok ->
-                        Env = [ {<<"PGPASSFILE">>, PassFile}, {<<"PGPASSWORD">>, <<>>} ],
-                        backup_archive:gzip_command(PgDump, pg_dump_args(DbOpts), Env, OutFile,
-                                                    archive_opts(maps:get(progress, Options, undefined)));
-                    {error, _} = Error ->
-                        Error
-                end
-            after
-                _ = file:delete(PassFile)
-            end
+            backup_pg:with_passfile(filename:dirname(OutFile), DbOpts, fun(Env) ->
+                backup_archive:gzip_command(PgDump, pg_dump_args(DbOpts), Env, OutFile,
+                                            archive_opts(maps:get(progress, Options, undefined)))
+            end)
     end.
 
 %% @doc The config tar's contents for a site: [{NameInArchive, PathOnDisk}], the config files
@@ -487,7 +476,7 @@ step_config(Name, Dir, Server, Phases, Context, Parts) ->
             {error, config_archive, Parts}
     end.
 
-step_files(Name, Dir, Server, Phases, Context, Parts) ->
+step_files(Name, Dir, Server, Phases, IsEncrypt, Context, Parts) ->
     ArchiveDir = z_path:media_archive(Context),
     case filelib:is_dir(ArchiveDir) of
         true ->
@@ -495,7 +484,8 @@ step_files(Name, Dir, Server, Phases, Context, Parts) ->
             mqtt_status(<<"archive_backup_started">>, Context),
             File = <<Name/binary, ".tar.gz">>,
             Tmp = tmp_path(Dir, File),
-            Prev = case backup_config:is_encrypting(Context) of
+            % An encrypted set keeps no plaintext archive to reuse (decided once per set).
+            Prev = case IsEncrypt of
                 true -> undefined;
                 false -> previous_files_archive(Dir)
             end,

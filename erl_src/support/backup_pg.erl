@@ -22,6 +22,7 @@
     opt/3,
     connection_args/1,
     write_passfile/2,
+    with_passfile/3,
     pg_dump_command/0,
     pg_dump_executable/0,
     psql_executable/0
@@ -70,6 +71,29 @@ write_passfile(PassFile, DbOpts) ->
             Result;
         {error, _} = Error ->
             Error
+    end.
+
+%% @doc Runs Fun with the environment for one pg_dump or psql run: a fresh passfile in Dir
+%% (removed afterwards, whatever happens) as PGPASSFILE, an empty PGPASSWORD so a password in
+%% the VM's environment cannot take the place of the site's, and an empty PGOPTIONS so the VM's
+%% session options (a statement_timeout, a search_path) do not reach the session.
+-spec with_passfile(Dir, DbOpts, Fun) -> Result | {error, term()} when
+    Dir :: file:filename_all(),
+    DbOpts :: proplists:proplist(),
+    Fun :: fun(([{binary(), binary()}]) -> Result),
+    Result :: term().
+with_passfile(Dir, DbOpts, Fun) ->
+    Unique = integer_to_binary(erlang:unique_integer([positive])),
+    PassFile = filename:join(z_convert:to_binary(Dir), <<".pgpass-", Unique/binary, ".tmp">>),
+    try
+        case write_passfile(PassFile, DbOpts) of
+            ok ->
+                Fun([ {<<"PGPASSFILE">>, PassFile}, {<<"PGPASSWORD">>, <<>>}, {<<"PGOPTIONS">>, <<>>} ]);
+            {error, _} = Error ->
+                Error
+        end
+    after
+        _ = file:delete(PassFile)
     end.
 
 %% @doc pg_dump as configured: Zotonic's config key `pg_dump', default "pg_dump".

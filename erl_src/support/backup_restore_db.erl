@@ -115,11 +115,7 @@ check(SqlGz) ->
 -spec site_schema(Context) -> binary() when
     Context :: z:context().
 site_schema(Context) ->
-    DbOpts = z_db_pool:get_database_options(Context),
-    case z_convert:to_binary(proplists:get_value(dbschema, DbOpts, <<>>)) of
-        <<>> -> <<"public">>;
-        S -> S
-    end.
+    backup_pg:opt(dbschema, z_db_pool:get_database_options(Context), <<"public">>).
 
 %% ---------------------------------------------------------------------------------------------
 %% Import
@@ -136,22 +132,19 @@ import(SqlGz, Schema, Context) ->
             {error, not_configured};
         Psql ->
             DbOpts = z_db_pool:get_database_options(Context),
-            PassFile = passfile_name(SqlGz),
             ok = z_db_pool:pause_connections(Context),
             try
-                case backup_pg:write_passfile(PassFile, DbOpts) of
-                    ok -> run_psql(Psql, SqlGz, Schema, PassFile, DbOpts);
-                    {error, _} = Error -> Error
-                end
+                backup_pg:with_passfile(filename:dirname(z_convert:to_binary(SqlGz)), DbOpts, fun(Env) ->
+                    run_psql(Psql, SqlGz, Schema, Env, DbOpts)
+                end)
             after
-                _ = file:delete(PassFile),
                 z_db_pool:unpause_connections(Context),
                 % The schema may have been swapped: cached table columns are stale.
                 z_db:flush(Context)
             end
     end.
 
-run_psql(Psql, SqlGz, Schema, PassFile, DbOpts) ->
+run_psql(Psql, SqlGz, Schema, Env, DbOpts) ->
     Temp = <<Schema/binary, "_temp">>,
     Prologue = [
         "SET client_min_messages = warning;\n",
@@ -172,13 +165,6 @@ run_psql(Psql, SqlGz, Schema, PassFile, DbOpts) ->
         <<"-o">>, <<"/dev/null">>,
         <<"-d">>, backup_pg:opt(dbdatabase, DbOpts, <<"zotonic">>)
         | backup_pg:connection_args(DbOpts)
-    ],
-    % libpq reads the passfile when PGPASSWORD is empty: a password in the VM's environment
-    % cannot take the place of the site's; PGOPTIONS of the VM do not reach the session.
-    Env = [
-        {<<"PGPASSFILE">>, z_convert:to_binary(PassFile)},
-        {<<"PGPASSWORD">>, <<>>},
-        {<<"PGOPTIONS">>, <<>>}
     ],
     Start = fun(Ref) ->
         backup_nif:dump_feed_start(name(Psql), Args, Env, name(SqlGz),
@@ -247,6 +233,3 @@ quote(Name) ->
 name(Name) when is_binary(Name) -> Name;
 name(Name) -> unicode:characters_to_binary(Name).
 
-passfile_name(SqlGz) ->
-    Dir = filename:dirname(z_convert:to_binary(SqlGz)),
-    filename:join(Dir, <<".pgpass-restore-", (integer_to_binary(erlang:unique_integer([positive])))/binary, ".tmp">>).

@@ -52,6 +52,10 @@ const STORED_MAX: usize = 65_535;
 /// Unit of the stored-or-deflated decision.
 const SEGMENT: usize = 128 * 1024;
 /// Default chunk size: large enough that per-chunk costs (reset, dictionary) vanish.
+/// The gzip header every archive starts with (ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=0 OS=unix);
+/// a later set recognises its own archives by it (reuse.rs).
+pub(crate) const GZ_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+
 pub const DEFAULT_CHUNK: usize = 1024 * 1024;
 
 /// Settings of a `ParallelGzWriter`.
@@ -386,10 +390,8 @@ impl<W: Write> ParallelGzWriter<W> {
     fn write_out(&mut self, bytes: &[u8]) -> io::Result<()> {
         if !self.header_written {
             self.header_written = true;
-            // ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=0 OS=unix
-            let header = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
-            self.inner_mut()?.write_all(&header)?;
-            self.stats.bytes_out += header.len() as u64;
+            self.inner_mut()?.write_all(&GZ_HEADER)?;
+            self.stats.bytes_out += GZ_HEADER.len() as u64;
         }
         self.inner_mut()?.write_all(bytes)?;
         self.stats.bytes_out += bytes.len() as u64;

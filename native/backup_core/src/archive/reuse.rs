@@ -31,6 +31,7 @@ use super::limits::MAX_LONG_NAME;
 use super::manifest::{
     decode_trailer_header_v, EntryExt, EntryKind, Locator, ManifestEntry, Unit, EXT_LEN,
 };
+use super::pgzip::GZ_HEADER;
 use flate2::{Decompress, FlushDecompress, Status};
 use std::cmp::Ordering;
 use std::fs::File;
@@ -41,8 +42,6 @@ use std::sync::Arc;
 
 /// An empty final stored block: fed after a unit to prove it ends on a block boundary.
 const SENTINEL: [u8; 5] = [0x01, 0x00, 0x00, 0xff, 0xff];
-/// Our gzip header (create writes exactly this).
-pub(crate) const GZ_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
 /// Bytes after the tail unit: stored block header, locator, empty final block, trailer.
 pub(crate) const TAIL: u64 = 5 + 512 + 5 + 8;
 /// Entries of one unit a reader holds at most.
@@ -384,17 +383,19 @@ pub(crate) fn check_unit(
     Ok(())
 }
 
+/// `p` without trailing slashes (`/` itself kept); no copy, as `walk_cmp` runs per walked entry.
+fn trim_slashes(p: &[u8]) -> &[u8] {
+    let mut end = p.len();
+    while end > 1 && p[end - 1] == b'/' {
+        end -= 1;
+    }
+    &p[..end]
+}
+
 /// Order of two archive names in the walk (`create`): component by component, bytewise, a
 /// directory right before what it holds.
 pub(crate) fn walk_cmp(a: &[u8], b: &[u8]) -> Ordering {
-    let trim = |p: &'_ [u8]| -> Vec<u8> {
-        let mut v = p.to_vec();
-        while v.len() > 1 && v.last() == Some(&b'/') {
-            v.pop();
-        }
-        v
-    };
-    let (a, b) = (trim(a), trim(b));
+    let (a, b) = (trim_slashes(a), trim_slashes(b));
     a.split(|&c| c == b'/').cmp(b.split(|&c| c == b'/'))
 }
 

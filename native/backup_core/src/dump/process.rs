@@ -49,13 +49,16 @@ pub(super) fn spawn(cmd: &CommandSpec, stdin: Stdio, stdout: Stdio) -> Result<Ru
         .stdin(stdin)
         .stdout(stdout)
         .stderr(Stdio::piped());
-    // SAFETY: the closure runs in the forked child before exec and only calls `signal` and
-    // `setpgid`, which are async-signal-safe; it touches no memory shared with the parent.
-    // The own process group lets a cancel kill the shell and the command together.
+    // SAFETY: the closure runs in the forked child before exec and only calls `signal`,
+    // `setpgid` and reads errno, which are async-signal-safe; it touches no memory shared with
+    // the parent. The own process group lets a cancel kill the shell and the command together,
+    // so a child that could not get one is not started (the spawn fails with the errno).
     unsafe {
         command.pre_exec(|| {
             libc::signal(libc::SIGCHLD, libc::SIG_DFL);
-            libc::setpgid(0, 0);
+            if libc::setpgid(0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             Ok(())
         });
     }
