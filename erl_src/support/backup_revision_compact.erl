@@ -198,13 +198,9 @@ decode_all([ {Id, Type, DataType, Data} | Rest ], Prev, Acc, Codec) ->
 %% The rows as saving writes them: full for the first row, the row after a deletion and every
 %% keyframe_every() rows; deltas else. Deltas are checked before they are used.
 encode_all(Decoded, Codec) ->
-    Every = backup_revision_save:keyframe_every(),
     {Rows, _} = lists:mapfoldl(
         fun({Id, Type, Props}, {PrevType, PrevProps, Count}) ->
-            IsFull = PrevProps =:= undefined
-                orelse PrevType =:= <<"D">>
-                orelse Count >= Every,
-            Row = case IsFull of
+            Row = case backup_revision_save:needs_keyframe(PrevType, Count) of
                 true -> keyframe(Props, Codec);
                 false -> checked_delta(PrevProps, Props, Codec)
             end,

@@ -34,7 +34,8 @@
     save_deleted/3,
     insert_deleted_revisions/1,
     lock_resource/2,
-    keyframe_every/0
+    keyframe_every/0,
+    needs_keyframe/2
 ]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
@@ -162,21 +163,25 @@ chain_of(Rows) ->
 %% A full row for the first save, the save after a deletion and every ?KEYFRAME_EVERY saves;
 %% else (a deletion too) a delta from the newest row: from the cached props of that row when
 %% there are any and its checksum accepts them, else from its chain.
-encode_save(_Id, Props, undefined, _Base, Codec, _Context) ->
-    keyframe(Props, Codec);
-encode_save(_Id, Props, #{ <<"type">> := ?TYPE_DELETED }, _Base, Codec, _Context) ->
-    keyframe(Props, Codec);
-encode_save(_Id, Props, #{ <<"chain_length">> := N }, _Base, Codec, _Context) when N >= ?KEYFRAME_EVERY ->
-    keyframe(Props, Codec);
-encode_save(Id, Props, #{ <<"id">> := LastId, <<"data_type">> := DT, <<"data">> := D } = Newest,
+encode_save(Id, Props, Newest, Base, Codec, Context) ->
+    {PrevType, ChainLength} = case Newest of
+        undefined -> {undefined, 0};
+        #{ <<"type">> := T } -> {T, maps:get(<<"chain_length">>, Newest, 0)}
+    end,
+    case needs_keyframe(PrevType, ChainLength) of
+        true -> keyframe(Props, Codec);
+        false -> encode_delta(Id, Props, Newest, Base, Codec, Context)
+    end.
+
+encode_delta(Id, Props, #{ <<"id">> := LastId, <<"data_type">> := DT, <<"data">> := D } = Newest,
             {cached, LastId, BaseEtf}, Codec, Context) ->
     case backup_revision_codec:encode_delta_from({DT, D}, BaseEtf, Props, Codec) of
         {ok, Row} -> Row;
         {error, _} -> delta_from_chain(Props, Newest, chain_of(backup_revision_read:latest_chain(Id, Context)), Codec)
     end;
-encode_save(Id, Props, Newest, {cached, _OtherRevId, _BaseEtf}, Codec, Context) ->
+encode_delta(Id, Props, Newest, {cached, _OtherRevId, _BaseEtf}, Codec, Context) ->
     delta_from_chain(Props, Newest, chain_of(backup_revision_read:latest_chain(Id, Context)), Codec);
-encode_save(_Id, Props, Newest, {chain, Chain}, Codec, _Context) ->
+encode_delta(_Id, Props, Newest, {chain, Chain}, Codec, _Context) ->
     delta_from_chain(Props, Newest, Chain, Codec).
 
 delta_from_chain(Props, #{ <<"id">> := LastId }, Chain, Codec) ->
@@ -218,6 +223,16 @@ lock_resource(RscId, Context) ->
     ok.
 
 %% @doc The keyframe interval: a full row at least every this many saves.
+%% @doc Whether a resource's next row is stored full: its first row, the row after a deletion,
+%% and the row that would make a chain longer than keyframe_every(). Saving and compacting
+%% both follow this rule.
+-spec needs_keyframe(PrevType, ChainLength) -> boolean() when
+    PrevType :: binary() | undefined,
+    ChainLength :: non_neg_integer().
+needs_keyframe(undefined, _ChainLength) -> true;
+needs_keyframe(?TYPE_DELETED, _ChainLength) -> true;
+needs_keyframe(_PrevType, ChainLength) -> ChainLength >= ?KEYFRAME_EVERY.
+
 -spec keyframe_every() -> pos_integer().
 keyframe_every() ->
     ?KEYFRAME_EVERY.
