@@ -34,9 +34,14 @@
     save_deleted/3,
     insert_deleted_revisions/1,
     lock_resource/2,
-    keyframe_every/0,
     needs_keyframe/2
 ]).
+
+-ifdef(TEST).
+%% The suites check the rule's interval.
+-export([keyframe_every/0]).
+-ignore_xref([keyframe_every/0]).
+-endif.
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 
@@ -233,9 +238,11 @@ needs_keyframe(undefined, _ChainLength) -> true;
 needs_keyframe(?TYPE_DELETED, _ChainLength) -> true;
 needs_keyframe(_PrevType, ChainLength) -> ChainLength >= ?KEYFRAME_EVERY.
 
+-ifdef(TEST).
 -spec keyframe_every() -> pos_integer().
 keyframe_every() ->
     ?KEYFRAME_EVERY.
+-endif.
 
 %% @doc Give every deleted resource (in rsc_gone) that has revisions but no deleted-revision
 %% one: its newest revision, dated at its deletion, as stock mod_backup does. Stock queues this
