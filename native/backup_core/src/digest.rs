@@ -7,6 +7,7 @@ use std::path::Path;
 
 /// What one pass over a file yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "nif", derive(rustler::NifMap), rustler(encode))]
 pub struct Digest {
     /// Lower-case hex sha256, as `sha256sum` prints it and backup.json stores it.
     pub sha256: String,

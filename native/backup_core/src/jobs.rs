@@ -1,13 +1,13 @@
 //! How long work runs beside its caller (the NIF's jobs): the engine's bound on running jobs,
-//! the claim on output files, the threads' priority and the progress beat. The NIF glue only
-//! turns these into Erlang messages.
+//! the claim on output files, the threads' priority, the progress beat and the order of the
+//! end. The NIF glue only turns a job's events into Erlang messages.
 
 use crate::archive::{JobControl, Progress};
 use crate::{Error, Result};
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 /// At most this many jobs run at once; more get `busy`. Each job has a thread of its own plus
@@ -29,14 +29,51 @@ pub fn running() -> usize {
     RUNNING.load(Ordering::Acquire)
 }
 
+/// What a job tells its caller, from the job's thread.
+pub enum Event<T> {
+    /// Every `PROGRESS_EVERY` while the work runs.
+    Progress(Progress),
+    /// Once, at the end: after `JobControl::is_finished` turned true and the job gave back its
+    /// slot and its claim on its output, so the caller can start the next job on the same
+    /// output at once.
+    Done(Result<T>),
+}
+
+/// Starts `work` on a thread of its own, at the lowest priority, and tells `events` how it goes.
+/// `busy` when `MAX_JOBS` run or another job writes `output`.
+pub fn spawn<T, W, E>(
+    output: Option<PathBuf>,
+    control: Arc<JobControl>,
+    work: W,
+    mut events: E,
+) -> Result<()>
+where
+    T: Send + 'static,
+    W: FnOnce(&JobControl) -> Result<T> + Send + 'static,
+    E: FnMut(Event<T>) + Send + 'static,
+{
+    let slot = Slot::acquire(output)?;
+    std::thread::Builder::new()
+        .name("zb-job".into())
+        .spawn(move || {
+            lower_priority();
+            let result = run_reporting(&control, work, |p| events(Event::Progress(p)));
+            control.finish();
+            drop(slot);
+            events(Event::Done(result));
+        })
+        .map_err(|e| Error::io("<job thread>", e))?;
+    Ok(())
+}
+
 /// A job's place among the running ones and its claim on its output; both are given back when
 /// it is dropped, however the job ends.
-pub struct Slot {
+struct Slot {
     output: Option<PathBuf>,
 }
 
 impl Slot {
-    pub fn acquire(output: Option<PathBuf>) -> Result<Slot> {
+    fn acquire(output: Option<PathBuf>) -> Result<Slot> {
         if RUNNING.fetch_add(1, Ordering::AcqRel) >= MAX_JOBS {
             RUNNING.fetch_sub(1, Ordering::AcqRel);
             return Err(Error::Busy(format!("{MAX_JOBS} jobs are running")));
@@ -74,7 +111,7 @@ impl Drop for Slot {
 /// CPU from it at once. At nice 19 alone, the kernel (EEVDF) let the job finish its slice first:
 /// a 1 ms timer in the VM was then up to 5 ms late on 2 busy cores. Where SCHED_IDLE is refused,
 /// nice 19 is the fallback.
-pub fn lower_priority() {
+fn lower_priority() {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: `param` is a valid sched_param that outlives the call; pid 0 is the calling
     // thread. A refusal (e.g. a seccomp filter) only leaves the policy unchanged.
@@ -89,11 +126,7 @@ pub fn lower_priority() {
 
 /// Runs `work` on a scoped thread and calls `report` with `control`'s progress every
 /// `PROGRESS_EVERY` until it ends. A panic in `work` is an `Error::Panicked`.
-pub fn run_reporting<T, W>(
-    control: &JobControl,
-    work: W,
-    mut report: impl FnMut(Progress),
-) -> Result<T>
+fn run_reporting<T, W>(control: &JobControl, work: W, mut report: impl FnMut(Progress)) -> Result<T>
 where
     T: Send,
     W: FnOnce(&JobControl) -> Result<T> + Send,
@@ -139,6 +172,28 @@ mod tests {
         ));
         drop(first);
         assert!(Slot::acquire(Some(out)).is_ok());
+    }
+
+    #[test]
+    fn a_spawned_job_is_finished_and_has_freed_its_output_when_it_says_done() {
+        let out = PathBuf::from("/nonexistent/zb-jobs-test/spawned.tar.gz");
+        let control = Arc::new(JobControl::new());
+        let (tx, rx) = mpsc::channel();
+        let seen = Arc::clone(&control);
+        spawn(
+            Some(out.clone()),
+            control,
+            |_| Ok(7),
+            move |e| {
+                if let Event::Done(r) = e {
+                    let free = Slot::acquire(Some(out.clone())).is_ok();
+                    let _ = tx.send((r.ok(), seen.is_finished(), free));
+                }
+            },
+        )
+        .expect("spawned");
+        let got = rx.recv_timeout(Duration::from_secs(10)).expect("done");
+        assert_eq!(got, (Some(7), true, true));
     }
 
     #[test]

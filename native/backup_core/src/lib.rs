@@ -15,6 +15,7 @@ pub mod fuzz;
 pub mod jobs;
 pub mod revision;
 pub mod setcheck;
+pub mod term;
 
 pub use digest::{file_digest, Digest};
 pub use error::{Error, Result};

@@ -166,7 +166,7 @@ fn check_sql_gz(path: &Path, ctl: &JobControl) -> Result<String> {
     let r = crate::dump::check(path, ctl)?;
     Ok(format!(
         "gzip intact, complete pg_dump SQL of {} bytes, schema \"{}\"",
-        r.sql_bytes,
+        r.size,
         crate::fsutil::display_name(&r.schema)
     ))
 }

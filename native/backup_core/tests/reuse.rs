@@ -152,7 +152,7 @@ fn unchanged_tree_reuses_every_file_and_writes_the_same_bytes() {
     let s1 = make(&d.src, &a1, None);
     assert!(s1.reuse.is_none());
     let s2 = make(&d.src, &a2, Some(&a1));
-    let r = s2.reuse.expect("reuse summary");
+    let r = s2.reuse.0.expect("reuse summary");
     assert_eq!(r.unusable, None);
     assert_eq!(r.rejected_units, 0);
     // everything but the symlink (its unit is always written anew)
@@ -181,7 +181,7 @@ fn changed_added_and_removed_files_are_compressed_and_the_rest_reused() {
     fs::remove_file(d.src.join("2024/01/page4.html")).expect("rm");
     let a2 = d.out.join("a2.tar.gz");
     let s2 = make(&d.src, &a2, Some(&a1));
-    let r = s2.reuse.expect("reuse summary");
+    let r = s2.reuse.0.expect("reuse summary");
     assert_eq!(r.rejected_units, 0);
     assert!(r.reused_entries > 0);
     assert!(r.reused_entries < s2.files - 3, "{r:?}");
@@ -190,7 +190,7 @@ fn changed_added_and_removed_files_are_compressed_and_the_rest_reused() {
     fs::write(d.src.join("2025/05/newer.html"), texty(70_000, 3)).expect("write");
     let a3 = d.out.join("a3.tar.gz");
     let s3 = make(&d.src, &a3, Some(&a2));
-    assert!(s3.reuse.expect("reuse").reused_entries > 0);
+    assert!(s3.reuse.0.expect("reuse").reused_entries > 0);
     assert_is_tree(&a3, &d.src, &d.out);
 }
 
@@ -222,7 +222,7 @@ fn flipped_byte_in_a_reused_range_is_caught_and_that_unit_compressed_again() {
         drop(f);
         let out = d.out.join(format!("re{i}.tar.gz"));
         let s = make(&d.src, &out, Some(&bad));
-        let r = s.reuse.expect("reuse summary");
+        let r = s.reuse.0.expect("reuse summary");
         assert_eq!(r.unusable, None);
         assert_eq!(r.rejected_units, 1, "flip at {at}: {r:?}");
         rejected_seen += r.rejected.len();
@@ -271,7 +271,7 @@ fn missing_foreign_truncated_and_zstd_prev_are_not_used() {
     for (i, prev) in prevs.iter().enumerate() {
         let out = d.out.join(format!("n{i}.tar.gz"));
         let s = make(&d.src, &out, Some(prev));
-        let r = s.reuse.expect("reuse summary");
+        let r = s.reuse.0.expect("reuse summary");
         assert!(r.unusable.is_some(), "{} was used", prev.display());
         assert_eq!(r.reused_entries, 0);
         assert_is_tree(&out, &d.src, &d.out);
@@ -317,7 +317,7 @@ proptest! {
         }
         let a2 = d.out.join("a2.tar.gz");
         let s = make(&d.src, &a2, Some(&a1));
-        prop_assert_eq!(s.reuse.expect("reuse").rejected_units, 0);
+        prop_assert_eq!(s.reuse.0.expect("reuse").rejected_units, 0);
         assert_is_tree(&a2, &d.src, &d.out);
     }
 }

@@ -1,5 +1,6 @@
-//! NIF glue for zotonic_mod_backup: decode arguments, pick the scheduler, map errors to atoms.
-//! Nothing here that could live in `backup_core`.
+//! NIF glue for zotonic_mod_backup: decode arguments, pick the scheduler, start jobs and hand
+//! back the core's results, which encode themselves (backup_core's `nif` feature). Nothing
+//! here that could live in `backup_core`.
 
 mod archive;
 mod crypto;
@@ -7,29 +8,14 @@ mod job;
 mod revision;
 mod term;
 
-use rustler::NifMap;
-use term::{Bin, Reply};
-
-#[derive(NifMap)]
-#[rustler(encode)]
-struct FileDigest {
-    sha256: Bin<String>,
-    crc32: u32,
-    size: u64,
-}
+use backup_core::Digest;
+use term::{FilePath, Reply};
 
 /// `file_digest(Path) -> {ok, #{sha256, crc32, size}}`: all three in one streaming pass, on a
 /// dirty IO scheduler because the file may be gigabytes.
 #[rustler::nif(schedule = "DirtyIo")]
-fn file_digest(path: rustler::Term<'_>) -> rustler::NifResult<Reply<FileDigest>> {
-    let path = term::decode_path(path)?;
-    Ok(term::reply(backup_core::file_digest(&path).map(|d| {
-        FileDigest {
-            sha256: Bin(d.sha256),
-            crc32: d.crc32,
-            size: d.size,
-        }
-    })))
+fn file_digest(path: FilePath) -> Reply<Digest> {
+    term::reply(backup_core::file_digest(&path.0))
 }
 
 /// The build id this library was named for, as `backup_nif:build_id/0` expects it: proves

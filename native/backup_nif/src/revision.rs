@@ -7,15 +7,17 @@
 //! size. Training a dictionary takes seconds, so it runs as a job on a thread of its own.
 
 use crate::job::{self, Start};
-use crate::term::{self, Bin, Done, OrUndefined, Reply};
-use backup_core::revision::{
-    self, dict, textdiff::Change, ChangeKind, Codec, Dictionary, Dicts, PropChange,
+use crate::term::{self, Reply};
+use backup_core::revision::{self, textdiff::Change, ChangeKind, Codec, DeltaCost};
+use backup_core::revision::{Dictionary, Dicts, PropChange};
+use backup_core::term::{Bytes, OrUndefined};
+use rustler::{
+    Atom, Binary, Decoder, Encoder, Env, NifMap, NifResult, Resource, ResourceArc, Term,
 };
-use rustler::{Binary, Encoder, Env, NifMap, NifResult, NifUnitEnum, Resource, ResourceArc, Term};
 use std::sync::{Arc, RwLock};
 
 /// A stored blob or a props term (`term_to_binary` bytes), as a reply.
-type Blob = Reply<Bin<Vec<u8>>>;
+type Blob = Reply<Bytes>;
 
 /// The dictionaries of one site, shared by every process of the site.
 pub struct SiteDicts {
@@ -32,7 +34,7 @@ impl SiteDicts {
 }
 
 fn blob(r: backup_core::Result<Vec<u8>>) -> Blob {
-    term::reply(r.map(Bin))
+    term::reply(r.map(Bytes))
 }
 
 /// Runs `f` with a codec over the site's dictionaries writing with dictionary `write_with`.
@@ -45,19 +47,29 @@ fn with_codec(
     blob(Codec::new(&dicts, write_with).and_then(f))
 }
 
-fn slices<'b>(list: &'b [Binary<'_>]) -> Vec<&'b [u8]> {
-    list.iter().map(|b| b.as_slice()).collect()
-}
-
 /// A proper list of binaries, else `badarg` (rustler's `Vec` decoder is not relied on for
 /// improper lists).
-fn binaries(term: Term<'_>) -> NifResult<Vec<Binary<'_>>> {
-    let n = term.list_length().map_err(|_| rustler::Error::BadArg)?;
-    let mut out = Vec::with_capacity(n);
-    for item in term.into_list_iterator()? {
-        out.push(item.decode::<Binary>()?);
+struct Binaries<'a>(Vec<Binary<'a>>);
+
+impl<'a> Decoder<'a> for Binaries<'a> {
+    fn decode(term: Term<'a>) -> NifResult<Self> {
+        let n = term.list_length().map_err(|_| rustler::Error::BadArg)?;
+        let mut out = Vec::with_capacity(n);
+        for item in term.into_list_iterator()? {
+            out.push(item.decode::<Binary>()?);
+        }
+        Ok(Binaries(out))
     }
-    Ok(out)
+}
+
+impl Binaries<'_> {
+    fn slices(&self) -> Vec<&[u8]> {
+        self.0.iter().map(|b| b.as_slice()).collect()
+    }
+
+    fn to_vecs(&self) -> Vec<Vec<u8>> {
+        self.0.iter().map(|b| b.to_vec()).collect()
+    }
 }
 
 /// `revision_dicts_new() -> Dicts`: an empty set of dictionaries.
@@ -71,7 +83,13 @@ fn revision_dicts_new() -> ResourceArc<SiteDicts> {
 /// `revision_dict_put(Dicts, Id, Bytes, Warm) -> ok | {error, {bad_dictionary, _}}`: prepares
 /// dictionary `Id` and adds it to the set; `Warm` also makes its encoder tables now.
 #[rustler::nif(schedule = "DirtyCpu")]
-fn revision_dict_put(set: ResourceArc<SiteDicts>, id: u32, bytes: Binary<'_>, warm: bool) -> Done {
+fn revision_dict_put<'a>(
+    env: Env<'a>,
+    set: ResourceArc<SiteDicts>,
+    id: u32,
+    bytes: Binary,
+    warm: bool,
+) -> Term<'a> {
     let prepared = Dictionary::new(id, bytes.as_slice().to_vec()).and_then(|d| {
         if warm {
             d.warm().map(|_| d)
@@ -79,10 +97,13 @@ fn revision_dict_put(set: ResourceArc<SiteDicts>, id: u32, bytes: Binary<'_>, wa
             Ok(d)
         }
     });
-    term::done(prepared.map(|d| {
-        let mut dicts = set.dicts.write().unwrap_or_else(|p| p.into_inner());
-        dicts.insert(Arc::new(d));
-    }))
+    term::done(
+        env,
+        prepared.map(|d| {
+            let mut dicts = set.dicts.write().unwrap_or_else(|p| p.into_inner());
+            dicts.insert(Arc::new(d));
+        }),
+    )
 }
 
 /// `revision_dict_ids(Dicts) -> [Id]`: the dictionaries loaded, ascending.
@@ -107,17 +128,16 @@ fn revision_delta(set: ResourceArc<SiteDicts>, dict: u32, base: Binary, new: Bin
 /// `revision_delta_after(Dicts, Dict, [KeyBlob | DeltaBlobs], NewEtf) -> {ok, Blob}`: the delta
 /// from the revision at the end of the chain to new, without a round trip through Erlang.
 #[rustler::nif(schedule = "DirtyCpu")]
-fn revision_delta_after<'a>(
+fn revision_delta_after(
     set: ResourceArc<SiteDicts>,
     dict: u32,
-    chain: Term<'a>,
-    new: Binary<'a>,
-) -> NifResult<Blob> {
-    let chain = binaries(chain)?;
-    let chain = slices(&chain);
-    Ok(with_codec(&set, dict, |c| {
+    chain: Binaries,
+    new: Binary,
+) -> Blob {
+    let chain = chain.slices();
+    with_codec(&set, dict, |c| {
         revision::encode_delta_after(&chain, &new, c)
-    }))
+    })
 }
 
 /// `revision_delta_from(Dicts, Dict, LastBlob, BaseEtf, NewEtf) -> {ok, Blob}`: the delta from
@@ -137,88 +157,29 @@ fn revision_delta_from(
 
 /// `revision_reconstruct(Dicts, [KeyBlob | DeltaBlobs]) -> {ok, PropsEtf}`.
 #[rustler::nif(schedule = "DirtyCpu")]
-fn revision_reconstruct(set: ResourceArc<SiteDicts>, chain: Term<'_>) -> NifResult<Blob> {
-    let chain = binaries(chain)?;
-    Ok(blob(revision::reconstruct(&slices(&chain), &set.read())))
+fn revision_reconstruct(set: ResourceArc<SiteDicts>, chain: Binaries) -> Blob {
+    blob(revision::reconstruct(&chain.slices(), &set.read()))
 }
 
 /// `revision_apply(Dicts, BaseEtf, DeltaBlobs) -> {ok, PropsEtf}`: deltas on a full term (an
 /// `erlang` row).
 #[rustler::nif(schedule = "DirtyCpu")]
-fn revision_apply<'a>(
-    set: ResourceArc<SiteDicts>,
-    base: Binary<'a>,
-    deltas: Term<'a>,
-) -> NifResult<Blob> {
-    let deltas = binaries(deltas)?;
-    Ok(blob(revision::apply_deltas(
-        &base,
-        &slices(&deltas),
-        &set.read(),
-    )))
+fn revision_apply(set: ResourceArc<SiteDicts>, base: Binary, deltas: Binaries) -> Blob {
+    blob(revision::apply_deltas(&base, &deltas.slices(), &set.read()))
 }
 
 /// `revision_rekey(Dicts, Dict, [KeyBlob | DeltaBlobs]) -> {ok, KeyBlob}`: the chain's last
 /// revision as a keyframe (pruning rewrites the oldest surviving row so).
 #[rustler::nif(schedule = "DirtyCpu")]
-fn revision_rekey(set: ResourceArc<SiteDicts>, dict: u32, chain: Term<'_>) -> NifResult<Blob> {
-    let chain = binaries(chain)?;
-    Ok(with_codec(&set, dict, |c| {
-        revision::rekey(&slices(&chain), c)
-    }))
+fn revision_rekey(set: ResourceArc<SiteDicts>, dict: u32, chain: Binaries) -> Blob {
+    with_codec(&set, dict, |c| revision::rekey(&chain.slices(), c))
 }
 
-/// Where the bytes of a stored `zdelta2` row go (the benchmark prints it).
-#[derive(NifMap)]
-#[rustler(encode)]
-struct DeltaCost {
-    stored: usize,
-    payload: usize,
-    checksum: usize,
-    framing: usize,
-    paths: usize,
-    ints: usize,
-    times: usize,
-    text_copies: usize,
-    text_inserts: usize,
-    sets: usize,
-    puts: usize,
-    drops: usize,
-    lists: usize,
-}
-
-/// `revision_delta_cost(Dicts, Blob) -> {ok, DeltaCost}`.
+/// `revision_delta_cost(Dicts, Blob) -> {ok, DeltaCost}`: where the bytes of a stored
+/// `zdelta2` row go (the benchmark prints it).
 #[rustler::nif(schedule = "DirtyCpu")]
 fn revision_delta_cost(set: ResourceArc<SiteDicts>, blob: Binary<'_>) -> Reply<DeltaCost> {
-    term::reply(revision::delta_cost(&blob, &set.read()).map(|c| {
-        let p = c.parts;
-        DeltaCost {
-            stored: c.stored,
-            payload: c.payload,
-            checksum: p.checksum,
-            framing: p.framing,
-            paths: p.paths,
-            ints: p.ints,
-            times: p.times,
-            text_copies: p.text_copies,
-            text_inserts: p.text_inserts,
-            sets: p.sets,
-            puts: p.puts,
-            drops: p.drops,
-            lists: p.lists,
-        }
-    }))
-}
-
-/// A trained dictionary and how it did on the holdout rows (sizes in bytes).
-#[derive(NifMap)]
-#[rustler(encode)]
-struct Trained {
-    dict: Bin<Vec<u8>>,
-    sample_bytes: u64,
-    holdout_raw: u64,
-    holdout_current: u64,
-    holdout_candidate: u64,
+    term::reply(revision::delta_cost(&blob, &set.read()))
 }
 
 /// `revision_train(Ref, Dicts, Current, Train, Holdout, MaxBytes) -> {ok, Job}`: trains a
@@ -232,58 +193,23 @@ fn revision_train<'a>(
     reference: Term<'a>,
     set: ResourceArc<SiteDicts>,
     current: u32,
-    train: Term<'a>,
-    holdout: Term<'a>,
+    train: Vec<Binaries<'a>>,
+    holdout: Vec<Binaries<'a>>,
     max_bytes: usize,
 ) -> NifResult<Term<'a>> {
-    let histories = |t: Term<'a>| -> NifResult<Vec<Vec<Vec<u8>>>> {
-        t.into_list_iterator()?
-            .map(|h| Ok(binaries(h)?.iter().map(|b| b.to_vec()).collect()))
-            .collect()
-    };
-    let (train, holdout) = (histories(train)?, histories(holdout)?);
+    let owned = |hs: Vec<Binaries>| hs.into_iter().map(|h| h.to_vecs()).collect::<Vec<_>>();
+    let (train, holdout) = (owned(train), owned(holdout));
     let current = match current {
         0 => None,
         id => match set.read().get(id) {
             Ok(d) => Some(d.clone()),
-            Err(e) => return Ok(term::error(env, e)),
+            Err(e) => return Ok((term::error(), e).encode(env)),
         },
     };
-    let start = Start::new(reference, term::undefined(env));
+    let start = Start::new(reference, None);
     job::start(env, start, move |ctl| {
-        let payloads = |hs: &[Vec<Vec<u8>>]| -> backup_core::Result<Vec<_>> {
-            let mut out = Vec::new();
-            for h in hs {
-                ctl.check()?;
-                let refs: Vec<&[u8]> = h.iter().map(Vec::as_slice).collect();
-                out.extend(revision::payloads(&refs)?);
-            }
-            Ok(out)
-        };
-        let (t, h) = (payloads(&train)?, payloads(&holdout)?);
-        let r = dict::train_and_measure(&t, &h, current.as_deref(), max_bytes)?;
-        Ok(Trained {
-            dict: Bin(r.dict),
-            sample_bytes: r.sample_bytes,
-            holdout_raw: r.holdout_raw,
-            holdout_current: r.holdout_current,
-            holdout_candidate: r.holdout_candidate,
-        })
+        revision::train_on_histories(&train, &holdout, current.as_deref(), max_bytes, ctl)
     })
-}
-
-#[derive(NifUnitEnum)]
-enum Kind {
-    Added,
-    Removed,
-    Changed,
-}
-
-#[derive(NifUnitEnum)]
-enum Op {
-    Eq,
-    Ins,
-    Del,
 }
 
 /// One changed property: `key` is the property's own term, `lang` an atom or `undefined`.
@@ -291,26 +217,27 @@ enum Op {
 #[rustler(encode)]
 struct ChangeMap<'a> {
     key: Term<'a>,
-    lang: Term<'a>,
-    change: Kind,
-    old: OrUndefined<Bin<Vec<u8>>>,
-    new: OrUndefined<Bin<Vec<u8>>>,
-    ops: Vec<(Op, Bin<Vec<u8>>)>,
+    lang: OrUndefined<Atom>,
+    change: ChangeKind,
+    old: OrUndefined<Bytes>,
+    new: OrUndefined<Bytes>,
+    ops: Vec<(Change, Bytes)>,
 }
 
 /// `revision_diff(PropsEtfA, PropsEtfB) -> {ok, [Change]}`, each change
 /// `#{key, lang, change => added|removed|changed, old, new, ops => [{eq|ins|del, Text}]}`.
 #[rustler::nif(schedule = "DirtyCpu")]
-fn revision_diff<'a>(env: Env<'a>, a: Binary<'a>, b: Binary<'a>) -> NifResult<Term<'a>> {
+fn revision_diff<'a>(
+    env: Env<'a>,
+    a: Binary<'a>,
+    b: Binary<'a>,
+) -> NifResult<Reply<Vec<ChangeMap<'a>>>> {
     let changes = match revision::diff_props(&a, &b) {
         Ok(changes) => changes,
-        Err(e) => return Ok(term::error(env, e)),
+        Err(e) => return Ok(term::reply(Err(e))),
     };
-    let list = changes
-        .into_iter()
-        .map(|c| change_map(env, c))
-        .collect::<NifResult<Vec<_>>>()?;
-    Ok(term::reply(Ok(list)).encode(env))
+    let list: NifResult<_> = changes.into_iter().map(|c| change_map(env, c)).collect();
+    Ok(term::reply(Ok(list?)))
 }
 
 fn change_map(env: Env<'_>, c: PropChange) -> NifResult<ChangeMap<'_>> {
@@ -319,29 +246,13 @@ fn change_map(env: Env<'_>, c: PropChange) -> NifResult<ChangeMap<'_>> {
         .binary_to_term(&revision::etf::encode(&c.key))
         .map(|(t, _)| t)
         .ok_or(rustler::Error::BadArg)?;
-    let lang = match &c.lang {
-        Some(l) => rustler::Atom::from_str(env, l)?.encode(env),
-        None => term::undefined(env),
-    };
-    let change = match c.change {
-        ChangeKind::Added => Kind::Added,
-        ChangeKind::Removed => Kind::Removed,
-        ChangeKind::Changed => Kind::Changed,
-    };
-    let ops = c.ops.into_iter().map(|(k, t)| {
-        let op = match k {
-            Change::Eq => Op::Eq,
-            Change::Ins => Op::Ins,
-            Change::Del => Op::Del,
-        };
-        (op, Bin(t))
-    });
+    let lang = c.lang.map(|l| Atom::from_str(env, &l)).transpose()?;
     Ok(ChangeMap {
         key,
-        lang,
-        change,
-        old: OrUndefined(c.old.map(Bin)),
-        new: OrUndefined(c.new.map(Bin)),
-        ops: ops.collect(),
+        lang: OrUndefined(lang),
+        change: c.change,
+        old: OrUndefined(c.old.map(Bytes)),
+        new: OrUndefined(c.new.map(Bytes)),
+        ops: c.ops.into_iter().map(|(k, t)| (k, Bytes(t))).collect(),
     })
 }

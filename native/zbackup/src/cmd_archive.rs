@@ -138,7 +138,7 @@ pub fn archive(a: ArchiveArgs) -> Result<()> {
         "sha256": s.sha256, "seconds": s.seconds, "skipped": skipped,
         "format": o.format.as_str(),
     });
-    if let Some(r) = &s.reuse {
+    if let Some(r) = s.reuse.as_ref() {
         v["reuse"] = reuse_json(r);
     }
     println!("{v}");
@@ -152,18 +152,12 @@ pub fn reuse_json(r: &archive::ReuseSummary) -> serde_json::Value {
         .iter()
         .map(|(p, why)| json!({"path": p, "reason": why}))
         .collect();
-    let method = match (r.cloned_bytes > 0, r.copied_bytes > 0) {
-        (true, false) => "clone",
-        (true, true) => "clone+copy_file_range",
-        (false, true) => "copy_file_range",
-        (false, false) => "none",
-    };
     json!({
-        "used": r.unusable.is_none(), "unusable": r.unusable,
+        "used": r.used(), "unusable": r.unusable,
         "reused_entries": r.reused_entries, "reused_bytes": r.reused_bytes,
         "reused_units": r.reused_units, "reused_compressed": r.reused_compressed,
         "rejected_units": r.rejected_units, "rejected": rejected,
-        "method": method, "cloned_bytes": r.cloned_bytes, "copied_bytes": r.copied_bytes,
+        "method": r.method().as_str(), "cloned_bytes": r.cloned_bytes, "copied_bytes": r.copied_bytes,
         "padding_bytes": r.padding_bytes,
     })
 }
@@ -244,13 +238,13 @@ pub fn extract(a: ExtractArgs) -> Result<()> {
         "files": s.files, "dirs": s.dirs, "symlinks": s.symlinks, "bytes": s.bytes,
         "skipped": skipped,
     });
-    if let Some(left) = &s.leftover {
+    if let Some(left) = s.leftover.as_ref() {
         // DEST holds the new tree; only removing the replaced one failed.
         eprintln!(
             "zbackup: warning: the replaced tree could not be removed entirely: {}",
-            backup_core::fsutil::display_name(left.as_os_str().as_encoded_bytes())
+            backup_core::fsutil::display_name(left)
         );
-        v["leftover"] = json!(left.to_string_lossy());
+        v["leftover"] = json!(String::from_utf8_lossy(left));
     }
     println!("{v}");
     Ok(())

@@ -625,7 +625,7 @@ fn incremental(work: &Path, size_mib: u64, threads: usize) -> Result<()> {
     row("extract, ours (fresh archive)", txo, None);
     row("extract, tar -xzf (fresh archive)", txt, None);
     for (name, s) in [("set 2", &s2), ("set 3", &s3)] {
-        if let Some(r) = &s.reuse {
+        if let Some(r) = s.reuse.as_ref() {
             println!(
                 "{name}: {} of {} entries reused ({:.1} MiB of data, {:.1} MiB compressed, {} units), {} units rejected; cloned {:.1} MiB, copy_file_range {:.1} MiB",
                 r.reused_entries,
@@ -751,7 +751,7 @@ fn reflink(work: &Path, size_mib: u64, threads: usize) -> Result<()> {
         for i in 2..=11 {
             let (t, s) = timed(|| ours(&tree, &set(i), Some(&set(i - 1)), threads))?;
             t_reuse.push(t);
-            last = s.reuse;
+            last = s.reuse.0;
         }
         shell("sync")?;
         let used = used_k(&mnt)?.saturating_sub(empty_k);

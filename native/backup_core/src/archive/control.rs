@@ -1,6 +1,7 @@
 //! Progress counters and the cancel flag of one archive job, shared between the thread doing
 //! the work and any thread (the NIF, a CLI progress bar) watching it.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -10,6 +11,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Default)]
 pub struct JobControl {
     cancel: AtomicBool,
+    /// Set by `jobs::spawn` when the work has returned.
+    finished: AtomicBool,
     /// When set, the job stops with `Error::Timeout` at its first check past this instant.
     deadline: OnceLock<Instant>,
     files_done: AtomicU64,
@@ -21,6 +24,7 @@ pub struct JobControl {
 /// A snapshot of the counters. `*_total` are known after the walk (archive) or are the archive
 /// size in compressed bytes (verify/extract: `bytes_*` count compressed input then).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "nif", derive(rustler::NifMap), rustler(encode))]
 pub struct Progress {
     pub files_done: u64,
     pub files_total: u64,
@@ -77,6 +81,15 @@ impl JobControl {
         }
     }
 
+    /// True once the job's work has returned (see `jobs::spawn`).
+    pub fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn finish(&self) {
+        self.finished.store(true, Ordering::Release);
+    }
+
     pub fn progress(&self) -> Progress {
         Progress {
             files_done: self.files_done.load(Ordering::Relaxed),
@@ -97,5 +110,41 @@ impl JobControl {
 
     pub fn add_bytes(&self, n: u64) {
         self.bytes_done.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The progress hook of work that reads `input` `passes` times and reports how many bytes
+    /// it has read so far (the `crypto` functions): one file of `passes` times its size in all,
+    /// the bytes published as they come, and the work stopped once the job is.
+    pub fn reading(&self, input: &Path, passes: u64) -> impl FnMut(u64) -> crate::Result<()> + '_ {
+        let size = std::fs::metadata(input).map(|m| m.len()).unwrap_or(0);
+        self.set_totals(1, size * passes);
+        let mut reported = 0u64;
+        move |done| {
+            self.add_bytes(done.saturating_sub(reported));
+            reported = reported.max(done);
+            self.check()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_counts_every_pass_over_the_input_and_stops_once_cancelled() {
+        let f = tempfile::NamedTempFile::new().expect("tmp");
+        std::fs::write(f.path(), [0u8; 1000]).expect("write");
+        let ctl = JobControl::new();
+        let mut hook = ctl.reading(f.path(), 2);
+        hook(600).expect("running");
+        hook(1500).expect("running");
+        ctl.cancel();
+        assert!(matches!(hook(2000), Err(crate::Error::Cancelled)));
+        let p = ctl.progress();
+        assert_eq!(
+            (p.files_total, p.bytes_total, p.bytes_done),
+            (1, 2000, 2000)
+        );
     }
 }

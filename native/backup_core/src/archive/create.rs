@@ -28,6 +28,7 @@ use super::reuse::{check_unit, walk_cmp, Expect, Prev, Records, MAX_UNIT_ENTRIES
 use super::tarw::{pad, write_end, write_header, HeaderInfo, BLOCK};
 use super::{Format, TmpFile};
 use crate::error::{Error, Result};
+use crate::term::OrUndefined;
 use std::collections::VecDeque;
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -101,8 +102,9 @@ impl ArchiveOptions {
     }
 }
 
-/// What `create` did.
+/// What `create` (or `dump::gzip_command`: one file, nothing skipped) did.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "nif", derive(rustler::NifMap), rustler(encode))]
 pub struct Summary {
     /// Entries written (files, dirs, links).
     pub files: u64,
@@ -116,7 +118,7 @@ pub struct Summary {
     pub skipped: Vec<(String, String)>,
     pub seconds: f64,
     /// What a previous archive contributed, when one was given.
-    pub reuse: Option<ReuseSummary>,
+    pub reuse: OrUndefined<ReuseSummary>,
 }
 
 /// What reusing a previous archive did.
@@ -139,6 +141,47 @@ pub struct ReuseSummary {
     pub copied_bytes: u64,
     /// Bytes of empty deflate blocks written to align units for cloning.
     pub padding_bytes: u64,
+}
+
+/// How the reused bytes got into the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "nif", derive(rustler::NifUnitEnum))]
+pub enum CopyMethod {
+    /// Shared extents (FICLONERANGE) only.
+    Clone,
+    /// Both: the unaligned ends of units were copied.
+    CloneAndCopyFileRange,
+    CopyFileRange,
+    /// Nothing was reused.
+    None,
+}
+
+impl CopyMethod {
+    /// As the CLI prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CopyMethod::Clone => "clone",
+            CopyMethod::CloneAndCopyFileRange => "clone+copy_file_range",
+            CopyMethod::CopyFileRange => "copy_file_range",
+            CopyMethod::None => "none",
+        }
+    }
+}
+
+impl ReuseSummary {
+    /// Whether the previous archive could be used at all.
+    pub fn used(&self) -> bool {
+        self.unusable.is_none()
+    }
+
+    pub fn method(&self) -> CopyMethod {
+        match (self.cloned_bytes > 0, self.copied_bytes > 0) {
+            (true, false) => CopyMethod::Clone,
+            (true, true) => CopyMethod::CloneAndCopyFileRange,
+            (false, true) => CopyMethod::CopyFileRange,
+            (false, false) => CopyMethod::None,
+        }
+    }
 }
 
 /// Rejections kept with their reason.
@@ -881,33 +924,26 @@ pub fn create_reusing(
     ctl: &JobControl,
 ) -> Result<Summary> {
     let started = Instant::now();
-    let mut reuse = prev.map(|_| ReuseSummary::default());
-    let prev = match (prev, &mut reuse) {
-        (Some(p), Some(r)) => {
-            if opts.format != Format::Gzip || !matches!(source, Source::Dir(_)) {
-                r.unusable = Some("reuse is for .tar.gz archives of a directory".into());
-                None
-            } else {
-                match Prev::open(p) {
-                    Ok(prev) => Some(prev),
-                    Err(why) => {
-                        r.unusable = Some(why);
-                        None
-                    }
-                }
-            }
+    // Counted whether or not there is a previous archive; reported only when there is.
+    let mut reuse = ReuseSummary::default();
+    let given = prev.is_some();
+    let prev = match prev {
+        Some(_) if opts.format != Format::Gzip || !matches!(source, Source::Dir(_)) => {
+            reuse.unusable = Some("reuse is for .tar.gz archives of a directory".into());
+            None
         }
-        _ => None,
+        Some(p) => match Prev::open(p) {
+            Ok(prev) => Some(prev),
+            Err(why) => {
+                reuse.unusable = Some(why);
+                None
+            }
+        },
+        None => None,
     };
-    let mut scratch = ReuseSummary::default();
-    let (files_total, bytes_total, verified) = first_pass(
-        source,
-        prev.as_ref(),
-        opts.threads,
-        ctl,
-        reuse.as_mut().unwrap_or(&mut scratch),
-    )?;
-    let prev = prev.filter(|_| reuse.as_ref().is_some_and(|r| r.unusable.is_none()));
+    let (files_total, bytes_total, verified) =
+        first_pass(source, prev.as_ref(), opts.threads, ctl, &mut reuse)?;
+    let prev = prev.filter(|_| reuse.used());
     ctl.set_totals(files_total, bytes_total);
     ctl.check()?;
 
@@ -976,18 +1012,14 @@ pub fn create_reusing(
                         crc: u.crc,
                     })
                     .map_err(io_err)?;
-                if let Some(r) = reuse.as_mut() {
-                    r.reused_units += 1;
-                    r.reused_compressed += u.len;
-                }
+                reuse.reused_units += 1;
+                reuse.reused_compressed += u.len;
                 for (item, (rec, _)) in items.iter().zip(unit.records) {
                     bytes_in += rec.size;
                     ctl.add_bytes(rec.size);
                     ctl.add_files(1);
-                    if let Some(r) = reuse.as_mut() {
-                        r.reused_entries += 1;
-                        r.reused_bytes += rec.size;
-                    }
+                    reuse.reused_entries += 1;
+                    reuse.reused_bytes += rec.size;
                     waiting.queue.push_back((rec, ext_of(&item.meta), Some(id)));
                 }
                 waiting.settle(&mut sink, &mut manifest).map_err(io_err)?;
@@ -1044,11 +1076,9 @@ pub fn create_reusing(
     }
     ctl.check()?;
     let (file, sha256, bytes_out, spliced, padding) = sink.finish().map_err(io_err)?;
-    if let Some(r) = reuse.as_mut() {
-        r.cloned_bytes = spliced.cloned;
-        r.copied_bytes = spliced.copied;
-        r.padding_bytes = padding;
-    }
+    reuse.cloned_bytes = spliced.cloned;
+    reuse.copied_bytes = spliced.copied;
+    reuse.padding_bytes = padding;
     if opts.fsync {
         file.sync_all().map_err(io_err)?;
     }
@@ -1063,7 +1093,7 @@ pub fn create_reusing(
         sha256,
         skipped,
         seconds: started.elapsed().as_secs_f64(),
-        reuse,
+        reuse: OrUndefined(given.then_some(reuse)),
     })
 }
 

@@ -27,10 +27,11 @@ use super::tarread::{Chunk, EntryData};
 use super::validate::{Action, Plan};
 use crate::error::{Error, Result};
 use crate::fsutil::{create_new, remove_tree};
+use crate::term::{Bytes, OrUndefined};
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{self, Seek, SeekFrom, Write};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,6 +45,7 @@ pub struct ExtractOptions {
 }
 
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "nif", derive(rustler::NifMap), rustler(encode))]
 pub struct ExtractSummary {
     pub files: u64,
     pub dirs: u64,
@@ -52,8 +54,8 @@ pub struct ExtractSummary {
     /// Entries not extracted (devices, fifos), with why.
     pub skipped: Vec<(String, String)>,
     /// The replaced tree, when it could not be removed after the swap (DEST holds the new
-    /// tree all the same).
-    pub leftover: Option<PathBuf>,
+    /// tree all the same): its path's bytes.
+    pub leftover: OrUndefined<Bytes>,
 }
 
 const STAGING_TAG: &str = ".zbackup-staging-";
@@ -469,7 +471,7 @@ pub fn extract(
     if let Err(e) = remove_tree(&old) {
         if fs::symlink_metadata(&old).is_ok() {
             let _ = e;
-            summary.leftover = Some(old);
+            summary.leftover = OrUndefined(Some(Bytes(old.into_os_string().into_vec())));
         }
     }
     Ok(summary)

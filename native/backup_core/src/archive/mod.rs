@@ -35,7 +35,7 @@ mod validate;
 
 pub use control::{JobControl, Progress};
 pub use create::{
-    create, create_reusing, ArchiveOptions, ReuseSummary, Source, Summary, GROUP, SOLO,
+    create, create_reusing, ArchiveOptions, CopyMethod, ReuseSummary, Source, Summary, GROUP, SOLO,
 };
 pub use extract::{extract, sweep_stale_staging, ExtractOptions, ExtractSummary};
 pub use hashing::{OffloadWriter, Sha256Writer, SpliceStats, SpliceTarget};

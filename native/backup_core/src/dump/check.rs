@@ -17,6 +17,7 @@
 use crate::archive::JobControl;
 use crate::error::{Error, Result};
 use crate::fsutil::open_regular;
+use crate::term::Bytes;
 use flate2::read::MultiGzDecoder;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -37,11 +38,12 @@ const READ_BLOCK: usize = 256 * 1024;
 
 /// What a good dump holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "nif", derive(rustler::NifMap), rustler(encode))]
 pub struct DumpReport {
     /// The schema of the `CREATE SCHEMA` (unquoted: `""` is `"`).
-    pub schema: Vec<u8>,
+    pub schema: Bytes,
     /// Bytes of SQL (inflated).
-    pub sql_bytes: u64,
+    pub size: u64,
 }
 
 /// The rule, fed the inflated SQL as it streams by.
@@ -106,8 +108,8 @@ impl DumpRule {
         }
         match schema_of(&self.head) {
             Some(schema) => Ok(DumpReport {
-                schema,
-                sql_bytes: self.total,
+                schema: Bytes(schema),
+                size: self.total,
             }),
             None => Err(Error::NoSchema(format!(
                 "no CREATE SCHEMA in the first {} KiB of the SQL",
@@ -149,17 +151,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Reads the whole dump at `path` and applies the rule.
 pub fn check(path: &Path, ctl: &JobControl) -> Result<DumpReport> {
-    let mut sql = open(path, ctl)?;
-    let mut rule = DumpRule::new();
-    let mut buf = vec![0u8; READ_BLOCK];
-    loop {
-        ctl.check()?;
-        match sql.read(&mut buf)? {
-            0 => break,
-            n => rule.update(&buf[..n]),
-        }
-    }
-    rule.verdict()
+    open(path, ctl)?.stream(ctl, |_| Ok::<(), Error>(()))
 }
 
 /// The inflated SQL of a `.sql.gz`, read in blocks; progress counts compressed bytes.
@@ -180,9 +172,31 @@ pub(super) fn open<'a>(path: &'a Path, ctl: &'a JobControl) -> Result<Sql<'a>> {
 }
 
 impl Sql<'_> {
+    /// Inflates the whole dump through the rule, handing every block to `each` after the rule
+    /// saw it (`check` drops it, `feed` writes it to psql); the rule's verdict at the end. Stops
+    /// at the first error of the stream, of `each` or of the job (cancel, deadline).
+    pub fn stream<E: From<Error>>(
+        &mut self,
+        ctl: &JobControl,
+        mut each: impl FnMut(&[u8]) -> std::result::Result<(), E>,
+    ) -> std::result::Result<DumpReport, E> {
+        let mut rule = DumpRule::new();
+        let mut buf = vec![0u8; READ_BLOCK];
+        loop {
+            ctl.check()?;
+            let n = self.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            rule.update(&buf[..n]);
+            each(&buf[..n])?;
+        }
+        Ok(rule.verdict()?)
+    }
+
     /// The next inflated bytes (0 at the end of the last member). A damaged or truncated gzip
     /// stream is `bad_dump`; an error of the disk keeps its own reason.
-    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
         loop {
             match self.gz.read(buf) {
                 Ok(n) => return Ok(n),
@@ -251,16 +265,16 @@ mod tests {
     #[test]
     fn a_complete_pg_dump_passes_and_names_its_schema() {
         let r = verdict(&gz(GOOD)).expect("good");
-        assert_eq!(r.schema, b"public");
-        assert_eq!(r.sql_bytes, GOOD.len() as u64);
+        assert_eq!(*r.schema, *b"public");
+        assert_eq!(r.size, GOOD.len() as u64);
     }
 
     #[test]
     fn a_quoted_quote_in_the_schema_name_is_unquoted() {
         let sql = String::from_utf8_lossy(GOOD).replace("\"public\"", "\"we\"\"ird\"");
         assert_eq!(
-            verdict(&gz(sql.as_bytes())).expect("good").schema,
-            b"we\"ird"
+            *verdict(&gz(sql.as_bytes())).expect("good").schema,
+            *b"we\"ird"
         );
     }
 
@@ -269,7 +283,7 @@ mod tests {
         let (a, b) = GOOD.split_at(40);
         let mut two = gz(a);
         two.extend(gz(b));
-        assert_eq!(verdict(&two).expect("good").sql_bytes, GOOD.len() as u64);
+        assert_eq!(verdict(&two).expect("good").size, GOOD.len() as u64);
     }
 
     #[test]
@@ -380,7 +394,7 @@ mod tests {
             assert_eq!(rule.held(), HEAD_SIZE + 3 * TAIL_SIZE);
         }
         rule.update(b"\n--\n-- PostgreSQL database dump complete\n--\n");
-        assert_eq!(rule.verdict().expect("good").schema, b"public");
+        assert_eq!(*rule.verdict().expect("good").schema, *b"public");
         assert_eq!(rule.held(), HEAD_SIZE + 3 * TAIL_SIZE);
     }
 }

@@ -9,16 +9,15 @@
 //! A command that stops by itself (psql with ON_ERROR_STOP on a failing statement) ends the
 //! feed at once and is reported with its exit status and the end of its messages.
 
-use super::check::{self, DumpReport, DumpRule};
+use super::check::{self, DumpReport};
 use super::{process, CommandSpec};
 use crate::archive::JobControl;
 use crate::error::{Error, Result};
+use crate::term::Bytes;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::{ChildStdin, Stdio};
 use std::time::Instant;
-
-const BLOCK: usize = 256 * 1024;
 
 /// What to run and what to feed it.
 #[derive(Debug, Clone, Default)]
@@ -32,10 +31,13 @@ pub struct FeedSpec {
     pub epilogue: Vec<u8>,
 }
 
-/// A feed that the command took whole and exited 0 on.
+/// A feed that the command took whole and exited 0 on: the dump's `DumpReport` and what the
+/// command said.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "nif", derive(rustler::NifMap), rustler(encode))]
 pub struct FeedSummary {
-    pub report: DumpReport,
+    pub schema: Bytes,
+    pub size: u64,
     /// The end of the command's messages (psql's warnings).
     pub output: String,
     pub seconds: f64,
@@ -46,6 +48,12 @@ enum Stop {
     /// The command closed its input (it exited): its status says why.
     Gone,
     Failed(Error),
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Self {
+        Stop::Failed(e)
+    }
 }
 
 /// Runs the command and feeds it; `Error::CommandFailed` when it exits non-zero or before it
@@ -66,19 +74,8 @@ pub fn feed(spec: &FeedSpec, ctl: &JobControl) -> Result<FeedSummary> {
     let pgid = running.pgid();
     let fed = process::watched(pgid, ctl, || -> std::result::Result<DumpReport, Stop> {
         write(&mut stdin, &spec.prologue)?;
-        let mut rule = DumpRule::new();
-        let mut buf = vec![0u8; BLOCK];
-        loop {
-            ctl.check().map_err(Stop::Failed)?;
-            let n = sql.read(&mut buf).map_err(Stop::Failed)?;
-            if n == 0 {
-                break;
-            }
-            rule.update(&buf[..n]);
-            write(&mut stdin, &buf[..n])?;
-        }
-        let report = rule.verdict().map_err(Stop::Failed)?;
-        ctl.check().map_err(Stop::Failed)?;
+        let report = sql.stream(ctl, |block| write(&mut stdin, block))?;
+        ctl.check()?;
         write(&mut stdin, &spec.epilogue)?;
         Ok(report)
     });
@@ -91,7 +88,8 @@ pub fn feed(spec: &FeedSpec, ctl: &JobControl) -> Result<FeedSummary> {
             if ended.status == Some(0) {
                 ctl.add_files(1);
                 Ok(FeedSummary {
-                    report,
+                    schema: report.schema,
+                    size: report.size,
                     output: ended.stderr,
                     seconds: started.elapsed().as_secs_f64(),
                 })
@@ -183,7 +181,7 @@ mod tests {
         let out = d.path().join("got.sql");
         let s = spec(recorder(&out), gz(d.path(), SQL));
         let r = feed(&s, &JobControl::new()).expect("fed");
-        assert_eq!(r.report.schema, b"public");
+        assert_eq!(*r.schema, *b"public");
         let mut expected = b"BEGIN;\n".to_vec();
         expected.extend_from_slice(SQL);
         expected.extend_from_slice(b"COMMIT;\nEOF\n");

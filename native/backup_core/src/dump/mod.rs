@@ -17,7 +17,9 @@ mod process;
 pub use check::{check, DumpReport, DumpRule};
 pub use feed::{feed, FeedSpec, FeedSummary};
 
-use crate::archive::{tmp_path, GzOptions, JobControl, ParallelGzWriter, Sha256Writer, TmpFile};
+use crate::archive::{
+    tmp_path, GzOptions, JobControl, ParallelGzWriter, Sha256Writer, Summary, TmpFile,
+};
 use crate::error::{Error, Result};
 use std::ffi::OsString;
 use std::fs;
@@ -28,16 +30,6 @@ use std::time::Instant;
 
 const BLOCK: usize = 256 * 1024;
 
-/// What a finished dump holds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DumpSummary {
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    /// Lower-case hex sha256 of the compressed output file.
-    pub sha256: String,
-    pub seconds: f64,
-}
-
 /// A command to run: program, arguments and extra environment (e.g. `PGPASSFILE`).
 #[derive(Debug, Clone, Default)]
 pub struct CommandSpec {
@@ -47,13 +39,14 @@ pub struct CommandSpec {
 }
 
 /// Runs `cmd` and gzips its standard output into `out`. A non-zero exit fails with
-/// `Error::CommandFailed`, carrying the end of the command's stderr.
+/// `Error::CommandFailed`, carrying the end of the command's stderr. The summary is an
+/// archive's of one file.
 pub fn gzip_command(
     cmd: &CommandSpec,
     out: &Path,
     opts: GzOptions,
     ctl: &JobControl,
-) -> Result<DumpSummary> {
+) -> Result<Summary> {
     let mut running = process::spawn(cmd, Stdio::null(), Stdio::piped())?;
     let Some(stdout) = running.child().stdout.take() else {
         running.kill();
@@ -85,12 +78,12 @@ pub fn gzip_command(
 struct Written {
     tmp: PathBuf,
     guard: TmpFile,
-    summary: DumpSummary,
+    summary: Summary,
 }
 
 impl Written {
     /// Renames the tmp file into place.
-    fn commit(self, out: &Path) -> Result<DumpSummary> {
+    fn commit(self, out: &Path) -> Result<Summary> {
         fs::rename(&self.tmp, out).map_err(|e| Error::io(out, e))?;
         self.guard.disarm();
         Ok(self.summary)
@@ -137,11 +130,14 @@ fn gzip_reader<R: Read>(
     Ok(Written {
         tmp,
         guard,
-        summary: DumpSummary {
+        summary: Summary {
+            files: 1,
             bytes_in: stats.bytes_in,
             bytes_out,
             sha256,
+            skipped: Vec::new(),
             seconds: started.elapsed().as_secs_f64(),
+            reuse: Default::default(),
         },
     })
 }

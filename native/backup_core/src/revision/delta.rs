@@ -505,9 +505,13 @@ fn walk<'v>(mut v: &'v mut Value, steps: &[Step]) -> Result<&'v mut Value, RevEr
 // ---------------------------------------------------------------------------------------------
 // What a delta costs
 
-/// The bytes of an uncompressed delta payload, by part (postcard encoding).
+/// What a stored delta costs (`revision::delta_cost`): its stored size, its payload size, and
+/// the bytes of the uncompressed payload by part (postcard encoding).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "nif", derive(rustler::NifMap), rustler(encode))]
 pub struct Cost {
+    pub stored: usize,
+    pub payload: usize,
     /// The crc32 of the revision the delta makes.
     pub checksum: usize,
     /// Op count and each op's action tag.

@@ -12,6 +12,7 @@
 //! dictionary from sample payloads; `measure` tells what it would save.
 
 use super::seal::{self, Kind};
+use crate::term::Bytes;
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -153,9 +154,10 @@ pub fn measure(payloads: &[(Kind, Vec<u8>)], dict: Option<&Dictionary>) -> Resul
 
 /// Candidate and current dictionary compared on held-out payloads.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "nif", derive(rustler::NifMap), rustler(encode))]
 pub struct Trained {
     /// The new dictionary.
-    pub dict: Vec<u8>,
+    pub dict: Bytes,
     /// Bytes of the training samples and of the held-out payloads, uncompressed.
     pub sample_bytes: u64,
     pub holdout_raw: u64,
@@ -191,6 +193,6 @@ pub fn train_and_measure(
         holdout_raw: holdout.iter().map(|(_, p)| p.len() as u64).sum(),
         holdout_current: measure(holdout, current)?,
         holdout_candidate: measure(holdout, Some(&candidate))?,
-        dict,
+        dict: Bytes(dict),
     })
 }

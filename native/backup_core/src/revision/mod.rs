@@ -28,6 +28,7 @@ pub mod render;
 pub mod seal;
 pub mod textdiff;
 
+use crate::archive::JobControl;
 use crate::{Error, Result};
 pub use dict::{Dictionary, Dicts};
 use etf::Value;
@@ -339,15 +340,31 @@ pub fn payloads(history: &[&[u8]]) -> Result<Vec<(Kind, Vec<u8>)>> {
     Ok(out)
 }
 
-/// What a stored delta costs: its stored size, its payload size and where the payload's bytes
-/// go. Format 2 deltas only.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeltaCost {
-    pub stored: usize,
-    pub payload: usize,
-    pub parts: delta::Cost,
+/// `dict::train_and_measure` on the rows of the histories `train` and `holdout` (each as
+/// `payloads` takes it), stopping at the job's check between histories.
+pub fn train_on_histories(
+    train: &[Vec<Vec<u8>>],
+    holdout: &[Vec<Vec<u8>>],
+    current: Option<&Dictionary>,
+    max_bytes: usize,
+    ctl: &JobControl,
+) -> Result<dict::Trained> {
+    let rows = |histories: &[Vec<Vec<u8>>]| -> Result<Vec<_>> {
+        let mut out = Vec::new();
+        for h in histories {
+            ctl.check()?;
+            let refs: Vec<&[u8]> = h.iter().map(Vec::as_slice).collect();
+            out.extend(payloads(&refs)?);
+        }
+        Ok(out)
+    };
+    dict::train_and_measure(&rows(train)?, &rows(holdout)?, current, max_bytes)
 }
 
+pub use delta::Cost as DeltaCost;
+
+/// What a stored delta costs: its stored size, its payload size and where the payload's bytes
+/// go. Format 2 deltas only.
 pub fn delta_cost(blob: &[u8], dicts: &Dicts) -> Result<DeltaCost> {
     let mut u = Unsealer::new(dicts);
     let (h, payload) = u.unseal(blob, Kind::Delta)?;
@@ -358,7 +375,7 @@ pub fn delta_cost(blob: &[u8], dicts: &Dicts) -> Result<DeltaCost> {
     Ok(DeltaCost {
         stored: blob.len(),
         payload: payload.len(),
-        parts: delta::cost(d.result.len(), &d.ops),
+        ..delta::cost(d.result.len(), &d.ops)
     })
 }
 

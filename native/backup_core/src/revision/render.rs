@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 const DISPLAY_DEADLINE: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "nif", derive(rustler::NifUnitEnum))]
 pub enum ChangeKind {
     Added,
     Removed,

@@ -670,20 +670,19 @@ fn the_fields_every_save_changes_cost_a_few_stored_bytes() {
     let d = encode_delta(&etf::encode(&a), &etf::encode(&b), with_dict()).unwrap();
     assert!(d.len() <= 20, "{} bytes", d.len());
     let c = delta_cost(&d, test_dicts()).unwrap();
-    let p = &c.parts;
-    let sum = p.checksum
-        + p.framing
-        + p.paths
-        + p.ints
-        + p.times
-        + p.text_copies
-        + p.text_inserts
-        + p.sets
-        + p.puts
-        + p.drops
-        + p.lists;
+    let sum = c.checksum
+        + c.framing
+        + c.paths
+        + c.ints
+        + c.times
+        + c.text_copies
+        + c.text_inserts
+        + c.sets
+        + c.puts
+        + c.drops
+        + c.lists;
     assert_eq!(sum, c.payload, "{c:?}");
-    assert_eq!((c.stored, p.checksum), (d.len(), 4));
+    assert_eq!((c.stored, c.checksum), (d.len(), 4));
 }
 
 #[test]
@@ -703,4 +702,13 @@ fn a_trained_dictionary_is_measured_against_the_current_one_on_held_out_rows() {
     );
     let few = dict::train(&[vec![1, 2, 3]], 8192).unwrap_err();
     assert_eq!(few.reason(), "einval");
+}
+
+#[test]
+fn training_on_histories_stops_when_the_job_is_cancelled() {
+    let history: Vec<Vec<u8>> = (0..40).map(|i| etf::encode(&site_props(i))).collect();
+    let ctl = crate::archive::JobControl::new();
+    ctl.cancel();
+    let e = train_on_histories(&[history], &[], None, 8192, &ctl).unwrap_err();
+    assert_eq!(e.reason(), "cancelled");
 }

@@ -22,6 +22,7 @@ pub enum TextOp {
 
 /// What a display run is: unchanged, inserted or deleted text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "nif", derive(rustler::NifUnitEnum))]
 pub enum Change {
     Eq,
     Ins,
