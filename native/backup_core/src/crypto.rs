@@ -38,6 +38,7 @@
 //! made of ciphertext that is already known, so [`Z1Reader`] decrypts batches of bytes with the
 //! pipelined multi-block AES of the `aes` crate (AES-NI when the CPU has it).
 
+use crate::archive::JobControl;
 use crate::digest::{hex, Digest, Hasher};
 use crate::error::{Error, Result};
 use crate::fsutil::open_regular;
@@ -490,12 +491,23 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(got)
 }
 
-/// What encrypting a file yields: the digest of the `.enc` file as stored (backup.json's
-/// `<part>_hash`) and its HMAC-SHA256 in lower-case hex (`<part>_hmac`; see the module doc).
+/// What encrypting a file yields, as backup.json records it: the sha256 (`<part>_hash`) and
+/// size of the `.enc` file as stored, and its HMAC-SHA256 (`<part>_hmac`; see the module doc),
+/// both lower-case hex.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "nif", derive(rustler::NifMap), rustler(encode))]
 pub struct Sealed {
-    pub digest: Digest,
+    pub sha256: String,
+    pub size: u64,
     pub hmac: String,
+}
+
+/// What decrypting a file yields: the sha256 (lower-case hex) and size of the written file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "nif", derive(rustler::NifMap), rustler(encode))]
+pub struct Plain {
+    pub sha256: String,
+    pub size: u64,
 }
 
 /// Encrypts `input` into `output` with fresh parameters: writes `output.tmp`, syncs it, renames
@@ -537,7 +549,8 @@ fn encrypt_file_with_params(
     let sink = writer.finish().map_err(|e| Error::io(&tmp.path, e))?;
     let (digest, mac) = tmp.commit(sink)?;
     Ok(Sealed {
-        digest,
+        sha256: digest.sha256,
+        size: digest.size,
         hmac: mac
             .map(|m| hex(&m.finalize().into_bytes()))
             .unwrap_or_default(),
@@ -545,9 +558,9 @@ fn encrypt_file_with_params(
 }
 
 /// Decrypts `input` into `output` (`output.tmp`, synced, renamed into place, removed on error).
-/// The password is checked before the temporary file is created. Returns the digest of the
-/// written (decrypted) file.
-pub fn decrypt_file(input: &Path, output: &Path, password: &[u8]) -> Result<Digest> {
+/// The password is checked before the temporary file is created. Returns the sha256 and size
+/// of the written (decrypted) file.
+pub fn decrypt_file(input: &Path, output: &Path, password: &[u8]) -> Result<Plain> {
     decrypt_file_with_progress(input, output, password, |_| Ok(()))
 }
 
@@ -557,7 +570,7 @@ pub fn decrypt_file_with_progress(
     output: &Path,
     password: &[u8],
     progress: impl FnMut(u64) -> Result<()>,
-) -> Result<Digest> {
+) -> Result<Plain> {
     decrypt_file_verified(input, output, password, None, progress)
 }
 
@@ -571,7 +584,7 @@ pub fn decrypt_file_verified(
     password: &[u8],
     hmac: Option<&str>,
     mut progress: impl FnMut(u64) -> Result<()>,
-) -> Result<Digest> {
+) -> Result<Plain> {
     require_password(password)?;
     let mut src = open_regular(input)?;
     let params = read_params(&mut src).map_err(|e| at(e, input))?;
@@ -590,7 +603,24 @@ pub fn decrypt_file_verified(
     copy(reader, input, &mut sink, &tmp.path, |done| {
         progress(offset + done)
     })?;
-    Ok(tmp.commit(sink)?.0)
+    let (digest, _) = tmp.commit(sink)?;
+    Ok(Plain {
+        sha256: digest.sha256,
+        size: digest.size,
+    })
+}
+
+/// [`decrypt_file_verified`] as a job: `ctl` gets the progress (the verifying pass counts as a
+/// pass over `input` of its own) and stops the work.
+pub fn decrypt_file_job(
+    input: &Path,
+    output: &Path,
+    password: &[u8],
+    hmac: Option<&str>,
+    ctl: &JobControl,
+) -> Result<Plain> {
+    let progress = ctl.reading(input, if hmac.is_some() { 2 } else { 1 });
+    decrypt_file_verified(input, output, password, hmac, progress)
 }
 
 /// The HMAC-SHA256 of the stored file `path` (lower-case hex), after checking the password

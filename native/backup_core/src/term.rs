@@ -7,10 +7,11 @@
 //! of integers, where the Erlang side expects `undefined` and a binary; so the fields that hold
 //! those are typed [`OrUndefined`] and [`Bytes`], which read like `Option` and `[u8]`. What is
 //! not its struct as it stands has its encoder written out below: `Error` (`{Reason, Info}`)
-//! and `ReuseSummary` (`used` and `method` are derived, two CLI figures are left out).
+//! and `ReuseSummary` (`used` and `method` are derived, two CLI figures are left out). A NIF
+//! returns a `Result` as a `Reply` (`{ok, Value}`) or a `Done` (`ok`). `Bytes` and
+//! `OrUndefined` also decode arguments (a binary; `undefined` or a value).
 //!
-//! Both also decode arguments (a binary; `undefined` or a value). Without the feature (the CLI) this module is the two
-//! field types and nothing of rustler.
+//! Without the feature (the CLI) this module is the two field types and nothing of rustler.
 
 use std::ops::Deref;
 
@@ -28,6 +29,19 @@ impl Deref for Bytes {
 impl From<Vec<u8>> for Bytes {
     fn from(v: Vec<u8>) -> Self {
         Bytes(v)
+    }
+}
+
+/// A path or an argument from its bytes.
+impl From<Bytes> for std::ffi::OsString {
+    fn from(b: Bytes) -> Self {
+        std::os::unix::ffi::OsStringExt::from_vec(b.0)
+    }
+}
+
+impl From<Bytes> for std::path::PathBuf {
+    fn from(b: Bytes) -> Self {
+        std::ffi::OsString::from(b).into()
     }
 }
 
@@ -56,6 +70,9 @@ impl<T> From<Option<T>> for OrUndefined<T> {
 }
 
 #[cfg(feature = "nif")]
+pub use nif::{Done, Reply};
+
+#[cfg(feature = "nif")]
 mod nif {
     use super::{Bytes, OrUndefined};
     use crate::archive::{CopyMethod, ReuseSummary};
@@ -63,8 +80,9 @@ mod nif {
     use rustler::types::binary::{Binary, OwnedBinary};
     use rustler::{Atom, Decoder, Encoder, Env, NifMap, NifResult, Term};
     use std::os::unix::ffi::OsStrExt;
+    use std::panic::AssertUnwindSafe;
 
-    rustler::atoms! { undefined, error, message, path, dictionary }
+    rustler::atoms! { ok, undefined, error, message, path, dictionary }
 
     /// A failed allocation panics, as rustler's own `str` encoder does; rustler raises that as
     /// an Erlang error (job threads catch it too): never a silently empty binary.
@@ -127,6 +145,42 @@ mod nif {
             // The keys are distinct atoms, so this cannot fail; the message alone if it did.
             let info = Term::map_from_term_arrays(env, &keys, &values).unwrap_or(values[0]);
             (reason, info).encode(env)
+        }
+    }
+
+    /// The reply of every fallible NIF and job: `{ok, Value}` or `{error, {Reason, Info}}`, a
+    /// `Result` as it encodes itself. rustler returns only `RefUnwindSafe` values from a NIF,
+    /// which the `io::Error` an `Error` may hold is not; a reply is only encoded, then dropped,
+    /// so a panic while encoding it leaves nothing behind to be observed broken.
+    pub struct Reply<T>(AssertUnwindSafe<crate::Result<T>>);
+
+    impl<T> From<crate::Result<T>> for Reply<T> {
+        fn from(r: crate::Result<T>) -> Self {
+            Reply(AssertUnwindSafe(r))
+        }
+    }
+
+    impl<T: Encoder> Encoder for Reply<T> {
+        fn encode<'a>(&self, env: Env<'a>) -> Term<'a> {
+            self.0.encode(env)
+        }
+    }
+
+    /// `ok` or `{error, {Reason, Info}}`: the reply of work with nothing to return.
+    pub struct Done(AssertUnwindSafe<crate::Result<()>>);
+
+    impl From<crate::Result<()>> for Done {
+        fn from(r: crate::Result<()>) -> Self {
+            Done(AssertUnwindSafe(r))
+        }
+    }
+
+    impl Encoder for Done {
+        fn encode<'a>(&self, env: Env<'a>) -> Term<'a> {
+            match &*self.0 {
+                Ok(()) => ok().encode(env),
+                Err(e) => (error(), e).encode(env),
+            }
         }
     }
 

@@ -38,8 +38,8 @@ pub fn encrypt(a: EncryptArgs) -> Result<()> {
     let s = crypto::encrypt_file(&a.input, &a.output, &pw)?;
     let line = serde_json::json!({
         "file": a.output.to_string_lossy(),
-        "sha256": s.digest.sha256,
-        "size": s.digest.size,
+        "sha256": s.sha256,
+        "size": s.size,
         "hmac": s.hmac,
     });
     println!("{line}");

@@ -15,7 +15,7 @@ use super::seal::{self, Kind};
 use crate::term::Bytes;
 use crate::{Error, Result};
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard};
 use zstd::zstd_safe::{CDict, DDict};
 
 /// Ids are stored as a varint of at most two bytes in a row's header.
@@ -128,6 +128,30 @@ impl Dicts {
         let mut ids: Vec<u32> = self.by_id.keys().copied().collect();
         ids.sort_unstable();
         ids
+    }
+}
+
+/// The dictionaries of one site, shared by every thread that reads or writes its rows: a new
+/// dictionary is prepared outside the lock (milliseconds to warm), then added.
+#[derive(Default, Debug)]
+pub struct SharedDicts(RwLock<Dicts>);
+
+impl SharedDicts {
+    /// The set as it is now (a poisoned lock is taken as it is: inserts are whole or not made).
+    pub fn read(&self) -> RwLockReadGuard<'_, Dicts> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Prepares dictionary `id` (`Dictionary::new`), and with `warm` its encoder tables, and
+    /// adds it to the set.
+    pub fn put(&self, id: u32, raw: Vec<u8>, warm: bool) -> Result<()> {
+        let d = Dictionary::new(id, raw)?;
+        if warm {
+            d.warm()?;
+        }
+        let mut dicts = self.0.write().unwrap_or_else(|p| p.into_inner());
+        dicts.insert(Arc::new(d));
+        Ok(())
     }
 }
 

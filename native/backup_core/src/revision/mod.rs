@@ -30,7 +30,7 @@ pub mod textdiff;
 
 use crate::archive::JobControl;
 use crate::{Error, Result};
-pub use dict::{Dictionary, Dicts};
+pub use dict::{Dictionary, Dicts, SharedDicts};
 use etf::Value;
 pub use seal::Kind;
 use seal::Unsealer;

@@ -712,3 +712,13 @@ fn training_on_histories_stops_when_the_job_is_cancelled() {
     let e = train_on_histories(&[history], &[], None, 8192, &ctl).unwrap_err();
     assert_eq!(e.reason(), "cancelled");
 }
+
+#[test]
+fn a_shared_set_adds_a_good_dictionary_and_refuses_a_bad_one_without_change() {
+    let set = SharedDicts::default();
+    let raw = test_dicts().get(7).unwrap().bytes().to_vec();
+    set.put(7, raw, true).unwrap();
+    let e = set.put(8, b"not a dictionary".to_vec(), false).unwrap_err();
+    assert_eq!((e.reason(), e.dictionary()), ("bad_dictionary", Some(8)));
+    assert_eq!(set.read().ids(), vec![7]);
+}
