@@ -3,9 +3,11 @@
 //! The archive engine against the real tools: GNU tar, gzip, zstd, Python's tarfile and OTP's
 //! erl_tar, in both directions, plus damage, hostile archives, vanishing files and cancel.
 
+mod common;
 use backup_core::archive::{
     self, ArchiveOptions, EntryKind, ExtractOptions, Format, JobControl, Source,
 };
+use common::pseudo_random;
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -14,18 +16,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-fn pseudo_random(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 fn set_mtime(p: &Path, secs: u64) {
     let f = fs::File::open(p).expect("open for mtime");

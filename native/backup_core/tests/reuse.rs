@@ -3,25 +3,15 @@
 //! copied, changed and new files compressed; a PREV with one flipped byte in a reused range is
 //! caught and that unit's files compressed again; a missing, foreign or older PREV is not used.
 
+mod common;
 use backup_core::archive::{self, ArchiveOptions, JobControl, Source, Summary};
+use common::pseudo_random;
 use proptest::prelude::*;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn pseudo_random(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 fn texty(n: usize, seed: u64) -> Vec<u8> {
     let words = [

@@ -16,33 +16,13 @@
 //! XFS image with reflink and compares the space they take with one set's.
 
 use backup_core::archive::{self, ArchiveOptions, Format, JobControl, Source};
+use backup_core::fuzz::Rng;
 use backup_core::{Error, Result};
 use clap::Args;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn fill(&mut self, buf: &mut [u8]) {
-        for c in buf.chunks_mut(8) {
-            let v = self.next().to_le_bytes();
-            c.copy_from_slice(&v[..c.len()]);
-        }
-    }
-}
 
 fn io(p: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::io(p, e)
@@ -67,18 +47,28 @@ fn media_tree(root: &Path, bytes: u64, rng: &mut Rng) -> Result<()> {
             ),
         };
         let size = size.min(bytes - done).max(1);
-        buf.resize(size as usize, 0);
-        if random {
-            rng.fill(&mut buf);
-        } else {
-            text(&mut buf, rng);
-        }
-        let p = dir.join(name);
-        fs::write(&p, &buf).map_err(io(&p))?;
+        write_file(&dir.join(name), size, random, &mut buf, rng)?;
         done += size;
         i += 1;
     }
     Ok(())
+}
+
+/// Writes `size` bytes to `path`: random (media-like) or text, made in `buf`.
+fn write_file(
+    path: &Path,
+    size: u64,
+    random: bool,
+    buf: &mut Vec<u8>,
+    rng: &mut Rng,
+) -> Result<()> {
+    buf.resize(size as usize, 0);
+    if random {
+        rng.fill(buf);
+    } else {
+        text(buf, rng);
+    }
+    fs::write(path, &buf).map_err(io(path))
 }
 
 const WORDS: &[&str] = &[
@@ -124,7 +114,7 @@ const WORDS: &[&str] = &[
 fn text(buf: &mut [u8], rng: &mut Rng) {
     let mut pos = 0;
     while pos < buf.len() {
-        let r = rng.next();
+        let r = rng.next_u64();
         let w: Vec<u8> = if r % 7 == 0 {
             format!("{} ", (r >> 20) % 10_000).into_bytes()
         } else if r % 23 == 0 {
@@ -152,10 +142,8 @@ fn text_tree(root: &Path, bytes: u64, rng: &mut Rng) -> Result<()> {
         let dir = root.join(format!("d{}", i % 40));
         fs::create_dir_all(&dir).map_err(io(&dir))?;
         let size = (2048 + rng.below(300 << 10)).min(bytes - done).max(1);
-        buf.resize(size as usize, 0);
-        text(&mut buf, rng);
         let p = dir.join(format!("f{i}.{}", exts[(i % 5) as usize]));
-        fs::write(&p, &buf).map_err(io(&p))?;
+        write_file(&p, size, false, &mut buf, rng)?;
         done += size;
         i += 1;
     }
@@ -433,14 +421,7 @@ fn mixed_tree(root: &Path, bytes: u64, rng: &mut Rng, tag: &str) -> Result<u64> 
             )
         };
         let size = size.min(bytes - done).max(1);
-        buf.resize(size as usize, 0);
-        if random {
-            rng.fill(&mut buf);
-        } else {
-            text(&mut buf, rng);
-        }
-        let p = dir.join(name);
-        fs::write(&p, &buf).map_err(io(&p))?;
+        write_file(&dir.join(name), size, random, &mut buf, rng)?;
         done += size;
         files += 1;
         i += 1;
@@ -478,12 +459,6 @@ fn change_files(root: &Path, pct: u64, rng: &mut Rng) -> Result<(u64, u64)> {
         let src = &files[rng.below(files.len() as u64) as usize];
         let len = fs::metadata(src).map_err(io(src))?.len();
         let is_text = src.extension().is_some_and(|e| e == "html");
-        buf.resize(len as usize, 0);
-        if is_text {
-            text(&mut buf, rng);
-        } else {
-            rng.fill(&mut buf);
-        }
         let target = if k % 2 == 0 {
             changed += 1;
             src.clone()
@@ -493,7 +468,7 @@ fn change_files(root: &Path, pct: u64, rng: &mut Rng) -> Result<(u64, u64)> {
             fs::create_dir_all(&dir).map_err(io(&dir))?;
             dir.join(format!("up{k}.{}", if is_text { "html" } else { "jpg" }))
         };
-        fs::write(&target, &buf).map_err(io(&target))?;
+        write_file(&target, len, !is_text, &mut buf, rng)?;
     }
     Ok((changed, added))
 }

@@ -381,25 +381,13 @@ impl Sink {
     fn new(file: File, opts: &ArchiveOptions) -> io::Result<Sink> {
         // sha256 and the write syscalls run on their own thread
         let out = OffloadWriter::new(file)?;
-        let threads = if opts.threads == 0 {
-            super::pgzip::default_threads()
-        } else {
-            opts.threads
-        };
         match opts.format {
             Format::Gzip => {
-                let level = opts.level.unwrap_or(6);
-                if !(0..=9).contains(&level) {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!("gzip level {level} not in 0..9"),
-                    ));
-                }
-                let gz = GzOptions {
-                    threads,
-                    level: level as u32,
-                    chunk_size: opts.chunk_size,
-                };
+                // The one gzip level rule, for archives and dumps alike.
+                let gz = opts.gz_options().map_err(|e| match e {
+                    Error::InvalidArgument(m) => io::Error::new(io::ErrorKind::InvalidInput, m),
+                    e => io::Error::other(e.to_string()),
+                })?;
                 let mut w = ParallelGzWriter::new(out, gz)?;
                 w.set_segmented(true);
                 Ok(Sink::Gz(w))
@@ -418,6 +406,10 @@ impl Sink {
                         format!("zstd level {level} not in 1..19"),
                     ));
                 }
+                let threads = match opts.threads {
+                    0 => super::pgzip::default_threads(),
+                    n => n,
+                };
                 let mut w = ParallelZstdWriter::new(out, threads, level)?;
                 // Announces the manifest trailer, so a copy cut at a frame boundary is known
                 // to be incomplete (see read.rs).

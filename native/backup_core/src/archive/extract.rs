@@ -500,16 +500,18 @@ mod tests {
         fs::write(root.join("sub/f"), marker).expect("write");
     }
 
+    /// A staging tree ("new") and a dest tree ("old") in `dir`, and where the old one goes aside.
+    fn swap_trees(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+        let (staging, dest) = (dir.join("s"), dir.join("dest"));
+        tree(&staging, "new");
+        tree(&dest, "old");
+        (staging, dest, dir.join("old"))
+    }
+
     #[test]
     fn a_swap_that_fails_half_way_rolls_back_and_leaves_dest_as_it_was() {
         let d = tempfile::tempdir().expect("tmp");
-        let (staging, dest, aside) = (
-            d.path().join("s"),
-            d.path().join("dest"),
-            d.path().join("old"),
-        );
-        tree(&staging, "new");
-        tree(&dest, "old");
+        let (staging, dest, aside) = swap_trees(d.path());
         // No RENAME_EXCHANGE on this file system, and the rename into place fails.
         let ops = SwapOps {
             exchange: |_, _| Err(io::Error::from_raw_os_error(libc::EINVAL)),
@@ -538,13 +540,7 @@ mod tests {
     #[test]
     fn the_atomic_exchange_swaps_both_trees() {
         let d = tempfile::tempdir().expect("tmp");
-        let (staging, dest, aside) = (
-            d.path().join("s"),
-            d.path().join("dest"),
-            d.path().join("old"),
-        );
-        tree(&staging, "new");
-        tree(&dest, "old");
+        let (staging, dest, aside) = swap_trees(d.path());
         let old = swap_in(&staging, &dest, &aside, &REAL_OPS).expect("swapped");
         assert_eq!(fs::read(dest.join("sub/f")).expect("new"), b"new");
         assert_eq!(fs::read(old.join("sub/f")).expect("old"), b"old");

@@ -903,23 +903,16 @@ fn deflate_all(c: &mut Compress, data: &[u8], out: &mut Vec<u8>, last: bool) -> 
 }
 
 #[cfg(test)]
+#[path = "../../tests/common/mod.rs"]
+mod testdata;
+
+#[cfg(test)]
 mod tests {
+    use super::testdata::pseudo_random;
     use super::*;
     use flate2::read::GzDecoder;
     use proptest::prelude::*;
     use std::io::Read;
-
-    fn pseudo_random(n: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect()
-    }
 
     /// Text with a realistic ratio (~3-4x): words picked by a PRNG, numbers, markup.
     fn texty(n: usize) -> Vec<u8> {

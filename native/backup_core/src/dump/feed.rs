@@ -134,8 +134,8 @@ fn write(stdin: &mut ChildStdin, data: &[u8]) -> std::result::Result<(), Stop> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dump::testing::{cancel_ends, sh};
     use std::path::Path;
-    use std::sync::Arc;
     use std::time::Duration;
 
     const SQL: &[u8] = b"--\n-- PostgreSQL database dump\n--\nCREATE SCHEMA \"public\";\n\
@@ -227,14 +227,7 @@ mod tests {
     #[test]
     fn a_command_that_stops_on_an_error_is_command_failed_with_its_message() {
         let d = tempfile::tempdir().expect("tmp");
-        let cmd = CommandSpec {
-            program: "sh".into(),
-            args: vec![
-                "-c".into(),
-                "head -c 10 >/dev/null; echo 'ERROR: relation does not exist' >&2; exit 3".into(),
-            ],
-            env: vec![],
-        };
+        let cmd = sh("head -c 10 >/dev/null; echo 'ERROR: relation does not exist' >&2; exit 3");
         let big: Vec<u8> = SQL[..60]
             .iter()
             .copied()
@@ -272,39 +265,15 @@ mod tests {
             .copied()
             .chain(std::iter::repeat_n(b'x', 8 << 20))
             .collect();
-        let cmd = CommandSpec {
-            program: "sleep".into(),
-            args: vec!["30".into()],
-            env: vec![],
-        };
-        let ctl = Arc::new(JobControl::new());
-        let canceller = {
-            let ctl = ctl.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(200));
-                ctl.cancel();
-            })
-        };
-        let started = Instant::now();
-        let e = feed(&spec(cmd, gz(d.path(), &big)), &ctl).expect_err("cancelled");
-        canceller.join().expect("join");
-        assert_eq!(e.reason(), "cancelled");
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            started.elapsed()
-        );
+        let dump = gz(d.path(), &big);
+        cancel_ends(|cmd, ctl| feed(&spec(cmd, dump), ctl));
     }
 
     /// All input taken, then the command hangs (a COMMIT waiting on a lock): the deadline kills it.
     #[test]
     fn the_deadline_ends_a_command_that_hangs_after_its_input() {
         let d = tempfile::tempdir().expect("tmp");
-        let cmd = CommandSpec {
-            program: "sh".into(),
-            args: vec!["-c".into(), "cat >/dev/null; sleep 30".into()],
-            env: vec![],
-        };
+        let cmd = sh("cat >/dev/null; sleep 30");
         let ctl = JobControl::with_timeout(Duration::from_millis(300));
         let started = Instant::now();
         let e = feed(&spec(cmd, gz(d.path(), SQL)), &ctl).expect_err("timeout");

@@ -142,11 +142,56 @@ fn gzip_reader<R: Read>(
     })
 }
 
+/// What the dump tests share: commands and the cancel check.
+#[cfg(test)]
+pub(super) mod testing {
+    use super::CommandSpec;
+    use crate::archive::JobControl;
+    use crate::Result;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    /// `sh -c script`.
+    pub fn sh(script: &str) -> CommandSpec {
+        CommandSpec {
+            program: "sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env: vec![],
+        }
+    }
+
+    /// Runs `work` on a command that reads and writes nothing (`sleep 30`) and cancels it after
+    /// 200 ms: it must end `cancelled` within 5 s.
+    pub fn cancel_ends<T: std::fmt::Debug>(
+        work: impl FnOnce(CommandSpec, &JobControl) -> Result<T>,
+    ) {
+        let ctl = Arc::new(JobControl::new());
+        let canceller = {
+            let ctl = ctl.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(200));
+                ctl.cancel();
+            })
+        };
+        let sleeper = CommandSpec {
+            program: "sleep".into(),
+            args: vec!["30".into()],
+            env: vec![],
+        };
+        let started = Instant::now();
+        let e = work(sleeper, &ctl).expect_err("cancelled");
+        canceller.join().expect("join");
+        assert_eq!(e.reason(), "cancelled");
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::testing::{cancel_ends, sh};
     use super::*;
     use std::process::Command;
-    use std::time::Duration;
 
     fn gunzip(path: &Path) -> Vec<u8> {
         let out = Command::new("gzip")
@@ -163,12 +208,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = dir.path().join("dump.sql.gz");
         let cmd = CommandSpec {
-            program: "sh".into(),
-            args: vec![
-                "-c".into(),
-                "for i in $(seq 1 20000); do echo \"row $i $ZB_X\"; done".into(),
-            ],
             env: vec![("ZB_X".into(), "x".into())],
+            ..sh("for i in $(seq 1 20000); do echo \"row $i $ZB_X\"; done")
         };
         gzip_command(&cmd, &out, GzOptions::default(), &JobControl::new()).expect("dump");
         let text = String::from_utf8(gunzip(&out)).expect("utf8");
@@ -180,14 +221,7 @@ mod tests {
     fn failing_command_leaves_no_output_and_reports_stderr() {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = dir.path().join("dump.sql.gz");
-        let cmd = CommandSpec {
-            program: "sh".into(),
-            args: vec![
-                "-c".into(),
-                "echo partial; echo 'FATAL: password authentication failed' >&2; exit 1".into(),
-            ],
-            env: vec![],
-        };
+        let cmd = sh("echo partial; echo 'FATAL: password authentication failed' >&2; exit 1");
         let e =
             gzip_command(&cmd, &out, GzOptions::default(), &JobControl::new()).expect_err("fails");
         assert_eq!(e.reason(), "command_failed");
@@ -221,28 +255,7 @@ mod tests {
     fn cancel_kills_a_command_that_hangs_without_output() {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = dir.path().join("dump.sql.gz");
-        let ctl = std::sync::Arc::new(JobControl::new());
-        let canceller = {
-            let ctl = ctl.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(200));
-                ctl.cancel();
-            })
-        };
-        let cmd = CommandSpec {
-            program: "sleep".into(),
-            args: vec!["30".into()],
-            env: vec![],
-        };
-        let started = std::time::Instant::now();
-        let e = gzip_command(&cmd, &out, GzOptions::default(), &ctl).expect_err("cancelled");
-        canceller.join().expect("join");
-        assert_eq!(e.reason(), "cancelled");
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            started.elapsed()
-        );
+        cancel_ends(|cmd, ctl| gzip_command(&cmd, &out, GzOptions::default(), ctl));
         assert!(!out.exists() && !tmp_path(&out).exists());
     }
 
@@ -252,11 +265,7 @@ mod tests {
         let out = dir.path().join("dump.sql.gz");
         let ctl = JobControl::new();
         ctl.cancel();
-        let cmd = CommandSpec {
-            program: "sh".into(),
-            args: vec!["-c".into(), "yes row".into()],
-            env: vec![],
-        };
+        let cmd = sh("yes row");
         let e = gzip_command(&cmd, &out, GzOptions::default(), &ctl).expect_err("cancelled");
         assert_eq!(e.reason(), "cancelled");
         assert!(!out.exists());

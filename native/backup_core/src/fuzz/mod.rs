@@ -90,24 +90,32 @@ impl Stats {
     }
 }
 
-/// xorshift64*: small, deterministic, good enough to pick mutations.
-struct Rng(u64);
+/// xorshift64*: small, deterministic, good enough to pick mutations (and for `zbackup bench`,
+/// whose trees it makes from its raw state, `Rng(state)`).
+pub struct Rng(pub u64);
 
 impl Rng {
     fn new(seed: u64) -> Self {
         Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
     }
-    fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
-    fn below(&mut self, n: u64) -> u64 {
+    /// Below `n` (0 for 0, without a draw).
+    pub fn below(&mut self, n: u64) -> u64 {
         if n == 0 {
             0
         } else {
-            self.next() % n
+            self.next_u64() % n
+        }
+    }
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for c in buf.chunks_mut(8) {
+            let v = self.next_u64().to_le_bytes();
+            c.copy_from_slice(&v[..c.len()]);
         }
     }
     fn index(&mut self, n: usize) -> usize {
@@ -224,7 +232,7 @@ fn pattern(n: usize, seed: u64) -> Vec<u8> {
             if seed % 2 == 0 {
                 b"zotonic "[i % 8]
             } else {
-                r.next() as u8
+                r.next_u64() as u8
             }
         })
         .collect()

@@ -369,8 +369,21 @@ fn arb_text_ops(
     )
 }
 
+/// A list rebuild (both delta formats share `ListItem`), new items drawn from `bytes`.
+fn arb_list(
+    bytes: impl Strategy<Value = ByteBuf> + Clone,
+) -> impl Strategy<Value = Vec<delta::ListItem>> {
+    use delta::ListItem;
+    let item = prop_oneof![
+        (any::<u32>(), any::<u32>()).prop_map(|(skip, len)| ListItem::Old { skip, len }),
+        (0u32..3, 0u32..3).prop_map(|(skip, len)| ListItem::Old { skip, len }),
+        bytes.prop_map(ListItem::New),
+    ];
+    proptest::collection::vec(item, 0..4)
+}
+
 fn arb_op() -> impl Strategy<Value = delta::Op> {
-    use delta::{Action, ListItem, Op, Step};
+    use delta::{Action, Op, Step};
     let bytes = || {
         prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..12),
@@ -392,21 +405,13 @@ fn arb_op() -> impl Strategy<Value = delta::Op> {
         (bytes(), bytes()).prop_map(|(k, v)| Action::Put(k, v)),
         proptest::collection::vec(0u32..8, 0..4).prop_map(Action::Drop),
         arb_text_ops(bytes()).prop_map(Action::Text),
-        proptest::collection::vec(
-            prop_oneof![
-                (any::<u32>(), any::<u32>()).prop_map(|(skip, len)| ListItem::Old { skip, len }),
-                (0u32..3, 0u32..3).prop_map(|(skip, len)| ListItem::Old { skip, len }),
-                bytes().prop_map(ListItem::New),
-            ],
-            0..4
-        )
-        .prop_map(Action::List),
+        arb_list(bytes()).prop_map(Action::List),
     ];
     (proptest::collection::vec(step, 0..5), action).prop_map(|(path, action)| Op { path, action })
 }
 
 fn arb_op_v1() -> impl Strategy<Value = delta_v1::Op> {
-    use delta_v1::{Action, ListItem, Op, Step};
+    use delta_v1::{Action, Op, Step};
     let bytes = || {
         prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..12),
@@ -424,15 +429,7 @@ fn arb_op_v1() -> impl Strategy<Value = delta_v1::Op> {
         bytes().prop_map(Action::Set),
         Just(Action::Remove),
         arb_text_ops(bytes()).prop_map(Action::Text),
-        proptest::collection::vec(
-            prop_oneof![
-                (any::<u32>(), any::<u32>()).prop_map(|(skip, len)| ListItem::Old { skip, len }),
-                (0u32..3, 0u32..3).prop_map(|(skip, len)| ListItem::Old { skip, len }),
-                bytes().prop_map(ListItem::New),
-            ],
-            0..4
-        )
-        .prop_map(Action::List),
+        arb_list(bytes()).prop_map(Action::List),
     ];
     (proptest::collection::vec(step, 0..5), action).prop_map(|(path, action)| Op { path, action })
 }
