@@ -51,11 +51,11 @@
 
 -module(zb_demo).
 
--export([main/1, run/2]).
+-export([main/1]).
 
 % Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
 % here calls it directly.
--ignore_xref([main/1, run/2]).
+-ignore_xref([main/1]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 

@@ -492,10 +492,8 @@ file_forbidden(File, Context) ->
     Index :: backup_json_index:index(),
     Reason :: term().
 update_index(Fun, Context) when is_function(Fun, 1) ->
-    case whereis(server(Context)) of
-        undefined -> with_index_lock(fun() -> backup_json_index:update(backup_create:dir(Context), Fun) end, Context);
-        _ -> gen_server:call(server(Context), {update_index, Fun}, infinity)
-    end.
+    Offline = fun() -> backup_json_index:update(backup_create:dir(Context), Fun) end,
+    index_change({update_index, Fun}, Offline, Context).
 
 %% @doc Put a set made by backup_create:make_set/1 in place and in backup.json (see
 %% backup_create:commit_set/5), in the site's server, so it never interleaves with other
@@ -508,12 +506,16 @@ update_index(Fun, Context) when is_function(Fun, 1) ->
     Index :: backup_json_index:index(),
     Reason :: term().
 commit_set(Name, Timestamp, Made, Context) ->
+    NowTs = unix_seconds(calendar:universal_time()),
+    Offline = fun() -> backup_create:commit_set(Name, Timestamp, Made, backup_create:dir(Context), NowTs) end,
+    index_change({commit_set, Name, Timestamp, Made}, Offline, Context).
+
+%% A change of backup.json runs in the site's server (Request), so changes never interleave;
+%% while the server does not run (module stopped), Offline runs under the site's index lock.
+index_change(Request, Offline, Context) ->
     case whereis(server(Context)) of
-        undefined ->
-            NowTs = unix_seconds(calendar:universal_time()),
-            with_index_lock(fun() -> backup_create:commit_set(Name, Timestamp, Made, backup_create:dir(Context), NowTs) end, Context);
-        _ ->
-            gen_server:call(server(Context), {commit_set, Name, Timestamp, Made}, infinity)
+        undefined -> with_index_lock(Offline, Context);
+        _ -> gen_server:call(server(Context), Request, infinity)
     end.
 
 

@@ -527,14 +527,7 @@ word(L) ->
     element(rand:uniform(tuple_size(Vocab)), Vocab).
 
 vocab(L) ->
-    case persistent_term:get({?MODULE, L}, undefined) of
-        undefined ->
-            V = make_vocab(L),
-            persistent_term:put({?MODULE, L}, V),
-            V;
-        V ->
-            V
-    end.
+    zb_test_util:memo({?MODULE, L}, fun() -> make_vocab(L) end).
 
 %% A few thousand made-up words per language, Zipf-like: common words repeat more.
 make_vocab(L) ->

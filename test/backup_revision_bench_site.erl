@@ -135,18 +135,13 @@ lower_first(B) -> B.
 
 %% Word -> probability of word/1 drawing it (words made twice add up).
 word_probs(L) ->
-    case persistent_term:get({?MODULE, probs, L}, undefined) of
-        undefined ->
-            {Words, Cum} = vocab(L),
-            Total = element(tuple_size(Cum), Cum),
-            M = lists:foldl(fun(I, Acc) ->
-                                maps:update_with(element(I, Words), fun(P) -> P + 1 / I / Total end, 1 / I / Total, Acc)
-                            end, #{}, lists:seq(1, tuple_size(Words))),
-            persistent_term:put({?MODULE, probs, L}, M),
-            M;
-        M ->
-            M
-    end.
+    zb_test_util:memo({?MODULE, probs, L}, fun() ->
+        {Words, Cum} = vocab(L),
+        Total = element(tuple_size(Cum), Cum),
+        lists:foldl(fun(I, Acc) ->
+                        maps:update_with(element(I, Words), fun(P) -> P + 1 / I / Total end, 1 / I / Total, Acc)
+                    end, #{}, lists:seq(1, tuple_size(Words)))
+    end).
 
 %% ---------------------------------------------------------------------------------------------
 %% A new resource
@@ -404,14 +399,7 @@ bisect(Cum, R, Lo, Hi) ->
     end.
 
 vocab(L) ->
-    case persistent_term:get({?MODULE, L}, undefined) of
-        undefined ->
-            V = make_vocab(L),
-            persistent_term:put({?MODULE, L}, V),
-            V;
-        V ->
-            V
-    end.
+    zb_test_util:memo({?MODULE, L}, fun() -> make_vocab(L) end).
 
 make_vocab(L) ->
     S0 = rand:seed_s(exsss, {erlang:phash2(L), 5, 7}),

@@ -80,11 +80,7 @@ end_per_suite(_Config) ->
     ok.
 
 init_per_testcase(_Case, Config) ->
-    Context = ?config(context, Config),
-    ok = zb_test_util:wait_idle(Context),
-    Dir = zb_test_util:empty_backup_dir(Context),
-    ok = m_config:set_value(mod_backup, encrypt_backups, <<"false">>, Context),
-    zotonic_host:mqtt_flush(?SITE),
+    Dir = zb_test_util:fresh_case(?config(context, Config), [{encrypt_backups, <<"false">>}]),
     [ {dir, Dir} | Config ].
 
 end_per_testcase(_Case, Config) ->

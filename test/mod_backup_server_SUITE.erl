@@ -94,12 +94,8 @@ end_per_suite(_Config) ->
     ok.
 
 init_per_testcase(_Case, Config) ->
-    Context = ?config(context, Config),
-    ok = zb_test_util:wait_idle(Context),
     ok = zb_test_util:set_clock(undefined),
-    Dir = zb_test_util:empty_backup_dir(Context),
-    ok = m_config:set_value(mod_backup, daily_dump, <<"0">>, Context),
-    zotonic_host:mqtt_flush(?SITE),
+    Dir = zb_test_util:fresh_case(?config(context, Config), [{daily_dump, <<"0">>}]),
     [ {dir, Dir} | Config ].
 
 end_per_testcase(_Case, Config) ->
@@ -271,7 +267,7 @@ interrupted_commit_is_repaired_at_start(Config) ->
     Dir = ?config(dir, Config),
     Context = ?config(context, Config),
     Write = fun(F, Data) -> ok = file:write_file(filename:join(Dir, F), Data) end,
-    Hex = fun(Data) -> string:lowercase(binary:encode_hex(crypto:hash(sha256, Data))) end,
+    Hex = fun zb_test_util:sha256_hex/1,
     Write(<<"bcksrv-5.sql.gz">>, <<"new dump">>),
     Write(<<"bcksrv-5.sql.gz.prev">>, <<"old dump">>),
     Write(<<"config-bcksrv-5.tar.gz">>, <<"new config">>),

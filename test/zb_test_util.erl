@@ -14,8 +14,11 @@
     release_queue/0,
     dir_files/1,
     empty_backup_dir/1,
+    fresh_case/2,
     is_tmp/1,
+    sha256_hex/1,
     sha256_file/1,
+    memo/2,
     populate_database/1,
     make_media_tree/2,
     count_files/1
@@ -94,16 +97,45 @@ empty_backup_dir(Context) ->
     [ ok = file:delete(filename:join(Dir, N)) || N <- Names, filelib:is_regular(filename:join(Dir, N)) ],
     Dir.
 
+%% @doc The start of a test case of a backup suite: no backup running, no sets in the site's
+%% backup dir (which is returned), the mod_backup config `Settings' set, no MQTT messages left.
+-spec fresh_case(z:context(), [{atom(), binary()}]) -> file:filename_all().
+fresh_case(Context, Settings) ->
+    ok = wait_idle(Context),
+    Dir = empty_backup_dir(Context),
+    [ ok = m_config:set_value(mod_backup, Key, Value, Context) || {Key, Value} <- Settings ],
+    zotonic_host:mqtt_flush(z_context:site(Context)),
+    Dir.
+
 %% @doc A name of a file still being written (or left by an interrupted write).
 -spec is_tmp(binary()) -> boolean().
 is_tmp(Name) ->
     binary:longest_common_suffix([Name, <<".tmp">>]) =:= 4.
 
-%% @doc sha256 of a file, lower-case hex, as backup.json records it.
+%% @doc sha256 of data, lower-case hex, as backup.json records it: OTP's, an oracle apart from
+%% the engine under test.
+-spec sha256_hex(iodata()) -> binary().
+sha256_hex(Data) ->
+    string:lowercase(binary:encode_hex(crypto:hash(sha256, Data))).
+
+%% @doc sha256_hex/1 of a file's content.
 -spec sha256_file(file:filename_all()) -> binary().
 sha256_file(File) ->
     {ok, Bin} = file:read_file(File),
-    string:lowercase(binary:encode_hex(crypto:hash(sha256, Bin))).
+    sha256_hex(Bin).
+
+%% @doc The value under Key in persistent_term, made by Make() on first use (the benchmarks'
+%% generated vocabularies).
+-spec memo(term(), fun(() -> T)) -> T.
+memo(Key, Make) ->
+    case persistent_term:get(Key, undefined) of
+        undefined ->
+            Value = Make(),
+            persistent_term:put(Key, Value),
+            Value;
+        Value ->
+            Value
+    end.
 
 %% @doc A site database with some weight: 200,000 rows of text and bytea, and a table with
 %% mixed-case and reserved names (what pg_dump must quote).

@@ -27,6 +27,7 @@
     revision_title/2,
     list_deleted/2,
     newest_row/2,
+    newest_revision/2,
     latest_chain/2,
     resource_rows/2
 ]).
@@ -177,20 +178,33 @@ list_revisions_assoc(Id, Context) ->
 revision_title(undefined, _Context) ->
     undefined;
 revision_title(Id, Context) ->
+    case newest_revision(Id, Context) of
+        {ok, _RevId, Props} -> props_title(Props);
+        _ -> undefined
+    end.
+
+%% @doc The id and props of the newest revision of a resource; `undefined' when it has none.
+-spec newest_revision(RscId, Context) -> {ok, RevId, Props} | undefined | {error, Reason} when
+    RscId :: m_rsc:resource_id(),
+    Context :: z:context(),
+    RevId :: integer(),
+    Props :: m_rsc:props() | term(),
+    Reason :: term().
+newest_revision(RscId, Context) ->
     case z_db:q1("
         select id
         from backup_revision
         where rsc_id = $1
         order by id desc
         limit 1",
-        [ Id ], Context)
+        [ RscId ], Context)
     of
         undefined ->
             undefined;
         RevId ->
             case get_revision(RevId, Context) of
-                {ok, #{ <<"data">> := Props }} -> props_title(Props);
-                {error, _} -> undefined
+                {ok, #{ <<"data">> := Props }} -> {ok, RevId, Props};
+                {error, _} = Error -> Error
             end
     end.
 

@@ -116,29 +116,19 @@ revert_edge_insert(S, P, O, IsDependent, Options, Context) ->
 %% A deleted object comes back (at its newest revision) only when it was a dependent
 %% resource, one that lives by the edges to it.
 revert_if_dependent(RscId, Options, Context) ->
-    case z_db:q1("
-        select id
-        from backup_revision
-        where rsc_id = $1
-        order by id desc
-        limit 1",
-        [ RscId ], Context)
-    of
+    case backup_revision_read:newest_revision(RscId, Context) of
+        {ok, RevId, Props} ->
+            case is_dependent(Props) of
+                true ->
+                    Options1 = [ Opt || Opt <- Options, Opt =/= dependent ],
+                    revert_resource(RscId, RevId, Options1, Context);
+                false ->
+                    {error, not_dependent}
+            end;
         undefined ->
             {error, enoent};
-        RevId ->
-            case backup_revision_read:get_revision(RevId, Context) of
-                {ok, #{ <<"data">> := Props }} ->
-                    case is_dependent(Props) of
-                        true ->
-                            Options1 = [ Opt || Opt <- Options, Opt =/= dependent ],
-                            revert_resource(RscId, RevId, Options1, Context);
-                        false ->
-                            {error, not_dependent}
-                    end;
-                {error, _} = Error ->
-                    Error
-            end
+        {error, _} = Error ->
+            Error
     end.
 
 is_dependent(#{ <<"is_dependent">> := IsDependent }) -> z_convert:to_bool(IsDependent);

@@ -99,24 +99,20 @@ save(Id, Props, IsDeleted, Context) ->
         skipped ->
             ok;
         {rollback, {Reason, _Stack}} ->
-            ?LOG_ERROR(#{
-                in => zotonic_mod_backup,
-                text => <<"Could not save revision">>,
-                rsc_id => Id,
-                result => error,
-                reason => Reason
-            }),
-            {error, Reason};
-        {error, Reason} = Error ->
-            ?LOG_ERROR(#{
-                in => zotonic_mod_backup,
-                text => <<"Could not save revision">>,
-                rsc_id => Id,
-                result => error,
-                reason => Reason
-            }),
-            Error
+            save_failed(Id, Reason);
+        {error, Reason} ->
+            save_failed(Id, Reason)
     end.
+
+save_failed(Id, Reason) ->
+    ?LOG_ERROR(#{
+        in => zotonic_mod_backup,
+        text => <<"Could not save revision">>,
+        rsc_id => Id,
+        result => error,
+        reason => Reason
+    }),
+    {error, Reason}.
 
 insert_revision(Id, IsDeleted, Version, UserId, UserName, DataType, Data, Context) ->
     Type = case IsDeleted of

@@ -11,9 +11,6 @@
     delete/2,
     delete/4,
     delete/5,
-    get/2,
-    get_id/4,
-    get_triple/2,
     get_edges/2,
     objects/2,
     objects/3,
@@ -23,9 +20,6 @@
 
 % Called by the suites (or the demo) only, as Zotonic's own API would be.
 -ignore_xref([delete/2, delete/5, get_edges/2, insert/5, objects/2, objects/3, subjects/2, subjects/3]).
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([get/2, get_id/4, get_triple/2]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 
@@ -98,19 +92,6 @@ delete(Subject, Predicate, Object, _Options, Context) ->
                 false ->
                     {error, eacces}
             end
-    end.
-
--spec get(pos_integer(), z:context()) -> proplists:proplist() | undefined.
-get(EdgeId, Context) ->
-    z_db:assoc_row("select * from edge where id = $1", [EdgeId], Context).
-
--spec get_id(m_rsc:resource(), m_rsc:resource(), m_rsc:resource(), z:context()) -> pos_integer() | undefined.
-get_id(Subject, Predicate, Object, Context) ->
-    case {m_rsc:rid(Subject, Context), m_predicate:name_to_id(Predicate, Context), m_rsc:rid(Object, Context)} of
-        {S, {ok, P}, O} when is_integer(S), is_integer(O) ->
-            z_db:q1("select id from edge where subject_id = $1 and predicate_id = $2 and object_id = $3", [S, P, O], Context);
-        _ ->
-            undefined
     end.
 
 -spec get_triple(pos_integer(), z:context()) -> {m_rsc:resource_id(), atom(), m_rsc:resource_id()} | undefined.

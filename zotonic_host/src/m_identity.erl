@@ -3,11 +3,7 @@
 
 -module(m_identity).
 
--export([user_types/1, is_user/2, get_rsc/2, get_username/2]).
-
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([get_rsc/2, get_username/2]).
+-export([user_types/1, is_user/2]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 
@@ -22,11 +18,3 @@ user_types(Context) ->
 is_user(Id, Context) ->
     Types = [ atom_to_binary(T, utf8) || T <- user_types(Context) ],
     z_db:q1("select count(*) from identity where rsc_id = $1 and type = any($2)", [Id, Types], Context) > 0.
-
--spec get_rsc(m_rsc:resource_id(), z:context()) -> [proplists:proplist()].
-get_rsc(Id, Context) ->
-    z_db:assoc("select * from identity where rsc_id = $1", [Id], Context).
-
--spec get_username(m_rsc:resource_id(), z:context()) -> binary() | undefined.
-get_username(Id, Context) ->
-    z_db:q1("select key from identity where rsc_id = $1 and type = 'username_pw'", [Id], Context).

@@ -3,11 +3,7 @@
 
 -module(m_predicate).
 
--export([name_to_id/2, id_to_name/2, is_predicate/2]).
-
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([is_predicate/2]).
+-export([name_to_id/2, id_to_name/2]).
 
 -spec name_to_id(m_rsc:resource(), z:context()) -> {ok, m_rsc:resource_id()} | {error, term()}.
 name_to_id(Pred, Context) ->

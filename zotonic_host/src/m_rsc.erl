@@ -16,9 +16,6 @@
     p_no_acl/3,
     is_a/2,
     is_a/3,
-    is_visible/2,
-    is_editable/2,
-    name_to_id/2,
     insert/2,
     insert/3,
     update/3,
@@ -29,7 +26,7 @@
 
 % Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
 % here calls it directly.
--ignore_xref([delete/2, insert/2, insert/3, is_editable/2, is_visible/2, name_to_id/2, update/3, update/4]).
+-ignore_xref([delete/2, insert/2, insert/3, update/3, update/4]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 
@@ -54,13 +51,6 @@ rid(Name, Context) when is_binary(Name) ->
             z_db:q1("select id from rsc where name = $1", [string:lowercase(Name)], Context)
     end;
 rid(_, _Context) -> undefined.
-
--spec name_to_id(resource(), z:context()) -> {ok, resource_id()} | {error, enoent}.
-name_to_id(Name, Context) ->
-    case rid(Name, Context) of
-        undefined -> {error, enoent};
-        Id -> case exists(Id, Context) of true -> {ok, Id}; false -> {error, enoent} end
-    end.
 
 -spec exists(resource(), z:context()) -> boolean().
 exists(Id, Context) ->
@@ -166,14 +156,6 @@ is_a_cat(CatId, Context, Acc) ->
         {Name, Parent} -> is_a_cat(Parent, Context, [binary_to_atom(Name, utf8) | Acc]);
         undefined -> Acc
     end.
-
--spec is_visible(resource(), z:context()) -> boolean().
-is_visible(Id, Context) ->
-    z_acl:rsc_visible(rid(Id, Context), Context).
-
--spec is_editable(resource(), z:context()) -> boolean().
-is_editable(Id, Context) ->
-    z_acl:rsc_editable(Id, Context).
 
 -spec insert(props() | list(), z:context()) -> {ok, resource_id()} | {error, term()}.
 insert(Props, Context) -> m_rsc_update:insert(Props, Context).

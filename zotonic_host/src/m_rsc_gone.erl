@@ -3,19 +3,10 @@
 
 -module(m_rsc_gone).
 
--export([gone/2, gone/3, get/2, is_gone/2, delete/2]).
+-export([gone/2, gone/3, is_gone/2, delete/2]).
 
 % Called by the suites (or the demo) only, as Zotonic's own API would be.
 -ignore_xref([gone/2, is_gone/2]).
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([get/2]).
-
--spec get(m_rsc:resource_id(), z:context()) -> proplists:proplist() | undefined.
-get(Id, Context) when is_integer(Id) ->
-    z_db:assoc_row("select * from rsc_gone where id = $1", [Id], Context);
-get(_, _Context) ->
-    undefined.
 
 -spec is_gone(m_rsc:resource_id() | undefined, z:context()) -> boolean().
 is_gone(Id, Context) when is_integer(Id) ->

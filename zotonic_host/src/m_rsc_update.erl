@@ -18,15 +18,11 @@
     update/3,
     update/4,
     delete/2,
-    delete/3,
-    delete_nocheck/2
+    delete/3
 ]).
 
 % Called by the suites (or the demo) only, as Zotonic's own API would be.
 -ignore_xref([delete/3]).
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([delete_nocheck/2]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 
@@ -276,10 +272,6 @@ delete(Id, FollowUpId, Context) ->
                 false -> {error, eacces}
             end
     end.
-
--spec delete_nocheck(m_rsc:resource(), z:context()) -> ok | {error, term()}.
-delete_nocheck(Id, Context) ->
-    delete_nocheck(m_rsc:rid(Id, Context), undefined, Context).
 
 delete_nocheck(1, _FollowUpId, _Context) ->
     {error, eacces};

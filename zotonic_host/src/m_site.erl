@@ -4,11 +4,7 @@
 
 -module(m_site).
 
--export([environment/1, get/2, get/3]).
-
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([get/2, get/3]).
+-export([environment/1]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 
@@ -20,11 +16,3 @@ environment(Site) when is_atom(Site) ->
     end;
 environment(#context{ site = Site }) ->
     environment(Site).
-
--spec get(atom(), z:context()) -> term().
-get(environment, Context) -> environment(Context);
-get(Key, #context{ site = Site }) -> proplists:get_value(Key, zotonic_host:site_config(Site)).
-
--spec get(atom(), atom(), z:context()) -> term().
-get(site, Key, Context) -> get(Key, Context);
-get(_Module, _Key, _Context) -> undefined.

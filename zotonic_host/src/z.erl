@@ -5,13 +5,13 @@
 
 -module(z).
 
--export([debug_msg/2, flush/1, c/1, n1/2, is_module_enabled/2]).
+-export([debug_msg/2, c/1, n1/2, is_module_enabled/2]).
 
 % Called by the suites (or the demo) only, as Zotonic's own API would be.
 -ignore_xref([is_module_enabled/2, n1/2]).
 % Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
 % here calls it directly.
--ignore_xref([c/1, debug_msg/2, flush/1]).
+-ignore_xref([c/1, debug_msg/2]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 
@@ -23,11 +23,6 @@
 -spec debug_msg(term(), map()) -> ok.
 debug_msg(Msg, Location) ->
     ?LOG_NOTICE(#{ in => zotonic_host, text => <<"DEBUG">>, msg => Msg, location => Location }).
-
-%% @doc Flush the site's caches. The host keeps no caches, so nothing to do.
--spec flush(context()) -> ok.
-flush(_Context) ->
-    ok.
 
 %% @doc A new (anonymous) context of the site, as Zotonic's z:c/1.
 -spec c(atom()) -> context().

@@ -17,25 +17,16 @@
     user/1,
     sudo/1,
     sudo/2,
-    anondo/1,
-    anondo/2,
     logon/2,
-    logoff/1,
     is_sudo/1,
-    is_anonymous/1,
     is_admin/1,
     is_admin_editable/1,
     is_read_only/1,
-    set_read_only/2,
-    flush/1,
-    role/1
+    set_read_only/2
 ]).
 
 % Called by the suites (or the demo) only, as Zotonic's own API would be.
 -ignore_xref([is_sudo/1, set_read_only/2, sudo/2]).
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([anondo/1, anondo/2, flush/1, is_anonymous/1, logoff/1, role/1]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 
@@ -134,29 +125,13 @@ sudo({M, F}, Context) -> M:F(sudo(Context));
 sudo({M, F, A}, Context) -> erlang:apply(M, F, A ++ [sudo(Context)]);
 sudo(Fun, Context) when is_function(Fun, 1) -> Fun(sudo(Context)).
 
--spec anondo(z:context()) -> z:context().
-anondo(Context) -> Context#context{ acl = undefined, user_id = undefined }.
-
--spec anondo(fun((z:context()) -> term()) | {module(), atom()} | mfa(), z:context()) -> term().
-anondo({M, F}, Context) -> M:F(anondo(Context));
-anondo({M, F, A}, Context) -> erlang:apply(M, F, A ++ [anondo(Context)]);
-anondo(Fun, Context) when is_function(Fun, 1) -> Fun(anondo(Context)).
-
 -spec logon(integer(), z:context()) -> z:context().
 logon(UserId, Context) when is_integer(UserId) ->
     Context#context{ user_id = UserId, acl = undefined }.
 
--spec logoff(z:context()) -> z:context().
-logoff(Context) -> anondo(Context).
-
 -spec is_sudo(z:context()) -> boolean().
 is_sudo(#context{ acl = admin }) -> true;
 is_sudo(_) -> false.
-
--spec is_anonymous(z:context()) -> boolean().
-is_anonymous(#context{ acl = admin }) -> false;
-is_anonymous(#context{ user_id = undefined }) -> true;
-is_anonymous(_) -> false.
 
 %% @doc Admin: sudo, the admin user, or allowed to use mod_admin_config.
 -spec is_admin(z:context()) -> boolean().
@@ -176,7 +151,3 @@ is_read_only(#context{ acl_is_read_only = IsReadOnly }) -> IsReadOnly.
 
 -spec set_read_only(boolean(), z:context()) -> z:context().
 set_read_only(IsReadOnly, Context) -> Context#context{ acl_is_read_only = IsReadOnly }.
-
-%% @doc Zotonic flushes its ACL cache of a resource; the host has none.
--spec flush(term()) -> ok.
-flush(_Id) -> ok.

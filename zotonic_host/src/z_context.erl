@@ -10,23 +10,15 @@
     new/2,
     site/1,
     get/2,
-    get/3,
     set/2,
     set/3,
     get_q/2,
     get_q/3,
-    get_q_all/1,
     get_q_validated/2,
     set_q/3,
     logger_md/1,
-    ensure_logger_md/1,
-    db_driver/1,
-    db_pool/1,
     language/1,
-    tz/1,
-    is_request/1,
     prune_for_spawn/1,
-    prune_for_async/1,
     set_nocache_headers/1,
     set_noindex_header/1,
     set_noindex_header/2,
@@ -35,9 +27,6 @@
 
 % Called by the suites (or the demo) only, as Zotonic's own API would be.
 -ignore_xref([get_q/3, new/2, set_noindex_header/2, set_q/3]).
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([db_driver/1, db_pool/1, ensure_logger_md/1, get_q_all/1, is_request/1, prune_for_async/1, tz/1]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 
@@ -111,30 +100,12 @@ logger_md(#context{ site = Site, user_id = UserId }) ->
 logger_md(Site) when is_atom(Site) ->
     logger:update_process_metadata(#{ site => Site }).
 
--spec ensure_logger_md(z:context()) -> ok.
-ensure_logger_md(Context) -> logger_md(Context).
-
--spec db_driver(z:context()) -> atom().
-db_driver(_Context) -> z_db_pgsql.
-
--spec db_pool(z:context()) -> atom().
-db_pool(#context{ site = Site }) -> zotonic_host_db_pool:name(Site).
-
 -spec language(z:context()) -> atom().
 language(#context{ language = [Lang | _] }) -> Lang;
 language(_) -> en.
 
--spec tz(z:context()) -> binary().
-tz(#context{ tz = Tz }) -> Tz.
-
--spec is_request(z:context()) -> boolean().
-is_request(#context{ cowreq = Req }) -> Req =/= undefined.
-
 -spec prune_for_spawn(z:context()) -> z:context().
 prune_for_spawn(Context) -> Context#context{ dbc = undefined, cowreq = undefined, render_state = undefined }.
-
--spec prune_for_async(z:context()) -> z:context().
-prune_for_async(Context) -> prune_for_spawn(Context).
 
 -spec set_nocache_headers(z:context()) -> z:context().
 set_nocache_headers(Context) -> set(zotonic_host_nocache, true, Context).

@@ -5,17 +5,11 @@
 
 -export([
     to_binary/1,
-    to_list/1,
     to_atom/1,
     to_integer/1,
-    to_float/1,
     to_bool/1,
     to_datetime/1
 ]).
-
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([to_float/1, to_list/1]).
 
 -spec to_binary(term()) -> binary().
 to_binary(undefined) -> <<>>;
@@ -25,14 +19,6 @@ to_binary(I) when is_integer(I) -> integer_to_binary(I);
 to_binary(F) when is_float(F) -> float_to_binary(F, [short]);
 to_binary({trans, [{_, T} | _]}) -> to_binary(T);
 to_binary(L) when is_list(L) -> unicode:characters_to_binary(L).
-
--spec to_list(term()) -> list().
-to_list(undefined) -> [];
-to_list(L) when is_list(L) -> L;
-to_list(B) when is_binary(B) -> unicode:characters_to_list(B);
-to_list(A) when is_atom(A) -> atom_to_list(A);
-to_list(I) when is_integer(I) -> integer_to_list(I);
-to_list(F) when is_float(F) -> float_to_list(F, [short]).
 
 -spec to_atom(term()) -> atom() | undefined.
 to_atom(undefined) -> undefined;
@@ -52,14 +38,6 @@ to_integer(true) -> 1;
 to_integer(false) -> 0;
 to_integer(B) when is_binary(B) -> binary_to_integer(string:trim(B));
 to_integer(L) when is_list(L) -> list_to_integer(string:trim(L)).
-
--spec to_float(term()) -> float() | undefined.
-to_float(undefined) -> undefined;
-to_float(F) when is_float(F) -> F;
-to_float(I) when is_integer(I) -> float(I);
-to_float(B) when is_binary(B) ->
-    try binary_to_float(B) catch error:badarg -> float(binary_to_integer(B)) end;
-to_float(L) when is_list(L) -> to_float(list_to_binary(L)).
 
 %% @doc Zotonic's truthiness: true, "true", "yes", "on", "1", 1 ... are true.
 -spec to_bool(term()) -> boolean().

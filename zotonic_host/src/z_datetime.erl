@@ -4,37 +4,18 @@
 -module(z_datetime).
 
 -export([
-    datetime_to_timestamp/1,
-    timestamp_to_datetime/1,
-    timestamp/0,
     prev_second/2,
     prev_day/1,
     prev_day/2,
-    prev_week/1,
-    prev_week/2,
     prev_month/1,
     prev_month/2,
-    next_day/1,
     next_second/2
 ]).
 
 % Called by the suites (or the demo) only, as Zotonic's own API would be.
 -ignore_xref([prev_day/1, prev_month/1]).
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([datetime_to_timestamp/1, next_day/1, prev_week/1, prev_week/2, timestamp/0, timestamp_to_datetime/1]).
 
 -define(UNIX_EPOCH, 62167219200).
-
--spec datetime_to_timestamp(calendar:datetime() | undefined) -> integer() | undefined.
-datetime_to_timestamp(undefined) -> undefined;
-datetime_to_timestamp(DT) -> calendar:datetime_to_gregorian_seconds(DT) - ?UNIX_EPOCH.
-
--spec timestamp_to_datetime(integer()) -> calendar:datetime().
-timestamp_to_datetime(Secs) -> calendar:gregorian_seconds_to_datetime(Secs + ?UNIX_EPOCH).
-
--spec timestamp() -> integer().
-timestamp() -> erlang:system_time(second).
 
 -spec prev_second(calendar:datetime(), integer()) -> calendar:datetime().
 prev_second(DT, N) -> calendar:gregorian_seconds_to_datetime(calendar:datetime_to_gregorian_seconds(DT) - N).
@@ -47,15 +28,6 @@ prev_day(DT) -> prev_day(DT, 1).
 
 -spec prev_day(calendar:datetime(), integer()) -> calendar:datetime().
 prev_day({Date, Time}, N) -> {calendar:gregorian_days_to_date(calendar:date_to_gregorian_days(Date) - N), Time}.
-
--spec next_day(calendar:datetime()) -> calendar:datetime().
-next_day(DT) -> prev_day(DT, -1).
-
--spec prev_week(calendar:datetime()) -> calendar:datetime().
-prev_week(DT) -> prev_day(DT, 7).
-
--spec prev_week(calendar:datetime(), integer()) -> calendar:datetime().
-prev_week(DT, N) -> prev_day(DT, 7 * N).
 
 -spec prev_month(calendar:datetime()) -> calendar:datetime().
 prev_month(DT) -> prev_month(DT, 1).

@@ -8,45 +8,29 @@
 -module(z_db).
 
 -export([
-    has_connection/1,
-    dbschema/1,
-    dbdatabase/1,
-    dbusername/1,
     transaction/2,
     transaction/3,
-    transaction_clear/1,
     q/2, q/3, q/4,
     q1/2, q1/3, q1/4,
     q_row/2, q_row/3,
     qmap/2, qmap/3, qmap/4,
     qmap_row/2, qmap_row/3, qmap_row/4,
-    qmap_props/2, qmap_props/3, qmap_props/4,
     qmap_props_row/2, qmap_props_row/3, qmap_props_row/4,
     assoc/2, assoc/3,
-    assoc_row/2, assoc_row/3,
-    assoc_props/2, assoc_props/3,
-    assoc_props_row/2, assoc_props_row/3,
     squery/2, squery/3,
     equery/2, equery/3, equery/4,
     insert/2, insert/3,
-    update/4,
     delete/3,
-    select/3,
     column_names_bin/2,
-    column_exists/3,
     table_exists/2,
     key_exists/3,
     function_exists/2,
-    constraint_exists/3,
     drop_table/2,
     flush/1
 ]).
 
 % Called by the suites (or the demo) only, as Zotonic's own API would be.
--ignore_xref([assoc/2, assoc_props_row/2, assoc_row/2, drop_table/2, equery/2, equery/4, insert/2, q/4, q1/4, qmap/2, qmap/4, qmap_props_row/2, qmap_row/2, qmap_row/4, squery/3, transaction/3]).
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([assoc_props/2, assoc_props/3, column_exists/3, constraint_exists/3, dbdatabase/1, dbschema/1, dbusername/1, has_connection/1, qmap_props/2, qmap_props/3, qmap_props/4, select/3, transaction_clear/1, update/4]).
+-ignore_xref([assoc/2, drop_table/2, equery/2, equery/4, insert/2, q/4, q1/4, qmap/2, qmap/4, qmap_props_row/2, qmap_row/2, qmap_row/4, squery/3, transaction/3]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 -include("zotonic_host_pgsql.hrl").
@@ -61,19 +45,6 @@
 
 %% ---------------------------------------------------------------------------------------------
 %% Site database
-
--spec has_connection(z:context() | atom()) -> boolean().
-has_connection(Site) when is_atom(Site) -> is_pid(whereis(zotonic_host_db_pool:name(Site)));
-has_connection(#context{ site = Site }) -> has_connection(Site).
-
--spec dbschema(z:context()) -> string() | undefined.
-dbschema(Context) -> proplists:get_value(dbschema, z_db_pool:get_database_options(Context)).
-
--spec dbdatabase(z:context()) -> string() | undefined.
-dbdatabase(Context) -> proplists:get_value(dbdatabase, z_db_pool:get_database_options(Context)).
-
--spec dbusername(z:context()) -> string() | undefined.
-dbusername(Context) -> proplists:get_value(dbuser, z_db_pool:get_database_options(Context)).
 
 %% ---------------------------------------------------------------------------------------------
 %% Transactions
@@ -131,10 +102,6 @@ transaction(Function, _Options, #context{ dbc = undefined } = Context) ->
     end;
 transaction(Function, _Options, Context) ->
     Function(Context).
-
--spec transaction_clear(z:context()) -> z:context().
-transaction_clear(Context) ->
-    Context#context{ dbc = undefined }.
 
 %% ---------------------------------------------------------------------------------------------
 %% Queries
@@ -204,12 +171,6 @@ qmap_row(Sql, Params, Context) -> qmap_row(Sql, Params, [], Context).
 qmap_row(Sql, Params, Options, Context) ->
     first_row(qmap(Sql, Params, Options, Context)).
 
--spec qmap_props(sql(), z:context()) -> {ok, [map()]} | {error, term()}.
-qmap_props(Sql, Context) -> qmap_props(Sql, [], [], Context).
-
--spec qmap_props(sql(), parameters(), z:context()) -> {ok, [map()]} | {error, term()}.
-qmap_props(Sql, Params, Context) -> qmap_props(Sql, Params, [], Context).
-
 %% @doc As qmap/4, with the map in a `props' column merged into the row.
 -spec qmap_props(sql(), parameters(), qmap_options(), z:context()) -> {ok, [map()]} | {error, term()}.
 qmap_props(Sql, Params, Options, Context) ->
@@ -278,44 +239,6 @@ assoc(Sql, Params, Context) ->
 to_assoc(Cols, Rows) ->
     Names = [ binary_to_atom(N, utf8) || #column{ name = N } <- Cols ],
     [ lists:zip(Names, tuple_to_list(R)) || R <- Rows ].
-
--spec assoc_row(sql(), z:context()) -> proplists:proplist() | undefined.
-assoc_row(Sql, Context) -> assoc_row(Sql, [], Context).
-
--spec assoc_row(sql(), parameters(), z:context()) -> proplists:proplist() | undefined.
-assoc_row(Sql, Params, Context) ->
-    case assoc(Sql, Params, Context) of
-        [Row | _] -> Row;
-        [] -> undefined
-    end.
-
--spec assoc_props(sql(), z:context()) -> [proplists:proplist()].
-assoc_props(Sql, Context) -> assoc_props(Sql, [], Context).
-
-%% @doc As assoc/3 with the `props' column merged into each row.
--spec assoc_props(sql(), parameters(), z:context()) -> [proplists:proplist()].
-assoc_props(Sql, Params, Context) ->
-    [ merge_props_row(R) || R <- assoc(Sql, Params, Context) ].
-
-merge_props_row(Row) ->
-    case proplists:get_value(props, Row) of
-        M when is_map(M) ->
-            lists:keydelete(props, 1, Row) ++ [ {to_atom(K), V} || {K, V} <- maps:to_list(M) ];
-        L when is_list(L) ->
-            lists:keydelete(props, 1, Row) ++ L;
-        _ ->
-            Row
-    end.
-
--spec assoc_props_row(sql(), z:context()) -> proplists:proplist() | undefined.
-assoc_props_row(Sql, Context) -> assoc_props_row(Sql, [], Context).
-
--spec assoc_props_row(sql(), parameters(), z:context()) -> proplists:proplist() | undefined.
-assoc_props_row(Sql, Params, Context) ->
-    case assoc_props(Sql, Params, Context) of
-        [Row | _] -> Row;
-        [] -> undefined
-    end.
 
 -spec squery(sql(), z:context()) -> term().
 squery(Sql, Context) -> squery(Sql, Context, ?TIMEOUT).
@@ -397,47 +320,12 @@ insert(Table, Props0, Context) ->
         {error, _} = Error -> Error
     end.
 
-%% @doc Update the row with the id; unknown keys are merged into the `props' column.
--spec update(table_name(), term(), map() | proplists:proplist(), z:context()) -> {ok, non_neg_integer()} | {error, term()}.
-update(Table, Id, Props, Context) when is_list(Props) ->
-    update(Table, Id, maps:from_list([ {to_bin(K), V} || {K, V} <- Props ]), Context);
-update(Table, Id, Props0, Context) ->
-    Tab = to_bin(Table),
-    Cols = column_names_bin(Tab, Context),
-    Props = maps:fold(fun(K, V, Acc) -> Acc#{ to_bin(K) => V } end, #{}, Props0),
-    {ColProps, Extra} = split_cols(Cols, Props),
-    ColProps1 = case map_size(Extra) of
-        0 -> ColProps;
-        _ ->
-            Current = case q1([<<"select props from ">>, quote(Tab), <<" where id = $1">>], [Id], Context) of
-                M when is_map(M) -> M;
-                _ -> #{}
-            end,
-            add_props_col(Cols, ColProps, maps:merge(Current, Extra))
-    end,
-    Keys = maps:keys(ColProps1),
-    case Keys of
-        [] -> {ok, 0};
-        _ ->
-            Sets = [ [quote(K), <<" = $">>, integer_to_binary(N + 1)] || {K, N} <- lists:zip(Keys, lists:seq(1, length(Keys))) ],
-            Sql = [<<"update ">>, quote(Tab), <<" set ">>, lists:join(<<", ">>, Sets), <<" where id = $1">>],
-            case run(Sql, [Id | [ maps:get(K, ColProps1) || K <- Keys ]], Context, ?TIMEOUT) of
-                {ok, N} when is_integer(N) -> {ok, N};
-                {error, _} = Error -> Error
-            end
-    end.
-
 -spec delete(table_name(), term(), z:context()) -> {ok, non_neg_integer()} | {error, term()}.
 delete(Table, Id, Context) ->
     case run([<<"delete from ">>, quote(to_bin(Table)), <<" where id = $1">>], [Id], Context, ?TIMEOUT) of
         {ok, N} when is_integer(N) -> {ok, N};
         {error, _} = Error -> Error
     end.
-
-%% @doc Select the row with the id, with its props merged, as a map with binary keys.
--spec select(table_name(), term(), z:context()) -> {ok, map()} | {error, term()}.
-select(Table, Id, Context) ->
-    qmap_props_row([<<"select * from ">>, quote(to_bin(Table)), <<" where id = $1">>], [Id], Context).
 
 split_cols(Cols, Props) ->
     maps:fold(
@@ -475,10 +363,6 @@ column_names_bin(Table, #context{ site = Site } = Context) ->
             Cols
     end.
 
--spec column_exists(table_name(), atom() | binary(), z:context()) -> boolean().
-column_exists(Table, Column, Context) ->
-    lists:member(to_bin(Column), column_names_bin(Table, Context)).
-
 -spec table_exists(table_name(), z:context()) -> boolean().
 table_exists(Table, Context) ->
     1 =:= q1("select count(*)::int from information_schema.tables
@@ -494,12 +378,6 @@ key_exists(Table, Key, Context) ->
 function_exists(Function, Context) ->
     q1("select count(*)::int from pg_proc p join pg_namespace n on p.pronamespace = n.oid
         where n.nspname = current_schema() and p.proname = $1", [to_bin(Function)], Context) >= 1.
-
--spec constraint_exists(table_name(), atom() | binary(), z:context()) -> boolean().
-constraint_exists(Table, Constraint, Context) ->
-    q1("select count(*)::int from information_schema.table_constraints
-        where table_schema = current_schema() and table_name = $1 and constraint_name = $2",
-       [to_bin(Table), to_bin(Constraint)], Context) >= 1.
 
 -spec drop_table(table_name(), z:context()) -> ok.
 drop_table(Table, Context) ->
@@ -517,6 +395,3 @@ quote(Name) -> [$", Name, $"].
 to_bin(B) when is_binary(B) -> B;
 to_bin(A) when is_atom(A) -> atom_to_binary(A, utf8);
 to_bin(L) when is_list(L) -> unicode:characters_to_binary(L).
-
-to_atom(A) when is_atom(A) -> A;
-to_atom(B) when is_binary(B) -> binary_to_atom(B, utf8).

@@ -3,17 +3,10 @@
 
 -module(z_ids).
 
--export([id/0, id/1, password/0, number/1]).
-
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([id/0, id/1, number/1]).
+-export([password/0]).
 
 -define(CHARS, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789").
 -define(SPECIAL, "!@#$%^&*()_+-=").
-
--spec id() -> binary().
-id() -> id(20).
 
 %% @doc A random alphanumeric id of the given length.
 -spec id(pos_integer()) -> binary().
@@ -23,9 +16,6 @@ id(Len) -> random_chars(?CHARS, Len).
 -spec password() -> binary().
 password() ->
     iolist_to_binary([id(5), $-, id(5), $-, id(5), $-, id(4), random_chars(?SPECIAL, 2)]).
-
--spec number(pos_integer()) -> pos_integer().
-number(Max) -> rand:uniform(Max).
 
 random_chars(Chars, Len) ->
     N = length(Chars),

@@ -14,22 +14,16 @@
     scan/0,
     scan/1,
     prio/1,
-    prio_sort/1,
     mod_schema/1,
     active/1,
     active/2,
-    is_provided/2,
     whereis/2,
     start_modules/3,
-    stop_modules/1,
-    observes/3
+    stop_modules/1
 ]).
 
 % Called by the suites (or the demo) only, as Zotonic's own API would be.
 -ignore_xref([active/1, mod_schema/1, whereis/2]).
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([is_provided/2, observes/3, prio_sort/1]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 
@@ -103,16 +97,6 @@ active(#context{ site = Site }) ->
 -spec active(atom(), z:context()) -> boolean().
 active(Module, Context) ->
     lists:member(Module, active(Context)).
-
--spec is_provided(atom(), z:context()) -> boolean().
-is_provided(Service, Context) ->
-    lists:any(
-        fun(M) ->
-            M =:= Service orelse
-                lists:member(Service, lists:flatten(proplists:get_value(mod_provides,
-                                                                        erlang:get_module_info(M, attributes), [])))
-        end,
-        active(Context)).
 
 -spec whereis(atom(), z:context()) -> {ok, pid()} | {error, not_running}.
 whereis(Module, #context{ site = Site }) ->

@@ -11,15 +11,11 @@
     publish/4,
     subscribe/2,
     subscribe/3,
-    unsubscribe/2,
-    flatten_topic/1
+    unsubscribe/2
 ]).
 
 % Called by the suites (or the demo) only, as Zotonic's own API would be.
 -ignore_xref([publish/4, subscribe/3]).
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([flatten_topic/1]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 

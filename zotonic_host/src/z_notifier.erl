@@ -18,9 +18,7 @@
     get_observers/2,
     notify/2,
     notify_sync/2,
-    notify1/2,
     first/2,
-    map/2,
     foldl/3,
     foldr/3,
     notify_queue/1,
@@ -29,9 +27,6 @@
 
 % Called by the suites (or the demo) only, as Zotonic's own API would be.
 -ignore_xref([detach/3, get_observers/2, observe/3]).
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([map/2, notify1/2]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 
@@ -141,11 +136,6 @@ first_1([{_, _, O, _} | Rest], Msg, Context) ->
         {continue, Msg1} -> first_1(Rest, Msg1, Context);
         Result -> Result
     end.
-
-%% @doc The answers of all observers.
--spec map(term(), z:context()) -> list().
-map(Msg, Context) ->
-    [ call_observer(O, Msg, Context) || {_, _, O, _} <- observers(site(Context), event(Msg)) ].
 
 %% @doc Fold over the observers, highest priority (lowest number) first.
 -spec foldl(term(), term(), z:context()) -> term().

@@ -6,16 +6,9 @@
 
 -export([
     site_dir/1,
-    files_subdir/2,
     files_subdir_ensure/2,
-    media_archive/1,
-    media_preview/1,
-    abspath/2
+    media_archive/1
 ]).
-
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([abspath/2, files_subdir/2, media_preview/1]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 
@@ -47,9 +40,3 @@ files_subdir_ensure(SubDir, Context) ->
 
 -spec media_archive(z:context()) -> file:filename_all() | {error, bad_name}.
 media_archive(Context) -> files_subdir("archive", Context).
-
--spec media_preview(z:context()) -> file:filename_all() | {error, bad_name}.
-media_preview(Context) -> files_subdir("preview", Context).
-
--spec abspath(file:filename_all(), z:context()) -> file:filename_all() | {error, bad_name}.
-abspath(Path, Context) -> files_subdir(Path, Context).

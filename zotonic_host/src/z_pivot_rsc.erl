@@ -4,13 +4,10 @@
 
 -module(z_pivot_rsc).
 
--export([insert_task/4, insert_task/5, insert_task_after/6, run_tasks/1]).
+-export([insert_task/4, insert_task/5, run_tasks/1]).
 
 % Called by the suites (or the demo) only, as Zotonic's own API would be.
 -ignore_xref([insert_task/5, run_tasks/1]).
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([insert_task_after/6]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 

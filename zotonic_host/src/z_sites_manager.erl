@@ -7,11 +7,7 @@
 
 -module(z_sites_manager).
 
--export([restart/1, get_site_config/1]).
-
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([get_site_config/1]).
+-export([restart/1]).
 
 -spec restart(atom()) -> ok | {error, term()}.
 restart(Site) ->
@@ -29,7 +25,3 @@ restart(Site) ->
         {'DOWN', MRef, process, Pid, normal} -> ok;
         {'DOWN', MRef, process, Pid, Reason} -> {error, Reason}
     end.
-
--spec get_site_config(atom()) -> {ok, proplists:proplist()}.
-get_site_config(Site) ->
-    {ok, zotonic_host:site_config(Site)}.

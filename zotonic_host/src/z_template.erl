@@ -4,20 +4,12 @@
 
 -module(z_template).
 
--export([render/3, render_to_iolist/3]).
-
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([render_to_iolist/3]).
+-export([render/3]).
 
 -spec render(term(), list() | map(), z:context()) -> iodata().
 render(Template, Vars, Context) ->
     ok = zotonic_host:log(Context, {template, Template, Vars}),
     [<<"<!-- template: ">>, name(Template), <<" -->">>].
-
--spec render_to_iolist(term(), list() | map(), z:context()) -> {iodata(), z:context()}.
-render_to_iolist(Template, Vars, Context) ->
-    {render(Template, Vars, Context), Context}.
 
 name({cat, T}) -> name(T);
 name(T) when is_binary(T) -> T;

@@ -5,15 +5,13 @@
 
 -export([
     name_for_site/2,
-    is_empty/1,
-    is_true/1,
     assert/2,
     group_proplists/2
 ]).
 
 % Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
 % here calls it directly.
--ignore_xref([assert/2, is_empty/1, is_true/1]).
+-ignore_xref([assert/2]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 
@@ -22,16 +20,6 @@
 name_for_site(Name, #context{ site = Site }) -> name_for_site(Name, Site);
 name_for_site(Name, Site) when is_atom(Site) ->
     list_to_atom(atom_to_list(Name) ++ [$$ | atom_to_list(Site)]).
-
--spec is_empty(term()) -> boolean().
-is_empty(undefined) -> true;
-is_empty([]) -> true;
-is_empty(<<>>) -> true;
-is_empty(#trans{ tr = Tr }) -> lists:all(fun({_, V}) -> is_empty(V) end, Tr);
-is_empty(_) -> false.
-
--spec is_true(term()) -> boolean().
-is_true(V) -> z_convert:to_bool(V).
 
 -spec assert(boolean(), term()) -> ok.
 assert(true, _) -> ok;

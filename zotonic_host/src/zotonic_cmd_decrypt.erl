@@ -5,17 +5,10 @@
 %% @end
 -module(zotonic_cmd_decrypt).
 
--export([info/0, run/1]).
+-export([run/1]).
 
 % Called by the suites (or the demo) only, as Zotonic's own API would be.
 -ignore_xref([run/1]).
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([info/0]).
-
--spec info() -> string().
-info() ->
-    "Decrypt an encrypted backup.".
 
 -spec run([string()]) -> ok.
 run([Password, InFile]) ->

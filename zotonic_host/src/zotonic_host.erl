@@ -24,15 +24,11 @@
     mqtt_messages/2,
     mqtt_flush/1,
     render_log/1,
-    log/2,
-    db_options_from_env/0
+    log/2
 ]).
 
 % Called by the suites (or the demo) only, as Zotonic's own API would be.
 -ignore_xref([create_user/3, filestore/2, mqtt_flush/1, mqtt_messages/1, mqtt_messages/2, render_log/1, set_environment/2, user_id/2]).
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([db_options_from_env/0]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 

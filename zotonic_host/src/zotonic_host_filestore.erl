@@ -10,14 +10,13 @@
 -export([
     init_site/1,
     enable/2,
-    is_enabled/1,
     observe_filestore_credentials_lookup/2,
     observe_filestore_request/2
 ]).
 
 % Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
 % here calls it directly.
--ignore_xref([is_enabled/1, observe_filestore_credentials_lookup/2, observe_filestore_request/2]).
+-ignore_xref([observe_filestore_credentials_lookup/2, observe_filestore_request/2]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 -include_lib("zotonic_core/include/zotonic_file.hrl").

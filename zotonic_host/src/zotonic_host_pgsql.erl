@@ -20,16 +20,11 @@
     squery/2,
     squery/3,
     equery/3,
-    equery/4,
-    is_alive/1,
-    decode_text_value/2
+    equery/4
 ]).
 
 % Called by the suites (or the demo) only, as Zotonic's own API would be.
 -ignore_xref([equery/3]).
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([decode_text_value/2]).
 
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
@@ -68,9 +63,6 @@ connect(Options) ->
 -spec close(pid()) -> ok.
 close(Pid) ->
     try gen_server:call(Pid, close, 5000) catch exit:_ -> ok end.
-
--spec is_alive(pid()) -> boolean().
-is_alive(Pid) -> is_process_alive(Pid).
 
 %% @doc Simple query protocol; several statements are allowed. Values come back as text
 %% binaries (`null' for NULL), like epgsql:squery/2.

@@ -6,11 +6,7 @@
 
 -module(zotonic_host_schema).
 
--export([install/1, categories/0, predicates/0]).
-
-% Zotonic's API as Zotonic exports it (or called by name: supervisors, observers); nothing
-% here calls it directly.
--ignore_xref([categories/0, predicates/0]).
+-export([install/1]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 

@@ -128,14 +128,9 @@ pub fn archive(a: ArchiveArgs) -> Result<()> {
         Error::InvalidArgument(m) => crate::usage_error("archive", m),
         e => e,
     })?;
-    let skipped: Vec<_> = s
-        .skipped
-        .iter()
-        .map(|(p, r)| json!({"path": p, "reason": r}))
-        .collect();
     let mut v = json!({
         "files": s.files, "bytes_in": s.bytes_in, "bytes_out": s.bytes_out,
-        "sha256": s.sha256, "seconds": s.seconds, "skipped": skipped,
+        "sha256": s.sha256, "seconds": s.seconds, "skipped": path_reasons(&s.skipped),
         "format": o.format.as_str(),
     });
     if let Some(r) = s.reuse.as_ref() {
@@ -145,18 +140,20 @@ pub fn archive(a: ArchiveArgs) -> Result<()> {
     Ok(())
 }
 
+/// `[{path, reason}]` of entries left out (or units not reused), with why.
+fn path_reasons(list: &[(String, String)]) -> Vec<serde_json::Value> {
+    list.iter()
+        .map(|(p, r)| json!({"path": p, "reason": r}))
+        .collect()
+}
+
 /// The `reuse` object of the archive result.
 pub fn reuse_json(r: &archive::ReuseSummary) -> serde_json::Value {
-    let rejected: Vec<_> = r
-        .rejected
-        .iter()
-        .map(|(p, why)| json!({"path": p, "reason": why}))
-        .collect();
     json!({
         "used": r.used(), "unusable": r.unusable,
         "reused_entries": r.reused_entries, "reused_bytes": r.reused_bytes,
         "reused_units": r.reused_units, "reused_compressed": r.reused_compressed,
-        "rejected_units": r.rejected_units, "rejected": rejected,
+        "rejected_units": r.rejected_units, "rejected": path_reasons(&r.rejected),
         "method": r.method().as_str(), "cloned_bytes": r.cloned_bytes, "copied_bytes": r.copied_bytes,
         "padding_bytes": r.padding_bytes,
     })
@@ -229,14 +226,9 @@ pub fn extract(a: ExtractArgs) -> Result<()> {
     let s = archive::extract(&a.file, &a.dest_dir, &opts, &ctl);
     drop(bar);
     let s = s?;
-    let skipped: Vec<_> = s
-        .skipped
-        .iter()
-        .map(|(p, r)| json!({"path": p, "reason": r}))
-        .collect();
     let mut v = json!({
         "files": s.files, "dirs": s.dirs, "symlinks": s.symlinks, "bytes": s.bytes,
-        "skipped": skipped,
+        "skipped": path_reasons(&s.skipped),
     });
     if let Some(left) = s.leftover.as_ref() {
         // DEST holds the new tree; only removing the replaced one failed.

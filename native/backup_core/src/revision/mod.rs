@@ -176,18 +176,24 @@ fn open_keyframe(blob: &[u8], u: &mut Unsealer<'_>, check: bool) -> Result<(Valu
         }
         return Ok((v, kf.hash));
     }
-    let (hash, body) = payload
-        .split_first_chunk::<4>()
-        .ok_or_else(|| corrupt("truncated keyframe"))?;
-    let hash = u32::from_be_bytes(*hash);
-    // Written canonical, so the stored bytes are what the checksum was taken of.
-    if crc32fast::hash(body) != hash {
-        return Err(corrupt("keyframe fails its checksum"));
-    }
+    let (hash, body) = checked_keyframe(&payload)?;
     Ok((
         etf::decode_body(body).map_err(RevError::into_corrupt)?,
         hash,
     ))
+}
+
+/// A format 2 keyframe payload's checksum and props body, the body checked against it (it is
+/// written canonical, so the stored bytes are what the checksum was taken of).
+fn checked_keyframe(payload: &[u8]) -> Result<(u32, &[u8])> {
+    let (hash, body) = payload
+        .split_first_chunk::<4>()
+        .ok_or_else(|| corrupt("truncated keyframe"))?;
+    let hash = u32::from_be_bytes(*hash);
+    if crc32fast::hash(body) != hash {
+        return Err(corrupt("keyframe fails its checksum"));
+    }
+    Ok((hash, body))
 }
 
 /// Applies delta blobs in order to the canonical `value`, whose checksum is `hash` (None:
@@ -273,14 +279,7 @@ fn end_hash(blob: &[u8], dicts: &Dicts) -> Result<u32> {
                     .map_err(|e| corrupt(format!("keyframe: {e}")))?;
                 return Ok(kf.hash);
             }
-            let (hash, body) = payload
-                .split_first_chunk::<4>()
-                .ok_or_else(|| corrupt("truncated keyframe"))?;
-            let hash = u32::from_be_bytes(*hash);
-            if crc32fast::hash(body) != hash {
-                return Err(corrupt("keyframe fails its checksum"));
-            }
-            Ok(hash)
+            Ok(checked_keyframe(&payload)?.0)
         }
         Kind::Delta => {
             let (h, payload) = u.unseal(blob, Kind::Delta)?;
