@@ -40,12 +40,11 @@
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 
-%% @doc Never cached, never indexed.
+%% @doc Never cached, never indexed, as the backup page.
 -spec service_available(Context) -> {true, Context} when
     Context :: z:context().
 service_available(Context) ->
-    Context1 = z_context:set_noindex_header(Context),
-    {true, z_context:set_nocache_headers(Context1)}.
+    controller_admin_backup:service_available(Context).
 
 %% @doc Admin users who may edit the resource, or use mod_backup when it was deleted.
 -spec is_authorized(Context) -> {boolean(), Context} when

@@ -456,14 +456,20 @@ fn reference_hmac(file: &[u8], password: &[u8], params: Params) -> String {
     crate::digest::hex(&mac.finalize().into_bytes())
 }
 
+/// `data` as `dir/db.sql.gz`, encrypted with password "pw" into `dir/db.sql.gz.enc`.
+fn sealed_file(dir: &Path, data: &[u8], seed: u8) -> (PathBuf, Sealed) {
+    let plain = dir.join("db.sql.gz");
+    let enc = dir.join("db.sql.gz.enc");
+    fs::write(&plain, data).expect("write");
+    let sealed =
+        encrypt_file_with_params(&plain, &enc, b"pw", fast_params(seed), |_| Ok(())).expect("enc");
+    (enc, sealed)
+}
+
 #[test]
 fn the_file_hmac_follows_the_documented_kdf_and_covers_every_stored_byte() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let plain = dir.path().join("db.sql.gz");
-    let enc = dir.path().join("db.sql.gz.enc");
-    fs::write(&plain, pattern(100_000)).expect("write");
-    let sealed =
-        encrypt_file_with_params(&plain, &enc, b"pw", fast_params(3), |_| Ok(())).expect("enc");
+    let (enc, sealed) = sealed_file(dir.path(), &pattern(100_000), 3);
     let stored = fs::read(&enc).expect("read");
     assert_eq!(sealed.hmac, reference_hmac(&stored, b"pw", fast_params(3)));
     verify_file_hmac(&enc, b"pw", &sealed.hmac, |_| Ok(())).expect("matches");
@@ -495,10 +501,7 @@ fn the_file_hmac_follows_the_documented_kdf_and_covers_every_stored_byte() {
 #[test]
 fn decrypt_never_writes_plaintext_through_a_symlink_planted_at_out_tmp() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let plain = dir.path().join("db.sql.gz");
-    let enc = dir.path().join("db.sql.gz.enc");
-    fs::write(&plain, b"secret plaintext").expect("write");
-    encrypt_file_with_params(&plain, &enc, b"pw", fast_params(4), |_| Ok(())).expect("enc");
+    let (enc, _) = sealed_file(dir.path(), b"secret plaintext", 4);
     let victim = dir.path().join("victim");
     fs::write(&victim, b"precious").expect("write");
     let out = dir.path().join("out.sql.gz");
@@ -557,11 +560,7 @@ fn a_cancel_stops_a_19_999_999_iteration_key_derivation_within_a_second() {
 #[test]
 fn a_verified_decrypt_job_counts_two_passes_over_the_stored_file() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let plain = dir.path().join("db.sql.gz");
-    let enc = dir.path().join("db.sql.gz.enc");
-    fs::write(&plain, pattern(300_000)).expect("write");
-    let sealed =
-        encrypt_file_with_params(&plain, &enc, b"pw", fast_params(5), |_| Ok(())).expect("enc");
+    let (enc, sealed) = sealed_file(dir.path(), &pattern(300_000), 5);
     let ctl = JobControl::new();
     let out = dir.path().join("out");
     decrypt_file_job(&enc, &out, b"pw", Some(&sealed.hmac), &ctl).expect("decrypt");
