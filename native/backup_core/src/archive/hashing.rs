@@ -90,14 +90,33 @@ pub struct OffloadWriter<W: SpliceTarget + Send + 'static> {
     to_hasher: Option<SyncSender<Block>>,
     recycled: Receiver<Vec<u8>>,
     writer: Option<JoinHandle<io::Result<(W, u64, SpliceStats)>>>,
-    hasher: Option<JoinHandle<io::Result<String>>>,
+    hasher: Option<JoinHandle<io::Result<Hashed>>>,
 }
+
+/// What the hash thread returns: the hex sha256 and the mismatched splices.
+type Hashed = (String, Vec<u64>);
+
+/// What `OffloadWriter::finish_spliced` returns.
+pub struct Finished<W> {
+    pub inner: W,
+    /// Lower-case hex sha256 of everything written.
+    pub sha256: String,
+    pub count: u64,
+    pub spliced: SpliceStats,
+    /// Source offsets of spliced ranges whose bytes did not have the crc32 they were spliced
+    /// with (at most `MAX_MISMATCHED`; more make the list that long).
+    pub mismatched: Vec<u64>,
+}
+
+/// Mismatched ranges reported at most (a caller that sees this many gives up on the source).
+pub const MAX_MISMATCHED: usize = 4096;
 
 /// What the writer and hasher threads get.
 #[derive(Clone)]
 enum Block {
     Data(Arc<Vec<u8>>),
-    Splice(Arc<File>, u64, u64),
+    /// `len` bytes of a file from an offset, and the crc32 they should have, if known.
+    Splice(Arc<File>, u64, u64, Option<u32>),
 }
 
 /// How spliced bytes got into the output.
@@ -195,7 +214,7 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
                             count += block.len() as u64;
                             recycle(block, &back_tx);
                         }
-                        Block::Splice(src, off, len) => {
+                        Block::Splice(src, off, len, _) => {
                             let s = inner.splice_from(&src, off, len, count, &mut try_clone)?;
                             spliced.cloned += s.cloned;
                             spliced.copied += s.copied;
@@ -211,25 +230,37 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
             .spawn(move || {
                 let mut sha = Sha256::new();
                 let mut buf = Vec::new();
+                let mut mismatched = Vec::new();
                 for block in hasher_rx {
                     match block {
                         Block::Data(block) => {
                             sha.update(&block[..]);
                             recycle(block, &back2);
                         }
-                        Block::Splice(src, off, len) => {
+                        Block::Splice(src, off, len, want) => {
+                            // the bytes are read here anyway (for the sha256): checking their
+                            // crc32 on the same pass costs no second read (reuse.rs)
                             buf.resize(OFFLOAD_BLOCK, 0);
+                            let mut crc = crc32fast::Hasher::new();
                             let mut done = 0u64;
                             while done < len {
                                 let n = (len - done).min(OFFLOAD_BLOCK as u64) as usize;
                                 src.read_exact_at(&mut buf[..n], off + done)?;
                                 sha.update(&buf[..n]);
+                                if want.is_some() {
+                                    crc.update(&buf[..n]);
+                                }
                                 done += n as u64;
+                            }
+                            if want.is_some_and(|w| w != crc.finalize())
+                                && mismatched.len() < MAX_MISMATCHED
+                            {
+                                mismatched.push(off);
                             }
                         }
                     }
                 }
-                Ok(to_hex(&sha.finalize()))
+                Ok((to_hex(&sha.finalize()), mismatched))
             })?;
         Ok(OffloadWriter {
             buf: Vec::with_capacity(OFFLOAD_BLOCK),
@@ -253,10 +284,18 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
         self.send_block(block)
     }
 
-    /// Appends `len` bytes of `src` from `off` (after what is buffered).
-    pub fn splice(&mut self, src: Arc<File>, off: u64, len: u64) -> io::Result<()> {
+    /// Appends `len` bytes of `src` from `off` (after what is buffered). With `crc`, the hash
+    /// thread checks that the bytes have that crc32 and reports the range in `mismatched` if
+    /// not (the bytes are written either way: the caller decides what a mismatch costs).
+    pub fn splice(
+        &mut self,
+        src: Arc<File>,
+        off: u64,
+        len: u64,
+        crc: Option<u32>,
+    ) -> io::Result<()> {
         self.send()?;
-        self.send_block(Block::Splice(src, off, len))
+        self.send_block(Block::Splice(src, off, len, crc))
     }
 
     fn send_block(&mut self, block: Block) -> io::Result<()> {
@@ -275,7 +314,7 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
         }
     }
 
-    fn join(&mut self) -> io::Result<(W, String, u64, SpliceStats)> {
+    fn join(&mut self) -> io::Result<Finished<W>> {
         self.to_writer = None;
         self.to_hasher = None;
         let written = match self.writer.take().map(|t| t.join()) {
@@ -288,17 +327,24 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
             _ => Err(io::Error::other("hash thread failed")),
         };
         let (inner, count, spliced) = written?;
-        Ok((inner, hex?, count, spliced))
+        let (sha256, mismatched) = hex?;
+        Ok(Finished {
+            inner,
+            sha256,
+            count,
+            spliced,
+            mismatched,
+        })
     }
 
     /// Writes what is buffered, waits for the threads, and returns the inner writer (flushed),
     /// the hex sha256 and the byte count.
     pub fn finish(self) -> io::Result<(W, String, u64)> {
-        self.finish_spliced().map(|(w, h, n, _)| (w, h, n))
+        self.finish_spliced().map(|f| (f.inner, f.sha256, f.count))
     }
 
-    /// `finish`, with how spliced ranges were put in.
-    pub fn finish_spliced(mut self) -> io::Result<(W, String, u64, SpliceStats)> {
+    /// `finish`, with how spliced ranges were put in and which failed their crc32.
+    pub fn finish_spliced(mut self) -> io::Result<Finished<W>> {
         self.send()?;
         self.join()
     }
@@ -346,6 +392,35 @@ mod offload_tests {
         assert_eq!(out, data);
         assert_eq!(n, data.len() as u64);
         assert_eq!(hex, to_hex(&Sha256::digest(&data)));
+    }
+
+    #[test]
+    fn splice_with_a_wrong_crc32_is_reported_and_a_right_one_is_not() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 249) as u8).collect();
+        let mut f = tempfile::tempfile().expect("tempfile");
+        f.write_all(&data).expect("write");
+        let src = Arc::new(f);
+        let mut w = OffloadWriter::new(Vec::new()).expect("thread");
+        let (a, b) = (&data[..100_000], &data[100_000..]);
+        w.splice(Arc::clone(&src), 0, 100_000, Some(crc32fast::hash(a)))
+            .expect("splice");
+        w.splice(
+            Arc::clone(&src),
+            100_000,
+            200_000,
+            Some(crc32fast::hash(b) ^ 1),
+        )
+        .expect("splice");
+        w.splice(src, 0, 10, None).expect("splice");
+        let f = w.finish_spliced().expect("finish");
+        assert_eq!(
+            f.mismatched,
+            vec![100_000],
+            "only the range with a wrong crc32"
+        );
+        // the bytes are written either way; the caller decides
+        assert_eq!(f.inner, [&data[..], &data[..10]].concat());
+        assert_eq!(f.spliced.copied, 300_010);
     }
 
     struct Failing;

@@ -18,8 +18,8 @@ use super::control::JobControl;
 use super::hashing::to_hex;
 use super::limits::{Budget, BOOKKEEPING_CAP, LIST_CAP, MAX_LONG_NAME, ZSTD_WINDOW_LOG_MAX};
 use super::manifest::{
-    decode_trailer_header_v, encode_record, is_trailer_header, EntryKind, Locator, ManifestEntry,
-    EXT_LEN,
+    decode_trailer_header_v, encode_record, ext_len, is_trailer_header, EntryKind, Locator,
+    ManifestEntry,
 };
 use super::tarread::{EntryData, TarStream, BLOCK};
 use super::validate::{Plan, Validator};
@@ -514,10 +514,8 @@ fn check_manifest(
         let path = body.bytes(u64::from(le32(25)))?;
         let llen: [u8; 4] = body.array()?;
         let link = body.bytes(u64::from(u32::from_le_bytes(llen)))?;
-        if version >= 2 {
-            // identity and unit: what a later set reuses, nothing the tar stream holds
-            let _ext: [u8; EXT_LEN] = body.array()?;
-        }
+        // identity and unit (versions 2, 3): what a later set reuses, nothing the tar stream holds
+        body.bytes(ext_len(version) as u64)?;
         let m = ManifestEntry {
             path,
             kind,
