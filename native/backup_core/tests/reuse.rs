@@ -5,6 +5,7 @@
 
 use backup_core::archive::{self, ArchiveOptions, JobControl, Source, Summary};
 use proptest::prelude::*;
+use sha2::{Digest as _, Sha256};
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::symlink;
@@ -74,15 +75,24 @@ fn opts() -> ArchiveOptions {
     }
 }
 
+/// Archives `src` into `out` reusing `prev`, and checks that the sha256 the summary reports
+/// (resumed from PREV's checkpoints while the output is a copy of it) is the file's.
 fn make(src: &Path, out: &Path, prev: Option<&Path>) -> Summary {
-    archive::create_reusing(
+    let s = archive::create_reusing(
         &Source::Dir(src.to_path_buf()),
         out,
         &opts(),
         prev,
         &JobControl::new(),
     )
-    .expect("archive")
+    .expect("archive");
+    let bytes = fs::read(out).expect("read the archive");
+    assert_eq!(s.sha256, hex(&Sha256::digest(&bytes)), "{}", out.display());
+    s
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// GNU tar extracts the tree exactly, gzip -t passes, and so does our verify.
@@ -328,4 +338,47 @@ proptest! {
         prop_assert_eq!(s.reuse.expect("reuse").rejected_units, 0);
         assert_is_tree(&a2, &d.src, &d.out);
     }
+}
+
+#[test]
+fn sha256_resumed_from_checkpoints_is_the_files_whatever_changed_where() {
+    // ~40 MiB of incompressible files: the archive passes several 8 MiB checkpoints
+    let d = dirs(0);
+    fs::create_dir_all(d.src.join("big")).expect("mkdir");
+    for i in 0..20u64 {
+        fs::write(
+            d.src.join(format!("big/m{i:02}.bin")),
+            pseudo_random(2_000_000 + i as usize * 1_000, 1000 + i),
+        )
+        .expect("write");
+    }
+    let a1 = d.out.join("a1.tar.gz");
+    make(&d.src, &a1, None);
+    // unchanged: the same file, its sha256 resumed from the last checkpoint
+    let a2 = d.out.join("a2.tar.gz");
+    let s2 = make(&d.src, &a2, Some(&a1));
+    assert_eq!(fs::read(&a1).expect("a1"), fs::read(&a2).expect("a2"));
+    let resumed = s2.reuse.expect("reuse").sha256_resumed_bytes;
+    assert!(
+        resumed >= 32 << 20 && resumed + (8 << 20) >= s2.bytes_out,
+        "{resumed} of {} bytes resumed",
+        s2.bytes_out
+    );
+    // a change in the middle: the copy ends there, the rest is hashed from a checkpoint
+    fs::write(d.src.join("big/m10.bin"), pseudo_random(2_010_000, 7)).expect("write");
+    let a3 = d.out.join("a3.tar.gz");
+    let s3 = make(&d.src, &a3, Some(&a2));
+    let r3 = s3.reuse.expect("reuse");
+    assert!(r3.reused_entries > 10);
+    assert!(r3.sha256_resumed_bytes >= 8 << 20, "a copy up to m10");
+    // an upload at the end of the walk order: a copy up to there
+    fs::create_dir_all(d.src.join("zz-new")).expect("mkdir");
+    fs::write(d.src.join("zz-new/up.bin"), pseudo_random(3_000_000, 8)).expect("write");
+    let a4 = d.out.join("a4.tar.gz");
+    make(&d.src, &a4, Some(&a3));
+    // a change in the very first file
+    fs::write(d.src.join("2024/01/page0.html"), texty(90_001, 9)).expect("write");
+    let a5 = d.out.join("a5.tar.gz");
+    make(&d.src, &a5, Some(&a4));
+    assert_is_tree(&a5, &d.src, &d.out);
 }

@@ -164,7 +164,7 @@ pub fn reuse_json(r: &archive::ReuseSummary) -> serde_json::Value {
         "reused_units": r.reused_units, "reused_compressed": r.reused_compressed,
         "rejected_units": r.rejected_units, "rejected": rejected,
         "method": method, "cloned_bytes": r.cloned_bytes, "copied_bytes": r.copied_bytes,
-        "padding_bytes": r.padding_bytes,
+        "padding_bytes": r.padding_bytes, "sha256_resumed_bytes": r.sha256_resumed_bytes,
     })
 }
 

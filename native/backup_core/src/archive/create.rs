@@ -16,15 +16,16 @@
 //! pass (the walk that counts the totals), on all cores, before anything is written.
 
 use super::control::JobControl;
-use super::hashing::{Finished, OffloadWriter, MAX_MISMATCHED};
+use super::hashing::{Base, Finished, OffloadWriter, MAX_MISMATCHED};
 use super::manifest::{
-    encode_record, trailer_header_v, trailer_padding, EntryExt, EntryKind, Locator, ManifestEntry,
-    Unit, VERSION,
+    encode_checkpoints, encode_record, trailer_header_v, trailer_padding, EntryExt, EntryKind,
+    Locator, ManifestEntry, Unit, VERSION,
 };
 use super::pgzip::{GzOptions, ParallelGzWriter, RawUnit, UnitInfo, DEFAULT_CHUNK};
 #[cfg(feature = "cli")]
 use super::pzstd::ParallelZstdWriter;
 use super::reuse::{walk_cmp, Prev, Records, MAX_UNIT_ENTRIES};
+use super::sha_resume::Midstate;
 use super::tarw::{pad, write_end, write_header, HeaderInfo, BLOCK};
 use super::{Format, TmpFile};
 use crate::error::{Error, Result};
@@ -138,6 +139,9 @@ pub struct ReuseSummary {
     pub copied_bytes: u64,
     /// Bytes of empty deflate blocks written to align units for cloning.
     pub padding_bytes: u64,
+    /// Leading bytes of the archive that were a verified copy of the previous one, whose
+    /// sha256 state came from its checkpoints instead of hashing them again.
+    pub sha256_resumed_bytes: u64,
 }
 
 /// Rejections kept with their reason.
@@ -275,8 +279,13 @@ impl ManifestWriter {
         Ok(())
     }
 
-    /// Writes the trailer: header block, records, padding.
-    fn write_to(mut self, out: &mut impl Write) -> io::Result<()> {
+    /// Writes the trailer: header block, records, the output's sha256 checkpoints so far,
+    /// padding.
+    fn write_to(mut self, checkpoints: &[Midstate], out: &mut impl Write) -> io::Result<()> {
+        let start = self.mem.len();
+        encode_checkpoints(checkpoints, &mut self.mem);
+        self.crc.update(&self.mem[start..]);
+        self.len += (self.mem.len() - start) as u64;
         out.write_all(&trailer_header_v(
             self.entries,
             self.len,
@@ -334,9 +343,9 @@ impl Sink {
         }
     }
 
-    fn new(file: File, opts: &ArchiveOptions) -> io::Result<Sink> {
+    fn new(file: File, opts: &ArchiveOptions, base: Option<Base>) -> io::Result<Sink> {
         // sha256 and the write syscalls run on their own thread
-        let out = OffloadWriter::new(file)?;
+        let out = OffloadWriter::with_base(file, base)?;
         let threads = if opts.threads == 0 {
             super::pgzip::default_threads()
         } else {
@@ -848,7 +857,15 @@ fn write_archive(
     let file = crate::fsutil::create_tmp(&tmp_path)?;
     let tmp = TmpFile::new(tmp_path.clone());
     let io_err = |e: io::Error| Error::io(&tmp_path, e);
-    let mut sink = Sink::new(file, opts).map_err(|e| {
+    // while the output is a copy of PREV, its sha256 is resumed from PREV's checkpoints
+    let base = prev.and_then(|p| {
+        let checkpoints = p.checkpoints(ctl).ok()?;
+        Some(Base {
+            file: Arc::clone(&p.file),
+            checkpoints,
+        })
+    });
+    let mut sink = Sink::new(file, opts, base).map_err(|e| {
         if e.kind() == io::ErrorKind::InvalidInput {
             Error::InvalidArgument(e.to_string())
         } else {
@@ -974,7 +991,15 @@ fn write_archive(
     }
     write_end(&mut sink).map_err(io_err)?;
     let files = manifest.entries;
-    manifest.write_to(&mut sink).map_err(io_err)?;
+    // every data unit is out (drained above): the checkpoints cover the archive up to here
+    let checkpoints = match sink.gz() {
+        Some(w) => w
+            .inner_mut()
+            .and_then(|o| o.checkpoints())
+            .map_err(io_err)?,
+        None => Vec::new(),
+    };
+    manifest.write_to(&checkpoints, &mut sink).map_err(io_err)?;
     if let Some(w) = sink.gz() {
         // the tail unit (end-of-archive marker and manifest), then the locator naming it
         w.cut().map_err(io_err)?;
@@ -1007,6 +1032,7 @@ fn write_archive(
     reuse.cloned_bytes = done.spliced.cloned;
     reuse.copied_bytes = done.spliced.copied;
     reuse.padding_bytes = padding;
+    reuse.sha256_resumed_bytes = done.resumed;
     if opts.fsync {
         done.inner.sync_all().map_err(io_err)?;
     }
@@ -1267,7 +1293,7 @@ mod tests {
             "the spill file has no name"
         );
         let mut out = Vec::new();
-        w.write_to(&mut out).expect("trailer");
+        w.write_to(&[], &mut out).expect("trailer");
         let (n, len, crc, version) =
             crate::archive::manifest::decode_trailer_header_v(&out[..512]).expect("header");
         assert_eq!(version, VERSION);

@@ -23,6 +23,8 @@
 //! stream so a reader finds it at a fixed distance from the end of the file and can inflate
 //! the manifest without reading the archive (see `reuse.rs`).
 
+use super::hashing::{CHECKPOINT, MAX_CHECKPOINTS};
+use super::sha_resume::{Midstate, MIDSTATE_LEN};
 use crate::error::{Error, Result};
 
 pub const TRAILER_MAGIC: &[u8; 16] = b"ZBACKUP-MANIFEST";
@@ -364,8 +366,42 @@ pub fn decode_body_v(
             ext,
         ));
     }
+    if version >= 3 {
+        let [a, b, c3, d] = c.arr::<4>()?;
+        let count = u32::from_le_bytes([a, b, c3, d]) as usize;
+        if count.checked_mul(MIDSTATE_LEN) != Some(c.0.len()) {
+            return Err(bad("sha256 checkpoint table of the wrong length"));
+        }
+        decode_checkpoints(c.take(count * MIDSTATE_LEN)?)?;
+    }
     if !c.0.is_empty() {
         return Err(bad("trailing bytes"));
+    }
+    Ok(out)
+}
+
+/// The end of a version 3 body: the sha256 checkpoints of the archive file (`sha_resume.rs`),
+/// count u32 LE then each as `Midstate::encode` writes it.
+pub fn encode_checkpoints(cps: &[Midstate], body: &mut Vec<u8>) {
+    body.extend_from_slice(&(cps.len() as u32).to_le_bytes());
+    for m in cps {
+        m.encode(body);
+    }
+}
+
+/// Decodes the checkpoints of a table body (without its count): each at a multiple of
+/// `CHECKPOINT`, ascending, at most `MAX_CHECKPOINTS`.
+pub fn decode_checkpoints(b: &[u8]) -> Result<Vec<Midstate>> {
+    if b.len() % MIDSTATE_LEN != 0 || b.len() / MIDSTATE_LEN > MAX_CHECKPOINTS {
+        return Err(bad("sha256 checkpoint table too long"));
+    }
+    let mut out: Vec<Midstate> = Vec::with_capacity(b.len() / MIDSTATE_LEN);
+    for chunk in b.chunks_exact(MIDSTATE_LEN) {
+        let m = Midstate::decode(chunk).ok_or_else(|| bad("bad sha256 checkpoint"))?;
+        if m.len == 0 || m.len % CHECKPOINT != 0 || out.last().is_some_and(|p| p.len >= m.len) {
+            return Err(bad("sha256 checkpoints out of place"));
+        }
+        out.push(m);
     }
     Ok(out)
 }

@@ -391,7 +391,7 @@ impl<W: Write> ParallelGzWriter<W> {
         Ok(info)
     }
 
-    fn inner_mut(&mut self) -> io::Result<&mut W> {
+    pub(crate) fn inner_mut(&mut self) -> io::Result<&mut W> {
         self.inner
             .as_mut()
             .ok_or_else(|| io::Error::other("gzip writer already finished"))

@@ -42,11 +42,14 @@
 //! stays within fixed memory; every loop checks cancel.
 
 use super::control::JobControl;
+use super::hashing::MAX_CHECKPOINTS;
 use super::limits::MAX_LONG_NAME;
+use super::manifest::decode_checkpoints;
 use super::manifest::{
     decode_trailer_header_v, ext_len, EntryExt, EntryKind, Locator, ManifestEntry, Unit,
 };
 use super::pgzip::GZ_HEADER;
+use super::sha_resume::{Midstate, MIDSTATE_LEN};
 use flate2::{Decompress, FlushDecompress, Status};
 use std::cmp::Ordering;
 use std::fs::File;
@@ -141,7 +144,21 @@ impl Prev {
             crc_want: crc,
             crc: crc32fast::Hasher::new(),
             ext_len: ext_len(version),
+            table_read: false,
+            checkpoints: Vec::new(),
         })
+    }
+}
+
+impl Prev {
+    /// The sha256 checkpoints PREV recorded of itself (read through its whole index).
+    pub(crate) fn checkpoints(
+        &self,
+        ctl: &JobControl,
+    ) -> std::result::Result<Vec<Midstate>, String> {
+        let mut r = self.records(ctl)?;
+        while r.next_record()?.is_some() {}
+        Ok(std::mem::take(&mut r.checkpoints))
     }
 }
 
@@ -157,6 +174,9 @@ pub(crate) struct Records<'c> {
     crc_want: u32,
     crc: crc32fast::Hasher,
     ext_len: usize,
+    table_read: bool,
+    /// The archive's sha256 checkpoints, once every record was read.
+    checkpoints: Vec<Midstate>,
 }
 
 impl Records<'_> {
@@ -184,6 +204,19 @@ impl Records<'_> {
         &mut self,
     ) -> std::result::Result<Option<(ManifestEntry, EntryExt)>, String> {
         if self.left == 0 {
+            if !self.table_read {
+                // version 3: the sha256 checkpoints end the body
+                self.table_read = true;
+                let mut n = [0u8; 4];
+                self.take(&mut n)?;
+                let n = u32::from_le_bytes(n) as usize;
+                if n > MAX_CHECKPOINTS || (n * MIDSTATE_LEN) as u64 != self.body_left {
+                    return Err("damaged reuse index (checkpoint table)".into());
+                }
+                let mut table = vec![0u8; n * MIDSTATE_LEN];
+                self.take(&mut table)?;
+                self.checkpoints = decode_checkpoints(&table).map_err(|e| e.to_string())?;
+            }
             if self.body_left != 0 || self.crc.clone().finalize() != self.crc_want {
                 return Err("damaged reuse index (manifest crc32)".into());
             }
