@@ -6,8 +6,9 @@
 //! type and has no per-field options, and it encodes `None` as `nil` and a `Vec<u8>` as a list
 //! of integers, where the Erlang side expects `undefined` and a binary; so the fields that hold
 //! those are typed [`OrUndefined`] and [`Bytes`], which read like `Option` and `[u8]`. What is
-//! not its struct as it stands has its encoder written out below: `Error` (`{Reason, Info}`)
-//! and `ReuseSummary` (`used` and `method` are derived, two CLI figures are left out). A NIF
+//! not its struct as it stands has its encoder written out below: `Error` (`{Reason, Info}`),
+//! `Summary` (its `reuse` stays an `Option` for the engine) and `ReuseSummary` (`used` and
+//! `method` are derived, the CLI's own figures are left out). A NIF
 //! returns a `Result` as a `Reply` (`{ok, Value}`) or a `Done` (`ok`). `Bytes` and
 //! `OrUndefined` also decode arguments (a binary; `undefined` or a value).
 //!
@@ -75,7 +76,7 @@ pub use nif::{Done, Reply};
 #[cfg(feature = "nif")]
 mod nif {
     use super::{Bytes, OrUndefined};
-    use crate::archive::{CopyMethod, ReuseSummary};
+    use crate::archive::{CopyMethod, ReuseSummary, Summary};
     use crate::Error;
     use rustler::types::binary::{Binary, OwnedBinary};
     use rustler::{Atom, Decoder, Encoder, Env, NifMap, NifResult, Term};
@@ -181,6 +182,36 @@ mod nif {
                 Ok(()) => ok().encode(env),
                 Err(e) => (error(), e).encode(env),
             }
+        }
+    }
+
+    /// `archive::Summary` (and a dump's, `dump::gzip_command`) as `backup_archive` reports it:
+    /// the struct with `reuse` `undefined` without a previous archive. Written out so that
+    /// `Summary::reuse` stays an `Option` for the engine and the CLI.
+    #[derive(NifMap)]
+    #[rustler(encode)]
+    struct Written<'a> {
+        files: u64,
+        bytes_in: u64,
+        bytes_out: u64,
+        sha256: &'a String,
+        skipped: &'a [(String, String)],
+        seconds: f64,
+        reuse: OrUndefined<&'a ReuseSummary>,
+    }
+
+    impl Encoder for Summary {
+        fn encode<'a>(&self, env: Env<'a>) -> Term<'a> {
+            Written {
+                files: self.files,
+                bytes_in: self.bytes_in,
+                bytes_out: self.bytes_out,
+                sha256: &self.sha256,
+                skipped: &self.skipped,
+                seconds: self.seconds,
+                reuse: OrUndefined(self.reuse.as_ref()),
+            }
+            .encode(env)
         }
     }
 

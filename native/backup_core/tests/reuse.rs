@@ -7,6 +7,7 @@ mod common;
 use backup_core::archive::{self, ArchiveOptions, JobControl, Source, Summary};
 use common::pseudo_random;
 use proptest::prelude::*;
+use sha2::{Digest as _, Sha256};
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::symlink;
@@ -64,15 +65,24 @@ fn opts() -> ArchiveOptions {
     }
 }
 
+/// Archives `src` into `out` reusing `prev`, and checks that the sha256 the summary reports
+/// (resumed from PREV's checkpoints while the output is a copy of it) is the file's.
 fn make(src: &Path, out: &Path, prev: Option<&Path>) -> Summary {
-    archive::create_reusing(
+    let s = archive::create_reusing(
         &Source::Dir(src.to_path_buf()),
         out,
         &opts(),
         prev,
         &JobControl::new(),
     )
-    .expect("archive")
+    .expect("archive");
+    let bytes = fs::read(out).expect("read the archive");
+    assert_eq!(s.sha256, hex(&Sha256::digest(&bytes)), "{}", out.display());
+    s
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// GNU tar extracts the tree exactly, gzip -t passes, and so does our verify.
@@ -142,7 +152,7 @@ fn unchanged_tree_reuses_every_file_and_writes_the_same_bytes() {
     let s1 = make(&d.src, &a1, None);
     assert!(s1.reuse.is_none());
     let s2 = make(&d.src, &a2, Some(&a1));
-    let r = s2.reuse.0.expect("reuse summary");
+    let r = s2.reuse.expect("reuse summary");
     assert_eq!(r.unusable, None);
     assert_eq!(r.rejected_units, 0);
     // everything but the symlink (its unit is always written anew)
@@ -171,7 +181,7 @@ fn changed_added_and_removed_files_are_compressed_and_the_rest_reused() {
     fs::remove_file(d.src.join("2024/01/page4.html")).expect("rm");
     let a2 = d.out.join("a2.tar.gz");
     let s2 = make(&d.src, &a2, Some(&a1));
-    let r = s2.reuse.0.expect("reuse summary");
+    let r = s2.reuse.expect("reuse summary");
     assert_eq!(r.rejected_units, 0);
     assert!(r.reused_entries > 0);
     assert!(r.reused_entries < s2.files - 3, "{r:?}");
@@ -180,7 +190,7 @@ fn changed_added_and_removed_files_are_compressed_and_the_rest_reused() {
     fs::write(d.src.join("2025/05/newer.html"), texty(70_000, 3)).expect("write");
     let a3 = d.out.join("a3.tar.gz");
     let s3 = make(&d.src, &a3, Some(&a2));
-    assert!(s3.reuse.0.expect("reuse").reused_entries > 0);
+    assert!(s3.reuse.expect("reuse").reused_entries > 0);
     assert_is_tree(&a3, &d.src, &d.out);
 }
 
@@ -212,9 +222,17 @@ fn flipped_byte_in_a_reused_range_is_caught_and_that_unit_compressed_again() {
         drop(f);
         let out = d.out.join(format!("re{i}.tar.gz"));
         let s = make(&d.src, &out, Some(&bad));
-        let r = s.reuse.0.expect("reuse summary");
+        let r = s.reuse.expect("reuse summary");
         assert_eq!(r.unusable, None);
         assert_eq!(r.rejected_units, 1, "flip at {at}: {r:?}");
+        // a unit's damage is seen by the crc32 of its compressed bytes (then that set is
+        // written again without it), the index's by its own checks
+        let (what, why) = &r.rejected[0];
+        assert!(
+            (what.starts_with("(unit at byte") && why.contains("recorded crc32"))
+                || what == "(index)",
+            "flip at {at}: {what}: {why}"
+        );
         rejected_seen += r.rejected.len();
         assert!(r.reused_entries > 0);
         assert_is_tree(&out, &d.src, &d.out);
@@ -261,7 +279,7 @@ fn missing_foreign_truncated_and_zstd_prev_are_not_used() {
     for (i, prev) in prevs.iter().enumerate() {
         let out = d.out.join(format!("n{i}.tar.gz"));
         let s = make(&d.src, &out, Some(prev));
-        let r = s.reuse.0.expect("reuse summary");
+        let r = s.reuse.expect("reuse summary");
         assert!(r.unusable.is_some(), "{} was used", prev.display());
         assert_eq!(r.reused_entries, 0);
         assert_is_tree(&out, &d.src, &d.out);
@@ -307,7 +325,50 @@ proptest! {
         }
         let a2 = d.out.join("a2.tar.gz");
         let s = make(&d.src, &a2, Some(&a1));
-        prop_assert_eq!(s.reuse.0.expect("reuse").rejected_units, 0);
+        prop_assert_eq!(s.reuse.expect("reuse").rejected_units, 0);
         assert_is_tree(&a2, &d.src, &d.out);
     }
+}
+
+#[test]
+fn sha256_resumed_from_checkpoints_is_the_files_whatever_changed_where() {
+    // ~40 MiB of incompressible files: the archive passes several 8 MiB checkpoints
+    let d = dirs(0);
+    fs::create_dir_all(d.src.join("big")).expect("mkdir");
+    for i in 0..20u64 {
+        fs::write(
+            d.src.join(format!("big/m{i:02}.bin")),
+            pseudo_random(2_000_000 + i as usize * 1_000, 1000 + i),
+        )
+        .expect("write");
+    }
+    let a1 = d.out.join("a1.tar.gz");
+    make(&d.src, &a1, None);
+    // unchanged: the same file, its sha256 resumed from the last checkpoint
+    let a2 = d.out.join("a2.tar.gz");
+    let s2 = make(&d.src, &a2, Some(&a1));
+    assert_eq!(fs::read(&a1).expect("a1"), fs::read(&a2).expect("a2"));
+    let resumed = s2.reuse.expect("reuse").sha256_resumed_bytes;
+    assert!(
+        resumed >= 32 << 20 && resumed + (8 << 20) >= s2.bytes_out,
+        "{resumed} of {} bytes resumed",
+        s2.bytes_out
+    );
+    // a change in the middle: the copy ends there, the rest is hashed from a checkpoint
+    fs::write(d.src.join("big/m10.bin"), pseudo_random(2_010_000, 7)).expect("write");
+    let a3 = d.out.join("a3.tar.gz");
+    let s3 = make(&d.src, &a3, Some(&a2));
+    let r3 = s3.reuse.expect("reuse");
+    assert!(r3.reused_entries > 10);
+    assert!(r3.sha256_resumed_bytes >= 8 << 20, "a copy up to m10");
+    // an upload at the end of the walk order: a copy up to there
+    fs::create_dir_all(d.src.join("zz-new")).expect("mkdir");
+    fs::write(d.src.join("zz-new/up.bin"), pseudo_random(3_000_000, 8)).expect("write");
+    let a4 = d.out.join("a4.tar.gz");
+    make(&d.src, &a4, Some(&a3));
+    // a change in the very first file
+    fs::write(d.src.join("2024/01/page0.html"), texty(90_001, 9)).expect("write");
+    let a5 = d.out.join("a5.tar.gz");
+    make(&d.src, &a5, Some(&a4));
+    assert_is_tree(&a5, &d.src, &d.out);
 }

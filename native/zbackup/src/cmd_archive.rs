@@ -133,7 +133,7 @@ pub fn archive(a: ArchiveArgs) -> Result<()> {
         "sha256": s.sha256, "seconds": s.seconds, "skipped": path_reasons(&s.skipped),
         "format": o.format.as_str(),
     });
-    if let Some(r) = s.reuse.as_ref() {
+    if let Some(r) = &s.reuse {
         v["reuse"] = reuse_json(r);
     }
     println!("{v}");
@@ -155,7 +155,7 @@ pub fn reuse_json(r: &archive::ReuseSummary) -> serde_json::Value {
         "reused_units": r.reused_units, "reused_compressed": r.reused_compressed,
         "rejected_units": r.rejected_units, "rejected": path_reasons(&r.rejected),
         "method": r.method().as_str(), "cloned_bytes": r.cloned_bytes, "copied_bytes": r.copied_bytes,
-        "padding_bytes": r.padding_bytes,
+        "padding_bytes": r.padding_bytes, "sha256_resumed_bytes": r.sha256_resumed_bytes,
     })
 }
 

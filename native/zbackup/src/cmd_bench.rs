@@ -600,9 +600,9 @@ fn incremental(work: &Path, size_mib: u64, threads: usize) -> Result<()> {
     row("extract, ours (fresh archive)", txo, None);
     row("extract, tar -xzf (fresh archive)", txt, None);
     for (name, s) in [("set 2", &s2), ("set 3", &s3)] {
-        if let Some(r) = s.reuse.as_ref() {
+        if let Some(r) = &s.reuse {
             println!(
-                "{name}: {} of {} entries reused ({:.1} MiB of data, {:.1} MiB compressed, {} units), {} units rejected; cloned {:.1} MiB, copy_file_range {:.1} MiB",
+                "{name}: {} of {} entries reused ({:.1} MiB of data, {:.1} MiB compressed, {} units), {} units rejected; cloned {:.1} MiB, copy_file_range {:.1} MiB; sha256 resumed after {:.1} MiB (hashed {:.1} MiB)",
                 r.reused_entries,
                 s.files,
                 mib(r.reused_bytes),
@@ -610,7 +610,9 @@ fn incremental(work: &Path, size_mib: u64, threads: usize) -> Result<()> {
                 r.reused_units,
                 r.rejected_units,
                 mib(r.cloned_bytes),
-                mib(r.copied_bytes)
+                mib(r.copied_bytes),
+                mib(r.sha256_resumed_bytes),
+                mib(s.bytes_out.saturating_sub(r.sha256_resumed_bytes))
             );
         }
     }
@@ -726,7 +728,7 @@ fn reflink(work: &Path, size_mib: u64, threads: usize) -> Result<()> {
         for i in 2..=11 {
             let (t, s) = timed(|| ours(&tree, &set(i), Some(&set(i - 1)), threads))?;
             t_reuse.push(t);
-            last = s.reuse.0;
+            last = s.reuse;
         }
         shell("sync")?;
         let used = used_k(&mnt)?.saturating_sub(empty_k);

@@ -104,6 +104,12 @@ impl JobControl {
         self.bytes_total.store(bytes, Ordering::Relaxed);
     }
 
+    /// Zeroes the done counters: the job starts its work over (totals kept).
+    pub fn restart(&self) {
+        self.files_done.store(0, Ordering::Relaxed);
+        self.bytes_done.store(0, Ordering::Relaxed);
+    }
+
     pub fn add_files(&self, n: u64) {
         self.files_done.fetch_add(n, Ordering::Relaxed);
     }

@@ -16,26 +16,25 @@
 //! pass (the walk that counts the totals), on all cores, before anything is written.
 
 use super::control::JobControl;
-use super::hashing::{OffloadWriter, SpliceStats};
+use super::hashing::{Base, Finished, OffloadWriter, MAX_MISMATCHED};
 use super::manifest::{
-    encode_record, trailer_header_v, trailer_padding, EntryExt, EntryKind, Locator, ManifestEntry,
-    Unit, VERSION,
+    encode_checkpoints, encode_record, trailer_header_v, trailer_padding, EntryExt, EntryKind,
+    Locator, ManifestEntry, Unit, VERSION,
 };
 use super::pgzip::{GzOptions, ParallelGzWriter, RawUnit, UnitInfo, DEFAULT_CHUNK};
 #[cfg(feature = "cli")]
 use super::pzstd::ParallelZstdWriter;
-use super::reuse::{check_unit, walk_cmp, Expect, Prev, Records, MAX_UNIT_ENTRIES};
+use super::reuse::{walk_cmp, Prev, Records, MAX_UNIT_ENTRIES};
+use super::sha_resume::Midstate;
 use super::tarw::{pad, write_end, write_header, HeaderInfo, BLOCK};
 use super::{Format, TmpFile};
 use crate::error::{Error, Result};
-use crate::term::OrUndefined;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -103,8 +102,7 @@ impl ArchiveOptions {
 }
 
 /// What `create` (or `dump::gzip_command`: one file, nothing skipped) did.
-#[derive(Debug, Clone)]
-#[cfg_attr(feature = "nif", derive(rustler::NifMap), rustler(encode))]
+#[derive(Debug, Clone, Default)]
 pub struct Summary {
     /// Entries written (files, dirs, links).
     pub files: u64,
@@ -118,7 +116,7 @@ pub struct Summary {
     pub skipped: Vec<(String, String)>,
     pub seconds: f64,
     /// What a previous archive contributed, when one was given.
-    pub reuse: OrUndefined<ReuseSummary>,
+    pub reuse: Option<ReuseSummary>,
 }
 
 /// What reusing a previous archive did.
@@ -141,6 +139,9 @@ pub struct ReuseSummary {
     pub copied_bytes: u64,
     /// Bytes of empty deflate blocks written to align units for cloning.
     pub padding_bytes: u64,
+    /// Leading bytes of the archive that were a verified copy of the previous one, whose
+    /// sha256 state came from its checkpoints instead of hashing them again.
+    pub sha256_resumed_bytes: u64,
 }
 
 /// How the reused bytes got into the output.
@@ -319,8 +320,13 @@ impl ManifestWriter {
         Ok(())
     }
 
-    /// Writes the trailer: header block, records, padding.
-    fn write_to(mut self, out: &mut impl Write) -> io::Result<()> {
+    /// Writes the trailer: header block, records, the output's sha256 checkpoints so far,
+    /// padding.
+    fn write_to(mut self, checkpoints: &[Midstate], out: &mut impl Write) -> io::Result<()> {
+        let start = self.mem.len();
+        encode_checkpoints(checkpoints, &mut self.mem);
+        self.crc.update(&self.mem[start..]);
+        self.len += (self.mem.len() - start) as u64;
         out.write_all(&trailer_header_v(
             self.entries,
             self.len,
@@ -378,9 +384,9 @@ impl Sink {
         }
     }
 
-    fn new(file: File, opts: &ArchiveOptions) -> io::Result<Sink> {
+    fn new(file: File, opts: &ArchiveOptions, base: Option<Base>) -> io::Result<Sink> {
         // sha256 and the write syscalls run on their own thread
-        let out = OffloadWriter::new(file)?;
+        let out = OffloadWriter::with_base(file, base)?;
         match opts.format {
             Format::Gzip => {
                 // The one gzip level rule, for archives and dumps alike.
@@ -419,7 +425,7 @@ impl Sink {
         }
     }
 
-    fn finish(self) -> io::Result<(File, String, u64, SpliceStats, u64)> {
+    fn finish(self) -> io::Result<(Finished<File>, u64)> {
         let (out, padding) = match self {
             Sink::Gz(w) => {
                 let padding = w.padding_bytes;
@@ -428,8 +434,7 @@ impl Sink {
             #[cfg(feature = "cli")]
             Sink::Zst(w) => (w.finish()?.0, 0),
         };
-        let (f, sha, n, spliced) = out.finish_spliced()?;
-        Ok((f, sha, n, spliced, padding))
+        Ok((out.finish_spliced()?, padding))
     }
 
     /// Ends the current unit (gz only).
@@ -497,7 +502,6 @@ pub fn create(
 
 /// A unit of the previous archive, with its records.
 struct PrevUnit {
-    ordinal: u64,
     unit: Unit,
     records: Vec<(ManifestEntry, EntryExt)>,
 }
@@ -518,7 +522,6 @@ struct Planner<'w, 'c> {
     /// A record read but not yet in a unit.
     peeked: Option<(ManifestEntry, EntryExt)>,
     next_unit: Option<PrevUnit>,
-    ordinal: u64,
     /// Why reading the previous archive's records stopped early.
     stopped: Option<String>,
 }
@@ -531,7 +534,6 @@ impl<'w, 'c> Planner<'w, 'c> {
             records,
             peeked: None,
             next_unit: None,
-            ordinal: 0,
             stopped: None,
         }
     }
@@ -571,16 +573,10 @@ impl<'w, 'c> Planner<'w, 'c> {
                     too_many = true;
                 }
             }
-            let ordinal = self.ordinal;
-            self.ordinal += 1;
             if too_many {
                 continue;
             }
-            self.next_unit = Some(PrevUnit {
-                ordinal,
-                unit,
-                records,
-            });
+            self.next_unit = Some(PrevUnit { unit, records });
             return true;
         }
     }
@@ -672,26 +668,34 @@ impl Iterator for Planner<'_, '_> {
     }
 }
 
-/// What the unit of `items` must inflate to: the headers this run would write, the data PREV
-/// recorded, the padding.
-fn expected(items: &[Item], records: &[(ManifestEntry, EntryExt)]) -> io::Result<Vec<Expect>> {
-    let mut out = Vec::with_capacity(items.len() * 3);
+/// Whether `unit` of PREV, holding `records` for `items`, inflates to what this run would
+/// write for them (reuse.rs, check 2), without inflating it: the crc32 of the tar headers this
+/// run writes, PREV's recorded data crc32s and the zero padding, combined, and the total length
+/// must be the unit's recorded ones.
+fn unit_matches(
+    items: &[Item],
+    records: &[(ManifestEntry, EntryExt)],
+    unit: &Unit,
+) -> io::Result<bool> {
+    const ZEROS: [u8; BLOCK] = [0; BLOCK];
+    let mut all = crc32fast::Hasher::new();
+    let mut len = 0u64;
+    let mut h = Vec::with_capacity(BLOCK);
     for (item, (rec, _)) in items.iter().zip(records) {
-        let mut h = Vec::with_capacity(BLOCK);
+        h.clear();
         write_header(&mut h, &header_of(item, rec.kind))?;
-        out.push(Expect::Bytes(h));
+        all.update(&h);
+        len += h.len() as u64;
         if rec.kind == EntryKind::File {
-            out.push(Expect::Data {
-                len: rec.size,
-                crc: rec.crc32,
-            });
-            let rem = rec.size % BLOCK as u64;
-            if rem != 0 {
-                out.push(Expect::Zeros(BLOCK as u64 - rem));
-            }
+            all.combine(&crc32fast::Hasher::new_with_initial_len(
+                rec.crc32, rec.size,
+            ));
+            let pad = (BLOCK - (rec.size % BLOCK as u64) as usize) % BLOCK;
+            all.update(&ZEROS[..pad]);
+            len += rec.size + pad as u64;
         }
     }
-    Ok(out)
+    Ok(len == unit.ulen && all.finalize() == unit.crc)
 }
 
 fn header_of(item: &Item, kind: EntryKind) -> HeaderInfo<'_> {
@@ -721,131 +725,28 @@ fn ext_of(meta: &Metadata) -> EntryExt {
     }
 }
 
-/// Bit set of the previous archive's units that passed their check.
-#[derive(Default)]
-struct Verified(Vec<u64>);
-
-impl Verified {
-    fn set(&mut self, i: u64) {
-        let (w, b) = ((i / 64) as usize, i % 64);
-        if self.0.len() <= w {
-            self.0.resize(w + 1, 0);
+/// The first pass: totals for the progress.
+fn count_totals(source: &Source, ctl: &JobControl) -> Result<(u64, u64)> {
+    let (mut files, mut bytes) = (0u64, 0u64);
+    for w in walk(source)? {
+        if files % 1024 == 0 {
+            ctl.check()?;
         }
-        self.0[w] |= 1 << b;
+        if let Walked::Item(item) = w {
+            files += 1;
+            if item.meta.is_file() {
+                bytes += item.meta.len();
+            }
+        }
     }
-    fn get(&self, i: u64) -> bool {
-        let (w, b) = ((i / 64) as usize, i % 64);
-        self.0.get(w).is_some_and(|x| x & (1 << b) != 0)
-    }
+    Ok((files, bytes))
 }
 
-/// The first pass: totals for the progress and, with a previous archive, the check of every
-/// unit that the files on disk would reuse, on a pool of `threads` workers.
-fn first_pass(
-    source: &Source,
-    prev: Option<&Prev>,
-    threads: usize,
-    ctl: &JobControl,
-    reuse: &mut ReuseSummary,
-) -> Result<(u64, u64, Verified)> {
-    let (mut files, mut bytes) = (0u64, 0u64);
-    let mut verified = Verified::default();
-    let count = |item: &Item, files: &mut u64, bytes: &mut u64| {
-        *files += 1;
-        if item.meta.is_file() {
-            *bytes += item.meta.len();
-        }
-    };
-    let records = match prev.map(|p| p.records(ctl)) {
-        Some(Ok(r)) => Some(r),
-        Some(Err(why)) => {
-            reuse.unusable = Some(why);
-            None
-        }
-        None => None,
-    };
-    let (Some(prev), Some(records)) = (prev, records) else {
-        for w in walk(source)? {
-            if let Walked::Item(item) = w {
-                count(&item, &mut files, &mut bytes);
-            }
-        }
-        return Ok((files, bytes, verified));
-    };
-    let pool = super::pgzip::build_pool(threads).map_err(|e| Error::io("thread pool", e))?;
-    let workers = if threads == 0 {
-        super::pgzip::default_threads()
-    } else {
-        threads
-    };
-    let (tx, rx) = sync_channel::<(u64, String, std::result::Result<(), String>)>(4 * workers);
-    let mut in_flight = 0usize;
-    let take = |r: (u64, String, std::result::Result<(), String>),
-                verified: &mut Verified,
-                reuse: &mut ReuseSummary| match r.2 {
-        Ok(()) => verified.set(r.0),
-        Err(why) => {
-            reuse.rejected_units += 1;
-            if reuse.rejected.len() < REJECTED_KEPT {
-                reuse.rejected.push((r.1, why));
-            }
-        }
-    };
-    let mut planner = Planner::new(walk(source)?, Some(records));
-    // Jobs borrow `ctl`; the scope returns only when every job has ended.
-    let walked = pool.in_place_scope(|scope| -> Result<()> {
-        for step in &mut planner {
-            ctl.check()?;
-            match step {
-                Step::One(Walked::Item(item)) => count(&item, &mut files, &mut bytes),
-                Step::One(Walked::Skipped(..)) => {}
-                Step::Reusable(unit, items) => {
-                    for item in &items {
-                        count(item, &mut files, &mut bytes);
-                    }
-                    let expect =
-                        expected(&items, &unit.records).map_err(|e| Error::io("tar", e))?;
-                    let name = items.first().map(|i| lossy(&i.name)).unwrap_or_default();
-                    let file = Arc::clone(&prev.file);
-                    let tx = tx.clone();
-                    let (ordinal, u) = (unit.ordinal, unit.unit);
-                    while in_flight >= 2 * workers {
-                        if let Ok(r) = rx.recv() {
-                            take(r, &mut verified, reuse);
-                        }
-                        in_flight -= 1;
-                    }
-                    in_flight += 1;
-                    scope.spawn(move |_| {
-                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            check_unit(file, u, &expect, ctl)
-                        }))
-                        .unwrap_or_else(|_| Err("check panicked".into()));
-                        // the receiver outlives every job (it is drained below)
-                        let _ = tx.send((ordinal, name, r));
-                    });
-                }
-            }
-        }
-        Ok(())
-    });
-    drop(tx);
-    while in_flight > 0 {
-        match rx.recv() {
-            Ok(r) => take(r, &mut verified, reuse),
-            Err(_) => break,
-        }
-        in_flight -= 1;
+fn reject(reuse: &mut ReuseSummary, what: String, why: String) {
+    reuse.rejected_units += 1;
+    if reuse.rejected.len() < REJECTED_KEPT {
+        reuse.rejected.push((what, why));
     }
-    walked?;
-    if let Some(why) = planner.stopped.take() {
-        reuse.rejected_units += 1;
-        if reuse.rejected.len() < REJECTED_KEPT {
-            reuse.rejected.push(("(index)".into(), why));
-        }
-    }
-    ctl.check()?;
-    Ok((files, bytes, verified))
 }
 
 /// Probes whether `out_dir`'s file system clones ranges of `src`: the block size if it does.
@@ -896,6 +797,7 @@ impl Waiting {
                         len: u.len,
                         ulen: u.ulen,
                         crc: u.crc,
+                        zcrc: u.zcrc,
                     });
                 }
                 manifest.push(&e, &x)?;
@@ -908,6 +810,11 @@ impl Waiting {
 /// `create`, reusing the compressed bytes of `prev` (a `.tar.gz` this engine wrote) for the
 /// files it holds unchanged (module doc). A `prev` that cannot be used is reported in
 /// `Summary::reuse` and the archive made as without it.
+///
+/// The copied bytes are checked against their recorded crc32 while the output's sha256 is
+/// computed (reuse.rs); when some fail, this archive is discarded and written again without
+/// those units (and, should that fail too, without `prev`): damage in `prev` costs time,
+/// never a damaged set.
 pub fn create_reusing(
     source: &Source,
     out: &Path,
@@ -916,35 +823,82 @@ pub fn create_reusing(
     ctl: &JobControl,
 ) -> Result<Summary> {
     let started = Instant::now();
-    // Counted whether or not there is a previous archive; reported only when there is.
-    let mut reuse = ReuseSummary::default();
-    let given = prev.is_some();
-    let prev = match prev {
-        Some(_) if opts.format != Format::Gzip || !matches!(source, Source::Dir(_)) => {
-            reuse.unusable = Some("reuse is for .tar.gz archives of a directory".into());
-            None
+    let mut reuse = prev.map(|_| ReuseSummary::default());
+    let mut prev = match (prev, &mut reuse) {
+        (Some(p), Some(r)) => {
+            let opened = if opts.format != Format::Gzip || !matches!(source, Source::Dir(_)) {
+                Err("reuse is for .tar.gz archives of a directory".to_string())
+            } else {
+                // records() reads the index's header: why it cannot be used is known early
+                Prev::open(p).and_then(|prev| prev.records(ctl).map(|_| prev))
+            };
+            opened.map_err(|why| r.unusable = Some(why)).ok()
         }
-        Some(p) => match Prev::open(p) {
-            Ok(prev) => Some(prev),
-            Err(why) => {
-                reuse.unusable = Some(why);
-                None
-            }
-        },
-        None => None,
+        _ => None,
     };
-    let (files_total, bytes_total, verified) =
-        first_pass(source, prev.as_ref(), opts.threads, ctl, &mut reuse)?;
-    let prev = prev.filter(|_| reuse.used());
+    let (files_total, bytes_total) = count_totals(source, ctl)?;
     ctl.set_totals(files_total, bytes_total);
-    ctl.check()?;
+    let mut deny = HashSet::new();
+    let mut earlier = ReuseSummary::default();
+    loop {
+        ctl.check()?;
+        let mut this = ReuseSummary::default();
+        let (mut summary, mismatched) =
+            write_archive(source, out, opts, prev.as_ref(), &deny, &mut this, ctl)?;
+        if mismatched.is_empty() {
+            summary.seconds = started.elapsed().as_secs_f64();
+            summary.reuse = reuse.map(|mut r| {
+                let kept = REJECTED_KEPT.saturating_sub(earlier.rejected.len());
+                earlier.rejected.extend(this.rejected.drain(..).take(kept));
+                this.rejected = earlier.rejected;
+                this.rejected_units += earlier.rejected_units;
+                this.unusable = r.unusable.take();
+                this
+            });
+            return Ok(summary);
+        }
+        for off in &mismatched {
+            let why = "its bytes differ from their recorded crc32".to_string();
+            reject(&mut earlier, format!("(unit at byte {off})"), why);
+        }
+        if !deny.is_empty() || mismatched.len() >= MAX_MISMATCHED {
+            // a second round of damage (or too much of it): not worth a third look
+            if let Some(r) = reuse.as_mut() {
+                r.unusable = Some("damaged: units differ from their recorded crc32".into());
+            }
+            prev = None;
+        }
+        deny.extend(mismatched);
+        ctl.restart();
+    }
+}
 
+/// One attempt of `create_reusing`: the archive written and renamed into place, or, when some
+/// units copied from `prev` failed their crc32 (the source offsets returned), discarded.
+#[allow(clippy::too_many_arguments)]
+fn write_archive(
+    source: &Source,
+    out: &Path,
+    opts: &ArchiveOptions,
+    prev: Option<&Prev>,
+    deny: &HashSet<u64>,
+    reuse: &mut ReuseSummary,
+    ctl: &JobControl,
+) -> Result<(Summary, Vec<u64>)> {
     let tmp_path = super::tmp_path(out);
     // O_EXCL|O_NOFOLLOW: a symlink planted at OUT.tmp is replaced, never written through.
     let file = crate::fsutil::create_tmp(&tmp_path)?;
     let tmp = TmpFile::new(tmp_path.clone());
     let io_err = |e: io::Error| Error::io(&tmp_path, e);
-    let mut sink = Sink::new(file, opts).map_err(|e| {
+    // while the output is a copy of PREV, its sha256 is resumed from PREV's checkpoints
+    let base = prev.and_then(|p| {
+        let checkpoints = p.checkpoints(ctl).ok()?;
+        Some(Base {
+            file: Arc::clone(&p.file),
+            checkpoints,
+        })
+    });
+    let mut sink = Sink::new(file, opts, base).map_err(|e| {
         if e.kind() == io::ErrorKind::InvalidInput {
             Error::InvalidArgument(e.to_string())
         } else {
@@ -957,13 +911,19 @@ pub fn create_reusing(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    if let (Some(p), Some(w)) = (&prev, sink.gz()) {
+    if let (Some(p), Some(w)) = (prev, sink.gz()) {
         if let Some(bs) = clone_probe(&p.file, &spill_dir) {
             w.set_clone_align(bs);
         }
     }
-    let records = match &prev {
-        Some(p) => p.records(ctl).ok(),
+    let records = match prev {
+        Some(p) => match p.records(ctl) {
+            Ok(r) => Some(r),
+            Err(why) => {
+                reject(reuse, "(index)".into(), why);
+                None
+            }
+        },
         None => None,
     };
     let mut manifest = ManifestWriter::new(spill_dir);
@@ -984,24 +944,44 @@ pub fn create_reusing(
                 skipped.push((path, why));
                 continue;
             }
-            Step::Reusable(unit, items) if verified.get(unit.ordinal) => {
-                let (Some(p), Some(w)) = (&prev, sink.gz()) else {
-                    return Err(Error::InvalidArgument(
-                        "reuse without a previous archive".into(),
-                    ));
+            Step::Reusable(unit, items) => {
+                let u = unit.unit;
+                let usable = !deny.contains(&u.offset)
+                    && unit_matches(&items, &unit.records, &u).map_err(io_err)?;
+                let (Some(p), Some(w), true) = (prev, sink.gz(), usable) else {
+                    if !deny.contains(&u.offset) {
+                        let what = items.first().map(|i| lossy(&i.name)).unwrap_or_default();
+                        let why = "its tar headers or crc32s differ from the files'".into();
+                        reject(reuse, what, why);
+                    }
+                    // compressed anew, one by one
+                    for item in items {
+                        archive_grouped(
+                            &tmp_path,
+                            &item,
+                            &mut sink,
+                            &mut buf,
+                            ctl,
+                            &mut skipped,
+                            &mut waiting,
+                            &mut bytes_in,
+                        )?;
+                        waiting.settle(&mut sink, &mut manifest).map_err(io_err)?;
+                    }
+                    continue;
                 };
                 w.cut().map_err(io_err)?;
                 let src = Arc::clone(&p.file);
-                let u = unit.unit;
                 let id = w
                     .queue_raw(RawUnit {
                         write: Box::new(move |o: &mut OffloadWriter<File>| {
-                            o.splice(src, u.offset, u.len)
+                            o.splice(src, u.offset, u.len, Some(u.zcrc))
                         }),
                         src_offset: u.offset,
                         len: u.len,
                         ulen: u.ulen,
                         crc: u.crc,
+                        zcrc: u.zcrc,
                     })
                     .map_err(io_err)?;
                 reuse.reused_units += 1;
@@ -1015,10 +995,8 @@ pub fn create_reusing(
                     waiting.queue.push_back((rec, ext_of(&item.meta), Some(id)));
                 }
                 waiting.settle(&mut sink, &mut manifest).map_err(io_err)?;
-                Vec::new()
+                continue;
             }
-            // failed its check: compress these files anew, one by one
-            Step::Reusable(_, items) => items,
         };
         for item in fresh {
             archive_grouped(
@@ -1034,6 +1012,9 @@ pub fn create_reusing(
             waiting.settle(&mut sink, &mut manifest).map_err(io_err)?;
         }
     }
+    if let Some(why) = planner.stopped.take() {
+        reject(reuse, "(index)".into(), why);
+    }
     // every entry's unit written: the manifest is complete
     sink.cut().map_err(io_err)?;
     sink.drain_all().map_err(io_err)?;
@@ -1043,7 +1024,15 @@ pub fn create_reusing(
     }
     write_end(&mut sink).map_err(io_err)?;
     let files = manifest.entries;
-    manifest.write_to(&mut sink).map_err(io_err)?;
+    // every data unit is out (drained above): the checkpoints cover the archive up to here
+    let checkpoints = match sink.gz() {
+        Some(w) => w
+            .inner_mut()
+            .and_then(|o| o.checkpoints())
+            .map_err(io_err)?,
+        None => Vec::new(),
+    };
+    manifest.write_to(&checkpoints, &mut sink).map_err(io_err)?;
     if let Some(w) = sink.gz() {
         // the tail unit (end-of-archive marker and manifest), then the locator naming it
         w.cut().map_err(io_err)?;
@@ -1061,32 +1050,39 @@ pub fn create_reusing(
                 len: t.len,
                 ulen: t.ulen,
                 crc: t.crc,
+                zcrc: t.zcrc,
             },
             entries: files,
         };
         w.write_stored_unit(&loc.encode()).map_err(io_err)?;
     }
     ctl.check()?;
-    let (file, sha256, bytes_out, spliced, padding) = sink.finish().map_err(io_err)?;
-    reuse.cloned_bytes = spliced.cloned;
-    reuse.copied_bytes = spliced.copied;
-    reuse.padding_bytes = padding;
-    if opts.fsync {
-        file.sync_all().map_err(io_err)?;
+    let (done, padding) = sink.finish().map_err(io_err)?;
+    if !done.mismatched.is_empty() {
+        // `tmp` removes the file: this attempt is discarded
+        return Ok((Summary::default(), done.mismatched));
     }
-    drop(file);
+    reuse.cloned_bytes = done.spliced.cloned;
+    reuse.copied_bytes = done.spliced.copied;
+    reuse.padding_bytes = padding;
+    reuse.sha256_resumed_bytes = done.resumed;
+    if opts.fsync {
+        done.inner.sync_all().map_err(io_err)?;
+    }
+    drop(done.inner);
     ctl.check()?;
     fs::rename(&tmp_path, out).map_err(|e| Error::io(out, e))?;
     tmp.disarm();
-    Ok(Summary {
+    let summary = Summary {
         files,
         bytes_in,
-        bytes_out,
-        sha256,
+        bytes_out: done.count,
+        sha256: done.sha256,
         skipped,
-        seconds: started.elapsed().as_secs_f64(),
-        reuse: OrUndefined(given.then_some(reuse)),
-    })
+        seconds: 0.0,
+        reuse: None,
+    };
+    Ok((summary, Vec::new()))
 }
 
 /// Writes one entry into its unit: directories, symlinks and files of `SOLO` bytes or more
@@ -1330,15 +1326,84 @@ mod tests {
             "the spill file has no name"
         );
         let mut out = Vec::new();
-        w.write_to(&mut out).expect("trailer");
+        w.write_to(&[], &mut out).expect("trailer");
         let (n, len, crc, version) =
             crate::archive::manifest::decode_trailer_header_v(&out[..512]).expect("header");
-        assert_eq!(version, 2);
+        assert_eq!(version, VERSION);
         let body = &out[512..512 + len as usize];
         let back = crate::archive::manifest::decode_body_v(body, n, crc, version).expect("body");
         assert_eq!(
             back.into_iter().map(|(e, _)| e).collect::<Vec<_>>(),
             entries
         );
+    }
+
+    /// The units of `archive` with their records, read as a later set reads them.
+    fn prev_units(archive: &Path) -> Vec<PrevUnit> {
+        let ctl = JobControl::new();
+        let prev = Prev::open(archive).expect("an index");
+        let records = prev.records(&ctl).expect("records");
+        let mut planner = Planner::new(Box::new(std::iter::empty()), Some(records));
+        let mut units = Vec::new();
+        while planner.load_unit() {
+            units.extend(planner.next_unit.take());
+        }
+        units
+    }
+
+    #[test]
+    fn unit_matches_only_when_this_runs_headers_and_prevs_crc32s_give_the_units_crc32() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let src = dir.path().join("src");
+        fs::create_dir_all(src.join("d")).expect("mkdir");
+        for (name, len) in [("a.txt", 700usize), ("b.txt", 5000), ("c.txt", 1)] {
+            fs::write(src.join("d").join(name), vec![b'x'; len]).expect("write");
+        }
+        let archive = dir.path().join("a.tar.gz");
+        let opts = ArchiveOptions {
+            fsync: false,
+            ..ArchiveOptions::default()
+        };
+        create(
+            &Source::Dir(src.clone()),
+            &archive,
+            &opts,
+            &JobControl::new(),
+        )
+        .expect("create");
+        let files = prev_units(&archive)
+            .into_iter()
+            .find(|u| u.records.len() == 3)
+            .expect("the three small files grouped in one unit");
+        let items = |rename: Option<&[u8]>| -> Vec<Item> {
+            files
+                .records
+                .iter()
+                .map(|(rec, _)| {
+                    let path = src.join(String::from_utf8_lossy(&rec.path[2..]).as_ref());
+                    let name = match rename {
+                        Some(n) if rec.path.ends_with(b"b.txt") => n.to_vec(),
+                        _ => rec.path.clone(),
+                    };
+                    Item {
+                        name,
+                        meta: fs::symlink_metadata(&path).expect("lstat"),
+                        path,
+                    }
+                })
+                .collect()
+        };
+        assert!(unit_matches(&items(None), &files.records, &files.unit).expect("headers"));
+        // a header this run would write differently (here: the name) does not match
+        let renamed = items(Some(b"./d/B.txt"));
+        assert!(!unit_matches(&renamed, &files.records, &files.unit).expect("headers"));
+        // nor does a record whose data crc32 is not the one the unit was written with
+        let mut forged = files.records.clone();
+        forged[1].0.crc32 ^= 1;
+        assert!(!unit_matches(&items(None), &forged, &files.unit).expect("headers"));
+        // nor a unit whose recorded length is off
+        let mut longer = files.unit;
+        longer.ulen += 512;
+        assert!(!unit_matches(&items(None), &files.records, &longer).expect("headers"));
     }
 }

@@ -1,6 +1,7 @@
 //! A `Write` adaptor that computes the sha256 and byte count of everything written through it,
 //! so an archive's digest (backup.json needs it) costs no second read pass.
 
+use super::sha_resume::{Midstate, Sha256Stream};
 use sha2::{Digest as _, Sha256};
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
@@ -86,18 +87,60 @@ mod tests {
 /// hasher thread reads it for the digest.
 pub struct OffloadWriter<W: SpliceTarget + Send + 'static> {
     buf: Vec<u8>,
+    /// Splices not yet handed over, merged while they continue each other.
+    pending: Option<SpliceRange>,
     to_writer: Option<SyncSender<Block>>,
     to_hasher: Option<SyncSender<Block>>,
     recycled: Receiver<Vec<u8>>,
     writer: Option<JoinHandle<io::Result<(W, u64, SpliceStats)>>>,
-    hasher: Option<JoinHandle<io::Result<String>>>,
+    hasher: Option<JoinHandle<io::Result<Hashed>>>,
 }
+
+/// What the hash thread returns.
+struct Hashed {
+    sha256: String,
+    mismatched: Vec<u64>,
+    resumed: u64,
+}
+
+/// What `OffloadWriter::finish_spliced` returns.
+pub struct Finished<W> {
+    pub inner: W,
+    /// Lower-case hex sha256 of everything written.
+    pub sha256: String,
+    pub count: u64,
+    pub spliced: SpliceStats,
+    /// Source offsets of spliced ranges whose bytes did not have the crc32 they were spliced
+    /// with (at most `MAX_MISMATCHED`; more make the list that long).
+    pub mismatched: Vec<u64>,
+    /// Leading bytes whose sha256 state was taken from the base's checkpoints, not hashed.
+    pub resumed: u64,
+}
+
+/// Mismatched ranges reported at most (a caller that sees this many gives up on the source).
+pub const MAX_MISMATCHED: usize = 4096;
+
+/// A byte range of a file to append: consecutive pieces (a splice each, merged), each with
+/// the crc32 it should have, if known. One large `copy_file_range` instead of one per piece:
+/// on ext4 here, copying a 760 MB file in 760 KB calls took 0.57 s against 0.35 s in one.
+struct SpliceRange {
+    src: Arc<File>,
+    off: u64,
+    len: u64,
+    pieces: Vec<(u64, Option<u32>)>,
+}
+
+/// Splices merged into one range at most: its bytes and pieces.
+const MAX_SPLICE: u64 = 1 << 30;
+const MAX_PIECES: usize = 4096;
 
 /// What the writer and hasher threads get.
 #[derive(Clone)]
 enum Block {
     Data(Arc<Vec<u8>>),
-    Splice(Arc<File>, u64, u64),
+    Splice(Arc<SpliceRange>),
+    /// Asks the hash thread for the checkpoints of everything before it (hash thread only).
+    Sync(SyncSender<Vec<Midstate>>),
 }
 
 /// How spliced bytes got into the output.
@@ -162,6 +205,177 @@ impl SpliceTarget for File {
 const OFFLOAD_BLOCK: usize = 1 << 20;
 const WRITE_SIZE: usize = 128 << 10;
 
+/// Distance between the sha256 checkpoints an output records (a multiple of 64).
+pub const CHECKPOINT: u64 = 8 << 20;
+/// Checkpoints kept at most (512 GiB of output).
+pub const MAX_CHECKPOINTS: usize = 1 << 16;
+
+/// A file the output may begin as a byte-for-byte copy of (the previous set), with the sha256
+/// checkpoints recorded when it was written. While every byte so far equals the base's bytes
+/// at the same offset -- spliced from it at the same offset with a crc32 to check, or compared
+/// -- the hash thread does not hash: at the first difference (or the end) it resumes from the
+/// base's last checkpoint before it and hashes the base's bytes from there. An unchanged set
+/// then costs its copy and a crc32, not a sha256 of every byte.
+pub struct Base {
+    pub file: Arc<File>,
+    /// At multiples of `CHECKPOINT`, ascending.
+    pub checkpoints: Vec<Midstate>,
+}
+
+/// The hash thread's work: sha256 (with checkpoints) and crc32 checks of spliced ranges.
+struct HashThread {
+    sha: Sha256Stream,
+    /// Output bytes seen.
+    pos: u64,
+    /// `Some` while the output so far equals the base's first `pos` bytes.
+    same: Option<Base>,
+    checkpoints: Vec<Midstate>,
+    mismatched: Vec<u64>,
+    /// Bytes not hashed here: the length of the base's checkpoint resumed from.
+    resumed: u64,
+    buf: Vec<u8>,
+    cmp: Vec<u8>,
+}
+
+impl HashThread {
+    fn new(base: Option<Base>) -> Self {
+        HashThread {
+            sha: Sha256Stream::new(),
+            pos: 0,
+            same: base,
+            checkpoints: Vec::new(),
+            mismatched: Vec::new(),
+            resumed: 0,
+            buf: Vec::new(),
+            cmp: Vec::new(),
+        }
+    }
+
+    /// Hashes output bytes, recording a checkpoint at every multiple of `CHECKPOINT`.
+    fn feed(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let to_next = CHECKPOINT - self.sha.len() % CHECKPOINT;
+            let n = (to_next as usize).min(data.len());
+            self.sha.update(&data[..n]);
+            data = &data[n..];
+            if self.sha.len() % CHECKPOINT == 0 && self.checkpoints.len() < MAX_CHECKPOINTS {
+                self.checkpoints.extend(self.sha.midstate());
+            }
+        }
+    }
+
+    /// The output stops being a copy of the base at `pos`: resume from the base's last
+    /// checkpoint at or before it and hash the base's bytes from there to `pos`.
+    fn leave_base(&mut self) -> io::Result<()> {
+        let Some(base) = self.same.take() else {
+            return Ok(());
+        };
+        let from = base
+            .checkpoints
+            .iter()
+            .rev()
+            .find(|m| m.len <= self.pos)
+            .copied();
+        self.checkpoints = base
+            .checkpoints
+            .iter()
+            .filter(|m| from.is_some_and(|f| m.len <= f.len))
+            .copied()
+            .collect();
+        self.sha = from.map(Sha256Stream::resume).unwrap_or_default();
+        self.resumed = self.sha.len();
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.resize(OFFLOAD_BLOCK, 0);
+        let mut at = self.sha.len();
+        while at < self.pos {
+            let n = (self.pos - at).min(OFFLOAD_BLOCK as u64) as usize;
+            base.file.read_exact_at(&mut buf[..n], at)?;
+            self.feed(&buf[..n]);
+            at += n as u64;
+        }
+        self.buf = buf;
+        Ok(())
+    }
+
+    fn data(&mut self, block: &[u8]) -> io::Result<()> {
+        if let Some(base) = &self.same {
+            // still a copy? compare with the base's bytes at the same offset
+            self.cmp.resize(block.len(), 0);
+            let same = base.file.read_exact_at(&mut self.cmp, self.pos).is_ok()
+                && self.cmp[..] == block[..];
+            if same {
+                self.pos += block.len() as u64;
+                return Ok(());
+            }
+            self.leave_base()?;
+        }
+        self.feed(block);
+        self.pos += block.len() as u64;
+        Ok(())
+    }
+
+    fn splice(&mut self, r: &SpliceRange) -> io::Result<()> {
+        // the same bytes of the same file at the same offset, checked by their crc32s
+        let copy = self.same.as_ref().is_some_and(|b| {
+            Arc::ptr_eq(&b.file, &r.src)
+                && r.off == self.pos
+                && r.pieces.iter().all(|(_, want)| want.is_some())
+        });
+        if !copy {
+            self.leave_base()?;
+        }
+        // the bytes are read here anyway (for the sha256, or for the crc32 of a copy):
+        // checking their crc32 on the same pass costs no second read (reuse.rs)
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.resize(OFFLOAD_BLOCK, 0);
+        let mut at = r.off;
+        for &(len, want) in &r.pieces {
+            let mut crc = crc32fast::Hasher::new();
+            let mut done = 0u64;
+            while done < len {
+                let n = (len - done).min(OFFLOAD_BLOCK as u64) as usize;
+                r.src.read_exact_at(&mut buf[..n], at + done)?;
+                if !copy {
+                    self.feed(&buf[..n]);
+                }
+                if want.is_some() {
+                    crc.update(&buf[..n]);
+                }
+                done += n as u64;
+            }
+            if want.is_some_and(|w| w != crc.finalize()) && self.mismatched.len() < MAX_MISMATCHED {
+                self.mismatched.push(at);
+            }
+            at += len;
+            self.pos += len;
+        }
+        self.buf = buf;
+        Ok(())
+    }
+
+    /// Checkpoints of the output so far.
+    fn checkpoints(&self) -> Vec<Midstate> {
+        match &self.same {
+            Some(b) => b
+                .checkpoints
+                .iter()
+                .filter(|m| m.len <= self.pos)
+                .copied()
+                .collect(),
+            None => self.checkpoints.clone(),
+        }
+    }
+
+    fn finish(mut self) -> io::Result<Hashed> {
+        self.leave_base()?;
+        Ok(Hashed {
+            resumed: self.resumed,
+            sha256: to_hex(&self.sha.finalize()),
+            mismatched: self.mismatched,
+        })
+    }
+}
+
 /// The last holder of a block sends it back for reuse.
 fn recycle(block: Arc<Vec<u8>>, back: &SyncSender<Vec<u8>>) {
     if let Ok(mut v) = Arc::try_unwrap(block) {
@@ -172,7 +386,12 @@ fn recycle(block: Arc<Vec<u8>>, back: &SyncSender<Vec<u8>>) {
 }
 
 impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
-    pub fn new(mut inner: W) -> io::Result<Self> {
+    pub fn new(inner: W) -> io::Result<Self> {
+        Self::with_base(inner, None)
+    }
+
+    /// An output that may start as a copy of `base` (see `Base`).
+    pub fn with_base(mut inner: W, base: Option<Base>) -> io::Result<Self> {
         let (to_writer, writer_rx) = sync_channel::<Block>(4);
         let (to_hasher, hasher_rx) = sync_channel::<Block>(4);
         let (back_tx, back_rx) = sync_channel::<Vec<u8>>(8);
@@ -195,12 +414,14 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
                             count += block.len() as u64;
                             recycle(block, &back_tx);
                         }
-                        Block::Splice(src, off, len) => {
-                            let s = inner.splice_from(&src, off, len, count, &mut try_clone)?;
+                        Block::Splice(r) => {
+                            let s =
+                                inner.splice_from(&r.src, r.off, r.len, count, &mut try_clone)?;
                             spliced.cloned += s.cloned;
                             spliced.copied += s.copied;
-                            count += len;
+                            count += r.len;
                         }
+                        Block::Sync(_) => {}
                     }
                 }
                 inner.flush()?;
@@ -209,30 +430,25 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
         let hasher = std::thread::Builder::new()
             .name("zbackup-sha".into())
             .spawn(move || {
-                let mut sha = Sha256::new();
-                let mut buf = Vec::new();
+                let mut h = HashThread::new(base);
                 for block in hasher_rx {
                     match block {
                         Block::Data(block) => {
-                            sha.update(&block[..]);
+                            h.data(&block)?;
                             recycle(block, &back2);
                         }
-                        Block::Splice(src, off, len) => {
-                            buf.resize(OFFLOAD_BLOCK, 0);
-                            let mut done = 0u64;
-                            while done < len {
-                                let n = (len - done).min(OFFLOAD_BLOCK as u64) as usize;
-                                src.read_exact_at(&mut buf[..n], off + done)?;
-                                sha.update(&buf[..n]);
-                                done += n as u64;
-                            }
+                        Block::Splice(r) => h.splice(&r)?,
+                        Block::Sync(reply) => {
+                            // the caller waits for it; gone only if it was dropped
+                            let _ = reply.send(h.checkpoints());
                         }
                     }
                 }
-                Ok(to_hex(&sha.finalize()))
+                h.finish()
             })?;
         Ok(OffloadWriter {
             buf: Vec::with_capacity(OFFLOAD_BLOCK),
+            pending: None,
             to_writer: Some(to_writer),
             to_hasher: Some(to_hasher),
             recycled: back_rx,
@@ -241,7 +457,12 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
         })
     }
 
+    /// Hands over the pending splice and what is buffered (never both: `write` sends the
+    /// splice first).
     fn send(&mut self) -> io::Result<()> {
+        if let Some(r) = self.pending.take() {
+            self.send_block(Block::Splice(Arc::new(r)))?;
+        }
         if self.buf.is_empty() {
             return Ok(());
         }
@@ -253,10 +474,53 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
         self.send_block(block)
     }
 
-    /// Appends `len` bytes of `src` from `off` (after what is buffered).
-    pub fn splice(&mut self, src: Arc<File>, off: u64, len: u64) -> io::Result<()> {
+    /// Appends `len` bytes of `src` from `off` (after what is buffered). With `crc`, the hash
+    /// thread checks that the bytes have that crc32 and reports the range in `mismatched` if
+    /// not (the bytes are written either way: the caller decides what a mismatch costs).
+    pub fn splice(
+        &mut self,
+        src: Arc<File>,
+        off: u64,
+        len: u64,
+        crc: Option<u32>,
+    ) -> io::Result<()> {
+        if let Some(p) = &mut self.pending {
+            if Arc::ptr_eq(&p.src, &src)
+                && p.off + p.len == off
+                && p.len + len <= MAX_SPLICE
+                && p.pieces.len() < MAX_PIECES
+            {
+                p.len += len;
+                p.pieces.push((len, crc));
+                return Ok(());
+            }
+        }
         self.send()?;
-        self.send_block(Block::Splice(src, off, len))
+        self.pending = Some(SpliceRange {
+            src,
+            off,
+            len,
+            pieces: vec![(len, crc)],
+        });
+        Ok(())
+    }
+
+    /// This output's sha256 checkpoints (`CHECKPOINT`) up to everything written so far; waits
+    /// for the hash thread to get there.
+    pub fn checkpoints(&mut self) -> io::Result<Vec<Midstate>> {
+        self.send()?;
+        let (tx, rx) = sync_channel(1);
+        let sent = self
+            .to_hasher
+            .as_ref()
+            .is_some_and(|h| h.send(Block::Sync(tx)).is_ok());
+        match rx.recv() {
+            Ok(v) if sent => Ok(v),
+            _ => Err(match self.join() {
+                Err(e) => e,
+                Ok(_) => io::Error::other("hash thread stopped"),
+            }),
+        }
     }
 
     fn send_block(&mut self, block: Block) -> io::Result<()> {
@@ -275,7 +539,7 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
         }
     }
 
-    fn join(&mut self) -> io::Result<(W, String, u64, SpliceStats)> {
+    fn join(&mut self) -> io::Result<Finished<W>> {
         self.to_writer = None;
         self.to_hasher = None;
         let written = match self.writer.take().map(|t| t.join()) {
@@ -288,17 +552,25 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
             _ => Err(io::Error::other("hash thread failed")),
         };
         let (inner, count, spliced) = written?;
-        Ok((inner, hex?, count, spliced))
+        let h = hex?;
+        Ok(Finished {
+            inner,
+            sha256: h.sha256,
+            count,
+            spliced,
+            mismatched: h.mismatched,
+            resumed: h.resumed,
+        })
     }
 
     /// Writes what is buffered, waits for the threads, and returns the inner writer (flushed),
     /// the hex sha256 and the byte count.
     pub fn finish(self) -> io::Result<(W, String, u64)> {
-        self.finish_spliced().map(|(w, h, n, _)| (w, h, n))
+        self.finish_spliced().map(|f| (f.inner, f.sha256, f.count))
     }
 
-    /// `finish`, with how spliced ranges were put in.
-    pub fn finish_spliced(mut self) -> io::Result<(W, String, u64, SpliceStats)> {
+    /// `finish`, with how spliced ranges were put in and which failed their crc32.
+    pub fn finish_spliced(mut self) -> io::Result<Finished<W>> {
         self.send()?;
         self.join()
     }
@@ -306,7 +578,7 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
 
 impl<W: SpliceTarget + Send + 'static> Write for OffloadWriter<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.buf.len() == OFFLOAD_BLOCK {
+        if self.pending.is_some() || self.buf.len() == OFFLOAD_BLOCK {
             self.send()?;
         }
         let n = (OFFLOAD_BLOCK - self.buf.len()).min(data.len());
@@ -346,6 +618,35 @@ mod offload_tests {
         assert_eq!(out, data);
         assert_eq!(n, data.len() as u64);
         assert_eq!(hex, to_hex(&Sha256::digest(&data)));
+    }
+
+    #[test]
+    fn splice_with_a_wrong_crc32_is_reported_and_a_right_one_is_not() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 249) as u8).collect();
+        let mut f = tempfile::tempfile().expect("tempfile");
+        f.write_all(&data).expect("write");
+        let src = Arc::new(f);
+        let mut w = OffloadWriter::new(Vec::new()).expect("thread");
+        let (a, b) = (&data[..100_000], &data[100_000..]);
+        w.splice(Arc::clone(&src), 0, 100_000, Some(crc32fast::hash(a)))
+            .expect("splice");
+        w.splice(
+            Arc::clone(&src),
+            100_000,
+            200_000,
+            Some(crc32fast::hash(b) ^ 1),
+        )
+        .expect("splice");
+        w.splice(src, 0, 10, None).expect("splice");
+        let f = w.finish_spliced().expect("finish");
+        assert_eq!(
+            f.mismatched,
+            vec![100_000],
+            "only the range with a wrong crc32"
+        );
+        // the bytes are written either way; the caller decides
+        assert_eq!(f.inner, [&data[..], &data[..10]].concat());
+        assert_eq!(f.spliced.copied, 300_010);
     }
 
     struct Failing;

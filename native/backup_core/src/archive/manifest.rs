@@ -23,13 +23,24 @@
 //! stream so a reader finds it at a fixed distance from the end of the file and can inflate
 //! the manifest without reading the archive (see `reuse.rs`).
 
+use super::hashing::{CHECKPOINT, MAX_CHECKPOINTS};
+use super::sha_resume::{Midstate, MIDSTATE_LEN};
 use crate::error::{Error, Result};
 
 pub const TRAILER_MAGIC: &[u8; 16] = b"ZBACKUP-MANIFEST";
 /// The version written.
-pub const VERSION: u32 = 2;
-/// Bytes of [`EntryExt`] after each version 2 record.
-pub const EXT_LEN: usize = 52;
+pub const VERSION: u32 = 3;
+/// Bytes of [`EntryExt`] after each version 3 record (52 in version 2).
+pub const EXT_LEN: usize = 56;
+
+/// Bytes of [`EntryExt`] after each record of a trailer of `version` (0 before version 2).
+pub fn ext_len(version: u32) -> usize {
+    match version {
+        0 | 1 => 0,
+        2 => 52,
+        _ => EXT_LEN,
+    }
+}
 pub const LOCATOR_MAGIC: &[u8; 16] = b"ZBACKUP-LOCATOR1";
 
 /// Where an entry's tar header and data are in the compressed stream (see the module doc).
@@ -39,9 +50,11 @@ pub struct Unit {
     pub len: u64,
     pub ulen: u64,
     pub crc: u32,
+    /// crc32 of the `len` compressed bytes (version 3; 0 in a version 2 record or a locator).
+    pub zcrc: u32,
 }
 
-/// What version 2 adds to a record.
+/// What versions 2 and 3 add to a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EntryExt {
     pub mtime_nsec: u32,
@@ -63,9 +76,16 @@ impl EntryExt {
         body.extend_from_slice(&u.len.to_le_bytes());
         body.extend_from_slice(&u.ulen.to_le_bytes());
         body.extend_from_slice(&u.crc.to_le_bytes());
+        body.extend_from_slice(&u.zcrc.to_le_bytes());
     }
 
-    pub fn decode(b: &[u8; EXT_LEN]) -> Self {
+    /// Decodes the extension of a version 2 (52 bytes) or 3 (56 bytes) record; the caller
+    /// took `ext_len(version)` bytes. Missing fields read as 0.
+    pub fn decode(b: &[u8]) -> Self {
+        let mut a = [0u8; EXT_LEN];
+        let n = b.len().min(EXT_LEN);
+        a[..n].copy_from_slice(&b[..n]);
+        let b = &a;
         let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         let u64_at = |i: usize| {
             let mut a = [0u8; 8];
@@ -77,6 +97,7 @@ impl EntryExt {
             len: u64_at(32),
             ulen: u64_at(40),
             crc: u32_at(48),
+            zcrc: u32_at(52),
         };
         EntryExt {
             mtime_nsec: u32_at(0),
@@ -125,6 +146,7 @@ impl Locator {
                 len: u64_at(24),
                 ulen: u64_at(32),
                 crc: u32::from_le_bytes([b[40], b[41], b[42], b[43]]),
+                zcrc: 0,
             },
             entries: u64_at(44),
         })
@@ -282,7 +304,7 @@ pub fn decode_trailer_header_v(block: &[u8]) -> Result<(u64, u64, u32, u32)> {
     }
     let mut c = Cursor(&block[16..40]);
     let version = u32::from_le_bytes(c.arr()?);
-    if version != 1 && version != VERSION {
+    if !(1..=VERSION).contains(&version) {
         return Err(bad(&format!("unknown version {version}")));
     }
     let n = u64::from_le_bytes(c.arr()?);
@@ -323,7 +345,7 @@ pub fn decode_body_v(
         let llen = u32::from_le_bytes(c.arr()?) as usize;
         let link = c.take(llen)?;
         let ext = if version >= 2 {
-            Some(EntryExt::decode(&c.arr::<EXT_LEN>()?))
+            Some(EntryExt::decode(c.take(ext_len(version))?))
         } else {
             None
         };
@@ -344,8 +366,42 @@ pub fn decode_body_v(
             ext,
         ));
     }
+    if version >= 3 {
+        let [a, b, c3, d] = c.arr::<4>()?;
+        let count = u32::from_le_bytes([a, b, c3, d]) as usize;
+        if count.checked_mul(MIDSTATE_LEN) != Some(c.0.len()) {
+            return Err(bad("sha256 checkpoint table of the wrong length"));
+        }
+        decode_checkpoints(c.take(count * MIDSTATE_LEN)?)?;
+    }
     if !c.0.is_empty() {
         return Err(bad("trailing bytes"));
+    }
+    Ok(out)
+}
+
+/// The end of a version 3 body: the sha256 checkpoints of the archive file (`sha_resume.rs`),
+/// count u32 LE then each as `Midstate::encode` writes it.
+pub fn encode_checkpoints(cps: &[Midstate], body: &mut Vec<u8>) {
+    body.extend_from_slice(&(cps.len() as u32).to_le_bytes());
+    for m in cps {
+        m.encode(body);
+    }
+}
+
+/// Decodes the checkpoints of a table body (without its count): each at a multiple of
+/// `CHECKPOINT`, ascending, at most `MAX_CHECKPOINTS`.
+pub fn decode_checkpoints(b: &[u8]) -> Result<Vec<Midstate>> {
+    if b.len() % MIDSTATE_LEN != 0 || b.len() / MIDSTATE_LEN > MAX_CHECKPOINTS {
+        return Err(bad("sha256 checkpoint table too long"));
+    }
+    let mut out: Vec<Midstate> = Vec::with_capacity(b.len() / MIDSTATE_LEN);
+    for chunk in b.chunks_exact(MIDSTATE_LEN) {
+        let m = Midstate::decode(chunk).ok_or_else(|| bad("bad sha256 checkpoint"))?;
+        if m.len == 0 || m.len % CHECKPOINT != 0 || out.last().is_some_and(|p| p.len >= m.len) {
+            return Err(bad("sha256 checkpoints out of place"));
+        }
+        out.push(m);
     }
     Ok(out)
 }

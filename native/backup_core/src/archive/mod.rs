@@ -29,6 +29,7 @@ mod pgzip;
 mod pzstd;
 mod read;
 mod reuse;
+mod sha_resume;
 mod tarread;
 mod tarw;
 mod validate;

@@ -134,6 +134,8 @@ pub struct UnitInfo {
     pub ulen: u64,
     /// crc32 of the uncompressed bytes.
     pub crc: u32,
+    /// crc32 of the compressed bytes (what a later set checks before copying them).
+    pub zcrc: u32,
 }
 
 /// Puts a raw unit's bytes into the inner writer.
@@ -141,13 +143,16 @@ pub type RawWrite<W> = Box<dyn FnOnce(&mut W) -> io::Result<()>>;
 
 /// A unit copied from elsewhere: `write` puts exactly `len` bytes into the inner writer, which
 /// inflate on their own (no dictionary, byte-aligned, no final block) to `ulen` bytes of crc32
-/// `crc`. `src_offset` is its offset in its source, for clone alignment.
+/// `crc`; `zcrc` is the crc32 of those `len` bytes (reported in its `UnitInfo`; `write` is
+/// expected to have them checked). `src_offset` is its offset in its source, for clone
+/// alignment.
 pub struct RawUnit<W> {
     pub write: RawWrite<W>,
     pub src_offset: u64,
     pub len: u64,
     pub ulen: u64,
     pub crc: u32,
+    pub zcrc: u32,
 }
 
 enum Pending<W> {
@@ -190,6 +195,8 @@ pub struct ParallelGzWriter<W: Write> {
     /// Id of the unit `take` writes next, and its bookkeeping.
     take_id: u64,
     acc: Option<UnitAcc>,
+    /// crc32 of the compressed bytes of the unit `take` is writing.
+    unit_z: crc32fast::Hasher,
     done: VecDeque<UnitInfo>,
     /// File system block for clone alignment of raw units (0: none).
     clone_align: u64,
@@ -265,6 +272,7 @@ impl<W: Write> ParallelGzWriter<W> {
             unit_id: 0,
             take_id: 0,
             acc: None,
+            unit_z: crc32fast::Hasher::new(),
             done: VecDeque::new(),
             clone_align: 0,
             padding_bytes: 0,
@@ -362,6 +370,7 @@ impl<W: Write> ParallelGzWriter<W> {
         }
         self.write_out(&[])?;
         let offset = self.stats.bytes_out;
+        self.unit_z = crc32fast::Hasher::new();
         self.write_stored(data, false)?;
         let crc = crc32fast::hash(data);
         self.crc.combine(&crc32fast::Hasher::new_with_initial_len(
@@ -375,13 +384,14 @@ impl<W: Write> ParallelGzWriter<W> {
             len: self.stats.bytes_out - offset,
             ulen: data.len() as u64,
             crc,
+            zcrc: std::mem::take(&mut self.unit_z).finalize(),
         };
         self.unit_id += 1;
         self.take_id += 1;
         Ok(info)
     }
 
-    fn inner_mut(&mut self) -> io::Result<&mut W> {
+    pub(crate) fn inner_mut(&mut self) -> io::Result<&mut W> {
         self.inner
             .as_mut()
             .ok_or_else(|| io::Error::other("gzip writer already finished"))
@@ -394,6 +404,7 @@ impl<W: Write> ParallelGzWriter<W> {
             self.stats.bytes_out += GZ_HEADER.len() as u64;
         }
         self.inner_mut()?.write_all(bytes)?;
+        self.unit_z.update(bytes);
         self.stats.bytes_out += bytes.len() as u64;
         Ok(())
     }
@@ -472,8 +483,16 @@ impl<W: Write> ParallelGzWriter<W> {
         Ok(())
     }
 
-    /// Books `ulen` input bytes of crc `crc` written as the `comp` bytes from `offset`.
-    fn account(&mut self, offset: u64, comp: u64, ulen: u64, crc: u32, ends_unit: bool) {
+    /// Books `ulen` input bytes of crc `crc` written as the `comp` bytes from `offset`; the
+    /// crc32 of a raw unit's compressed bytes is `zcrc`, a compressed unit's is `unit_z`'s.
+    fn account(
+        &mut self,
+        offset: u64,
+        comp: u64,
+        (ulen, crc): (u64, u32),
+        ends_unit: bool,
+        zcrc: Option<u32>,
+    ) {
         self.crc
             .combine(&crc32fast::Hasher::new_with_initial_len(crc, ulen));
         self.stats.bytes_in += ulen;
@@ -495,6 +514,7 @@ impl<W: Write> ParallelGzWriter<W> {
                     len: acc.len,
                     ulen: acc.ulen,
                     crc: acc.crc.finalize(),
+                    zcrc: zcrc.unwrap_or_else(|| std::mem::take(&mut self.unit_z).finalize()),
                 });
             }
             self.take_id += 1;
@@ -507,6 +527,10 @@ impl<W: Write> ParallelGzWriter<W> {
         let mut from = 0;
         for i in 0..out.pieces.len() {
             let offset = self.stats.bytes_out;
+            if self.acc.is_none() {
+                // a unit starts with this piece: its compressed bytes start here
+                self.unit_z = crc32fast::Hasher::new();
+            }
             let (parts_end, len, crc, ends) = {
                 let p = &out.pieces[i];
                 (p.parts_end, p.len, p.crc, p.ends_unit)
@@ -530,7 +554,7 @@ impl<W: Write> ParallelGzWriter<W> {
             }
             from = parts_end;
             let comp = self.stats.bytes_out - offset;
-            self.account(offset, comp, len, crc, ends);
+            self.account(offset, comp, (len, crc), ends, None);
         }
         let keep = self.max_pending + 1;
         if self.spare_in.len() < keep {
@@ -581,7 +605,7 @@ impl<W: Write> ParallelGzWriter<W> {
         let offset = self.stats.bytes_out;
         (raw.write)(self.inner_mut()?)?;
         self.stats.bytes_out += raw.len;
-        self.account(offset, raw.len, raw.ulen, raw.crc, true);
+        self.account(offset, raw.len, (raw.ulen, raw.crc), true, Some(raw.zcrc));
         Ok(())
     }
 
@@ -1096,6 +1120,11 @@ mod tests {
             assert_eq!(&inflate_alone(bytes), p);
             assert_eq!(u.ulen, p.len() as u64);
             assert_eq!(u.crc, crc32fast::hash(p));
+            assert_eq!(
+                u.zcrc,
+                crc32fast::hash(bytes),
+                "crc32 of the compressed bytes"
+            );
             joined.extend_from_slice(p);
         }
         assert_eq!(gunzip(&out), joined);
@@ -1123,6 +1152,7 @@ mod tests {
                     len: u.len,
                     ulen: u.ulen,
                     crc: u.crc,
+                    zcrc: u.zcrc,
                 })
                 .expect("raw");
             }
@@ -1136,6 +1166,11 @@ mod tests {
             let want = [lead.clone(), parts[0].clone(), parts[1].clone()].concat();
             assert_eq!(gunzip(&out), want, "align {align}");
             assert_eq!(stats.crc32, crc32fast::hash(&want));
+            // compressed and raw units alike: zcrc covers exactly their bytes, not the padding
+            for p in &placed {
+                let bytes = &out[p.offset as usize..(p.offset + p.len) as usize];
+                assert_eq!(p.zcrc, crc32fast::hash(bytes), "align {align}");
+            }
             if align > 0 {
                 for (p, u) in placed[1..].iter().zip(&units) {
                     if u.len >= align {

@@ -16,11 +16,13 @@
 
 use super::control::JobControl;
 use super::hashing::to_hex;
+use super::hashing::MAX_CHECKPOINTS;
 use super::limits::{Budget, BOOKKEEPING_CAP, LIST_CAP, MAX_LONG_NAME, ZSTD_WINDOW_LOG_MAX};
 use super::manifest::{
-    decode_trailer_header_v, encode_record, is_trailer_header, EntryKind, Locator, ManifestEntry,
-    EXT_LEN,
+    decode_checkpoints, decode_trailer_header_v, encode_record, ext_len, is_trailer_header,
+    EntryKind, Locator, ManifestEntry,
 };
+use super::sha_resume::MIDSTATE_LEN;
 use super::tarread::{EntryData, TarStream, BLOCK};
 use super::validate::{Plan, Validator};
 use super::Format;
@@ -514,10 +516,8 @@ fn check_manifest(
         let path = body.bytes(u64::from(le32(25)))?;
         let llen: [u8; 4] = body.array()?;
         let link = body.bytes(u64::from(u32::from_le_bytes(llen)))?;
-        if version >= 2 {
-            // identity and unit: what a later set reuses, nothing the tar stream holds
-            let _ext: [u8; EXT_LEN] = body.array()?;
-        }
+        // identity and unit (versions 2, 3): what a later set reuses, nothing the tar stream holds
+        body.bytes(ext_len(version) as u64)?;
         let m = ManifestEntry {
             path,
             kind,
@@ -551,6 +551,20 @@ fn check_manifest(
         record.clear();
         encode_record(&m, &mut record);
         seq.update(&record);
+    }
+    if version >= 3 {
+        // the sha256 checkpoints of the archive file (manifest.rs): well-formed, nothing more
+        let n: [u8; 4] = body.array()?;
+        let n = u64::from(u32::from_le_bytes(n));
+        if n > MAX_CHECKPOINTS as u64 || n * MIDSTATE_LEN as u64 != body.left {
+            return Err(bad("a sha256 checkpoint table of the wrong length".into()));
+        }
+        let mut table = Vec::with_capacity(body.left as usize);
+        for _ in 0..n {
+            let m: [u8; MIDSTATE_LEN] = body.array()?;
+            table.extend_from_slice(&m);
+        }
+        decode_checkpoints(&table)?;
     }
     if body.left != 0 {
         return Err(bad("trailing bytes after its records".into()));

@@ -1,37 +1,55 @@
 //! Reading the previous set's archive (PREV) for reuse (issue 15): its index, found without
-//! inflating the archive, and the check of every unit before its bytes are copied.
+//! inflating the archive, and what a unit must satisfy before its bytes are copied.
 //!
 //! PREV is untrusted. What is used of it:
 //! * the tail (`Locator`, manifest.rs): the last 530 bytes of a `.tar.gz` this engine wrote are
 //!   a stored block holding the locator, the empty final block and the gzip trailer; the
 //!   locator names the unit holding the end-of-archive marker and the manifest, which is
-//!   inflated on its own and read record by record (names bounded, nothing kept but the
-//!   records of one unit at a time; a unit of more than `MAX_UNIT_ENTRIES` entries is ignored);
-//! * for each unit the new set would reuse: its bytes are inflated on their own and must give
-//!   exactly the tar headers the new set would write for those files (byte for byte), their
-//!   data with the crc32 PREV records for each file, zero padding, the unit's recorded length
-//!   and crc32 in all, and end on a byte-aligned block boundary without a final block.
+//!   inflated on its own (`UnitReader`, which also proves that unit byte-aligned, below) and
+//!   read record by record (names bounded, nothing kept but the records of one unit at a time;
+//!   a unit of more than `MAX_UNIT_ENTRIES` entries is ignored; the body's crc32 checked);
+//! * for each unit the new set would reuse (create.rs), three checks, none of which inflates:
+//!   1. its files are unchanged on disk (name, kind, size, mode, mtime and ctime to the
+//!      nanosecond, inode);
+//!   2. the crc32 of what it must inflate to -- the tar headers this run would write for those
+//!      files, their data with the crc32 PREV records for each, zero padding -- combined
+//!      (`crc32_combine`) equals the unit's recorded crc32 and length;
+//!   3. the bytes copied have the crc32 the manifest records for the unit's compressed bytes
+//!      (version 3). The hash thread of the output reads every copied range for the archive's
+//!      sha256 anyway; it checks this crc32 on the same pass, and a mismatch makes `create`
+//!      write the archive again without that unit (create.rs), so a damaged PREV never ends
+//!      up in a set.
 //!
-//! How "on its own and byte-aligned" is checked: the unit is inflated as a raw deflate stream
-//! without dictionary (a back-reference before its start is an error of the inflater), then
-//! the 5 bytes of an empty *final stored* block are fed after it, and the inflater must end
-//! exactly at their end. If the unit stopped mid-block or off a byte boundary, those 5 bytes
-//! would be read as something else: a header from leftover bits (LEN/NLEN then mismatch, or
-//! the fixed/dynamic codes run out without an end-of-block and final block), or as stored
-//! data; none ends the stream exactly there. A unit that ends with a final block ends the
-//! stream before the sentinel. So a unit that passes decodes to the same bytes at any
-//! byte-aligned position of any deflate stream, which is what splicing needs.
+//! What this trusts: that PREV's units were written by this engine (each a byte-aligned run
+//! with no back-reference before it and no final block: pgzip.rs), as its gzip header,
+//! locator, manifest version and crc32s say. A flipped or truncated byte anywhere in a unit,
+//! its record or the manifest is caught (crc32 over the compressed bytes, the record's fields
+//! and the body); a file forged to pass all three would also have to forge consistent crc32s,
+//! which protects nothing anyone who can write the backup directory could not do directly to
+//! the new set. (Until this version each unit was inflated and compared byte for byte: the
+//! same guarantee against damage at about twice the cost of copying the archive.)
+//!
+//! How "on its own and byte-aligned" is checked where PREV is inflated (the tail unit): the
+//! unit is inflated as a raw deflate stream without dictionary (a back-reference before its
+//! start is an error of the inflater), then the 5 bytes of an empty *final stored* block are
+//! fed after it, and the inflater must end exactly at their end. If the unit stopped mid-block
+//! or off a byte boundary, those 5 bytes would be read as something else; none ends the stream
+//! exactly there. A unit that ends with a final block ends the stream before the sentinel.
 //!
 //! Anything that fails makes that unit's files be compressed from the source again; a PREV
-//! that is missing, not ours, encrypted, without an index (older archives) or whose index is
-//! damaged is simply not used. Reading stays within fixed memory; every loop checks cancel.
+//! that is missing, not ours, encrypted, without an index (older archives), of manifest version
+//! 2 (no crc32 of the compressed bytes) or whose index is damaged is simply not used. Reading
+//! stays within fixed memory; every loop checks cancel.
 
 use super::control::JobControl;
+use super::hashing::MAX_CHECKPOINTS;
 use super::limits::MAX_LONG_NAME;
+use super::manifest::decode_checkpoints;
 use super::manifest::{
-    decode_trailer_header_v, EntryExt, EntryKind, Locator, ManifestEntry, Unit, EXT_LEN,
+    decode_trailer_header_v, ext_len, EntryExt, EntryKind, Locator, ManifestEntry, Unit,
 };
 use super::pgzip::GZ_HEADER;
+use super::sha_resume::{Midstate, MIDSTATE_LEN};
 use flate2::{Decompress, FlushDecompress, Status};
 use std::cmp::Ordering;
 use std::fs::File;
@@ -110,8 +128,11 @@ impl Prev {
         let mut header = [0u8; 512];
         read_exact(&mut r, &mut header)?;
         let (n, len, crc, version) = decode_trailer_header_v(&header).map_err(|e| e.to_string())?;
-        if version < 2 {
-            return Err("no reuse index (manifest version 1)".into());
+        if version < 3 {
+            return Err(format!(
+                "no reuse index usable by this version (manifest version {version}: no crc32 of \
+                 the compressed units)"
+            ));
         }
         if n != self.locator.entries {
             return Err("damaged reuse index (entry counts differ)".into());
@@ -122,7 +143,22 @@ impl Prev {
             body_left: len,
             crc_want: crc,
             crc: crc32fast::Hasher::new(),
+            ext_len: ext_len(version),
+            table_read: false,
+            checkpoints: Vec::new(),
         })
+    }
+}
+
+impl Prev {
+    /// The sha256 checkpoints PREV recorded of itself (read through its whole index).
+    pub(crate) fn checkpoints(
+        &self,
+        ctl: &JobControl,
+    ) -> std::result::Result<Vec<Midstate>, String> {
+        let mut r = self.records(ctl)?;
+        while r.next_record()?.is_some() {}
+        Ok(std::mem::take(&mut r.checkpoints))
     }
 }
 
@@ -137,6 +173,10 @@ pub(crate) struct Records<'c> {
     body_left: u64,
     crc_want: u32,
     crc: crc32fast::Hasher,
+    ext_len: usize,
+    table_read: bool,
+    /// The archive's sha256 checkpoints, once every record was read.
+    checkpoints: Vec<Midstate>,
 }
 
 impl Records<'_> {
@@ -164,6 +204,19 @@ impl Records<'_> {
         &mut self,
     ) -> std::result::Result<Option<(ManifestEntry, EntryExt)>, String> {
         if self.left == 0 {
+            if !self.table_read {
+                // version 3: the sha256 checkpoints end the body
+                self.table_read = true;
+                let mut n = [0u8; 4];
+                self.take(&mut n)?;
+                let n = u32::from_le_bytes(n) as usize;
+                if n > MAX_CHECKPOINTS || (n * MIDSTATE_LEN) as u64 != self.body_left {
+                    return Err("damaged reuse index (checkpoint table)".into());
+                }
+                let mut table = vec![0u8; n * MIDSTATE_LEN];
+                self.take(&mut table)?;
+                self.checkpoints = decode_checkpoints(&table).map_err(|e| e.to_string())?;
+            }
             if self.body_left != 0 || self.crc.clone().finalize() != self.crc_want {
                 return Err("damaged reuse index (manifest crc32)".into());
             }
@@ -186,8 +239,9 @@ impl Records<'_> {
         let mut l = [0u8; 4];
         self.take(&mut l)?;
         let link = self.bytes(u32::from_le_bytes(l))?;
-        let mut ext = [0u8; EXT_LEN];
-        self.take(&mut ext)?;
+        let mut ext = [0u8; 64];
+        let ext = &mut ext[..self.ext_len];
+        self.take(ext)?;
         let e = ManifestEntry {
             path,
             kind,
@@ -197,7 +251,7 @@ impl Records<'_> {
             crc32: le32(21),
             link: matches!(kind, EntryKind::Symlink | EntryKind::Hardlink).then_some(link),
         };
-        Ok(Some((e, EntryExt::decode(&ext))))
+        Ok(Some((e, EntryExt::decode(ext))))
     }
 }
 
@@ -297,90 +351,6 @@ impl Read for UnitReader<'_> {
             }
         }
     }
-}
-
-/// What a unit must inflate to, piece by piece.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Expect {
-    /// Exactly these bytes (tar headers, GNU long-name entries).
-    Bytes(Vec<u8>),
-    /// File data of this length and crc32.
-    Data { len: u64, crc: u32 },
-    /// Zero bytes (padding to the next tar block).
-    Zeros(u64),
-}
-
-/// Checks that `unit` of `file` inflates, on its own, to exactly `expect`, with the unit's
-/// recorded length and crc32 (module doc). `Err(why)` otherwise.
-pub(crate) fn check_unit(
-    file: Arc<File>,
-    unit: Unit,
-    expect: &[Expect],
-    ctl: &JobControl,
-) -> std::result::Result<(), String> {
-    let total: u64 = expect
-        .iter()
-        .map(|e| match e {
-            Expect::Bytes(b) => b.len() as u64,
-            Expect::Data { len, .. } | Expect::Zeros(len) => *len,
-        })
-        .sum();
-    if total != unit.ulen {
-        return Err("its length is not what the files need".into());
-    }
-    let mut r = UnitReader::new(file, unit, ctl);
-    let mut buf = vec![0u8; READ_BUF];
-    let mut all = crc32fast::Hasher::new();
-    let io_err = |e: io::Error| format!("{e}");
-    for e in expect {
-        match e {
-            Expect::Bytes(want) => {
-                let got = &mut buf[..want.len().min(READ_BUF)];
-                if want.len() > READ_BUF {
-                    return Err("a header too long".into());
-                }
-                r.read_exact(got).map_err(io_err)?;
-                if got != &want[..] {
-                    return Err("a tar header differs from the file's".into());
-                }
-                all.update(got);
-            }
-            Expect::Data { len, crc } => {
-                let mut h = crc32fast::Hasher::new();
-                let mut left = *len;
-                while left > 0 {
-                    let n = left.min(READ_BUF as u64) as usize;
-                    r.read_exact(&mut buf[..n]).map_err(io_err)?;
-                    h.update(&buf[..n]);
-                    all.update(&buf[..n]);
-                    left -= n as u64;
-                }
-                if h.finalize() != *crc {
-                    return Err("file data differs from its recorded crc32".into());
-                }
-            }
-            Expect::Zeros(n) => {
-                let n = *n as usize;
-                if n > READ_BUF {
-                    return Err("padding too long".into());
-                }
-                r.read_exact(&mut buf[..n]).map_err(io_err)?;
-                if buf[..n].iter().any(|&b| b != 0) {
-                    return Err("non-zero tar padding".into());
-                }
-                all.update(&buf[..n]);
-            }
-        }
-    }
-    // the end: no more output, and the sentinel proves the boundary
-    let mut one = [0u8; 1];
-    if r.read(&mut one).map_err(io_err)? != 0 {
-        return Err("more data than recorded".into());
-    }
-    if all.finalize() != unit.crc {
-        return Err("crc32 differs from the recorded one".into());
-    }
-    Ok(())
 }
 
 /// `p` without trailing slashes (`/` itself kept); no copy, as `walk_cmp` runs per walked entry.

@@ -137,7 +137,7 @@ fn gzip_reader<R: Read>(
             sha256,
             skipped: Vec::new(),
             seconds: started.elapsed().as_secs_f64(),
-            reuse: Default::default(),
+            reuse: None,
         },
     })
 }
