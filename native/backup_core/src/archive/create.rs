@@ -938,64 +938,53 @@ fn write_archive(
     for step in &mut planner {
         ctl.check()?;
         // The files this step compresses (none when it spliced a unit of PREV).
-        let fresh = match step {
-            Step::One(Walked::Item(item)) => vec![item],
-            Step::One(Walked::Skipped(path, why)) => {
-                skipped.push((path, why));
-                continue;
-            }
-            Step::Reusable(unit, items) => {
-                let u = unit.unit;
-                let usable = !deny.contains(&u.offset)
-                    && unit_matches(&items, &unit.records, &u).map_err(io_err)?;
-                let (Some(p), Some(w), true) = (prev, sink.gz(), usable) else {
-                    if !deny.contains(&u.offset) {
-                        let what = items.first().map(|i| lossy(&i.name)).unwrap_or_default();
-                        let why = "its tar headers or crc32s differ from the files'".into();
-                        reject(reuse, what, why);
-                    }
-                    // compressed anew, one by one
-                    for item in items {
-                        archive_grouped(
-                            &tmp_path,
-                            &item,
-                            &mut sink,
-                            &mut buf,
-                            ctl,
-                            &mut skipped,
-                            &mut waiting,
-                            &mut bytes_in,
-                        )?;
-                        waiting.settle(&mut sink, &mut manifest).map_err(io_err)?;
-                    }
-                    continue;
-                };
-                w.cut().map_err(io_err)?;
-                let src = Arc::clone(&p.file);
-                let id = w
-                    .queue_raw(RawUnit {
-                        write: Box::new(move |o: &mut OffloadWriter<File>| {
-                            o.splice(src, u.offset, u.len, Some(u.zcrc))
-                        }),
-                        src_offset: u.offset,
-                        len: u.len,
-                        ulen: u.ulen,
-                        crc: u.crc,
-                        zcrc: u.zcrc,
-                    })
-                    .map_err(io_err)?;
-                reuse.reused_units += 1;
-                reuse.reused_compressed += u.len;
-                for (item, (rec, _)) in items.iter().zip(unit.records) {
-                    bytes_in += rec.size;
-                    ctl.add_bytes(rec.size);
-                    ctl.add_files(1);
-                    reuse.reused_entries += 1;
-                    reuse.reused_bytes += rec.size;
-                    waiting.queue.push_back((rec, ext_of(&item.meta), Some(id)));
+        let fresh = 'step: {
+            match step {
+                Step::One(Walked::Item(item)) => vec![item],
+                Step::One(Walked::Skipped(path, why)) => {
+                    skipped.push((path, why));
+                    Vec::new()
                 }
-                waiting.settle(&mut sink, &mut manifest).map_err(io_err)?;
-                continue;
+                Step::Reusable(unit, items) => {
+                    let u = unit.unit;
+                    let usable = !deny.contains(&u.offset)
+                        && unit_matches(&items, &unit.records, &u).map_err(io_err)?;
+                    let (Some(p), Some(w), true) = (prev, sink.gz(), usable) else {
+                        if !deny.contains(&u.offset) {
+                            let what = items.first().map(|i| lossy(&i.name)).unwrap_or_default();
+                            let why = "its tar headers or crc32s differ from the files'".into();
+                            reject(reuse, what, why);
+                        }
+                        // compressed anew, one by one (below)
+                        break 'step items;
+                    };
+                    w.cut().map_err(io_err)?;
+                    let src = Arc::clone(&p.file);
+                    let id = w
+                        .queue_raw(RawUnit {
+                            write: Box::new(move |o: &mut OffloadWriter<File>| {
+                                o.splice(src, u.offset, u.len, Some(u.zcrc))
+                            }),
+                            src_offset: u.offset,
+                            len: u.len,
+                            ulen: u.ulen,
+                            crc: u.crc,
+                            zcrc: u.zcrc,
+                        })
+                        .map_err(io_err)?;
+                    reuse.reused_units += 1;
+                    reuse.reused_compressed += u.len;
+                    for (item, (rec, _)) in items.iter().zip(unit.records) {
+                        bytes_in += rec.size;
+                        ctl.add_bytes(rec.size);
+                        ctl.add_files(1);
+                        reuse.reused_entries += 1;
+                        reuse.reused_bytes += rec.size;
+                        waiting.queue.push_back((rec, ext_of(&item.meta), Some(id)));
+                    }
+                    waiting.settle(&mut sink, &mut manifest).map_err(io_err)?;
+                    Vec::new()
+                }
             }
         };
         for item in fresh {
