@@ -98,4 +98,10 @@ impl JobControl {
     pub fn add_bytes(&self, n: u64) {
         self.bytes_done.fetch_add(n, Ordering::Relaxed);
     }
+
+    /// Sets the done counters back to `p`'s (a pass over an archive is started again).
+    pub(crate) fn rewind(&self, p: Progress) {
+        self.files_done.store(p.files_done, Ordering::Relaxed);
+        self.bytes_done.store(p.bytes_done, Ordering::Relaxed);
+    }
 }

@@ -41,7 +41,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// An empty final stored block: fed after a unit to prove it ends on a block boundary.
-const SENTINEL: [u8; 5] = [0x01, 0x00, 0x00, 0xff, 0xff];
+pub(crate) const SENTINEL: [u8; 5] = [0x01, 0x00, 0x00, 0xff, 0xff];
 /// Bytes after the tail unit: stored block header, locator, empty final block, trailer.
 pub(crate) const TAIL: u64 = 5 + 512 + 5 + 8;
 /// Entries of one unit a reader holds at most.
@@ -94,6 +94,11 @@ impl Prev {
             file: Arc::new(file),
             locator,
         })
+    }
+
+    /// The unit holding the end-of-archive marker and the manifest, as the locator names it.
+    pub(crate) fn tail_unit(&self) -> Unit {
+        self.locator.unit
     }
 
     /// The manifest records, streamed from the tail unit.
