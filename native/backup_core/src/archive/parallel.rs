@@ -69,7 +69,7 @@ const MAX_ENTRIES: u64 = 1 << 24;
 /// Bytes between two units (alignment padding); more is a damaged index.
 const MAX_GAP: u64 = 1 << 20;
 /// Buffers kept for reuse (fresh ones cost a page fault per 4 KiB).
-const POOL_MAX: usize = 32;
+const POOL_MAX: usize = 16;
 /// The stored block before the locator in the tail (`reuse::TAIL`): not final, 512 bytes.
 const LOCATOR_BLOCK: [u8; 5] = [0x00, 0x00, 0x02, 0xff, 0xfd];
 
@@ -206,6 +206,9 @@ impl Pool {
     }
 
     fn put(&self, v: Vec<u8>) {
+        if v.capacity() < CHUNK {
+            return;
+        }
         if let Ok(mut p) = self.0.lock() {
             if p.len() < POOL_MAX {
                 p.push(v);
@@ -218,12 +221,11 @@ impl Pool {
 enum Msg {
     /// Compressed bytes read (sent when hashing).
     Input(Vec<u8>),
-    /// This many compressed bytes read (when not hashing).
-    Read(u64),
-    /// Inflated bytes.
-    Output(Vec<u8>),
-    /// The segment passed; its crc32 and length.
-    End(crc32fast::Hasher),
+    /// Inflated bytes, and (when not hashing) the compressed bytes read since the last
+    /// message, for progress. One message for both: every message may cost a wake-up.
+    Output(Vec<u8>, u64),
+    /// The segment passed: its crc32 (with its length), and compressed bytes read as above.
+    End(crc32fast::Hasher, u64),
     /// The segment failed (the whole pass is then discarded).
     Fail(String),
 }
@@ -298,8 +300,8 @@ fn work(sh: &Shared<'_>, dispatch: &Mutex<Dispatch<'_>>) {
             }
         };
         match inflate_segment(sh, seg, &tx) {
-            Ok(Some(crc)) => {
-                if tx.send(Msg::End(crc)).is_err() {
+            Ok(Some((crc, read))) => {
+                if tx.send(Msg::End(crc, read)).is_err() {
                     return;
                 }
             }
@@ -312,36 +314,49 @@ fn work(sh: &Shared<'_>, dispatch: &Mutex<Dispatch<'_>>) {
     }
 }
 
-/// Inflates one segment on its own, sending its input (or its length) and output in chunks.
-/// `Ok(None)` when the pass stopped (cancel, or the consumer is gone).
-fn inflate_segment(
-    sh: &Shared<'_>,
+/// One segment's inflate in a worker (`inflate_segment`).
+struct SegmentRun<'s, 'a> {
+    sh: &'s Shared<'a>,
     seg: Segment,
-    tx: &SyncSender<Msg>,
-) -> std::result::Result<Option<crc32fast::Hasher>, String> {
-    let mut dec = Decompress::new(false);
-    let mut crc = crc32fast::Hasher::new();
-    let mut out = sh.pool.get();
-    let mut filled = 0usize;
-    let mut input = if sh.hash { Vec::new() } else { sh.pool.get() };
-    let mut pos = seg.start;
-    // Feeds `data` to the inflater; sends full output chunks. `Ok(false)`: stopped.
-    let mut feed = |data: &[u8],
-                    out: &mut Vec<u8>,
-                    filled: &mut usize,
-                    last: bool|
-     -> std::result::Result<bool, String> {
+    tx: &'s SyncSender<Msg>,
+    dec: Decompress,
+    crc: crc32fast::Hasher,
+    out: Vec<u8>,
+    filled: usize,
+    /// Compressed bytes read and not yet reported (when not hashing).
+    unreported: u64,
+}
+
+impl SegmentRun<'_, '_> {
+    /// Sends the output chunk (with the compressed bytes read so far); `false`: stopped.
+    fn send_output(&mut self) -> bool {
+        let mut full = std::mem::replace(&mut self.out, self.sh.pool.get());
+        full.truncate(self.filled);
+        self.crc.update(&full);
+        self.filled = 0;
+        let read = std::mem::take(&mut self.unreported);
+        self.tx.send(Msg::Output(full, read)).is_ok()
+    }
+
+    /// Feeds `data` to the inflater, sending every full output chunk. `last`: `data` is the
+    /// SENTINEL, which must end the stream exactly and make no output. `Ok(false)`: stopped.
+    fn feed(&mut self, data: &[u8], last: bool) -> std::result::Result<bool, String> {
         let mut off = 0;
         loop {
-            let (in0, out0) = (dec.total_in(), dec.total_out());
-            let status = dec
-                .decompress(&data[off..], &mut out[*filled..], FlushDecompress::None)
+            let (in0, out0) = (self.dec.total_in(), self.dec.total_out());
+            let status = self
+                .dec
+                .decompress(
+                    &data[off..],
+                    &mut self.out[self.filled..],
+                    FlushDecompress::None,
+                )
                 .map_err(|e| format!("inflate: {e}"))?;
-            let used = (dec.total_in() - in0) as usize;
-            let made = (dec.total_out() - out0) as usize;
+            let used = (self.dec.total_in() - in0) as usize;
+            let made = (self.dec.total_out() - out0) as usize;
             off += used;
-            *filled += made;
-            if dec.total_out() > seg.ulen {
+            self.filled += made;
+            if self.dec.total_out() > self.seg.ulen {
                 return Err("more output than recorded".into());
             }
             if last && made > 0 {
@@ -354,11 +369,8 @@ fn inflate_segment(
                     Err("a final block inside the segment, or off a boundary".into())
                 };
             }
-            if *filled == out.len() {
-                crc.update(out);
-                let full = std::mem::replace(out, sh.pool.get());
-                *filled = 0;
-                if tx.send(Msg::Output(full)).is_err() {
+            if self.filled == self.out.len() {
+                if !self.send_output() {
                     return Ok(false);
                 }
             } else if off == data.len() {
@@ -371,7 +383,29 @@ fn inflate_segment(
                 return Err("the inflater made no progress".into());
             }
         }
+    }
+}
+
+/// Inflates one segment on its own, sending its output in chunks, and its input when hashing.
+/// `Ok(None)` when the pass stopped (cancel, or the consumer is gone); else the segment's
+/// crc32 (with its length) and the compressed bytes read and not yet reported.
+fn inflate_segment(
+    sh: &Shared<'_>,
+    seg: Segment,
+    tx: &SyncSender<Msg>,
+) -> std::result::Result<Option<(crc32fast::Hasher, u64)>, String> {
+    let mut run = SegmentRun {
+        sh,
+        seg,
+        tx,
+        dec: Decompress::new(false),
+        crc: crc32fast::Hasher::new(),
+        out: sh.pool.get(),
+        filled: 0,
+        unreported: 0,
     };
+    let mut input = if sh.hash { Vec::new() } else { sh.pool.get() };
+    let mut pos = seg.start;
     while pos < seg.end {
         if sh.stopped() {
             return Ok(None);
@@ -387,43 +421,37 @@ fn inflate_segment(
             .read_exact_at(&mut buf, pos)
             .map_err(|e| format!("read at {pos}: {e}"))?;
         pos += n as u64;
-        if !feed(&buf, &mut out, &mut filled, false)? {
+        if !sh.hash {
+            run.unreported += n as u64;
+        }
+        if !run.feed(&buf, false)? {
             return Ok(None);
         }
-        let sent = if sh.hash {
-            tx.send(Msg::Input(buf))
+        if sh.hash {
+            if tx.send(Msg::Input(buf)).is_err() {
+                return Ok(None);
+            }
         } else {
             input = buf;
-            tx.send(Msg::Read(n as u64))
-        };
-        if sent.is_err() {
-            return Ok(None);
         }
     }
-    if !feed(&SENTINEL, &mut out, &mut filled, true)? {
+    sh.pool.put(input);
+    if !run.feed(&SENTINEL, true)? {
         return Ok(None);
     }
-    if filled > 0 {
-        out.truncate(filled);
-        crc.update(&out);
-        if tx.send(Msg::Output(out)).is_err() {
-            return Ok(None);
-        }
-    } else {
-        sh.pool.put(out);
+    if run.filled > 0 && !run.send_output() {
+        return Ok(None);
     }
-    if !input.is_empty() {
-        sh.pool.put(input);
-    }
-    if dec.total_out() != seg.ulen || crc.clone().finalize() != seg.crc {
+    if run.dec.total_out() != seg.ulen || run.crc.clone().finalize() != seg.crc {
         return Err(format!(
             "segment at {} gives {} bytes, not its recorded {} and crc32",
             seg.start,
-            dec.total_out(),
+            run.dec.total_out(),
             seg.ulen
         ));
     }
-    Ok(Some(crc))
+    sh.pool.put(std::mem::take(&mut run.out));
+    Ok(Some((run.crc, run.unreported)))
 }
 
 fn bad(msg: impl Into<String>) -> io::Error {
@@ -509,10 +537,7 @@ impl Read for Inflated<'_> {
             if self.ctl.is_cancelled() {
                 return Err(io::Error::other("cancelled"));
             }
-            let done = std::mem::take(&mut self.chunk);
-            if done.capacity() >= CHUNK {
-                self.pool.put(done);
-            }
+            self.pool.put(std::mem::take(&mut self.chunk));
             self.at = 0;
             let Some(rx) = &self.cur else {
                 match self.order.recv() {
@@ -524,10 +549,13 @@ impl Read for Inflated<'_> {
                 continue;
             };
             match rx.recv() {
-                Ok(Msg::Output(v)) => self.chunk = v,
+                Ok(Msg::Output(v, read)) => {
+                    self.passed_len(read);
+                    self.chunk = v;
+                }
                 Ok(Msg::Input(v)) => self.passed(v)?,
-                Ok(Msg::Read(n)) => self.passed_len(n),
-                Ok(Msg::End(crc)) => {
+                Ok(Msg::End(crc, read)) => {
+                    self.passed_len(read);
                     self.crc.combine(&crc);
                     self.cur = None;
                 }
