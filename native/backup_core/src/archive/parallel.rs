@@ -837,6 +837,12 @@ mod tests {
     /// Rewrites the unit fields of `archive`'s index with `edit` (the stream stays valid: the
     /// manifest's crc32, the tail unit, the locator and the gzip trailer are made anew).
     fn rewrite_index(archive: &Path, edit: impl Fn(Unit) -> Unit) {
+        rewrite(archive, None, edit)
+    }
+
+    /// `rewrite_index`, after inserting `insert.1` (bytes that inflate to nothing) into the
+    /// compressed stream at offset `insert.0`; the units after it are moved along in the index.
+    fn rewrite(archive: &Path, insert: Option<(u64, &[u8])>, edit: impl Fn(Unit) -> Unit) {
         let file = fs::read(archive).expect("read");
         let prev = Prev::open(archive).expect("indexed");
         let tail = prev.tail_unit();
@@ -845,13 +851,21 @@ mod tests {
         flate2::read::GzDecoder::new(&file[..])
             .read_to_end(&mut all)
             .expect("gunzip");
+        let (at, pad) = insert.unwrap_or((0, &[]));
+        assert!(at as usize <= off);
+        let shift = |u: Unit| {
+            if u.offset >= at && !pad.is_empty() {
+                Unit {
+                    offset: u.offset + pad.len() as u64,
+                    ..u
+                }
+            } else {
+                u
+            }
+        };
         // the tail unit alone
-        let mut unit = Vec::new();
-        let mut dec = Decompress::new(false);
         let mut input = file[off..off + len].to_vec();
         input.extend_from_slice(&SENTINEL);
-        dec.decompress_vec(&input, &mut unit, FlushDecompress::Finish)
-            .expect("tail");
         let mut buf = vec![0u8; tail.ulen as usize + 1];
         let mut dec = Decompress::new(false);
         let st = dec
@@ -867,7 +881,7 @@ mod tests {
         for (e, ext) in records {
             encode_record(&e, &mut new_body);
             let mut x = ext.expect("v2");
-            x.unit = x.unit.map(&edit);
+            x.unit = x.unit.map(|u| edit(shift(u)));
             x.encode(&mut new_body);
         }
         let mut new_unit = unit[..1024].to_vec();
@@ -890,7 +904,7 @@ mod tests {
         stream.extend_from_slice(&new_unit);
         let loc = Locator {
             unit: Unit {
-                offset: tail.offset,
+                offset: tail.offset + pad.len() as u64,
                 len: deflated.len() as u64,
                 ulen: new_unit.len() as u64,
                 crc: crc32fast::hash(&new_unit),
@@ -899,7 +913,9 @@ mod tests {
         }
         .encode();
         stream.extend_from_slice(&loc);
-        let mut out = file[..off].to_vec();
+        let mut out = file[..at as usize].to_vec();
+        out.extend_from_slice(pad);
+        out.extend_from_slice(&file[at as usize..off]);
         out.extend_from_slice(&deflated);
         out.extend_from_slice(&LOCATOR_BLOCK);
         out.extend_from_slice(&loc);
@@ -942,6 +958,36 @@ mod tests {
         let after = verify_as(&a, Pass::ParallelOnly { threads: 2 }).expect("parallel");
         assert_eq!(after.entries, before.entries);
         assert!(after.manifest_checked);
+    }
+
+    #[test]
+    fn padding_between_units_as_a_reusing_set_writes_it_is_read_in_parallel() {
+        // empty blocks as pgzip's clone alignment writes them: stored (5 bytes), fixed (6)
+        const FIVE: [u8; 5] = [0x00, 0x00, 0x00, 0xff, 0xff];
+        const SIX: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0xff, 0xff];
+        let t = tempfile::tempdir().expect("tmp");
+        let a = sample_archive(t.path());
+        let serial = verify_as(&a, Pass::Serial).expect("serial");
+        let at = units(&a)[3].offset;
+        let pad: Vec<u8> = [&SIX[..], &FIVE, &FIVE, &SIX].concat();
+        rewrite(&a, Some((at, &pad)), |u| u);
+        let padded = verify_as(&a, Pass::Serial).expect("still valid");
+        assert_eq!(padded.entries, serial.entries);
+        assert!(plan(&a, &JobControl::new()).is_some());
+        assert_eq!(
+            verify_as(&a, Pass::ParallelOnly { threads: 2 }).expect("parallel"),
+            padded
+        );
+        // more than MAX_GAP of it: the index is not used
+        let b = sample_archive(&t.path().join("b"));
+        let at = units(&b)[3].offset;
+        let pad = FIVE.repeat(MAX_GAP as usize / 5 + 1);
+        rewrite(&b, Some((at, &pad)), |u| u);
+        assert!(plan(&b, &JobControl::new()).is_none());
+        assert_eq!(
+            verify_as(&b, Pass::Fastest { hash: true }).expect("serial verdict"),
+            verify_as(&b, Pass::Serial).expect("valid")
+        );
     }
 
     #[test]
