@@ -2,6 +2,12 @@
 //! always agree) writes into a private staging directory beside the target; only when the whole
 //! archive has been read and checked is the staged tree swapped into place.
 //!
+//! With an indexed `.tar.gz` the pass is the parallel one (`parallel.rs`); if it fails for any
+//! reason but a cancel, everything it staged is removed (`Visitor::reset`) and the serial pass
+//! stages the tree again and gives the verdict. So DEST still changes only after a whole pass
+//! succeeded, and the staged tree is always exactly what the serial pass makes; a damaged
+//! archive costs up to two reads before it is refused.
+//!
 //! * Names are checked by `validate` (absolute paths, `..`, entries below or over symlinks,
 //!   escaping link targets, hard links to anything but an earlier file: `unsafe_path`). Files
 //!   are created with `O_EXCL|O_NOFOLLOW`; a later file entry of the same name unlinks the

@@ -13,6 +13,8 @@
 //!   [`limits`] whatever an archive's headers claim.
 //! * [`extract`] runs the same pass (so it agrees with `verify`), writes into a staging dir
 //!   beside the target and swaps it into place as a whole.
+//! * `parallel` makes both inflate a `.tar.gz` of ours on all cores, by its unit index, with
+//!   the serial pass's result (or falls back to that pass).
 //!
 //! Long jobs take a [`JobControl`] for progress and cancellation.
 

@@ -1,6 +1,13 @@
-//! Reading archives: format detection, `verify`, `list`, and the single streaming pass (`scan`)
-//! that `extract` runs on too, so all of them (and `restore-check` and the Erlang restore, which
+//! Reading archives: format detection, `verify`, `list`, and the streaming pass (`scan`) that
+//! `extract` runs on too, so all of them (and `restore-check` and the Erlang restore, which
 //! call `verify`/`extract`) reach the same verdict on the same file.
+//!
+//! `verify` and `extract` first try a parallel pass over a `.tar.gz` this engine wrote
+//! (`parallel.rs`: its unit index lets workers inflate on all cores while this module's tar
+//! layer reads their output in order). That pass only ever ends in the serial pass's success,
+//! byte for byte the same stream; anything else sends the archive through the serial pass,
+//! whose verdict is the one reported. `list` is always serial (it streams entries to its caller
+//! as it goes, which a discarded pass could not take back).
 //!
 //! The verdict: the compressed stream is intact (gzip CRC and length per member, zstd frame
 //! checksums; zero padding after the gzip stream is accepted, as gzip and tar accept it, and so
