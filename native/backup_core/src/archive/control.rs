@@ -104,12 +104,6 @@ impl JobControl {
         self.bytes_total.store(bytes, Ordering::Relaxed);
     }
 
-    /// Zeroes the done counters: the job starts its work over (totals kept).
-    pub fn restart(&self) {
-        self.files_done.store(0, Ordering::Relaxed);
-        self.bytes_done.store(0, Ordering::Relaxed);
-    }
-
     pub fn add_files(&self, n: u64) {
         self.files_done.fetch_add(n, Ordering::Relaxed);
     }
@@ -130,6 +124,12 @@ impl JobControl {
             reported = reported.max(done);
             self.check()
         }
+    }
+
+    /// Sets the done counters back to `p`'s (a pass over an archive is started again).
+    pub(crate) fn rewind(&self, p: Progress) {
+        self.files_done.store(p.files_done, Ordering::Relaxed);
+        self.bytes_done.store(p.bytes_done, Ordering::Relaxed);
     }
 }
 

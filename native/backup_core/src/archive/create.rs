@@ -830,7 +830,7 @@ pub fn create_reusing(
                 Err("reuse is for .tar.gz archives of a directory".to_string())
             } else {
                 // records() reads the index's header: why it cannot be used is known early
-                Prev::open(p).and_then(|prev| prev.records(ctl).map(|_| prev))
+                Prev::open(p).and_then(|prev| prev.records(ctl)?.reusable().map(|_| prev))
             };
             opened.map_err(|why| r.unusable = Some(why)).ok()
         }
@@ -869,7 +869,7 @@ pub fn create_reusing(
             prev = None;
         }
         deny.extend(mismatched);
-        ctl.restart();
+        ctl.rewind(super::control::Progress::default());
     }
 }
 

@@ -2,6 +2,12 @@
 //! always agree) writes into a private staging directory beside the target; only when the whole
 //! archive has been read and checked is the staged tree swapped into place.
 //!
+//! With an indexed `.tar.gz` the pass is the parallel one (`parallel.rs`); if it fails for any
+//! reason but a cancel, everything it staged is removed (`Visitor::reset`) and the serial pass
+//! stages the tree again and gives the verdict. So DEST still changes only after a whole pass
+//! succeeded, and the staged tree is always exactly what the serial pass makes; a damaged
+//! archive costs up to two reads before it is refused.
+//!
 //! * Names are checked by `validate` (absolute paths, `..`, entries below or over symlinks,
 //!   escaping link targets, hard links to anything but an earlier file: `unsafe_path`). Files
 //!   are created with `O_EXCL|O_NOFOLLOW`; a later file entry of the same name unlinks the
@@ -22,7 +28,7 @@
 //! * Errors name the user's DEST path, never the hidden staging dir.
 
 use super::control::JobControl;
-use super::read::{scan, EntryInfo, Visitor};
+use super::read::{scan, EntryInfo, Pass, Visitor};
 use super::tarread::{Chunk, EntryData};
 use super::validate::{Action, Plan};
 use crate::error::{Error, Result};
@@ -198,6 +204,19 @@ impl Stager<'_> {
 }
 
 impl Visitor for Stager<'_> {
+    fn reset(&mut self) -> Result<()> {
+        remove_tree(self.root).map_err(|e| Error::io(self.shown, e))?;
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(self.root)
+            .map_err(|e| Error::io(self.shown, e))?;
+        self.dirs.clear();
+        self.root_meta = None;
+        self.links.clear();
+        self.summary = ExtractSummary::default();
+        Ok(())
+    }
+
     fn entry(&mut self, info: &EntryInfo, plan: &Plan, data: &mut EntryData<'_, '_>) -> Result<()> {
         let rel = plan.rel.as_path();
         match &plan.action {
@@ -410,6 +429,18 @@ pub fn extract(
     opts: &ExtractOptions,
     ctl: &JobControl,
 ) -> Result<ExtractSummary> {
+    // the sha256 of the archive is `verify`'s to report; extract has no use for it
+    extract_with(archive, dest, opts, ctl, Pass::Fastest { hash: false })
+}
+
+/// `extract`, reading the archive as `pass` says.
+pub(crate) fn extract_with(
+    archive: &Path,
+    dest: &Path,
+    opts: &ExtractOptions,
+    ctl: &JobControl,
+    pass: Pass,
+) -> Result<ExtractSummary> {
     let dest_exists = match fs::symlink_metadata(dest) {
         Ok(m) if m.is_dir() => true,
         Ok(_) => {
@@ -454,7 +485,7 @@ pub fn extract(
         summary: ExtractSummary::default(),
         buf: Vec::new(),
     };
-    scan(archive, ctl, &mut stager)?;
+    scan(archive, ctl, &mut stager, pass)?;
     stager.finish()?;
     ctl.check()?;
     let mut summary = std::mem::take(&mut stager.summary);

@@ -13,6 +13,8 @@
 //!   [`limits`] whatever an archive's headers claim.
 //! * [`extract`] runs the same pass (so it agrees with `verify`), writes into a staging dir
 //!   beside the target and swaps it into place as a whole.
+//! * `parallel` makes both inflate a `.tar.gz` of ours on all cores, by its unit index, with
+//!   the serial pass's result (or falls back to that pass).
 //!
 //! Long jobs take a [`JobControl`] for progress and cancellation.
 
@@ -22,6 +24,7 @@ mod extract;
 mod hashing;
 pub mod limits;
 pub mod manifest;
+mod parallel;
 mod pgzip;
 // The zstd writer is the CLI's (`zbackup archive --format zst`); the module never writes zstd,
 // so the NIF is built without it. Reading `.tar.zst` stays in the one reader for everyone.

@@ -1,6 +1,13 @@
-//! Reading archives: format detection, `verify`, `list`, and the single streaming pass (`scan`)
-//! that `extract` runs on too, so all of them (and `restore-check` and the Erlang restore, which
+//! Reading archives: format detection, `verify`, `list`, and the streaming pass (`scan`) that
+//! `extract` runs on too, so all of them (and `restore-check` and the Erlang restore, which
 //! call `verify`/`extract`) reach the same verdict on the same file.
+//!
+//! `verify` and `extract` first try a parallel pass over a `.tar.gz` this engine wrote
+//! (`parallel.rs`: its unit index lets workers inflate on all cores while this module's tar
+//! layer reads their output in order). That pass only ever ends in the serial pass's success,
+//! byte for byte the same stream; anything else sends the archive through the serial pass,
+//! whose verdict is the one reported. `list` is always serial (it streams entries to its caller
+//! as it goes, which a discarded pass could not take back).
 //!
 //! The verdict: the compressed stream is intact (gzip CRC and length per member, zstd frame
 //! checksums; zero padding after the gzip stream is accepted, as gzip and tar accept it, and so
@@ -89,10 +96,11 @@ impl std::fmt::Display for DiskError {
 
 impl std::error::Error for DiskError {}
 
-/// Reads the archive file, hashing it and publishing compressed-byte progress.
+/// Reads the archive file, hashing it (unless `sha` is `None`) and publishing compressed-byte
+/// progress.
 struct SourceReader<'a> {
     file: File,
-    sha: Sha256,
+    sha: Option<Sha256>,
     count: u64,
     ctl: &'a JobControl,
 }
@@ -106,7 +114,9 @@ impl Read for SourceReader<'_> {
             .file
             .read(buf)
             .map_err(|e| io::Error::new(e.kind(), DiskError(e)))?;
-        self.sha.update(&buf[..n]);
+        if let Some(sha) = &mut self.sha {
+            sha.update(&buf[..n]);
+        }
         self.count += n as u64;
         self.ctl.add_bytes(n as u64);
         Ok(n)
@@ -243,7 +253,7 @@ impl<R: BufRead> Read for GzMembers<R> {
 /// Checks the whole archive: compressed stream integrity, tar structure, names, and every
 /// manifest record when there is a manifest. Nothing is written.
 pub fn verify(path: &Path, ctl: &JobControl) -> Result<VerifyReport> {
-    scan(path, ctl, &mut NoVisit)
+    scan(path, ctl, &mut NoVisit, Pass::Fastest { hash: true })
 }
 
 /// Calls `f` with every entry (its crc32 filled in) while verifying the archive; the verdict
@@ -260,7 +270,8 @@ pub fn list_each(
             (self.0)(info)
         }
     }
-    scan(path, ctl, &mut Each(f))
+    // serial: a parallel pass that failed would have called `f` with entries already
+    scan(path, ctl, &mut Each(f), Pass::Serial)
 }
 
 /// The entries of an archive (verified on the way), collected in memory up to `LIST_CAP`
@@ -298,21 +309,113 @@ pub(crate) trait Visitor {
     fn done(&mut self, _info: &EntryInfo) -> Result<()> {
         Ok(())
     }
+    /// Forgets everything done so far: a parallel pass failed, a serial one follows.
+    fn reset(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// How `scan` reads a `.tar.gz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pass {
+    /// One stream, one thread (besides the reader, `list_each`).
+    Serial,
+    /// In parallel when the archive has a usable unit index (`parallel.rs`), else serially;
+    /// `hash`: the report carries the file's sha256 (else an empty string).
+    Fastest { hash: bool },
+    /// Tests: the parallel pass with this many workers, its result as it is (`Err` when the
+    /// archive has no usable index).
+    #[cfg(test)]
+    ParallelOnly { threads: usize },
 }
 
 struct NoVisit;
 impl Visitor for NoVisit {}
 
-/// Reads the archive once, calling the visitor for each entry. Any damage is an error, found
-/// at the latest when the stream ends (so callers that wrote something must discard it then).
-pub(crate) fn scan(path: &Path, ctl: &JobControl, visit: &mut dyn Visitor) -> Result<VerifyReport> {
+/// Reads the archive, calling the visitor for each entry. Any damage is an error, found at the
+/// latest when the stream ends (so callers that wrote something must discard it then).
+///
+/// With `Pass::Fastest` a `.tar.gz` with a usable unit index is first read in parallel
+/// (`parallel.rs`). That pass either succeeds with exactly the serial pass's result (the proof
+/// is in `parallel.rs`) or, whatever went wrong, is undone (`Visitor::reset`, the progress
+/// counters set back) and the serial pass decides; only a cancel or deadline ends it at once.
+pub(crate) fn scan(
+    path: &Path,
+    ctl: &JobControl,
+    visit: &mut dyn Visitor,
+    pass: Pass,
+) -> Result<VerifyReport> {
+    let hash = match pass {
+        Pass::Serial => true,
+        Pass::Fastest { hash } => hash,
+        #[cfg(test)]
+        Pass::ParallelOnly { threads } => {
+            let plan = super::parallel::plan(path, ctl)
+                .ok_or_else(|| Error::BadArchive("no usable unit index".into()))?;
+            return scan_parallel(&plan, path, ctl, visit, threads, true);
+        }
+    };
+    if matches!(pass, Pass::Fastest { .. }) {
+        if let Some(plan) = super::parallel::plan(path, ctl) {
+            let before = ctl.progress();
+            let threads = super::pgzip::default_threads();
+            match scan_parallel(&plan, path, ctl, visit, threads, hash) {
+                Ok(report) => return Ok(report),
+                Err(e) => {
+                    if let Some(stop) = ctl.stop_reason() {
+                        return Err(stop);
+                    }
+                    // the parallel pass's error is not the verdict (parallel.rs)
+                    let _ = e;
+                    ctl.rewind(before);
+                    visit.reset()?;
+                }
+            }
+        }
+    }
+    scan_serial(path, ctl, visit, hash)
+}
+
+/// The parallel pass (`parallel.rs`); any error means "read it serially".
+fn scan_parallel(
+    plan: &super::parallel::Plan,
+    path: &Path,
+    ctl: &JobControl,
+    visit: &mut dyn Visitor,
+    threads: usize,
+    hash: bool,
+) -> Result<VerifyReport> {
+    ctl.set_totals(0, plan.len());
+    let map = |e: io::Error| map_err(path, ctl, "gzip", e);
+    let (counts, fin) = super::parallel::run(plan, ctl, threads, hash, |src| {
+        let mut tar = TarStream::new(Box::new(src), ctl, &map);
+        read_entries(&mut tar, ctl, false, visit)
+    })?;
+    Ok(VerifyReport {
+        format: Format::Gzip,
+        entries: counts.entries,
+        files: counts.files,
+        bytes: counts.bytes,
+        compressed_bytes: fin.compressed,
+        sha256: fin.sha256.unwrap_or_default(),
+        manifest_checked: counts.manifest,
+    })
+}
+
+/// The serial pass: one decoder over the file, in this thread.
+fn scan_serial(
+    path: &Path,
+    ctl: &JobControl,
+    visit: &mut dyn Visitor,
+    hash: bool,
+) -> Result<VerifyReport> {
     let (format, marked) = sniff(path)?;
     let file = open_regular(path)?;
     let total = file.metadata().map_err(|e| Error::io(path, e))?.len();
     ctl.set_totals(0, total);
     let mut src = SourceReader {
         file,
-        sha: Sha256::new(),
+        sha: hash.then(Sha256::new),
         count: 0,
         ctl,
     };
@@ -340,7 +443,7 @@ pub(crate) fn scan(path: &Path, ctl: &JobControl, visit: &mut dyn Visitor) -> Re
         files: counts.files,
         bytes: counts.bytes,
         compressed_bytes: src.count,
-        sha256: to_hex(&src.sha.finalize()),
+        sha256: src.sha.map(|s| to_hex(&s.finalize())).unwrap_or_default(),
         manifest_checked: counts.manifest,
     })
 }

@@ -59,7 +59,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// An empty final stored block: fed after a unit to prove it ends on a block boundary.
-const SENTINEL: [u8; 5] = [0x01, 0x00, 0x00, 0xff, 0xff];
+pub(crate) const SENTINEL: [u8; 5] = [0x01, 0x00, 0x00, 0xff, 0xff];
 /// Bytes after the tail unit: stored block header, locator, empty final block, trailer.
 pub(crate) const TAIL: u64 = 5 + 512 + 5 + 8;
 /// Entries of one unit a reader holds at most.
@@ -114,6 +114,11 @@ impl Prev {
         })
     }
 
+    /// The unit holding the end-of-archive marker and the manifest, as the locator names it.
+    pub(crate) fn tail_unit(&self) -> Unit {
+        self.locator.unit
+    }
+
     /// The manifest records, streamed from the tail unit.
     pub(crate) fn records<'c>(
         &self,
@@ -128,11 +133,8 @@ impl Prev {
         let mut header = [0u8; 512];
         read_exact(&mut r, &mut header)?;
         let (n, len, crc, version) = decode_trailer_header_v(&header).map_err(|e| e.to_string())?;
-        if version < 3 {
-            return Err(format!(
-                "no reuse index usable by this version (manifest version {version}: no crc32 of \
-                 the compressed units)"
-            ));
+        if version < 2 {
+            return Err("no reuse index (manifest version 1)".into());
         }
         if n != self.locator.entries {
             return Err("damaged reuse index (entry counts differ)".into());
@@ -144,8 +146,10 @@ impl Prev {
             crc_want: crc,
             crc: crc32fast::Hasher::new(),
             ext_len: ext_len(version),
-            table_read: false,
+            // version 2 has no checkpoint table
+            table_read: version < 3,
             checkpoints: Vec::new(),
+            version,
         })
     }
 }
@@ -177,9 +181,23 @@ pub(crate) struct Records<'c> {
     table_read: bool,
     /// The archive's sha256 checkpoints, once every record was read.
     checkpoints: Vec<Midstate>,
+    version: u32,
 }
 
 impl Records<'_> {
+    /// Whether a later set may reuse the units: version 3 records the crc32 of their
+    /// compressed bytes, which the copy is checked against (version 2 is only read).
+    pub(crate) fn reusable(&self) -> std::result::Result<(), String> {
+        if self.version < 3 {
+            return Err(format!(
+                "no reuse index usable by this version (manifest version {}: no crc32 of the \
+                 compressed units)",
+                self.version
+            ));
+        }
+        Ok(())
+    }
+
     fn take(&mut self, buf: &mut [u8]) -> std::result::Result<(), String> {
         if buf.len() as u64 > self.body_left {
             return Err("damaged reuse index (record past the body)".into());
