@@ -372,3 +372,77 @@ fn sha256_resumed_from_checkpoints_is_the_files_whatever_changed_where() {
     make(&d.src, &a5, Some(&a4));
     assert_is_tree(&a5, &d.src, &d.out);
 }
+
+/// The first byte at which two files differ (their common length if one is a prefix).
+fn first_difference(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+#[test]
+fn a_changed_file_in_the_middle_of_a_group_keeps_the_files_before_it_as_a_prefix_unit() {
+    let d = dirs(200);
+    let a1 = d.out.join("a1.tar.gz");
+    make(&d.src, &a1, None);
+    // about 90 small files share a unit; the 41st changes
+    fs::write(d.src.join("small/f0040.txt"), texty(3_333, 77)).expect("write");
+    let a2 = d.out.join("a2.tar.gz");
+    let s2 = make(&d.src, &a2, Some(&a1));
+    let r2 = s2.reuse.expect("reuse summary");
+    assert_eq!(r2.rejected_units, 0, "{r2:?}");
+    assert_eq!(r2.prefix_units, 1, "{r2:?}");
+    assert!(r2.prefix_compressed > 10_000, "{r2:?}");
+    assert!(r2.prefix_compressed < r2.reused_compressed);
+    assert_is_tree(&a2, &d.src, &d.out);
+    // the prefix is a unit of the new archive with its own sync points: an unchanged tree
+    // reuses all of it, and a change inside it keeps the files before that change
+    let a3 = d.out.join("a3.tar.gz");
+    let s3 = make(&d.src, &a3, Some(&a2));
+    let r3 = s3.reuse.expect("reuse summary");
+    assert_eq!(r3.prefix_units, 0);
+    assert_eq!(fs::read(&a2).expect("a2"), fs::read(&a3).expect("a3"));
+    fs::write(d.src.join("small/f0020.txt"), texty(1_234, 78)).expect("write");
+    let a4 = d.out.join("a4.tar.gz");
+    let s4 = make(&d.src, &a4, Some(&a3));
+    let r4 = s4.reuse.expect("reuse summary");
+    assert_eq!(r4.prefix_units, 1, "{r4:?}");
+    assert!(r4.prefix_compressed < r2.prefix_compressed, "{r4:?}");
+    assert_is_tree(&a4, &d.src, &d.out);
+}
+
+#[test]
+fn flipped_byte_inside_a_reused_prefix_is_caught_and_those_files_compressed_again() {
+    let d = dirs(200);
+    let a1 = d.out.join("a1.tar.gz");
+    make(&d.src, &a1, None);
+    fs::write(d.src.join("small/f0040.txt"), texty(3_333, 77)).expect("write");
+    let a2 = d.out.join("a2.tar.gz");
+    let r2 = make(&d.src, &a2, Some(&a1)).reuse.expect("reuse");
+    assert_eq!(r2.prefix_units, 1, "{r2:?}");
+    // everything before the prefix's end is the same in both (units reused in place), and
+    // the new archive's next unit starts afresh there: the prefix is the `prefix_compressed`
+    // bytes before the first difference (give or take the few bytes that happen to agree)
+    let one = fs::read(&a1).expect("a1");
+    let at = first_difference(&one, &fs::read(&a2).expect("a2"));
+    let inside = at - r2.prefix_compressed as usize / 2;
+    let mut bad = one.clone();
+    bad[inside] ^= 0x04;
+    let bad_path = d.out.join("bad.tar.gz");
+    fs::write(&bad_path, &bad).expect("write");
+    let a3 = d.out.join("a3.tar.gz");
+    let s3 = make(&d.src, &a3, Some(&bad_path));
+    let r3 = s3.reuse.expect("reuse");
+    assert_eq!(r3.unusable, None);
+    assert_eq!(r3.rejected_units, 1, "{r3:?}");
+    let (what, why) = &r3.rejected[0];
+    assert!(
+        what.starts_with("(unit at byte") && why.contains("recorded crc32"),
+        "{what}: {why}"
+    );
+    // the prefix's files were compressed from the source; every other unit was still reused
+    assert_eq!(r3.prefix_units, 0, "{r3:?}");
+    assert_eq!(
+        r3.reused_compressed + r2.prefix_compressed,
+        r2.reused_compressed
+    );
+    assert_is_tree(&a3, &d.src, &d.out);
+}

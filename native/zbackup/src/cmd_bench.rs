@@ -631,12 +631,14 @@ fn incremental(work: &Path, size_mib: u64, threads: usize, runs: usize) -> Resul
     for (name, s) in [("set 2", &s2), ("set 3", &s3)] {
         if let Some(r) = &s.reuse {
             println!(
-                "{name}: {} of {} entries reused ({:.1} MiB of data, {:.1} MiB compressed, {} units), {} units rejected; cloned {:.1} MiB, copy_file_range {:.1} MiB; sha256 resumed after {:.1} MiB (hashed {:.1} MiB)",
+                "{name}: {} of {} entries reused ({:.1} MiB of data, {:.1} MiB compressed, {} units, of which {} prefixes of {:.1} MiB), {} units rejected; cloned {:.1} MiB, copy_file_range {:.1} MiB; sha256 resumed after {:.1} MiB (hashed {:.1} MiB)",
                 r.reused_entries,
                 s.files,
                 mib(r.reused_bytes),
                 mib(r.reused_compressed),
                 r.reused_units,
+                r.prefix_units,
+                mib(r.prefix_compressed),
                 r.rejected_units,
                 mib(r.cloned_bytes),
                 mib(r.copied_bytes),

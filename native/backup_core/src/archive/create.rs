@@ -12,16 +12,19 @@
 //! `zbackup archive --reuse`), every unit of it whose entries are all unchanged on disk (same
 //! names in the same order, same size, mtime and ctime to the nanosecond, inode, mode) and
 //! which passes the check of `reuse.rs` is copied into the output instead of read and
-//! compressed again; everything else is compressed as usual. The units are checked in a first
-//! pass (the walk that counts the totals), on all cores, before anything is written.
+//! compressed again; everything else is compressed as usual. Inside a group, a sync point
+//! follows every entry (pgzip.rs) and the manifest records where each entry's bytes end in its
+//! unit (manifest version 4): when only the first entries of a unit of PREV are unchanged, its
+//! bytes up to the sync point after the last of them are copied as a unit of their own (a
+//! *prefix* unit, checked the same way), and the rest is compressed as usual.
 
 use super::control::JobControl;
 use super::hashing::{Base, Finished, OffloadWriter, MAX_MISMATCHED};
 use super::manifest::{
     encode_checkpoints, encode_record, trailer_header_v, trailer_padding, EntryExt, EntryKind,
-    Locator, ManifestEntry, Unit, VERSION,
+    Locator, ManifestEntry, Unit, UnitEnd, VERSION,
 };
-use super::pgzip::{GzOptions, ParallelGzWriter, RawUnit, UnitInfo, DEFAULT_CHUNK};
+use super::pgzip::{GzOptions, ParallelGzWriter, RawUnit, SyncPoint, UnitInfo, DEFAULT_CHUNK};
 #[cfg(feature = "cli")]
 use super::pzstd::ParallelZstdWriter;
 use super::reuse::{walk_cmp, Prev, Records, MAX_UNIT_ENTRIES};
@@ -130,6 +133,10 @@ pub struct ReuseSummary {
     /// Units copied, and their compressed bytes.
     pub reused_units: u64,
     pub reused_compressed: u64,
+    /// Of those, the units that were the first entries of a unit of the previous archive whose
+    /// later entries changed (up to a sync point), and their compressed bytes.
+    pub prefix_units: u64,
+    pub prefix_compressed: u64,
     /// Units of the previous archive that matched unchanged files but failed their check, so
     /// their files were compressed again; the first few with why.
     pub rejected_units: u64,
@@ -344,9 +351,9 @@ impl ManifestWriter {
 
 /// The compressing layer over the hashed output file.
 enum Sink {
-    Gz(ParallelGzWriter<OffloadWriter<File>>),
+    Gz(Box<ParallelGzWriter<OffloadWriter<File>>>),
     #[cfg(feature = "cli")]
-    Zst(ParallelZstdWriter<OffloadWriter<File>>),
+    Zst(Box<ParallelZstdWriter<OffloadWriter<File>>>),
 }
 
 impl Write for Sink {
@@ -396,7 +403,7 @@ impl Sink {
                 })?;
                 let mut w = ParallelGzWriter::new(out, gz)?;
                 w.set_segmented(true);
-                Ok(Sink::Gz(w))
+                Ok(Sink::Gz(Box::new(w)))
             }
             #[cfg(not(feature = "cli"))]
             Format::Zstd => Err(io::Error::new(
@@ -420,7 +427,7 @@ impl Sink {
                 // Announces the manifest trailer, so a copy cut at a frame boundary is known
                 // to be incomplete (see read.rs).
                 w.write_skippable(super::SKIPPABLE_MARKER_MAGIC, super::MANIFEST_MARKER)?;
-                Ok(Sink::Zst(w))
+                Ok(Sink::Zst(Box::new(w)))
             }
         }
     }
@@ -429,10 +436,10 @@ impl Sink {
         let (out, padding) = match self {
             Sink::Gz(w) => {
                 let padding = w.padding_bytes;
-                (w.finish()?.0, padding)
+                ((*w).finish()?.0, padding)
             }
             #[cfg(feature = "cli")]
-            Sink::Zst(w) => (w.finish()?.0, 0),
+            Sink::Zst(w) => ((*w).finish()?.0, 0),
         };
         Ok((out.finish_spliced()?, padding))
     }
@@ -449,7 +456,7 @@ impl Sink {
     /// The gzip writer, when the output is gzip.
     fn gz(&mut self) -> Option<&mut ParallelGzWriter<OffloadWriter<File>>> {
         match self {
-            Sink::Gz(w) => Some(w),
+            Sink::Gz(w) => Some(w.as_mut()),
             #[cfg(feature = "cli")]
             Sink::Zst(_) => None,
         }
@@ -480,6 +487,23 @@ impl Sink {
         }
     }
 
+    /// A sync point at the current input position (gz only): the unit's input bytes before it.
+    fn sync(&mut self) -> io::Result<Option<u64>> {
+        match self {
+            Sink::Gz(w) => w.sync(),
+            #[cfg(feature = "cli")]
+            Sink::Zst(_) => Ok(None),
+        }
+    }
+
+    fn pop_sync(&mut self) -> Option<SyncPoint> {
+        match self {
+            Sink::Gz(w) => w.pop_sync(),
+            #[cfg(feature = "cli")]
+            Sink::Zst(_) => None,
+        }
+    }
+
     fn drain_all(&mut self) -> io::Result<()> {
         match self {
             Sink::Gz(w) => w.drain_all(),
@@ -504,14 +528,22 @@ pub fn create(
 struct PrevUnit {
     unit: Unit,
     records: Vec<(ManifestEntry, EntryExt)>,
+    /// The unit is the first `records` of a unit of PREV, up to the sync point after them.
+    prefix: bool,
 }
 
 /// One step of the walk, with the previous archive beside it.
 enum Step {
     One(Walked),
-    /// Consecutive entries that are exactly the entries of a unit of the previous archive,
-    /// unchanged on disk.
+    /// Consecutive entries that are exactly the entries of a unit of the previous archive (or
+    /// of a prefix of one), unchanged on disk.
     Reusable(PrevUnit, Vec<Item>),
+}
+
+/// `end` of an entry of unit `u` when it lies inside `u` (PREV is untrusted: an end outside
+/// its unit is dropped, never copied).
+fn end_inside(end: Option<UnitEnd>, u: &Unit) -> Option<UnitEnd> {
+    end.filter(|e| e.len > 0 && e.len <= u.len && e.ulen > 0 && e.ulen <= u.ulen)
 }
 
 /// The walk, joined with the previous archive's records (both in walk order).
@@ -576,7 +608,11 @@ impl<'w, 'c> Planner<'w, 'c> {
             if too_many {
                 continue;
             }
-            self.next_unit = Some(PrevUnit { unit, records });
+            self.next_unit = Some(PrevUnit {
+                unit,
+                records,
+                prefix: false,
+            });
             return true;
         }
     }
@@ -634,7 +670,7 @@ impl Iterator for Planner<'_, '_> {
                 std::cmp::Ordering::Equal => break,
             }
         }
-        let Some(unit) = self.next_unit.take() else {
+        let Some(mut unit) = self.next_unit.take() else {
             return Some(Step::One(Walked::Item(item)));
         };
         if !unchanged(&item, &unit.records[0]) {
@@ -648,18 +684,32 @@ impl Iterator for Planner<'_, '_> {
                 None => break,
             }
         }
-        let all = self.ahead.len() >= k - 1
-            && self
-                .ahead
-                .iter()
-                .zip(&unit.records[1..])
-                .all(|(w, r)| matches!(w, Walked::Item(i) if unchanged(i, r)));
-        if !all {
-            return Some(Step::One(Walked::Item(item)));
+        let same = 1 + self
+            .ahead
+            .iter()
+            .zip(&unit.records[1..])
+            .take_while(|(w, r)| matches!(w, Walked::Item(i) if unchanged(i, r)))
+            .count();
+        if same < k {
+            // only the first entries are: the longest run of them that ends at a recorded
+            // sync point is a unit of its own (the rest of the walk stays ahead)
+            let whole = unit.unit;
+            let cut = (1..=same).rev().find_map(|n| {
+                end_inside(unit.records[n - 1].1.end, &whole)
+                    .filter(|e| e.len < whole.len && e.ulen < whole.ulen)
+                    .map(|e| (n, e))
+            });
+            let Some((n, end)) = cut else {
+                return Some(Step::One(Walked::Item(item)));
+            };
+            unit.records.truncate(n);
+            unit.unit = end.prefix_of(&whole);
+            unit.prefix = true;
         }
-        let mut items = Vec::with_capacity(k);
+        let n = unit.records.len();
+        let mut items = Vec::with_capacity(n);
         items.push(item);
-        for _ in 1..k {
+        for _ in 1..n {
             if let Some(Walked::Item(i)) = self.ahead.pop_front() {
                 items.push(i);
             }
@@ -722,6 +772,7 @@ fn ext_of(meta: &Metadata) -> EntryExt {
         ctime: meta.ctime(),
         ctime_nsec: meta.ctime_nsec() as u32,
         unit: None,
+        end: None,
     }
 }
 
@@ -761,16 +812,26 @@ fn clone_probe(src: &File, out_dir: &Path) -> Option<u64> {
     Some(bs)
 }
 
+/// Where a waiting entry's bytes end in its unit.
+enum EndAt {
+    /// Known already (a unit copied from PREV), or not recorded.
+    Known(Option<UnitEnd>),
+    /// At this many input bytes of the unit: its end, or a sync point there.
+    At(u64),
+}
+
 /// Entries waiting for their unit to be written (gz: its offset is known only then).
 struct Waiting {
-    queue: VecDeque<(ManifestEntry, EntryExt, Option<u64>)>,
+    queue: VecDeque<(ManifestEntry, EntryExt, Option<u64>, EndAt)>,
     unit: Option<UnitInfo>,
+    /// A sync point taken from the writer but not yet matched with an entry.
+    sync: Option<SyncPoint>,
 }
 
 impl Waiting {
     /// Moves every entry whose unit is written into the manifest, in order.
     fn settle(&mut self, sink: &mut Sink, manifest: &mut ManifestWriter) -> io::Result<()> {
-        while let Some((_, _, id)) = self.queue.front() {
+        while let Some((_, _, id, _)) = self.queue.front() {
             let id = *id;
             if let Some(id) = id {
                 let u = loop {
@@ -790,20 +851,50 @@ impl Waiting {
                     None => return Ok(()),
                 }
             }
-            if let Some((e, mut x, id)) = self.queue.pop_front() {
-                if let (Some(_), Some(u)) = (id, self.unit) {
-                    x.unit = Some(Unit {
+            if let Some((e, mut x, id, end)) = self.queue.pop_front() {
+                if let (Some(id), Some(u)) = (id, self.unit) {
+                    let unit = Unit {
                         offset: u.offset,
                         len: u.len,
                         ulen: u.ulen,
                         crc: u.crc,
                         zcrc: u.zcrc,
-                    });
+                    };
+                    x.unit = Some(unit);
+                    x.end = match end {
+                        EndAt::Known(end) => end,
+                        EndAt::At(at) if at == u.ulen => Some(UnitEnd::whole(&unit)),
+                        EndAt::At(at) => self.sync_at(sink, id, at),
+                    };
                 }
                 manifest.push(&e, &x)?;
             }
         }
         Ok(())
+    }
+
+    /// The sync point of unit `id` (written out) at input offset `at`, if there is one; the
+    /// writer reports them in order, so the ones before are dropped.
+    fn sync_at(&mut self, sink: &mut Sink, id: u64, at: u64) -> Option<UnitEnd> {
+        loop {
+            let s = match self.sync {
+                Some(s) => s,
+                None => *self.sync.insert(sink.pop_sync()?),
+            };
+            match (s.unit, s.ulen).cmp(&(id, at)) {
+                std::cmp::Ordering::Less => self.sync = None,
+                std::cmp::Ordering::Equal => {
+                    self.sync = None;
+                    return Some(UnitEnd {
+                        ulen: s.ulen,
+                        len: s.len,
+                        crc: s.crc,
+                        zcrc: s.zcrc,
+                    });
+                }
+                std::cmp::Ordering::Greater => return None,
+            }
+        }
     }
 }
 
@@ -930,6 +1021,7 @@ fn write_archive(
     let mut waiting = Waiting {
         queue: VecDeque::new(),
         unit: None,
+        sync: None,
     };
     let mut skipped = Vec::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -974,13 +1066,22 @@ fn write_archive(
                         .map_err(io_err)?;
                     reuse.reused_units += 1;
                     reuse.reused_compressed += u.len;
-                    for (item, (rec, _)) in items.iter().zip(unit.records) {
+                    if unit.prefix {
+                        reuse.prefix_units += 1;
+                        reuse.prefix_compressed += u.len;
+                    }
+                    for (item, (rec, x)) in items.iter().zip(unit.records) {
                         bytes_in += rec.size;
                         ctl.add_bytes(rec.size);
                         ctl.add_files(1);
                         reuse.reused_entries += 1;
                         reuse.reused_bytes += rec.size;
-                        waiting.queue.push_back((rec, ext_of(&item.meta), Some(id)));
+                        // where each entry ends is where it ended in PREV: the copy starts at
+                        // the same byte of the unit
+                        let end = EndAt::Known(end_inside(x.end, &u));
+                        waiting
+                            .queue
+                            .push_back((rec, ext_of(&item.meta), Some(id), end));
                     }
                     waiting.settle(&mut sink, &mut manifest).map_err(io_err)?;
                     Vec::new()
@@ -1095,7 +1196,17 @@ fn archive_grouped(
     let id = sink.unit_id();
     if let Some((entry, ext)) = archive_item(tmp_path, item, sink, buf, ctl, skipped)? {
         *bytes_in += entry.size;
-        waiting.queue.push_back((entry, ext, id));
+        // where the entry ends in its unit: the unit's end when it is cut right here, else a
+        // sync point there (a block restart in the deflate stream: ~30-60 bytes)
+        let at = sink.unit_len();
+        if !alone {
+            sink.sync().map_err(io_err)?;
+        }
+        let end = match id {
+            Some(_) => EndAt::At(at),
+            None => EndAt::Known(None),
+        };
+        waiting.queue.push_back((entry, ext, id, end));
     }
     if alone || sink.unit_len() >= GROUP {
         sink.cut().map_err(io_err)?;

@@ -22,6 +22,15 @@
 //! the trailer is followed by a [`Locator`] block, written as the last stored block of the
 //! stream so a reader finds it at a fixed distance from the end of the file and can inflate
 //! the manifest without reading the archive (see `reuse.rs`).
+//!
+//! Version 3 adds to the extension the crc32 of the unit's compressed bytes (56 bytes) and
+//! ends the body with the archive's sha256 checkpoints (`encode_checkpoints`). Version 4 adds
+//! where the entry's bytes end inside its unit ([`UnitEnd`], 80 bytes in all): the unit's
+//! compressed bytes up to the sync point after the entry's tar header, data and padding
+//! (pgzip.rs), which inflate on their own to the unit's first entries, with the lengths and
+//! crc32s of those bytes and of what they inflate to (all zero when there is no such point),
+//! so a later set can reuse the unchanged first entries of a unit whose later ones changed.
+//! Versions 1 to 4 are read; only 3 and 4 are reused.
 
 use super::hashing::{CHECKPOINT, MAX_CHECKPOINTS};
 use super::sha_resume::{Midstate, MIDSTATE_LEN};
@@ -29,15 +38,16 @@ use crate::error::{Error, Result};
 
 pub const TRAILER_MAGIC: &[u8; 16] = b"ZBACKUP-MANIFEST";
 /// The version written.
-pub const VERSION: u32 = 3;
-/// Bytes of [`EntryExt`] after each version 3 record (52 in version 2).
-pub const EXT_LEN: usize = 56;
+pub const VERSION: u32 = 4;
+/// Bytes of [`EntryExt`] after each version 4 record (52 in version 2, 56 in version 3).
+pub const EXT_LEN: usize = 80;
 
 /// Bytes of [`EntryExt`] after each record of a trailer of `version` (0 before version 2).
 pub fn ext_len(version: u32) -> usize {
     match version {
         0 | 1 => 0,
         2 => 52,
+        3 => 56,
         _ => EXT_LEN,
     }
 }
@@ -54,7 +64,41 @@ pub struct Unit {
     pub zcrc: u32,
 }
 
-/// What versions 2 and 3 add to a record.
+/// Where an entry's bytes end inside its unit (version 4): the unit's first `len` compressed
+/// bytes (crc32 `zcrc`) end at a sync point right after the entry and inflate on their own to
+/// the unit's first `ulen` bytes (crc32 `crc`), the entry's last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UnitEnd {
+    pub ulen: u64,
+    pub len: u64,
+    pub crc: u32,
+    pub zcrc: u32,
+}
+
+impl UnitEnd {
+    /// The unit made of the first bytes of `u` up to this end.
+    pub fn prefix_of(&self, u: &Unit) -> Unit {
+        Unit {
+            offset: u.offset,
+            len: self.len,
+            ulen: self.ulen,
+            crc: self.crc,
+            zcrc: self.zcrc,
+        }
+    }
+
+    /// The end of a whole unit.
+    pub fn whole(u: &Unit) -> Self {
+        UnitEnd {
+            ulen: u.ulen,
+            len: u.len,
+            crc: u.crc,
+            zcrc: u.zcrc,
+        }
+    }
+}
+
+/// What versions 2 to 4 add to a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EntryExt {
     pub mtime_nsec: u32,
@@ -63,6 +107,8 @@ pub struct EntryExt {
     pub ctime_nsec: u32,
     /// `None` when the entry's bytes cannot be reused (no unit recorded).
     pub unit: Option<Unit>,
+    /// Where the entry's bytes end in its unit (version 4); `None` when not recorded.
+    pub end: Option<UnitEnd>,
 }
 
 impl EntryExt {
@@ -77,9 +123,14 @@ impl EntryExt {
         body.extend_from_slice(&u.ulen.to_le_bytes());
         body.extend_from_slice(&u.crc.to_le_bytes());
         body.extend_from_slice(&u.zcrc.to_le_bytes());
+        let e = self.end.filter(|_| self.unit.is_some()).unwrap_or_default();
+        body.extend_from_slice(&e.ulen.to_le_bytes());
+        body.extend_from_slice(&e.len.to_le_bytes());
+        body.extend_from_slice(&e.crc.to_le_bytes());
+        body.extend_from_slice(&e.zcrc.to_le_bytes());
     }
 
-    /// Decodes the extension of a version 2 (52 bytes) or 3 (56 bytes) record; the caller
+    /// Decodes the extension of a version 2 (52 bytes), 3 (56) or 4 (80) record; the caller
     /// took `ext_len(version)` bytes. Missing fields read as 0.
     pub fn decode(b: &[u8]) -> Self {
         let mut a = [0u8; EXT_LEN];
@@ -99,12 +150,20 @@ impl EntryExt {
             crc: u32_at(48),
             zcrc: u32_at(52),
         };
+        let end = UnitEnd {
+            ulen: u64_at(56),
+            len: u64_at(64),
+            crc: u32_at(72),
+            zcrc: u32_at(76),
+        };
+        let unit = (unit.len > 0).then_some(unit);
         EntryExt {
             mtime_nsec: u32_at(0),
             ino: u64_at(4),
             ctime: u64_at(12) as i64,
             ctime_nsec: u32_at(20),
-            unit: (unit.len > 0).then_some(unit),
+            unit,
+            end: (unit.is_some() && end.len > 0).then_some(end),
         }
     }
 }
@@ -321,7 +380,7 @@ pub fn decode_body(body: &[u8], n: u64, crc: u32) -> Result<Vec<ManifestEntry>> 
     decode_body_v(body, n, crc, 1).map(|v| v.into_iter().map(|(e, _)| e).collect())
 }
 
-/// Decodes a trailer body of either version; version 1 records have no extension.
+/// Decodes a trailer body of any version; version 1 records have no extension.
 pub fn decode_body_v(
     body: &[u8],
     n: u64,
@@ -380,7 +439,7 @@ pub fn decode_body_v(
     Ok(out)
 }
 
-/// The end of a version 3 body: the sha256 checkpoints of the archive file (`sha_resume.rs`),
+/// The end of a version 3 or 4 body: the sha256 checkpoints of the archive file (`sha_resume.rs`),
 /// count u32 LE then each as `Midstate::encode` writes it.
 pub fn encode_checkpoints(cps: &[Midstate], body: &mut Vec<u8>) {
     body.extend_from_slice(&(cps.len() as u32).to_le_bytes());
@@ -443,5 +502,86 @@ mod tests {
             decode_body(&bad_body, n, crc).map_err(|e| e.reason()),
             Err("bad_archive")
         );
+    }
+
+    fn sample_ext(end: Option<UnitEnd>) -> EntryExt {
+        EntryExt {
+            mtime_nsec: 999_999_999,
+            ino: u64::MAX - 3,
+            ctime: -7,
+            ctime_nsec: 5,
+            unit: Some(Unit {
+                offset: 10,
+                len: 1 << 40,
+                ulen: (1 << 41) + 3,
+                crc: 0xdead_beef,
+                zcrc: 0x0bad_f00d,
+            }),
+            end,
+        }
+    }
+
+    /// A body of `version` holding `records`, with `ext_len(version)` bytes of extension each
+    /// (the first bytes of the version 4 encoding: the older layouts are its prefixes) and an
+    /// empty checkpoint table from version 3 on.
+    fn body_of(records: &[(ManifestEntry, EntryExt)], version: u32) -> Vec<u8> {
+        let mut body = Vec::new();
+        for (e, x) in records {
+            encode_record(e, &mut body);
+            let mut ext = Vec::new();
+            x.encode(&mut ext);
+            assert_eq!(ext.len(), EXT_LEN);
+            body.extend_from_slice(&ext[..ext_len(version)]);
+        }
+        if version >= 3 {
+            encode_checkpoints(&[], &mut body);
+        }
+        body
+    }
+
+    #[test]
+    fn version_4_records_round_trip_with_and_without_an_end_and_version_3_still_reads() {
+        let e = ManifestEntry {
+            path: b"./d/a.txt".to_vec(),
+            kind: EntryKind::File,
+            size: 700,
+            mtime: 1_700_000_000,
+            mode: 0o644,
+            crc32: 12345,
+            link: None,
+        };
+        let end = UnitEnd {
+            ulen: 1536,
+            len: 777,
+            crc: 0x1234_5678,
+            zcrc: 0x9abc_def0,
+        };
+        let records = vec![
+            (e.clone(), sample_ext(Some(end))),
+            (e.clone(), sample_ext(None)),
+            (e.clone(), EntryExt::default()),
+        ];
+        let body = body_of(&records, 4);
+        let back = decode_body_v(&body, 3, crc32fast::hash(&body), 4).expect("v4");
+        let got: Vec<(ManifestEntry, EntryExt)> = back
+            .into_iter()
+            .map(|(e, x)| (e, x.expect("an extension")))
+            .collect();
+        assert_eq!(got, records);
+        // a version 3 body (56 bytes of extension) reads with no end
+        let body3 = body_of(&records, 3);
+        assert_eq!(body3.len() + 3 * 24, body.len());
+        let back3 = decode_body_v(&body3, 3, crc32fast::hash(&body3), 3).expect("v3");
+        assert_eq!(back3[0].1.expect("ext").unit, records[0].1.unit);
+        assert!(back3.iter().all(|(_, x)| x.expect("ext").end.is_none()));
+        // and a version 2 body (52) with no crc32 of the compressed bytes either
+        let body2 = body_of(&records, 2);
+        let back2 = decode_body_v(&body2, 3, crc32fast::hash(&body2), 2).expect("v2");
+        assert_eq!(back2[0].1.expect("ext").unit.expect("unit").zcrc, 0);
+        // the header of a version 4 trailer reads back, a version 5 one is refused
+        let h = trailer_header_v(3, body.len() as u64, crc32fast::hash(&body), 4);
+        assert_eq!(decode_trailer_header_v(&h).expect("v4 header").3, 4);
+        let h5 = trailer_header_v(3, body.len() as u64, crc32fast::hash(&body), 5);
+        assert!(decode_trailer_header_v(&h5).is_err());
     }
 }

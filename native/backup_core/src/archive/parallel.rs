@@ -677,7 +677,7 @@ mod tests {
         Locator,
     };
     use super::super::read::{scan, Pass, VerifyReport, Visitor};
-    use super::super::{create, ArchiveOptions, Source};
+    use super::super::{create, create_reusing, ArchiveOptions, Source};
     use super::*;
     use flate2::{Compress, Compression, FlushCompress};
     use proptest::prelude::*;
@@ -836,6 +836,40 @@ mod tests {
         assert_eq!(par, snapshot(&src));
     }
 
+    #[test]
+    fn an_archive_holding_a_reused_prefix_unit_reads_in_parallel_as_serially() {
+        let t = tempfile::tempdir().expect("tmp");
+        let src = t.path().join("src");
+        sample_tree(&src);
+        let a1 = t.path().join("a1.tar.gz");
+        make_archive(&src, &a1);
+        // a/s3.html is the 24th of the 25 files of the first group of a/s*.html (bytewise order)
+        fs::write(src.join("a/s3.html"), pseudo(12_345, 99, false)).expect("write");
+        let a2 = t.path().join("a2.tar.gz");
+        let opts = ArchiveOptions {
+            threads: 2,
+            fsync: false,
+            ..ArchiveOptions::default()
+        };
+        let s = create_reusing(
+            &Source::Dir(src.clone()),
+            &a2,
+            &opts,
+            Some(&a1),
+            &JobControl::new(),
+        )
+        .expect("create");
+        assert_eq!(s.reuse.expect("reuse").prefix_units, 1);
+        let serial = verify_as(&a2, Pass::Serial).expect("serial");
+        assert_eq!(
+            verify_as(&a2, Pass::ParallelOnly { threads: 2 }).expect("parallel"),
+            serial
+        );
+        let par = extract_as(&a2, &t.path().join("p"), Pass::ParallelOnly { threads: 2 })
+            .expect("parallel extract");
+        assert_eq!(par, snapshot(&src));
+    }
+
     /// Rewrites the unit fields of `archive`'s index with `edit` (the stream stays valid: the
     /// manifest's crc32, the tail unit, the locator and the gzip trailer are made anew).
     fn rewrite_index(archive: &Path, edit: impl Fn(Unit) -> Unit) {
@@ -882,11 +916,11 @@ mod tests {
         let mut new_body = Vec::new();
         for (e, ext) in records {
             encode_record(&e, &mut new_body);
-            let mut x = ext.expect("an extension (v2 or v3)");
+            let mut x = ext.expect("an extension (v2 to v4)");
             x.unit = x.unit.map(|u| edit(shift(u)));
             x.encode(&mut new_body);
         }
-        // version 3 ends with the sha256 checkpoint table (the records kept their lengths)
+        // versions 3 and 4 end with the sha256 checkpoint table (the records kept their lengths)
         new_body.extend_from_slice(&body[new_body.len()..]);
         let mut new_unit = unit[..1024].to_vec();
         new_unit.extend_from_slice(&trailer_header_v(

@@ -619,7 +619,7 @@ fn check_manifest(
         let path = body.bytes(u64::from(le32(25)))?;
         let llen: [u8; 4] = body.array()?;
         let link = body.bytes(u64::from(u32::from_le_bytes(llen)))?;
-        // identity and unit (versions 2, 3): what a later set reuses, nothing the tar stream holds
+        // identity and unit (versions 2 to 4): what a later set reuses, nothing the tar stream holds
         body.bytes(ext_len(version) as u64)?;
         let m = ManifestEntry {
             path,

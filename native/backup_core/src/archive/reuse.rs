@@ -19,9 +19,14 @@
 //!      sha256 anyway; it checks this crc32 on the same pass, and a mismatch makes `create`
 //!      write the archive again without that unit (create.rs), so a damaged PREV never ends
 //!      up in a set.
+//! * the same three checks for a *prefix* of a unit (version 4): when only the unit's first
+//!   entries are unchanged, its bytes up to the sync point after the last of them (recorded
+//!   per entry, [`UnitEnd`](super::manifest::UnitEnd)) are a unit of their own; checks 2 and 3
+//!   use the lengths and crc32s recorded for that point, which must lie inside the unit.
 //!
 //! What this trusts: that PREV's units were written by this engine (each a byte-aligned run
-//! with no back-reference before it and no final block: pgzip.rs), as its gzip header,
+//! with no back-reference before it and no final block, and so is each of its prefixes up to
+//! a recorded sync point: pgzip.rs), as its gzip header,
 //! locator, manifest version and crc32s say. A flipped or truncated byte anywhere in a unit,
 //! its record or the manifest is caught (crc32 over the compressed bytes, the record's fields
 //! and the body); a file forged to pass all three would also have to forge consistent crc32s,
@@ -46,7 +51,7 @@ use super::hashing::MAX_CHECKPOINTS;
 use super::limits::MAX_LONG_NAME;
 use super::manifest::decode_checkpoints;
 use super::manifest::{
-    decode_trailer_header_v, ext_len, EntryExt, EntryKind, Locator, ManifestEntry, Unit,
+    decode_trailer_header_v, ext_len, EntryExt, EntryKind, Locator, ManifestEntry, Unit, EXT_LEN,
 };
 use super::pgzip::GZ_HEADER;
 use super::sha_resume::{Midstate, MIDSTATE_LEN};
@@ -185,7 +190,7 @@ pub(crate) struct Records<'c> {
 }
 
 impl Records<'_> {
-    /// Whether a later set may reuse the units: version 3 records the crc32 of their
+    /// Whether a later set may reuse the units: versions 3 and 4 record the crc32 of their
     /// compressed bytes, which the copy is checked against (version 2 is only read).
     pub(crate) fn reusable(&self) -> std::result::Result<(), String> {
         if self.version < 3 {
@@ -223,7 +228,7 @@ impl Records<'_> {
     ) -> std::result::Result<Option<(ManifestEntry, EntryExt)>, String> {
         if self.left == 0 {
             if !self.table_read {
-                // version 3: the sha256 checkpoints end the body
+                // versions 3 and 4: the sha256 checkpoints end the body
                 self.table_read = true;
                 let mut n = [0u8; 4];
                 self.take(&mut n)?;
@@ -257,7 +262,7 @@ impl Records<'_> {
         let mut l = [0u8; 4];
         self.take(&mut l)?;
         let link = self.bytes(u32::from_le_bytes(l))?;
-        let mut ext = [0u8; 64];
+        let mut ext = [0u8; EXT_LEN];
         let ext = &mut ext[..self.ext_len];
         self.take(ext)?;
         let e = ManifestEntry {
