@@ -378,18 +378,23 @@ fn first_difference(a: &[u8], b: &[u8]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
+/// A first set of `d`, then small/f0040.txt changed (about 90 small files share a unit; it is
+/// the 41st) and a second set reusing the first: both archives and the second's reuse.
+fn one_change_in_a_group(d: &Dirs) -> (PathBuf, PathBuf, archive::ReuseSummary) {
+    let a1 = d.out.join("a1.tar.gz");
+    make(&d.src, &a1, None);
+    fs::write(d.src.join("small/f0040.txt"), texty(3_333, 77)).expect("write");
+    let a2 = d.out.join("a2.tar.gz");
+    let r2 = make(&d.src, &a2, Some(&a1)).reuse.expect("reuse summary");
+    assert_eq!(r2.rejected_units, 0, "{r2:?}");
+    assert_eq!(r2.prefix_units, 1, "{r2:?}");
+    (a1, a2, r2)
+}
+
 #[test]
 fn a_changed_file_in_the_middle_of_a_group_keeps_the_files_before_it_as_a_prefix_unit() {
     let d = dirs(200);
-    let a1 = d.out.join("a1.tar.gz");
-    make(&d.src, &a1, None);
-    // about 90 small files share a unit; the 41st changes
-    fs::write(d.src.join("small/f0040.txt"), texty(3_333, 77)).expect("write");
-    let a2 = d.out.join("a2.tar.gz");
-    let s2 = make(&d.src, &a2, Some(&a1));
-    let r2 = s2.reuse.expect("reuse summary");
-    assert_eq!(r2.rejected_units, 0, "{r2:?}");
-    assert_eq!(r2.prefix_units, 1, "{r2:?}");
+    let (_, a2, r2) = one_change_in_a_group(&d);
     assert!(r2.prefix_compressed > 10_000, "{r2:?}");
     assert!(r2.prefix_compressed < r2.reused_compressed);
     assert_is_tree(&a2, &d.src, &d.out);
@@ -412,12 +417,7 @@ fn a_changed_file_in_the_middle_of_a_group_keeps_the_files_before_it_as_a_prefix
 #[test]
 fn flipped_byte_inside_a_reused_prefix_is_caught_and_those_files_compressed_again() {
     let d = dirs(200);
-    let a1 = d.out.join("a1.tar.gz");
-    make(&d.src, &a1, None);
-    fs::write(d.src.join("small/f0040.txt"), texty(3_333, 77)).expect("write");
-    let a2 = d.out.join("a2.tar.gz");
-    let r2 = make(&d.src, &a2, Some(&a1)).reuse.expect("reuse");
-    assert_eq!(r2.prefix_units, 1, "{r2:?}");
+    let (a1, a2, r2) = one_change_in_a_group(&d);
     // everything before the prefix's end is the same in both (units reused in place), and
     // the new archive's next unit starts afresh there: the prefix is the `prefix_compressed`
     // bytes before the first difference (give or take the few bytes that happen to agree)

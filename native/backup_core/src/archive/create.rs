@@ -1452,6 +1452,60 @@ mod tests {
     }
 
     #[test]
+    fn planner_offers_the_unchanged_first_entries_of_a_unit_up_to_the_sync_point_after_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let src = dir.path().join("src");
+        fs::create_dir_all(src.join("d")).expect("mkdir");
+        for name in ["a", "b", "c", "d", "e"] {
+            fs::write(src.join("d").join(name), name.repeat(3000)).expect("write");
+        }
+        let archive = dir.path().join("a.tar.gz");
+        let opts = ArchiveOptions {
+            fsync: false,
+            ..ArchiveOptions::default()
+        };
+        let ctl = JobControl::new();
+        create(&Source::Dir(src.clone()), &archive, &opts, &ctl).expect("create");
+        let group = prev_units(&archive)
+            .into_iter()
+            .find(|u| u.records.len() == 5)
+            .expect("the five files in one unit");
+        // every entry's end is recorded, the last one's is the unit's
+        let ends: Vec<UnitEnd> = group
+            .records
+            .iter()
+            .map(|(_, x)| x.end.expect("an end"))
+            .collect();
+        assert!(ends.windows(2).all(|w| w[0].len < w[1].len));
+        assert_eq!(ends[4], UnitEnd::whole(&group.unit));
+        fs::write(src.join("d/c"), b"changed").expect("write");
+        let prev = Prev::open(&archive).expect("an index");
+        let source = Source::Dir(src.clone());
+        let planner = Planner::new(
+            walk(&source).expect("walk"),
+            Some(prev.records(&ctl).expect("records")),
+        );
+        let mut offered = Vec::new();
+        for step in planner {
+            match step {
+                Step::Reusable(unit, items) => {
+                    assert!(unit_matches(&items, &unit.records, &unit.unit).expect("headers"));
+                    let names: Vec<String> = items.iter().map(|i| lossy(&i.name)).collect();
+                    offered.push((names.join(" "), unit.prefix, unit.unit));
+                }
+                Step::One(_) => {}
+            }
+        }
+        let prefix = offered
+            .iter()
+            .find(|(_, prefix, _)| *prefix)
+            .expect("a prefix offered");
+        assert_eq!(prefix.0, "./d/a ./d/b");
+        assert_eq!(prefix.2, ends[1].prefix_of(&group.unit));
+        assert_eq!(offered.iter().filter(|o| o.1).count(), 1);
+    }
+
+    #[test]
     fn unit_matches_only_when_this_runs_headers_and_prevs_crc32s_give_the_units_crc32() {
         let dir = tempfile::tempdir().expect("tempdir");
         let src = dir.path().join("src");

@@ -677,7 +677,7 @@ mod tests {
         Locator,
     };
     use super::super::read::{scan, Pass, VerifyReport, Visitor};
-    use super::super::{create, create_reusing, ArchiveOptions, Source};
+    use super::super::{create_reusing, ArchiveOptions, Source};
     use super::*;
     use flate2::{Compress, Compression, FlushCompress};
     use proptest::prelude::*;
@@ -738,18 +738,24 @@ mod tests {
     }
 
     fn make_archive(src: &Path, out: &Path) {
+        make_reusing(src, out, None);
+    }
+
+    /// `src` archived into `out`, reusing `prev`.
+    fn make_reusing(src: &Path, out: &Path, prev: Option<&Path>) -> super::super::Summary {
         let opts = ArchiveOptions {
             threads: 2,
             fsync: false,
             ..ArchiveOptions::default()
         };
-        create(
+        create_reusing(
             &Source::Dir(src.to_path_buf()),
             out,
             &opts,
+            prev,
             &JobControl::new(),
         )
-        .expect("create");
+        .expect("create")
     }
 
     type Snapshot = BTreeMap<PathBuf, (u32, i64, Vec<u8>)>;
@@ -846,19 +852,7 @@ mod tests {
         // a/s3.html is the 24th of the 25 files of the first group of a/s*.html (bytewise order)
         fs::write(src.join("a/s3.html"), pseudo(12_345, 99, false)).expect("write");
         let a2 = t.path().join("a2.tar.gz");
-        let opts = ArchiveOptions {
-            threads: 2,
-            fsync: false,
-            ..ArchiveOptions::default()
-        };
-        let s = create_reusing(
-            &Source::Dir(src.clone()),
-            &a2,
-            &opts,
-            Some(&a1),
-            &JobControl::new(),
-        )
-        .expect("create");
+        let s = make_reusing(&src, &a2, Some(&a1));
         assert_eq!(s.reuse.expect("reuse").prefix_units, 1);
         let serial = verify_as(&a2, Pass::Serial).expect("serial");
         assert_eq!(
