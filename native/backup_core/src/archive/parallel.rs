@@ -3,6 +3,10 @@
 //! inflate on their own, so workers inflate them on all cores while one consumer (the caller's
 //! thread: tar parsing, checks, file writes) reads their output in order.
 //!
+//! Size: about half of the file is tests (hostile indexes, gaps, cancels, parity with the
+//! serial pass); the plan, the workers and the consumer share the segment bookkeeping that the
+//! argument below depends on, so they stay together.
+//!
 //! The index is untrusted, and this path is only ever a faster way to the serial verdict:
 //!
 //! * [`plan`] reads the index without inflating the archive (`reuse::Prev`: the locator in the
