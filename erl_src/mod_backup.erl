@@ -241,9 +241,8 @@ observe_m_config_update(#m_config_update{}, _Context) ->
 %% @doc Save a revision of an inserted or updated resource, and the props of a deleted one.
 -spec observe_rsc_update_done(#rsc_update_done{}, Context) -> ok | {error, term()} when
     Context :: z:context().
-observe_rsc_update_done(#rsc_update_done{ action = insert, id = Id, post_props = Props }, Context) ->
-    m_backup_revision:save_revision(Id, Props, Context);
-observe_rsc_update_done(#rsc_update_done{ action = update, id = Id, post_props = Props }, Context) ->
+observe_rsc_update_done(#rsc_update_done{ action = Action, id = Id, post_props = Props }, Context)
+        when Action =:= insert; Action =:= update ->
     m_backup_revision:save_revision(Id, Props, Context);
 observe_rsc_update_done(#rsc_update_done{ action = delete, id = Id, pre_props = Props }, Context) ->
     m_backup_revision:save_deleted(Id, Props, Context);

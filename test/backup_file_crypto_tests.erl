@@ -94,6 +94,27 @@ with_dir(Fun) ->
     Dir = tmpdir(),
     try Fun(Dir) after rm_rf(Dir) end.
 
+%% A test of up to Seconds that runs Fun(Dir) in a fresh directory.
+in_dir(Seconds, Fun) ->
+    {timeout, Seconds, fun() -> with_dir(Fun) end}.
+
+%% Bytes written as Dir/x.enc and decrypted by the NIF into Dir/x with Password: its result.
+nif_decrypt(Dir, Bytes, Password) ->
+    Enc = filename:join(Dir, "x.enc"),
+    ok = file:write_file(Enc, Bytes),
+    backup_file_crypto:decrypt_file(Enc, filename:join(Dir, "x"), Password).
+
+%% A file of Size random bytes encrypted by the Erlang reference (random password and salt,
+%% Zotonic's iteration count) as Dir/Name.enc: {Password, Data, Enc, Out}, Out the plain file's
+%% name Dir/Name.
+ref_encrypted_file(Dir, Name, Size) ->
+    Password = random_password(),
+    Data = plain(Size),
+    Enc = filename:join(Dir, Name ++ ".enc"),
+    Salt = crypto:strong_rand_bytes(16),
+    ok = file:write_file(Enc, ref_encrypt(Data, Password, Salt, zotonic_like_iterations())),
+    {Password, Data, Enc, filename:join(Dir, Name)}.
+
 plain(Size) ->
     crypto:strong_rand_bytes(Size).
 
@@ -155,114 +176,87 @@ fixed_vector_decrypts_with_the_nif_and_the_reference_test() ->
     end).
 
 rust_encrypted_files_decrypt_with_the_erlang_reference_test_() ->
-    {timeout, 120, fun() ->
-        with_dir(fun(Dir) ->
-            Password = random_password(),
-            lists:foreach(
-                fun(Size) ->
-                    In = filename:join(Dir, "plain-" ++ integer_to_list(Size)),
-                    Enc = In ++ ".enc",
-                    Data = plain(Size),
-                    ok = file:write_file(In, Data),
-                    {ok, #{sha256 := Sha, size := EncSize}} = backup_file_crypto:encrypt_file(In, Enc, Password),
-                    {ok, EncBytes} = file:read_file(Enc),
-                    ?assertEqual(hex(crypto:hash(sha256, EncBytes)), Sha),
-                    ?assertEqual(byte_size(EncBytes), EncSize),
-                    ?assertEqual(22 + 32 + Size, EncSize),
-                    <<"Z1", Iter:32/little-unsigned, _/binary>> = EncBytes,
-                    ?assert(Iter > 600000 andalso Iter =< 665535),
-                    ?assertEqual({ok, Data}, ref_decrypt_file(Enc, Password)),
-                    ?assertEqual({error, wrong_password}, ref_decrypt_file(Enc, <<Password/binary, "x">>)),
-                    ?assertEqual(false, filelib:is_file(Enc ++ ".tmp"))
-                end,
-                [0, 1, 31, 32, 33, 100001, 3000000])
-        end)
-    end}.
+    in_dir(120, fun(Dir) ->
+        Password = random_password(),
+        lists:foreach(
+            fun(Size) ->
+                In = filename:join(Dir, "plain-" ++ integer_to_list(Size)),
+                Enc = In ++ ".enc",
+                Data = plain(Size),
+                ok = file:write_file(In, Data),
+                {ok, #{sha256 := Sha, size := EncSize}} = backup_file_crypto:encrypt_file(In, Enc, Password),
+                {ok, EncBytes} = file:read_file(Enc),
+                ?assertEqual(hex(crypto:hash(sha256, EncBytes)), Sha),
+                ?assertEqual(byte_size(EncBytes), EncSize),
+                ?assertEqual(22 + 32 + Size, EncSize),
+                <<"Z1", Iter:32/little-unsigned, _/binary>> = EncBytes,
+                ?assert(Iter > 600000 andalso Iter =< 665535),
+                ?assertEqual({ok, Data}, ref_decrypt_file(Enc, Password)),
+                ?assertEqual({error, wrong_password}, ref_decrypt_file(Enc, <<Password/binary, "x">>)),
+                ?assertEqual(false, filelib:is_file(Enc ++ ".tmp"))
+            end,
+            [0, 1, 31, 32, 33, 100001, 3000000])
+    end).
 
 erlang_encrypted_file_decrypts_with_the_nif_test_() ->
-    {timeout, 60, fun() ->
-        with_dir(fun(Dir) ->
-            Password = random_password(),
-            Data = plain(1234567),
-            Enc = filename:join(Dir, "site-1.sql.gz.enc"),
-            Out = filename:join(Dir, "site-1.sql.gz"),
-            Salt = crypto:strong_rand_bytes(16),
-            ok = file:write_file(Enc, ref_encrypt(Data, Password, Salt, zotonic_like_iterations())),
-            {ok, #{sha256 := Sha, size := Size}} = backup_file_crypto:decrypt_file(Enc, Out, Password),
-            ?assertEqual({ok, Data}, file:read_file(Out)),
-            ?assertEqual(hex(crypto:hash(sha256, Data)), Sha),
-            ?assertEqual(byte_size(Data), Size)
-        end)
-    end}.
+    in_dir(60, fun(Dir) ->
+        {Password, Data, Enc, Out} = ref_encrypted_file(Dir, "site-1.sql.gz", 1234567),
+        {ok, #{sha256 := Sha, size := Size}} = backup_file_crypto:decrypt_file(Enc, Out, Password),
+        ?assertEqual({ok, Data}, file:read_file(Out)),
+        ?assertEqual(hex(crypto:hash(sha256, Data)), Sha),
+        ?assertEqual(byte_size(Data), Size)
+    end).
 
 erlang_encrypted_file_decrypts_with_zbackup_cli_test_() ->
-    {timeout, 60, fun() ->
-        with_dir(fun(Dir) ->
-            Password = random_password(),
-            Data = plain(777777),
-            Enc = filename:join(Dir, "config-site-1.tar.gz.enc"),
-            Out = filename:join(Dir, "config-site-1.tar.gz"),
-            ok = file:write_file(Enc, ref_encrypt(Data, Password, crypto:strong_rand_bytes(16),
-                                                  zotonic_like_iterations())),
-            {Status, Output} = run_zbackup(["decrypt", Enc], Password),
-            ?assertEqual({0, true}, {Status, binary:match(Output, <<"sha256">>) =/= nomatch}),
-            ?assertEqual(nomatch, binary:match(Output, Password)),
-            ?assertEqual({ok, Data}, file:read_file(Out)),
-            {Status2, Output2} = run_zbackup(["decrypt", Enc, Out ++ "-2"], <<"wrong">>),
-            ?assertEqual(1, Status2),
-            ?assertNotEqual(nomatch, binary:match(Output2, <<"wrong_password">>))
-        end)
-    end}.
+    in_dir(60, fun(Dir) ->
+        {Password, Data, Enc, Out} = ref_encrypted_file(Dir, "config-site-1.tar.gz", 777777),
+        {Status, Output} = run_zbackup(["decrypt", Enc], Password),
+        ?assertEqual({0, true}, {Status, binary:match(Output, <<"sha256">>) =/= nomatch}),
+        ?assertEqual(nomatch, binary:match(Output, Password)),
+        ?assertEqual({ok, Data}, file:read_file(Out)),
+        {Status2, Output2} = run_zbackup(["decrypt", Enc, Out ++ "-2"], <<"wrong">>),
+        ?assertEqual(1, Status2),
+        ?assertNotEqual(nomatch, binary:match(Output2, <<"wrong_password">>))
+    end).
 
 zbackup_encrypted_file_decrypts_with_the_erlang_reference_test_() ->
-    {timeout, 60, fun() ->
-        with_dir(fun(Dir) ->
-            Password = random_password(),
-            Data = plain(54321),
-            In = filename:join(Dir, "a.tar.gz"),
-            Enc = In ++ ".enc",
-            ok = file:write_file(In, Data),
-            ?assertMatch({0, _}, run_zbackup(["encrypt", In, Enc], Password)),
-            ?assertEqual({ok, Data}, ref_decrypt_file(Enc, Password))
-        end)
-    end}.
+    in_dir(60, fun(Dir) ->
+        Password = random_password(),
+        Data = plain(54321),
+        In = filename:join(Dir, "a.tar.gz"),
+        Enc = In ++ ".enc",
+        ok = file:write_file(In, Data),
+        ?assertMatch({0, _}, run_zbackup(["encrypt", In, Enc], Password)),
+        ?assertEqual({ok, Data}, ref_decrypt_file(Enc, Password))
+    end).
 
 wrong_password_is_refused_by_the_nif_without_output_test() ->
     with_dir(fun(Dir) ->
-        Enc = filename:join(Dir, "x.enc"),
+        Enc = ref_encrypt(<<"data">>, <<"right">>, vector_salt(), 1000),
+        ?assertMatch({error, {wrong_password, #{message := _}}}, nif_decrypt(Dir, Enc, <<"wrong">>)),
         Out = filename:join(Dir, "x"),
-        ok = file:write_file(Enc, ref_encrypt(<<"data">>, <<"right">>, vector_salt(), 1000)),
-        ?assertMatch({error, {wrong_password, #{message := _}}},
-                     backup_file_crypto:decrypt_file(Enc, Out, <<"wrong">>)),
         ?assertEqual(false, filelib:is_file(Out)),
         ?assertEqual(false, filelib:is_file(Out ++ ".tmp"))
     end).
 
 flipped_password_check_byte_reads_as_wrong_password_test() ->
     with_dir(fun(Dir) ->
-        Enc = filename:join(Dir, "x.enc"),
         <<Head:30/binary, B, Rest/binary>> = ref_encrypt(<<"data">>, <<"pw">>, vector_salt(), 1000),
-        ok = file:write_file(Enc, <<Head/binary, (B bxor 1), Rest/binary>>),
         ?assertMatch({error, {wrong_password, _}},
-                     backup_file_crypto:decrypt_file(Enc, filename:join(Dir, "x"), <<"pw">>))
+                     nif_decrypt(Dir, <<Head/binary, (B bxor 1), Rest/binary>>, <<"pw">>))
     end).
 
 iteration_count_of_twenty_million_is_refused_by_both_test() ->
     with_dir(fun(Dir) ->
-        Enc = filename:join(Dir, "x.enc"),
         Salt = vector_salt(),
-        ok = file:write_file(Enc, <<"Z1", ?MAX_ITER:32/little-unsigned, Salt/binary, 0:256>>),
         ?assertMatch({error, {bad_encrypted_file, #{message := _}}},
-                     backup_file_crypto:decrypt_file(Enc, filename:join(Dir, "x"), <<"pw">>)),
-        ?assertEqual({error, bad_prefix}, ref_decrypt_file(Enc, <<"pw">>))
+                     nif_decrypt(Dir, <<"Z1", ?MAX_ITER:32/little-unsigned, Salt/binary, 0:256>>, <<"pw">>)),
+        ?assertEqual({error, bad_prefix}, ref_decrypt_file(filename:join(Dir, "x.enc"), <<"pw">>))
     end).
 
 truncated_header_is_a_bad_encrypted_file_test() ->
     with_dir(fun(Dir) ->
-        Enc = filename:join(Dir, "x.enc"),
-        ok = file:write_file(Enc, <<"Z1", 1, 2, 3>>),
-        ?assertMatch({error, {bad_encrypted_file, _}},
-                     backup_file_crypto:decrypt_file(Enc, filename:join(Dir, "x"), <<"pw">>))
+        ?assertMatch({error, {bad_encrypted_file, _}}, nif_decrypt(Dir, <<"Z1", 1, 2, 3>>, <<"pw">>))
     end).
 
 missing_input_is_enoent_with_path_test() ->
@@ -277,8 +271,9 @@ empty_or_undefined_password_is_refused_test() ->
     ?assertMatch({error, {no_password, _}}, backup_file_crypto:encrypt_file("/nonexistent", "/nonexistent.enc", undefined)),
     ?assertMatch({error, {no_password, _}}, backup_file_crypto:decrypt_file("/nonexistent.enc", "/nonexistent", "")).
 
-string_password_equals_its_utf8_binary_test() ->
-    with_dir(fun(Dir) ->
+%% Two key derivations at Zotonic's iteration count: over eunit's 5 s default on a busy machine.
+string_password_equals_its_utf8_binary_test_() ->
+    in_dir(60, fun(Dir) ->
         In = filename:join(Dir, "a"),
         ok = file:write_file(In, <<"hello">>),
         {ok, _} = backup_file_crypto:encrypt_file(In, In ++ ".enc", "p\x{e4}ss"),
@@ -288,80 +283,74 @@ string_password_equals_its_utf8_binary_test() ->
 %% The stock module's functions, as Zotonic's `zotonic decrypt' and sites call them: same
 %% arities, `{ok, OutFile}' and the stock error terms.
 stock_password_encrypt_and_decrypt_round_trip_with_stock_results_test_() ->
-    {timeout, 60, fun() ->
-        with_dir(fun(Dir) ->
-            In = iolist_to_binary(filename:join(Dir, "site-1.sql.gz")),
-            Enc = <<In/binary, ".enc">>,
-            Data = plain(300001),
-            ok = file:write_file(In, Data),
-            Password = random_password(),
-            ?assertEqual({ok, Enc}, backup_file_crypto:password_encrypt(In, Password)),
-            ?assertEqual({ok, Data}, ref_decrypt_file(Enc, Password)),
-            ok = file:delete(In),
-            ?assertEqual({error, wrong_password}, backup_file_crypto:password_decrypt(Enc, <<"nope">>)),
-            ?assertEqual({error, enoent}, file:read_file_info(In)),
-            ?assertEqual({ok, In}, backup_file_crypto:password_decrypt(Enc, Password)),
-            ?assertEqual({ok, Data}, file:read_file(In)),
-            Out = filename:join(Dir, "other"),
-            ?assertEqual({ok, Out}, backup_file_crypto:password_decrypt(Enc, Out, binary_to_list(Password))),
-            ?assertEqual({ok, Data}, file:read_file(Out)),
-            Enc2 = filename:join(Dir, "explicit.enc"),
-            ?assertEqual({ok, Enc2}, backup_file_crypto:password_encrypt(In, Enc2, Password)),
-            ?assertEqual({ok, Data}, ref_decrypt_file(Enc2, Password))
-        end)
-    end}.
+    in_dir(60, fun(Dir) ->
+        In = iolist_to_binary(filename:join(Dir, "site-1.sql.gz")),
+        Enc = <<In/binary, ".enc">>,
+        Data = plain(300001),
+        ok = file:write_file(In, Data),
+        Password = random_password(),
+        ?assertEqual({ok, Enc}, backup_file_crypto:password_encrypt(In, Password)),
+        ?assertEqual({ok, Data}, ref_decrypt_file(Enc, Password)),
+        ok = file:delete(In),
+        ?assertEqual({error, wrong_password}, backup_file_crypto:password_decrypt(Enc, <<"nope">>)),
+        ?assertEqual({error, enoent}, file:read_file_info(In)),
+        ?assertEqual({ok, In}, backup_file_crypto:password_decrypt(Enc, Password)),
+        ?assertEqual({ok, Data}, file:read_file(In)),
+        Out = filename:join(Dir, "other"),
+        ?assertEqual({ok, Out}, backup_file_crypto:password_decrypt(Enc, Out, binary_to_list(Password))),
+        ?assertEqual({ok, Data}, file:read_file(Out)),
+        Enc2 = filename:join(Dir, "explicit.enc"),
+        ?assertEqual({ok, Enc2}, backup_file_crypto:password_encrypt(In, Enc2, Password)),
+        ?assertEqual({ok, Data}, ref_decrypt_file(Enc2, Password))
+    end).
 
 stock_errors_are_the_stock_terms_test_() ->
-    {timeout, 60, fun() ->
-        with_dir(fun(Dir) ->
-            In = filename:join(Dir, "a.sql.gz"),
-            ok = file:write_file(In, <<"x">>),
-            ?assertEqual({error, no_password}, backup_file_crypto:password_encrypt(In, In ++ ".enc", undefined)),
-            ?assertEqual({error, no_password}, backup_file_crypto:password_encrypt(In, In ++ ".enc", <<>>)),
-            ?assertEqual({error, no_password}, backup_file_crypto:password_decrypt(In ++ ".enc", In, "")),
-            ?assertEqual({error, no_outfile}, backup_file_crypto:password_decrypt(In, <<"pw">>)),
-            ?assertEqual({error, {infile, enoent}},
-                         backup_file_crypto:password_decrypt(filename:join(Dir, "missing.enc"), <<"pw">>)),
-            NotZ1 = filename:join(Dir, "b.enc"),
-            ok = file:write_file(NotZ1, binary:copy(<<"x">>, 100)),
-            ?assertEqual({error, bad_prefix}, backup_file_crypto:password_decrypt(NotZ1, <<"pw">>)),
-            {ok, _} = backup_file_crypto:password_encrypt(In, In ++ ".enc", <<"pw">>),
-            ?assertMatch({error, {outfile, _}},
-                         backup_file_crypto:password_decrypt(In ++ ".enc", filename:join([Dir, "no", "dir"]), <<"pw">>))
-        end)
-    end}.
+    in_dir(60, fun(Dir) ->
+        In = filename:join(Dir, "a.sql.gz"),
+        ok = file:write_file(In, <<"x">>),
+        ?assertEqual({error, no_password}, backup_file_crypto:password_encrypt(In, In ++ ".enc", undefined)),
+        ?assertEqual({error, no_password}, backup_file_crypto:password_encrypt(In, In ++ ".enc", <<>>)),
+        ?assertEqual({error, no_password}, backup_file_crypto:password_decrypt(In ++ ".enc", In, "")),
+        ?assertEqual({error, no_outfile}, backup_file_crypto:password_decrypt(In, <<"pw">>)),
+        ?assertEqual({error, {infile, enoent}},
+                     backup_file_crypto:password_decrypt(filename:join(Dir, "missing.enc"), <<"pw">>)),
+        NotZ1 = filename:join(Dir, "b.enc"),
+        ok = file:write_file(NotZ1, binary:copy(<<"x">>, 100)),
+        ?assertEqual({error, bad_prefix}, backup_file_crypto:password_decrypt(NotZ1, <<"pw">>)),
+        {ok, _} = backup_file_crypto:password_encrypt(In, In ++ ".enc", <<"pw">>),
+        ?assertMatch({error, {outfile, _}},
+                     backup_file_crypto:password_decrypt(In ++ ".enc", filename:join([Dir, "no", "dir"]), <<"pw">>))
+    end).
 
 %% `bin/zotonic decrypt PASSWORD FILE [OUT]' runs Zotonic's launcher command in a VM of its
 %% own, outside the node, with the apps' ebin dirs on the code path: the host's
 %% zotonic_cmd_decrypt does what Zotonic's does (backup_file_crypto:password_decrypt/2,3 with a
 %% binary password) in a fresh `erl'.
 zotonic_decrypt_command_in_a_fresh_vm_writes_the_plain_file_test_() ->
-    {timeout, 120, fun() ->
-        with_dir(fun(Dir) ->
-            In = filename:join(Dir, "site-2.tar.gz"),
-            Data = plain(200000),
-            ok = file:write_file(In, Data),
-            Password = random_password(),
-            {ok, _} = backup_file_crypto:encrypt_file(In, In ++ ".enc", Password),
-            ok = file:delete(In),
-            Paths = lists:usort([ filename:dirname(code:which(M)) || M <- [backup_file_crypto, zotonic_cmd_decrypt, z_convert] ]),
-            Run = fun(Args) ->
-                Eval = io_lib:format("zotonic_cmd_decrypt:run(~p), halt().", [Args]),
-                os:cmd(lists:flatten(["erl -noshell -noinput",
-                                      [ [" -pa ", P] || P <- Paths ],
-                                      " -eval '", Eval, "' 2>&1"]))
-            end,
-            Wrong = Run(["wrong-password", In ++ ".enc"]),
-            ?assertNotEqual(nomatch, string:find(Wrong, "Wrong password")),
-            ?assertEqual({error, enoent}, file:read_file_info(In)),
-            Ok = Run([binary_to_list(Password), In ++ ".enc"]),
-            ?assertEqual(nomatch, string:find(Ok, "ERROR")),
-            ?assertEqual({ok, Data}, file:read_file(In)),
-            Out = filename:join(Dir, "chosen-name"),
-            _ = Run([binary_to_list(Password), In ++ ".enc", Out]),
-            ?assertEqual({ok, Data}, file:read_file(Out))
-        end)
-    end}.
+    in_dir(120, fun(Dir) ->
+        In = filename:join(Dir, "site-2.tar.gz"),
+        Data = plain(200000),
+        ok = file:write_file(In, Data),
+        Password = random_password(),
+        {ok, _} = backup_file_crypto:encrypt_file(In, In ++ ".enc", Password),
+        ok = file:delete(In),
+        Paths = lists:usort([ filename:dirname(code:which(M)) || M <- [backup_file_crypto, zotonic_cmd_decrypt, z_convert] ]),
+        Run = fun(Args) ->
+            Eval = io_lib:format("zotonic_cmd_decrypt:run(~p), halt().", [Args]),
+            os:cmd(lists:flatten(["erl -noshell -noinput",
+                                  [ [" -pa ", P] || P <- Paths ],
+                                  " -eval '", Eval, "' 2>&1"]))
+        end,
+        Wrong = Run(["wrong-password", In ++ ".enc"]),
+        ?assertNotEqual(nomatch, string:find(Wrong, "Wrong password")),
+        ?assertEqual({error, enoent}, file:read_file_info(In)),
+        Ok = Run([binary_to_list(Password), In ++ ".enc"]),
+        ?assertEqual(nomatch, string:find(Ok, "ERROR")),
+        ?assertEqual({ok, Data}, file:read_file(In)),
+        Out = filename:join(Dir, "chosen-name"),
+        _ = Run([binary_to_list(Password), In ++ ".enc", Out]),
+        ?assertEqual({ok, Data}, file:read_file(Out))
+    end).
 
 is_encrypted_follows_the_enc_extension_test() ->
     ?assert(backup_file_crypto:is_encrypted(<<"site-1.sql.gz.enc">>)),

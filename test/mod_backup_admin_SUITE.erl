@@ -53,8 +53,7 @@ all() ->
     ].
 
 init_per_suite(Config) ->
-    {ok, Context} = zotonic_host:start_site(?SITE, #{}),
-    [ {context, Context} | Config ].
+    zb_test_util:start_site(?SITE, Config).
 
 end_per_suite(_Config) ->
     zotonic_host:stop_site(?SITE),
@@ -64,11 +63,10 @@ init_per_testcase(_Case, Config) ->
     Config.
 
 end_per_testcase(_Case, Config) ->
-    zb_test_util:release_queue(),
     application:unset_env(zotonic, pg_dump),
     application:unset_env(zotonic_mod_backup, is_config_locked),
     application:unset_env(zotonic_mod_backup, daily_dump),
-    zb_test_util:wait_idle(?config(context, Config)),
+    _ = zb_test_util:end_case(Config),
     ok.
 
 %% ---------------------------------------------------------------------------------------------

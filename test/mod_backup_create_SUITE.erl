@@ -84,8 +84,7 @@ init_per_testcase(_Case, Config) ->
     [ {dir, Dir} | Config ].
 
 end_per_testcase(_Case, Config) ->
-    ok = zb_test_util:wait_idle(?config(context, Config)),
-    ok.
+    ok = zb_test_util:end_case(Config).
 
 %% ---------------------------------------------------------------------------------------------
 
@@ -246,9 +245,7 @@ killed_mid_backup_leaves_no_tmp(Config) ->
     % A set of today's name, which the killed backup would have replaced.
     ok = mod_backup:start_backup(false, Context),
     ok = zb_test_util:wait_idle(Context),
-    Index0 = backup_json_index:read(Dir),
-    [Entry] = maps:values(Index0),
-    Hashes0 = set_hashes(Dir, Entry),
+    Earlier = only_set(Dir),
     ok = mod_backup:start_backup(true, Context),
     ok = wait_for_status(<<"archive_backup_started">>, 600),
     ?assert(mod_backup:backup_in_progress(Context)),
@@ -256,13 +253,7 @@ killed_mid_backup_leaves_no_tmp(Config) ->
     New = zb_test_util:kill_and_restart(?SITE),
     ?assert(is_pid(New)),
     timer:sleep(500),
-    Left = zb_test_util:dir_files(Dir),
-    ct:pal("files in the backup dir after the restart: ~p", [Left]),
-    ?assertEqual([], [ F || F <- Left, zb_test_util:is_tmp(F) ]),
-    ?assertEqual(Index0, backup_json_index:read(Dir)),
-    ?assertEqual(Hashes0, set_hashes(Dir, Entry)),
-    ?assertNot(mod_backup:backup_in_progress(Context)),
-    ok = restore_check(Dir).
+    ok = earlier_set_intact(Dir, Earlier, Context).
 
 %% A backup that fails -- pg_dump failing, or its files not put in place -- leaves the earlier
 %% set of the same name listed, its files unchanged, and restorable (`zbackup restore-check').
@@ -331,9 +322,7 @@ vm_killed_mid_backup(Config) ->
     % A set of today's name, which the killed backup would have replaced.
     ok = peer:call(Peer, mod_backup, start_backup, [false, PeerCtx]),
     ok = zb_test_util:wait_until(fun() -> not peer:call(Peer, mod_backup, backup_in_progress, [PeerCtx]) end),
-    Index0 = backup_json_index:read(Dir),
-    [Entry] = maps:values(Index0),
-    Hashes0 = set_hashes(Dir, Entry),
+    Earlier = only_set(Dir),
     OsPid = peer:call(Peer, os, getpid, []),
     ok = peer:call(Peer, mod_backup, start_backup, [true, PeerCtx]),
     ok = zb_test_util:wait_until(fun() -> lists:any(fun zb_test_util:is_tmp/1, zb_test_util:dir_files(Dir)) end, 400, 25),
@@ -344,13 +333,7 @@ vm_killed_mid_backup(Config) ->
     ?assert(lists:any(fun zb_test_util:is_tmp/1, AtKill)),
     {ok, Ctx} = zotonic_host:start_site(Site, #{ dir => Root }),
     try
-        Left = zb_test_util:dir_files(Dir),
-        ct:pal("backup dir after the next start: ~p", [Left]),
-        ?assertEqual([], [ F || F <- Left, zb_test_util:is_tmp(F) ]),
-        ?assertEqual(Index0, backup_json_index:read(Dir)),
-        ?assertEqual(Hashes0, set_hashes(Dir, Entry)),
-        ?assertNot(mod_backup:backup_in_progress(Ctx)),
-        ok = restore_check(Dir)
+        ok = earlier_set_intact(Dir, Earlier, Ctx)
     after
         zotonic_host:stop_site(Site),
         zb_test_cmd:psql("postgres", ["-c", "DROP DATABASE IF EXISTS \"" ++ DbName ++ "\" WITH (FORCE)"])
@@ -424,6 +407,23 @@ is_prev(F) ->
 %% The sha256 of each file of an index entry, as found on disk now.
 set_hashes(Dir, Entry) ->
     [ {F, zb_test_util:sha256_file(filename:join(Dir, F))} || F <- backup_json_index:set_files(Entry) ].
+
+%% The one set in Dir: backup.json, the set's entry and its files' sha256.
+only_set(Dir) ->
+    Index = backup_json_index:read(Dir),
+    [Entry] = maps:values(Index),
+    {Index, Entry, set_hashes(Dir, Entry)}.
+
+%% After a backup was interrupted: no .tmp file in Dir, backup.json and the files of the set
+%% Earlier (only_set/1) as they were, no backup running, and the set restorable.
+earlier_set_intact(Dir, {Index, Entry, Hashes}, Context) ->
+    Left = zb_test_util:dir_files(Dir),
+    ct:pal("files in the backup dir after the restart: ~p", [Left]),
+    ?assertEqual([], [ F || F <- Left, zb_test_util:is_tmp(F) ]),
+    ?assertEqual(Index, backup_json_index:read(Dir)),
+    ?assertEqual(Hashes, set_hashes(Dir, Entry)),
+    ?assertNot(mod_backup:backup_in_progress(Context)),
+    restore_check(Dir).
 
 %% The sets in Dir pass `zbackup restore-check': hashes, gzip and dump integrity, archives.
 restore_check(Dir) ->

@@ -114,8 +114,7 @@ end_per_testcase(Case, Config) when Case =:= standby_follows_production; Case =:
     _ = file:del_dir_r(?config(root, Config)),
     ok;
 end_per_testcase(_Case, Config) ->
-    ok = zb_test_util:wait_idle(?config(context, Config)),
-    ok.
+    ok = zb_test_util:end_case(Config).
 
 %% ---------------------------------------------------------------------------------------------
 %% Round trips

@@ -86,8 +86,7 @@ all() ->
     ].
 
 init_per_suite(Config) ->
-    {ok, Context} = zotonic_host:start_site(?SITE, #{}),
-    [ {context, Context} | Config ].
+    zb_test_util:start_site(?SITE, Config).
 
 end_per_suite(_Config) ->
     zotonic_host:stop_site(?SITE),
@@ -99,9 +98,7 @@ init_per_testcase(_Case, Config) ->
     [ {dir, Dir} | Config ].
 
 end_per_testcase(_Case, Config) ->
-    zb_test_util:release_queue(),
-    ok = zb_test_util:wait_idle(?config(context, Config)),
-    ok.
+    ok = zb_test_util:end_case(Config).
 
 %% ---------------------------------------------------------------------------------------------
 

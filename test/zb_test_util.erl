@@ -8,6 +8,8 @@
     wait_until/1,
     wait_until/3,
     wait_idle/1,
+    start_site/2,
+    end_case/1,
     set_clock/1,
     kill_and_restart/1,
     hold_queue/0,
@@ -43,6 +45,20 @@ wait_until(Fun, Tries, SleepMs) ->
 wait_idle(Context) ->
     wait_until(fun() -> not (mod_backup:backup_in_progress(Context) orelse mod_backup:is_uploading(Context)) end,
                6000, 50).
+
+%% @doc The start of a suite on one site: Site started with its modules (mod_backup), its
+%% context under `context' in the returned Config.
+-spec start_site(atom(), proplists:proplist()) -> proplists:proplist().
+start_site(Site, Config) ->
+    {ok, Context} = zotonic_host:start_site(Site, #{}),
+    [ {context, Context} | Config ].
+
+%% @doc The end of a test case on the site under `context' in Config: the node's backup queue
+%% released (when a case held it) and the site idle again.
+-spec end_case(proplists:proplist()) -> ok | {error, timeout}.
+end_case(Config) ->
+    release_queue(),
+    wait_idle(proplists:get_value(context, Config)).
 
 %% @doc Put mod_backup's clock on a fixed time (a fun returning the UTC datetime), or back on
 %% the system clock with undefined (the app env key `clock').

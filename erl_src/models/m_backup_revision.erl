@@ -88,7 +88,7 @@
 m_get([ <<"list">>, Id | Rest ], _Msg, Context) ->
     RscId = m_rsc:rid(Id, Context),
     Revisions = case may_see_revisions(RscId, Context) of
-        true -> backup_revision_read:list_revisions_assoc(RscId, Context);
+        true -> backup_revision_read:list_revisions(RscId, assoc, Context);
         false -> []
     end,
     {ok, {Revisions, Rest}};
@@ -130,7 +130,7 @@ may_see_revisions(RscId, Context) ->
     Props :: m_rsc:props(),
     Context :: z:context().
 save_revision(Id, Props, Context) ->
-    backup_revision_save:save_revision(Id, Props, Context).
+    backup_revision_save:save(Id, Props, revision, Context).
 
 %% @doc Save the props of a deleted resource. Replaces earlier deleted-revisions of it.
 -spec save_deleted(Id, Props, Context) -> ok | {error, term()} when
@@ -138,7 +138,7 @@ save_revision(Id, Props, Context) ->
     Props :: m_rsc:props() | undefined,
     Context :: z:context().
 save_deleted(Id, Props, Context) ->
-    backup_revision_save:save_deleted(Id, Props, Context).
+    backup_revision_save:save(Id, Props, deleted, Context).
 
 %% @doc Give every deleted resource (in rsc_gone) that has revisions but no deleted-revision
 %% one: its newest revision, dated at its deletion. Queued by install/1 as in stock mod_backup.
@@ -164,20 +164,20 @@ get_revision(RevId, Context) ->
     Id :: m_rsc:resource() | undefined,
     Context :: z:context().
 list_revisions(Id, Context) ->
-    backup_revision_read:list_revisions(Id, Context).
+    backup_revision_read:list_revisions(Id, tuple, Context).
 
 %% @doc The revisions of a resource, newest first, as property lists.
 -spec list_revisions_assoc(Id, Context) -> [ proplists:proplist() ] when
     Id :: m_rsc:resource() | undefined,
     Context :: z:context().
 list_revisions_assoc(Id, Context) ->
-    backup_revision_read:list_revisions_assoc(Id, Context).
+    backup_revision_read:list_revisions(Id, assoc, Context).
 
 %% @doc The title in the newest revision of a (deleted) resource.
 -spec revision_title(Id, Context) -> Title when
     Id :: m_rsc:resource_id() | undefined,
     Context :: z:context(),
-    Title :: binary() | #trans{} | undefined | term().
+    Title :: backup_revision_read:title().
 revision_title(Id, Context) ->
     backup_revision_read:revision_title(Id, Context).
 
@@ -211,7 +211,7 @@ revert_resource(RscId, RevId, Options, Context) ->
     ObjectId :: m_rsc:resource_id(),
     Context :: z:context().
 edge_insert(SubjectId, Predicate, ObjectId, Context) ->
-    backup_revision_log:edge_insert(SubjectId, Predicate, ObjectId, Context).
+    backup_revision_log:edge(SubjectId, Predicate, ObjectId, true, Context).
 
 %% @doc Log a deleted edge.
 -spec edge_delete(SubjectId, Predicate, ObjectId, Context) -> ok when
@@ -220,7 +220,7 @@ edge_insert(SubjectId, Predicate, ObjectId, Context) ->
     ObjectId :: m_rsc:resource_id(),
     Context :: z:context().
 edge_delete(SubjectId, Predicate, ObjectId, Context) ->
-    backup_revision_log:edge_delete(SubjectId, Predicate, ObjectId, Context).
+    backup_revision_log:edge(SubjectId, Predicate, ObjectId, false, Context).
 
 %% @doc Log a new medium record; earlier records of the resource are marked deleted.
 -spec medium_insert(RscId, Props, Context) -> ok when
@@ -228,7 +228,7 @@ edge_delete(SubjectId, Predicate, ObjectId, Context) ->
     Props :: map(),
     Context :: z:context().
 medium_insert(RscId, Props, Context) ->
-    backup_revision_log:medium_insert(RscId, Props, Context).
+    backup_revision_log:medium(insert, RscId, Props, Context).
 
 %% @doc Log an updated medium record (inserted when not yet logged).
 -spec medium_update(RscId, Props, Context) -> ok when
@@ -236,7 +236,7 @@ medium_insert(RscId, Props, Context) ->
     Props :: map(),
     Context :: z:context().
 medium_update(RscId, Props, Context) ->
-    backup_revision_log:medium_update(RscId, Props, Context).
+    backup_revision_log:medium(update, RscId, Props, Context).
 
 %% @doc Log a deleted medium record (inserted when not yet logged).
 -spec medium_delete(RscId, Props, Context) -> ok when
@@ -244,7 +244,7 @@ medium_update(RscId, Props, Context) ->
     Props :: map(),
     Context :: z:context().
 medium_delete(RscId, Props, Context) ->
-    backup_revision_log:medium_delete(RscId, Props, Context).
+    backup_revision_log:medium(delete, RscId, Props, Context).
 
 %% @doc Before a resource is deleted: make sure its medium record is in the medium log.
 -spec medium_delete_check(Id, Context) -> ok when

@@ -121,20 +121,14 @@ is_encrypting(Context) ->
     Context :: z:context(),
     Months :: pos_integer().
 retention_months(Context) ->
-    case int_config(revision_retention_months, Context) of
-        undefined -> ?DEFAULT_RETENTION_MONTHS;
-        N -> max(N, 1)
-    end.
+    positive_config(revision_retention_months, ?DEFAULT_RETENTION_MONTHS, Context).
 
 %% @doc Days to keep revisions of resources with personal data, at least 1.
 -spec user_retention_days(Context) -> Days when
     Context :: z:context(),
     Days :: pos_integer().
 user_retention_days(Context) ->
-    case int_config(user_revision_retention_days, Context) of
-        undefined -> ?DEFAULT_USER_RETENTION_DAYS;
-        N -> max(N, 1)
-    end.
+    positive_config(user_revision_retention_days, ?DEFAULT_USER_RETENTION_DAYS, Context).
 
 %% @doc Days to keep revisions of deleted users, 1..30; out of range falls back to 30.
 -spec deleted_user_retention_days(Context) -> Days when
@@ -166,6 +160,13 @@ int_config(Key, Context) ->
         z_convert:to_integer(m_config:get_value(mod_backup, Key, Context))
     catch
         _:_ -> undefined
+    end.
+
+%% The integer setting Key, at least 1; Default when it is not set (or not an integer).
+positive_config(Key, Default, Context) ->
+    case int_config(Key, Context) of
+        undefined -> Default;
+        N -> max(N, 1)
     end.
 
 bool_default_true(undefined) -> true;

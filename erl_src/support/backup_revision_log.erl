@@ -20,35 +20,21 @@
 -module(backup_revision_log).
 
 -export([
-    edge_insert/4,
-    edge_delete/4,
-    medium_insert/3,
-    medium_update/3,
-    medium_delete/3,
+    edge/5,
+    medium/4,
     medium_delete_check/2
 ]).
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 
-%% @doc Log an inserted edge.
--spec edge_insert(SubjectId, Predicate, ObjectId, Context) -> ok when
+%% @doc Log an inserted (IsInsert true) or deleted edge.
+-spec edge(SubjectId, Predicate, ObjectId, IsInsert, Context) -> ok when
     SubjectId :: m_rsc:resource_id(),
     Predicate :: atom() | binary(),
     ObjectId :: m_rsc:resource_id(),
+    IsInsert :: boolean(),
     Context :: z:context().
-edge_insert(SubjectId, Predicate, ObjectId, Context) ->
-    log_edge(SubjectId, Predicate, ObjectId, true, Context).
-
-%% @doc Log a deleted edge.
--spec edge_delete(SubjectId, Predicate, ObjectId, Context) -> ok when
-    SubjectId :: m_rsc:resource_id(),
-    Predicate :: atom() | binary(),
-    ObjectId :: m_rsc:resource_id(),
-    Context :: z:context().
-edge_delete(SubjectId, Predicate, ObjectId, Context) ->
-    log_edge(SubjectId, Predicate, ObjectId, false, Context).
-
-log_edge(SubjectId, Predicate, ObjectId, IsInsert, Context) ->
+edge(SubjectId, Predicate, ObjectId, IsInsert, Context) ->
     _ = z_db:q("
         insert into backup_edge_log (subject_id, predicate, object_id, is_insert)
         values ($1, $2, $3, $4)",
@@ -56,13 +42,17 @@ log_edge(SubjectId, Predicate, ObjectId, IsInsert, Context) ->
         Context),
     ok.
 
-%% @doc Log a new medium record; earlier records of the resource are marked deleted. A medium
-%% record is known by its resource and creation date; updates only add to it.
--spec medium_insert(RscId, Props, Context) -> ok when
+%% @doc Log a medium record of a resource. A medium record is known by its resource and
+%% creation date; updates only add to it. `insert': a new record, earlier records of the
+%% resource are marked deleted; `update': the record's props (inserted when not yet logged);
+%% `delete': the record marked deleted (inserted when not yet logged). Props without a
+%% creation date are not logged.
+-spec medium(Action, RscId, Props, Context) -> ok when
+    Action :: insert | update | delete,
     RscId :: m_rsc:resource_id(),
     Props :: map(),
     Context :: z:context().
-medium_insert(RscId, #{ <<"created">> := Created } = Props, Context) ->
+medium(insert, RscId, #{ <<"created">> := Created } = Props, Context) ->
     _ = z_db:q("
         update backup_medium_log
         set medium_deleted = now()
@@ -76,15 +66,7 @@ medium_insert(RscId, #{ <<"created">> := Created } = Props, Context) ->
         on conflict (rsc_id, medium_created) do nothing",
         [ RscId, ?DB_PROPS(Props), Created ], Context),
     ok;
-medium_insert(_RscId, _Props, _Context) ->
-    ok.
-
-%% @doc Log an updated medium record (inserted when not yet logged).
--spec medium_update(RscId, Props, Context) -> ok when
-    RscId :: m_rsc:resource_id(),
-    Props :: map(),
-    Context :: z:context().
-medium_update(RscId, #{ <<"created">> := Created } = Props, Context) ->
+medium(update, RscId, #{ <<"created">> := Created } = Props, Context) ->
     _ = z_db:q("
         insert into backup_medium_log (rsc_id, props, medium_created)
         values ($1, $2, $3)
@@ -92,15 +74,7 @@ medium_update(RscId, #{ <<"created">> := Created } = Props, Context) ->
         set props = excluded.props",
         [ RscId, ?DB_PROPS(Props), Created ], Context),
     ok;
-medium_update(_RscId, _Props, _Context) ->
-    ok.
-
-%% @doc Log a deleted medium record (inserted when not yet logged).
--spec medium_delete(RscId, Props, Context) -> ok when
-    RscId :: m_rsc:resource_id(),
-    Props :: map(),
-    Context :: z:context().
-medium_delete(RscId, #{ <<"created">> := Created } = Props, Context) ->
+medium(delete, RscId, #{ <<"created">> := Created } = Props, Context) ->
     _ = z_db:q("
         insert into backup_medium_log (rsc_id, props, medium_created, medium_deleted)
         values ($1, $2, $3, now())
@@ -108,7 +82,7 @@ medium_delete(RscId, #{ <<"created">> := Created } = Props, Context) ->
         set medium_deleted = excluded.medium_deleted",
         [ RscId, ?DB_PROPS(Props), Created ], Context),
     ok;
-medium_delete(_RscId, _Props, _Context) ->
+medium(_Action, _RscId, _Props, _Context) ->
     ok.
 
 %% @doc Before a resource is deleted: make sure its medium record is in the medium log (media
@@ -126,7 +100,7 @@ medium_delete_check(Id, Context) ->
                   and medium_created = $2",
                 [ Id, Created ], Context)
             of
-                0 -> medium_delete(Id, Medium, Context);
+                0 -> medium(delete, Id, Medium, Context);
                 _ -> ok
             end;
         _ ->

@@ -22,8 +22,7 @@
 
 -export([
     get_revision/2,
-    list_revisions/2,
-    list_revisions_assoc/2,
+    list_revisions/3,
     revision_title/2,
     list_deleted/2,
     newest_row/2,
@@ -34,7 +33,11 @@
 
 -include_lib("zotonic_core/include/zotonic.hrl").
 
-%% The revisions of a resource, newest first (list_revisions/2 and list_revisions_assoc/2).
+%% The title of a resource as its props hold it (usually binary() or #trans{}).
+-type title() :: binary() | #trans{} | undefined | term().
+-export_type([title/0]).
+
+%% The revisions of a resource, newest first (list_revisions/3).
 -define(LIST_REVISIONS_SQL, "
     select id, type, created, version, user_id, user_name
     from backup_revision
@@ -147,34 +150,26 @@ last_full_id(Rsc, UpTo) ->
     ["coalesce((select max(k.id) from backup_revision k where k.rsc_id = ", Rsc, UpTo,
      " and k.data_type <> all($2)), 0)"].
 
-%% @doc The revisions of a resource, newest first, as tuples
-%% {id, type, created, version, user_id, user_name}.
--spec list_revisions(Id, Context) -> [ tuple() ] when
+%% @doc The revisions of a resource, newest first, as tuples {id, type, created, version,
+%% user_id, user_name} or as property lists with those keys (`assoc').
+-spec list_revisions(Id, Shape, Context) -> [ tuple() ] | [ proplists:proplist() ] when
     Id :: m_rsc:resource() | undefined,
+    Shape :: tuple | assoc,
     Context :: z:context().
-list_revisions(undefined, _Context) ->
+list_revisions(undefined, _Shape, _Context) ->
     [];
-list_revisions(Id, Context) when is_integer(Id) ->
+list_revisions(Id, tuple, Context) when is_integer(Id) ->
     z_db:q(?LIST_REVISIONS_SQL, [ Id ], Context);
-list_revisions(Id, Context) ->
-    list_revisions(m_rsc:rid(Id, Context), Context).
-
-%% @doc The revisions of a resource, newest first, as property lists.
--spec list_revisions_assoc(Id, Context) -> [ proplists:proplist() ] when
-    Id :: m_rsc:resource() | undefined,
-    Context :: z:context().
-list_revisions_assoc(undefined, _Context) ->
-    [];
-list_revisions_assoc(Id, Context) when is_integer(Id) ->
+list_revisions(Id, assoc, Context) when is_integer(Id) ->
     z_db:assoc(?LIST_REVISIONS_SQL, [ Id ], Context);
-list_revisions_assoc(Id, Context) ->
-    list_revisions_assoc(m_rsc:rid(Id, Context), Context).
+list_revisions(Id, Shape, Context) ->
+    list_revisions(m_rsc:rid(Id, Context), Shape, Context).
 
 %% @doc The title in the newest revision of a (deleted) resource.
 -spec revision_title(Id, Context) -> Title when
     Id :: m_rsc:resource_id() | undefined,
     Context :: z:context(),
-    Title :: binary() | #trans{} | undefined | term().
+    Title :: title().
 revision_title(undefined, _Context) ->
     undefined;
 revision_title(Id, Context) ->

@@ -30,8 +30,7 @@
 -module(backup_revision_save).
 
 -export([
-    save_revision/3,
-    save_deleted/3,
+    save/4,
     insert_deleted_revisions/1,
     lock_resource/2,
     needs_keyframe/2
@@ -56,25 +55,19 @@
 %% First key of the advisory lock taken on the rows of one resource (the second is its id).
 -define(LOCK_CLASS, 16#7a62).
 
-%% @doc Save the props of a deleted resource. Replaces earlier deleted-revisions of it.
--spec save_deleted(Id, Props, Context) -> ok | {error, term()} when
+%% @doc Save a revision of a resource (unless its version is the one saved last), or with
+%% `deleted' the props of a deleted resource, replacing earlier deleted-revisions of it.
+-spec save(Id, Props, Kind, Context) -> ok | {error, term()} when
     Id :: m_rsc:resource_id(),
     Props :: m_rsc:props() | undefined,
+    Kind :: revision | deleted,
     Context :: z:context().
-save_deleted(_Id, undefined, _Context) ->
+save(_Id, undefined, deleted, _Context) ->
     ok;
-save_deleted(Id, Props, Context) when is_integer(Id), is_map(Props) ->
-    save(Id, Props, true, Context).
+save(Id, Props, Kind, Context) when is_integer(Id), is_map(Props) ->
+    save_props(Id, Props, Kind =:= deleted, Context).
 
-%% @doc Save a revision of a resource, unless its version is the one saved last.
--spec save_revision(Id, Props, Context) -> ok | {error, term()} when
-    Id :: m_rsc:resource_id(),
-    Props :: m_rsc:props(),
-    Context :: z:context().
-save_revision(Id, Props, Context) when is_integer(Id), is_map(Props) ->
-    save(Id, Props, false, Context).
-
-save(Id, Props, IsDeleted, Context) ->
+save_props(Id, Props, IsDeleted, Context) ->
     Version = maps:get(<<"version">>, Props, undefined),
     UserId = z_acl:user(Context),
     UserName = user_name(UserId, Context),

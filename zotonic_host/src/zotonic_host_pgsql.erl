@@ -195,8 +195,8 @@ scram(Password, State) ->
     ClientFirstBare = <<"n=,r=", Nonce/binary>>,
     ClientFirst = <<"n,,", ClientFirstBare/binary>>,
     ok = send(State, msg($p, <<"SCRAM-SHA-256", 0, (byte_size(ClientFirst)):32, ClientFirst/binary>>)),
-    case recv_msg(State) of
-        {$R, <<11:32, ServerFirst/binary>>} ->
+    case scram_recv(11, State) of
+        {ok, ServerFirst} ->
             Attrs = scram_attrs(ServerFirst),
             ServerNonce = maps:get($r, Attrs),
             Salt = base64:decode(maps:get($s, Attrs)),
@@ -218,29 +218,34 @@ scram(Password, State) ->
                 _ ->
                     {error, scram_nonce_mismatch}
             end;
-        {$E, Err} ->
-            {error, parse_error(Err)};
-        Other ->
-            {error, {scram, Other}}
+        {error, _} = Error ->
+            Error
     end.
 
 scram_final(Expected, State) ->
-    case recv_msg(State) of
-        {$R, <<12:32, ServerFinal/binary>>} ->
+    case scram_recv(12, State) of
+        {ok, ServerFinal} ->
             case maps:get($v, scram_attrs(ServerFinal), undefined) of
                 Expected ->
-                    case recv_msg(State) of
-                        {$R, <<0:32>>} -> after_auth(State);
-                        {$E, Err} -> {error, parse_error(Err)};
-                        Other -> {error, {scram, Other}}
+                    case scram_recv(0, State) of
+                        {ok, <<>>} -> after_auth(State);
+                        {ok, Extra} -> {error, {scram, {$R, <<0:32, Extra/binary>>}}};
+                        {error, _} = Error -> Error
                     end;
                 _ ->
                     {error, scram_server_signature}
             end;
-        {$E, Err} ->
-            {error, parse_error(Err)};
-        Other ->
-            {error, {scram, Other}}
+        {error, _} = Error ->
+            Error
+    end.
+
+%% The server's next authentication message of the SASL step Code (11 continue, 12 final,
+%% 0 ok), its body; any other message fails the exchange.
+scram_recv(Code, State) ->
+    case recv_msg(State) of
+        {$R, <<Code:32, Body/binary>>} -> {ok, Body};
+        {$E, Err} -> {error, parse_error(Err)};
+        Other -> {error, {scram, Other}}
     end.
 
 scram_attrs(Bin) ->

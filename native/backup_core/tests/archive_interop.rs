@@ -83,6 +83,25 @@ fn make_tree(root: &Path, portable_only: bool) {
 }
 
 /// Every entry below `root` (and root itself): relative path, kind, mode, mtime, content/target.
+/// A temporary directory with the test tree (`make_tree`) in its `src`.
+fn tree_dir(portable_only: bool) -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::tempdir().expect("tempdir");
+    let src = t.path().join("src");
+    make_tree(&src, portable_only);
+    (t, src)
+}
+
+/// `src/a.txt` holding `content`, archived (gzip, one thread) as `a.tar.gz` in `dir`, whose
+/// path is returned.
+fn one_file_archive(dir: &Path, content: &[u8]) -> PathBuf {
+    let src = dir.join("src");
+    fs::create_dir(&src).expect("mkdir");
+    fs::write(src.join("a.txt"), content).expect("write");
+    let out = dir.join("a.tar.gz");
+    build(&src, &out, opts(Format::Gzip, 1, 0));
+    out
+}
+
 fn snapshot(root: &Path) -> Vec<(PathBuf, String, u32, i64, Vec<u8>)> {
     let mut out = Vec::new();
     for e in walkdir::WalkDir::new(root).sort_by_file_name() {
@@ -157,9 +176,7 @@ fn build(src: &Path, out: &Path, o: ArchiveOptions) -> archive::Summary {
 
 #[test]
 fn gnu_tar_extracts_our_gz_to_an_identical_tree_and_gzip_t_accepts_it() {
-    let t = tempfile::tempdir().expect("tempdir");
-    let src = t.path().join("src");
-    make_tree(&src, false);
+    let (t, src) = tree_dir(false);
     let out = t.path().join("a.tar.gz");
     let ctl = JobControl::new();
     let s = archive::create(
@@ -228,9 +245,7 @@ fn archive_tmp(out: &Path) -> PathBuf {
 
 #[test]
 fn zstd_archive_passes_zstd_t_and_gnu_tar_extracts_it_identically() {
-    let t = tempfile::tempdir().expect("tempdir");
-    let src = t.path().join("src");
-    make_tree(&src, false);
+    let (t, src) = tree_dir(false);
     let out = t.path().join("a.tar.zst");
     build(&src, &out, opts(Format::Zstd, 2, 0));
     run(Command::new("zstd").arg("-q").arg("-t").arg(&out));
@@ -250,9 +265,7 @@ fn zstd_archive_passes_zstd_t_and_gnu_tar_extracts_it_identically() {
 
 #[test]
 fn python_tarfile_extracts_our_gz_identically() {
-    let t = tempfile::tempdir().expect("tempdir");
-    let src = t.path().join("src");
-    make_tree(&src, false);
+    let (t, src) = tree_dir(false);
     let out = t.path().join("a.tar.gz");
     build(&src, &out, opts(Format::Gzip, 2, 32 * 1024));
     let dest = t.path().join("py");
@@ -286,9 +299,7 @@ fn python_tarfile_extracts_our_gz_identically() {
 
 #[test]
 fn erl_tar_extracts_our_gz_with_exactly_the_original_files() {
-    let t = tempfile::tempdir().expect("tempdir");
-    let src = t.path().join("src");
-    make_tree(&src, true);
+    let (t, src) = tree_dir(true);
     let out = t.path().join("a.tar.gz");
     build(&src, &out, opts(Format::Gzip, 2, 16 * 1024));
     let dest = t.path().join("erl");
@@ -311,9 +322,7 @@ fn erl_tar_extracts_our_gz_with_exactly_the_original_files() {
 
 #[test]
 fn we_verify_list_and_extract_archives_gnu_tar_made() {
-    let t = tempfile::tempdir().expect("tempdir");
-    let src = t.path().join("src");
-    make_tree(&src, false);
+    let (t, src) = tree_dir(false);
     let out = t.path().join("gnu.tar.gz");
     run(Command::new("tar")
         .arg("-czf")
@@ -336,9 +345,7 @@ fn we_verify_list_and_extract_archives_gnu_tar_made() {
 
 #[test]
 fn our_extract_of_our_archive_reproduces_the_tree_in_both_formats() {
-    let t = tempfile::tempdir().expect("tempdir");
-    let src = t.path().join("src");
-    make_tree(&src, false);
+    let (t, src) = tree_dir(false);
     for (i, f) in [Format::Gzip, Format::Zstd].into_iter().enumerate() {
         let out = t.path().join(format!("a{i}.tar"));
         let s = build(&src, &out, opts(f, 1, 8 * 1024));
@@ -418,9 +425,7 @@ fn corrupt_variants(good: &[u8], format: Format) -> Vec<(&'static str, Vec<u8>)>
 
 #[test]
 fn corrupt_and_truncated_archives_are_rejected_as_bad_archive_and_extract_leaves_nothing() {
-    let t = tempfile::tempdir().expect("tempdir");
-    let src = t.path().join("src");
-    make_tree(&src, false);
+    let (t, src) = tree_dir(false);
     for f in [Format::Gzip, Format::Zstd] {
         let out = t.path().join("good");
         build(&src, &out, opts(f, 2, 16 * 1024));
@@ -452,11 +457,7 @@ fn a_changed_file_crc_is_caught_by_the_manifest_even_when_the_gzip_crc_is_fixed_
     // Rewrite an archive with python: same tar, one file byte changed, valid gzip; our trailer
     // still says the old crc32 -> verify fails with a crc32 message.
     let t = tempfile::tempdir().expect("tempdir");
-    let src = t.path().join("src");
-    fs::create_dir(&src).expect("mkdir");
-    fs::write(src.join("a.txt"), b"hello world").expect("write");
-    let out = t.path().join("a.tar.gz");
-    build(&src, &out, opts(Format::Gzip, 1, 0));
+    let out = one_file_archive(t.path(), b"hello world");
     run(Command::new("python3")
         .arg("-c")
         .arg(
@@ -521,11 +522,7 @@ fn traversal_archives_are_refused_as_unsafe_path_and_nothing_is_written() {
 #[test]
 fn extract_refuses_a_non_empty_target_unless_overwrite_which_replaces_it_whole() {
     let t = tempfile::tempdir().expect("tempdir");
-    let src = t.path().join("src");
-    fs::create_dir(&src).expect("mkdir");
-    fs::write(src.join("a.txt"), b"new").expect("write");
-    let out = t.path().join("a.tar.gz");
-    build(&src, &out, opts(Format::Gzip, 1, 0));
+    let out = one_file_archive(t.path(), b"new");
     let dest = t.path().join("dest");
     fs::create_dir(&dest).expect("mkdir");
     fs::write(dest.join("a.txt"), b"old").expect("write");

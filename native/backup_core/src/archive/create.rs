@@ -1089,16 +1089,14 @@ fn write_archive(
             }
         };
         for item in fresh {
-            archive_grouped(
-                &tmp_path,
-                &item,
-                &mut sink,
-                &mut buf,
+            let mut entries = EntryWriter {
+                out_path: &tmp_path,
+                sink: &mut sink,
+                buf: &mut buf,
                 ctl,
-                &mut skipped,
-                &mut waiting,
-                &mut bytes_in,
-            )?;
+                skipped: &mut skipped,
+            };
+            entries.grouped(&item, &mut waiting, &mut bytes_in)?;
             waiting.settle(&mut sink, &mut manifest).map_err(io_err)?;
         }
     }
@@ -1175,223 +1173,212 @@ fn write_archive(
     Ok((summary, Vec::new()))
 }
 
-/// Writes one entry into its unit: directories, symlinks and files of `SOLO` bytes or more
-/// alone, smaller files grouped up to `GROUP` bytes.
-#[allow(clippy::too_many_arguments)]
-fn archive_grouped(
-    tmp_path: &Path,
-    item: &Item,
-    sink: &mut Sink,
-    buf: &mut [u8],
-    ctl: &JobControl,
-    skipped: &mut Vec<(String, String)>,
-    waiting: &mut Waiting,
-    bytes_in: &mut u64,
-) -> Result<()> {
-    let io_err = |e: io::Error| Error::io(tmp_path, e);
-    let alone = !item.meta.is_file() || item.meta.len() >= SOLO;
-    if alone {
-        sink.cut().map_err(io_err)?;
+/// Where the entries of one archive are written: its output (named in errors), the job's
+/// control, a read buffer, and the entries skipped so far (each with why).
+struct EntryWriter<'a> {
+    out_path: &'a Path,
+    sink: &'a mut Sink,
+    buf: &'a mut [u8],
+    ctl: &'a JobControl,
+    skipped: &'a mut Vec<(String, String)>,
+}
+
+impl EntryWriter<'_> {
+    /// Records `item` as skipped; the entry is not in the archive.
+    fn skip(&mut self, item: &Item, why: String) -> Result<Option<(ManifestEntry, EntryExt)>> {
+        self.skipped.push((lossy(&item.name), why));
+        Ok(None)
     }
-    let id = sink.unit_id();
-    if let Some((entry, ext)) = archive_item(tmp_path, item, sink, buf, ctl, skipped)? {
-        *bytes_in += entry.size;
-        // where the entry ends in its unit: the unit's end when it is cut right here, else a
-        // sync point there (a block restart in the deflate stream: ~30-60 bytes)
-        let at = sink.unit_len();
-        if !alone {
-            sink.sync().map_err(io_err)?;
+
+    /// Writes one entry into its unit: directories, symlinks and files of `SOLO` bytes or more
+    /// alone, smaller files grouped up to `GROUP` bytes.
+    fn grouped(&mut self, item: &Item, waiting: &mut Waiting, bytes_in: &mut u64) -> Result<()> {
+        let out_path = self.out_path;
+        let out_err = move |e: io::Error| Error::io(out_path, e);
+        let alone = !item.meta.is_file() || item.meta.len() >= SOLO;
+        if alone {
+            self.sink.cut().map_err(out_err)?;
         }
-        let end = match id {
-            Some(_) => EndAt::At(at),
-            None => EndAt::Known(None),
-        };
-        waiting.queue.push_back((entry, ext, id, end));
-    }
-    if alone || sink.unit_len() >= GROUP {
-        sink.cut().map_err(io_err)?;
-    }
-    ctl.add_files(1);
-    Ok(())
-}
-
-/// Writes one entry; `Ok(None)` when it was skipped (and recorded in `skipped`). Only errors of
-/// the output (or cancel) are returned as errors.
-fn archive_item(
-    out_path: &Path,
-    item: &Item,
-    sink: &mut Sink,
-    buf: &mut [u8],
-    ctl: &JobControl,
-    skipped: &mut Vec<(String, String)>,
-) -> Result<Option<(ManifestEntry, EntryExt)>> {
-    let out_err = |e: io::Error| Error::io(out_path, e);
-    let ft = item.meta.file_type();
-    let mut header = HeaderInfo {
-        name: &item.name,
-        kind: EntryKind::Dir,
-        size: 0,
-        mode: item.meta.mode(),
-        mtime: item.meta.mtime(),
-        uid: item.meta.uid() as u64,
-        gid: item.meta.gid() as u64,
-        link: &[],
-    };
-    let link_target;
-    if ft.is_dir() {
-        write_header(sink, &header).map_err(out_err)?;
-    } else if ft.is_symlink() {
-        link_target = match fs::read_link(&item.path) {
-            Ok(t) => t,
-            Err(e) => {
-                skipped.push((lossy(&item.name), format!("vanished: {e}")));
-                return Ok(None);
+        let id = self.sink.unit_id();
+        if let Some((entry, ext)) = self.item(item)? {
+            *bytes_in += entry.size;
+            // where the entry ends in its unit: the unit's end when it is cut right here, else
+            // a sync point there (a block restart in the deflate stream: ~30-60 bytes)
+            let at = self.sink.unit_len();
+            if !alone {
+                self.sink.sync().map_err(out_err)?;
             }
-        };
-        header.kind = EntryKind::Symlink;
-        header.link = link_target.as_os_str().as_bytes();
-        write_header(sink, &header).map_err(out_err)?;
-    } else if ft.is_file() {
-        return archive_file(out_path, item, header, sink, buf, ctl, skipped);
-    } else {
-        let what = if ft.is_fifo() {
-            "fifo"
-        } else if ft.is_socket() {
-            "socket"
-        } else if ft.is_block_device() || ft.is_char_device() {
-            "device"
-        } else {
-            "special file"
-        };
-        skipped.push((lossy(&item.name), format!("{what} not archived")));
-        return Ok(None);
-    }
-    Ok(Some((
-        ManifestEntry {
-            path: item.name.clone(),
-            kind: header.kind,
-            size: 0,
-            mtime: header.mtime,
-            mode: header.mode & 0o7777,
-            crc32: 0,
-            link: (header.kind == EntryKind::Symlink).then(|| header.link.to_vec()),
-        },
-        ext_of(&item.meta),
-    )))
-}
-
-fn archive_file(
-    out_path: &Path,
-    item: &Item,
-    mut header: HeaderInfo<'_>,
-    sink: &mut Sink,
-    buf: &mut [u8],
-    ctl: &JobControl,
-    skipped: &mut Vec<(String, String)>,
-) -> Result<Option<(ManifestEntry, EntryExt)>> {
-    let out_err = |e: io::Error| Error::io(out_path, e);
-    // O_NONBLOCK: a file swapped for a FIFO after the walk must not block the open.
-    let mut f = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(&item.path)
-    {
-        Ok(f) => f,
-        Err(e) => {
-            let why = if e.kind() == io::ErrorKind::NotFound {
-                "vanished"
-            } else {
-                "unreadable"
+            let end = match id {
+                Some(_) => EndAt::At(at),
+                None => EndAt::Known(None),
             };
-            skipped.push((lossy(&item.name), format!("{why}: {e}")));
-            return Ok(None);
+            waiting.queue.push_back((entry, ext, id, end));
         }
-    };
-    // fstat the open file: the size in the header is the one we will read.
-    let meta = match f.metadata() {
-        Ok(m) if m.is_file() => m,
-        Ok(_) => {
-            skipped.push((lossy(&item.name), "replaced while archiving".into()));
-            return Ok(None);
+        if alone || self.sink.unit_len() >= GROUP {
+            self.sink.cut().map_err(out_err)?;
         }
-        Err(e) => {
-            skipped.push((lossy(&item.name), format!("unreadable: {e}")));
-            return Ok(None);
+        self.ctl.add_files(1);
+        Ok(())
+    }
+
+    /// Writes one entry; `Ok(None)` when it was skipped (and recorded in `skipped`). Only errors
+    /// of the output (or cancel) are returned as errors.
+    fn item(&mut self, item: &Item) -> Result<Option<(ManifestEntry, EntryExt)>> {
+        let out_path = self.out_path;
+        let out_err = move |e: io::Error| Error::io(out_path, e);
+        let ft = item.meta.file_type();
+        let mut header = HeaderInfo {
+            name: &item.name,
+            kind: EntryKind::Dir,
+            size: 0,
+            mode: item.meta.mode(),
+            mtime: item.meta.mtime(),
+            uid: item.meta.uid() as u64,
+            gid: item.meta.gid() as u64,
+            link: &[],
+        };
+        let link_target;
+        if ft.is_dir() {
+            write_header(self.sink, &header).map_err(out_err)?;
+        } else if ft.is_symlink() {
+            link_target = match fs::read_link(&item.path) {
+                Ok(t) => t,
+                Err(e) => return self.skip(item, format!("vanished: {e}")),
+            };
+            header.kind = EntryKind::Symlink;
+            header.link = link_target.as_os_str().as_bytes();
+            write_header(self.sink, &header).map_err(out_err)?;
+        } else if ft.is_file() {
+            return self.file(item, header);
+        } else {
+            let what = if ft.is_fifo() {
+                "fifo"
+            } else if ft.is_socket() {
+                "socket"
+            } else if ft.is_block_device() || ft.is_char_device() {
+                "device"
+            } else {
+                "special file"
+            };
+            return self.skip(item, format!("{what} not archived"));
         }
-    };
-    header.kind = EntryKind::File;
-    header.size = meta.len();
-    header.mode = meta.mode();
-    header.mtime = meta.mtime();
-    write_header(sink, &header).map_err(out_err)?;
-    let size = meta.len();
-    let mut crc = crc32fast::Hasher::new();
-    let mut done = 0u64;
-    let mut problem = None;
-    while done < size {
-        ctl.check()?;
-        // read straight into the compressor's chunk buffer: no copy on this thread
-        let spare = sink.spare().map_err(out_err)?;
-        let want = (size - done).min(spare.len() as u64) as usize;
-        let n = match f.read(&mut spare[..want]) {
-            Ok(0) => {
-                problem = Some(format!("shrank while reading: {done} of {size} bytes"));
-                break;
-            }
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+        Ok(Some((
+            ManifestEntry {
+                path: item.name.clone(),
+                kind: header.kind,
+                size: 0,
+                mtime: header.mtime,
+                mode: header.mode & 0o7777,
+                crc32: 0,
+                link: (header.kind == EntryKind::Symlink).then(|| header.link.to_vec()),
+            },
+            ext_of(&item.meta),
+        )))
+    }
+
+    fn file(
+        &mut self,
+        item: &Item,
+        mut header: HeaderInfo<'_>,
+    ) -> Result<Option<(ManifestEntry, EntryExt)>> {
+        let out_path = self.out_path;
+        let out_err = move |e: io::Error| Error::io(out_path, e);
+        // O_NONBLOCK: a file swapped for a FIFO after the walk must not block the open.
+        let mut f = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(&item.path)
+        {
+            Ok(f) => f,
             Err(e) => {
-                problem = Some(format!("read error after {done} bytes: {e}"));
-                break;
+                let why = if e.kind() == io::ErrorKind::NotFound {
+                    "vanished"
+                } else {
+                    "unreadable"
+                };
+                return self.skip(item, format!("{why}: {e}"));
             }
         };
-        crc.update(&spare[..n]);
-        sink.commit(n).map_err(out_err)?;
-        done += n as u64;
-        ctl.add_bytes(n as u64);
-    }
-    if done < size {
-        // The header promised `size` bytes: fill with zeros so the archive stays well formed.
-        buf.fill(0);
+        // fstat the open file: the size in the header is the one we will read.
+        let meta = match f.metadata() {
+            Ok(m) if m.is_file() => m,
+            Ok(_) => return self.skip(item, "replaced while archiving".into()),
+            Err(e) => return self.skip(item, format!("unreadable: {e}")),
+        };
+        header.kind = EntryKind::File;
+        header.size = meta.len();
+        header.mode = meta.mode();
+        header.mtime = meta.mtime();
+        write_header(self.sink, &header).map_err(out_err)?;
+        let size = meta.len();
+        let mut crc = crc32fast::Hasher::new();
+        let mut done = 0u64;
+        let mut problem = None;
         while done < size {
-            let n = (size - done).min(buf.len() as u64) as usize;
-            crc.update(&buf[..n]);
-            sink.write_all(&buf[..n]).map_err(out_err)?;
+            self.ctl.check()?;
+            // read straight into the compressor's chunk buffer: no copy on this thread
+            let spare = self.sink.spare().map_err(out_err)?;
+            let want = (size - done).min(spare.len() as u64) as usize;
+            let n = match f.read(&mut spare[..want]) {
+                Ok(0) => {
+                    problem = Some(format!("shrank while reading: {done} of {size} bytes"));
+                    break;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    problem = Some(format!("read error after {done} bytes: {e}"));
+                    break;
+                }
+            };
+            crc.update(&spare[..n]);
+            self.sink.commit(n).map_err(out_err)?;
             done += n as u64;
+            self.ctl.add_bytes(n as u64);
         }
-    } else {
-        // Anything past `size` is not archived; say so if the file grew.
-        match f.read(&mut buf[..1]) {
-            Ok(n) if n > 0 => {
-                problem = Some(format!("grew while reading; first {size} bytes archived"))
+        if done < size {
+            // The header promised `size` bytes: fill with zeros so the archive stays well formed.
+            self.buf.fill(0);
+            while done < size {
+                let n = (size - done).min(self.buf.len() as u64) as usize;
+                crc.update(&self.buf[..n]);
+                self.sink.write_all(&self.buf[..n]).map_err(out_err)?;
+                done += n as u64;
             }
-            _ => {}
+        } else {
+            // Anything past `size` is not archived; say so if the file grew.
+            match f.read(&mut self.buf[..1]) {
+                Ok(n) if n > 0 => {
+                    problem = Some(format!("grew while reading; first {size} bytes archived"))
+                }
+                _ => {}
+            }
         }
+        let problem_seen = problem.is_some();
+        if let Some(p) = problem {
+            self.skipped.push((lossy(&item.name), p));
+        }
+        pad(self.sink, size).map_err(out_err)?;
+        // A file that changed while it was read is recorded with an identity no later set
+        // matches, so its bytes are never reused.
+        let mut ext = ext_of(&meta);
+        if problem_seen {
+            ext.ino = 0;
+            ext.ctime = i64::MIN;
+        }
+        Ok(Some((
+            ManifestEntry {
+                path: item.name.clone(),
+                kind: EntryKind::File,
+                size,
+                mtime: header.mtime,
+                mode: header.mode & 0o7777,
+                crc32: crc.finalize(),
+                link: None,
+            },
+            ext,
+        )))
     }
-    let problem_seen = problem.is_some();
-    if let Some(p) = problem {
-        skipped.push((lossy(&item.name), p));
-    }
-    pad(sink, size).map_err(out_err)?;
-    // A file that changed while it was read is recorded with an identity no later set
-    // matches, so its bytes are never reused.
-    let mut ext = ext_of(&meta);
-    if problem_seen {
-        ext.ino = 0;
-        ext.ctime = i64::MIN;
-    }
-    Ok(Some((
-        ManifestEntry {
-            path: item.name.clone(),
-            kind: EntryKind::File,
-            size,
-            mtime: header.mtime,
-            mode: header.mode & 0o7777,
-            crc32: crc.finalize(),
-            link: None,
-        },
-        ext,
-    )))
 }
 
 #[cfg(test)]

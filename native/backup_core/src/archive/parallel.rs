@@ -3,6 +3,10 @@
 //! inflate on their own, so workers inflate them on all cores while one consumer (the caller's
 //! thread: tar parsing, checks, file writes) reads their output in order.
 //!
+//! Size: about half of the file is tests (hostile indexes, gaps, cancels, parity with the
+//! serial pass); the plan, the workers and the consumer share the segment bookkeeping that the
+//! argument below depends on, so they stay together.
+//!
 //! The index is untrusted, and this path is only ever a faster way to the serial verdict:
 //!
 //! * [`plan`] reads the index without inflating the archive (`reuse::Prev`: the locator in the
@@ -809,10 +813,7 @@ mod tests {
     #[test]
     fn parallel_and_serial_verify_report_the_same_for_any_worker_count() {
         let t = tempfile::tempdir().expect("tmp");
-        let src = t.path().join("src");
-        sample_tree(&src);
-        let a = t.path().join("a.tar.gz");
-        make_archive(&src, &a);
+        let a = sample_archive(t.path());
         let serial = verify_as(&a, Pass::Serial).expect("serial");
         assert!(serial.manifest_checked);
         for threads in 1..=4 {
@@ -831,15 +832,12 @@ mod tests {
     #[test]
     fn parallel_and_serial_extract_make_the_same_tree_as_the_source() {
         let t = tempfile::tempdir().expect("tmp");
-        let src = t.path().join("src");
-        sample_tree(&src);
-        let a = t.path().join("a.tar.gz");
-        make_archive(&src, &a);
+        let a = sample_archive(t.path());
         let par =
             extract_as(&a, &t.path().join("p"), Pass::Fastest { hash: false }).expect("parallel");
         let ser = extract_as(&a, &t.path().join("s"), Pass::Serial).expect("serial");
         assert_eq!(par, ser);
-        assert_eq!(par, snapshot(&src));
+        assert_eq!(par, snapshot(&t.path().join("src")));
     }
 
     #[test]
@@ -974,6 +972,7 @@ mod tests {
         out
     }
 
+    /// `sample_tree` in `t/src`, archived as `t/a.tar.gz` (returned).
     fn sample_archive(t: &Path) -> PathBuf {
         let src = t.join("src");
         sample_tree(&src);
