@@ -42,8 +42,12 @@ ls -t priv/native/backup_nif_*.so | tail -n +4 | while read -r old; do rm -f "$o
 hrl=erl_src/support/backup_nif_build.hrl
 new="%% Written by native/build_nif.sh: the NIF build that backup_nif loads (not in git).
 -define(BACKUP_NIF_BUILD, <<\"$BACKUP_NIF_BUILD\">>)."
-# Rewritten only when it changes, so an unchanged build recompiles nothing.
+# Rewritten only when it changes, so an unchanged build recompiles nothing. The module that
+# includes it is touched too: rebar3's header tracking missed the change when a swap had
+# replaced the sources under an existing _build (the real node's reload check then loaded the
+# old build), and a source newer than its beam is always recompiled.
 if [ ! -f "$hrl" ] || [ "$(cat "$hrl")" != "$new" ]; then
     printf '%s\n' "$new" > "$hrl.tmp"
     mv "$hrl.tmp" "$hrl"
+    touch erl_src/support/backup_nif.erl
 fi
