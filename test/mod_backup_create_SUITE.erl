@@ -39,7 +39,8 @@
     vm_killed_mid_backup/1,
     second_set_reuses_the_first_and_extracts_identical/1,
     second_set_recompresses_what_a_corrupt_first_holds/1,
-    second_set_after_an_encrypted_first_compresses_all/1
+    second_set_after_an_encrypted_first_compresses_all/1,
+    second_set_keeps_the_files_before_a_changed_one_as_a_prefix_unit/1
 ]).
 %% logger handler callback: forwards the media step's report to the test process
 -export([log/2]).
@@ -62,7 +63,8 @@ all() ->
         vm_killed_mid_backup,
         second_set_reuses_the_first_and_extracts_identical,
         second_set_recompresses_what_a_corrupt_first_holds,
-        second_set_after_an_encrypted_first_compresses_all
+        second_set_after_an_encrypted_first_compresses_all,
+        second_set_keeps_the_files_before_a_changed_one_as_a_prefix_unit
     ].
 
 init_per_suite(Config) ->
@@ -542,6 +544,29 @@ second_set_recompresses_what_a_corrupt_first_holds(Config) ->
     ?assertEqual(1, maps:get(rejected_units, Reuse)),
     ?assert(maps:get(reused_entries, Reuse) > 0),
     ok = assert_archive_is_the_tree(SecondFile, Config).
+
+%% Five small files of one directory share a unit; one in the middle changed after the first
+%% set: the second set copies the files before it (up to the sync point after them) as a unit
+%% of their own, reports it through the NIF's `prefix_units', and is still the tree.
+second_set_keeps_the_files_before_a_changed_one_as_a_prefix_unit(Config) ->
+    Context = ?config(context, Config),
+    Group = filename:join(?config(archive, Config), "prefix-group"),
+    ok = filelib:ensure_path(Group),
+    Text = fun(Name) -> binary:copy(<<"page ", Name/binary, " of the prefix group\n">>, 400) end,
+    [ ok = file:write_file(filename:join(Group, N), Text(N)) || N <- [<<"a">>, <<"b">>, <<"c">>, <<"d">>, <<"e">>] ],
+    try
+        {_, _} = full_set_on({2024, 1, 3}, Context),
+        ok = file:write_file(filename:join(Group, "d"), Text(<<"d, edited">>)),
+        {Second, SecondFile} = full_set_on({2024, 1, 4}, Context),
+        Reuse = maps:get(reuse, Second),
+        ct:pal("after one changed file of a group: ~p", [Reuse]),
+        ?assertEqual(true, maps:get(used, Reuse)),
+        ?assertEqual(0, maps:get(rejected_units, Reuse)),
+        ?assert(maps:get(prefix_units, Reuse) >= 1),
+        ok = assert_archive_is_the_tree(SecondFile, Config)
+    after
+        _ = zb_test_cmd:cmd(["rm", "-rf", Group])
+    end.
 
 %% An encrypted first set keeps no plaintext archive: the second set (unencrypted) has no
 %% previous archive to copy from and compresses everything; the first is left as it was.
