@@ -40,7 +40,7 @@
     second_set_reuses_the_first_and_extracts_identical/1,
     second_set_recompresses_what_a_corrupt_first_holds/1,
     second_set_after_an_encrypted_first_compresses_all/1,
-    second_set_keeps_the_files_before_a_changed_one_as_a_prefix_unit/1
+    second_set_copies_the_files_around_a_changed_one_as_a_prefix_unit_and_a_tail/1
 ]).
 %% logger handler callback: forwards the media step's report to the test process
 -export([log/2]).
@@ -64,7 +64,7 @@ all() ->
         second_set_reuses_the_first_and_extracts_identical,
         second_set_recompresses_what_a_corrupt_first_holds,
         second_set_after_an_encrypted_first_compresses_all,
-        second_set_keeps_the_files_before_a_changed_one_as_a_prefix_unit
+        second_set_copies_the_files_around_a_changed_one_as_a_prefix_unit_and_a_tail
     ].
 
 init_per_suite(Config) ->
@@ -545,24 +545,28 @@ second_set_recompresses_what_a_corrupt_first_holds(Config) ->
     ?assert(maps:get(reused_entries, Reuse) > 0),
     ok = assert_archive_is_the_tree(SecondFile, Config).
 
-%% Five small files of one directory share a unit; one in the middle changed after the first
-%% set: the second set copies the files before it (up to the sync point after them) as a unit
-%% of their own, reports it through the NIF's `prefix_units', and is still the tree.
-second_set_keeps_the_files_before_a_changed_one_as_a_prefix_unit(Config) ->
+%% Eight small files of one directory (12 KB each) share a unit; the third changed after the
+%% first set: the second set copies the two before it (up to the sync point after them) as a
+%% unit of their own, compresses it and the next three (32 KiB, deflate's window) anew, copies
+%% the last two after them as a tail of that unit, reports both through the NIF's
+%% `prefix_units' and `tail_pieces', and is still the tree.
+second_set_copies_the_files_around_a_changed_one_as_a_prefix_unit_and_a_tail(Config) ->
     Context = ?config(context, Config),
     Group = filename:join(?config(archive, Config), "prefix-group"),
     ok = filelib:ensure_path(Group),
     Text = fun(Name) -> binary:copy(<<"page ", Name/binary, " of the prefix group\n">>, 400) end,
-    [ ok = file:write_file(filename:join(Group, N), Text(N)) || N <- [<<"a">>, <<"b">>, <<"c">>, <<"d">>, <<"e">>] ],
+    Names = [<<"a">>, <<"b">>, <<"c">>, <<"d">>, <<"e">>, <<"f">>, <<"g">>, <<"h">>],
+    [ ok = file:write_file(filename:join(Group, N), Text(N)) || N <- Names ],
     try
         {_, _} = full_set_on({2024, 1, 3}, Context),
-        ok = file:write_file(filename:join(Group, "d"), Text(<<"d, edited">>)),
+        ok = file:write_file(filename:join(Group, "c"), Text(<<"c, edited">>)),
         {Second, SecondFile} = full_set_on({2024, 1, 4}, Context),
         Reuse = maps:get(reuse, Second),
         ct:pal("after one changed file of a group: ~p", [Reuse]),
         ?assertEqual(true, maps:get(used, Reuse)),
         ?assertEqual(0, maps:get(rejected_units, Reuse)),
         ?assert(maps:get(prefix_units, Reuse) >= 1),
+        ?assert(maps:get(tail_pieces, Reuse) >= 1),
         ok = assert_archive_is_the_tree(SecondFile, Config)
     after
         _ = zb_test_cmd:cmd(["rm", "-rf", Group])

@@ -79,6 +79,7 @@
     reused_bytes := non_neg_integer(),
     reused_units := non_neg_integer(),
     prefix_units := non_neg_integer(),
+    tail_pieces := non_neg_integer(),
     rejected_units := non_neg_integer(),
     rejected := [{binary(), binary()}],
     method := clone | copy_file_range | clone_and_copy_file_range | none,

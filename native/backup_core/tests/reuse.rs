@@ -388,7 +388,32 @@ fn one_change_in_a_group(d: &Dirs) -> (PathBuf, PathBuf, archive::ReuseSummary) 
     let r2 = make(&d.src, &a2, Some(&a1)).reuse.expect("reuse summary");
     assert_eq!(r2.rejected_units, 0, "{r2:?}");
     assert_eq!(r2.prefix_units, 1, "{r2:?}");
+    // and the rest of the group, after 32 KiB of it compressed anew, as a tail
+    assert_eq!(r2.tail_pieces, 1, "{r2:?}");
     (a1, a2, r2)
+}
+
+#[test]
+fn a_changed_file_in_the_middle_of_a_group_keeps_the_rest_of_the_group_as_a_tail() {
+    let d = dirs(200);
+    let (_, a2, r2) = one_change_in_a_group(&d);
+    assert!(r2.tail_compressed > 10_000, "{r2:?}");
+    assert_is_tree(&a2, &d.src, &d.out);
+    // the unit holding the tail records where each of its entries ends: an unchanged tree
+    // copies it whole, and a change inside the copied tail keeps the files before it (across
+    // the bytes compressed anew and the copied ones) as a prefix, and the rest as a tail again
+    let a3 = d.out.join("a3.tar.gz");
+    let r3 = make(&d.src, &a3, Some(&a2)).reuse.expect("reuse");
+    assert_eq!((r3.prefix_units, r3.tail_pieces), (0, 0), "{r3:?}");
+    assert_eq!(fs::read(&a2).expect("a2"), fs::read(&a3).expect("a3"));
+    fs::write(d.src.join("small/f0075.txt"), texty(2_222, 79)).expect("write");
+    let a4 = d.out.join("a4.tar.gz");
+    let r4 = make(&d.src, &a4, Some(&a3)).reuse.expect("reuse");
+    // the prefix (f0040 to f0074) ends at an end moved with the tail: its length and crc32s
+    // were computed, not written by the compressor; a wrong one would fail the crc32 check
+    assert_eq!(r4.rejected_units, 0, "{r4:?}");
+    assert_eq!((r4.prefix_units, r4.tail_pieces), (1, 1), "{r4:?}");
+    assert_is_tree(&a4, &d.src, &d.out);
 }
 
 #[test]

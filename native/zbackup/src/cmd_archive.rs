@@ -154,6 +154,7 @@ pub fn reuse_json(r: &archive::ReuseSummary) -> serde_json::Value {
         "reused_entries": r.reused_entries, "reused_bytes": r.reused_bytes,
         "reused_units": r.reused_units, "reused_compressed": r.reused_compressed,
         "prefix_units": r.prefix_units, "prefix_compressed": r.prefix_compressed,
+        "tail_pieces": r.tail_pieces, "tail_compressed": r.tail_compressed,
         "rejected_units": r.rejected_units, "rejected": path_reasons(&r.rejected),
         "method": r.method().as_str(), "cloned_bytes": r.cloned_bytes, "copied_bytes": r.copied_bytes,
         "padding_bytes": r.padding_bytes, "sha256_resumed_bytes": r.sha256_resumed_bytes,

@@ -631,7 +631,7 @@ fn incremental(work: &Path, size_mib: u64, threads: usize, runs: usize) -> Resul
     for (name, s) in [("set 2", &s2), ("set 3", &s3)] {
         if let Some(r) = &s.reuse {
             println!(
-                "{name}: {} of {} entries reused ({:.1} MiB of data, {:.1} MiB compressed, {} units, of which {} prefixes of {:.1} MiB), {} units rejected; cloned {:.1} MiB, copy_file_range {:.1} MiB; sha256 resumed after {:.1} MiB (hashed {:.1} MiB)",
+                "{name}: {} of {} entries reused ({:.1} MiB of data, {:.1} MiB compressed, {} units, of which {} prefixes of {:.1} MiB; {} tails of {:.1} MiB), {} units rejected; cloned {:.1} MiB, copy_file_range {:.1} MiB; sha256 resumed after {:.1} MiB (hashed {:.1} MiB)",
                 r.reused_entries,
                 s.files,
                 mib(r.reused_bytes),
@@ -639,6 +639,8 @@ fn incremental(work: &Path, size_mib: u64, threads: usize, runs: usize) -> Resul
                 r.reused_units,
                 r.prefix_units,
                 mib(r.prefix_compressed),
+                r.tail_pieces,
+                mib(r.tail_compressed),
                 r.rejected_units,
                 mib(r.cloned_bytes),
                 mib(r.copied_bytes),

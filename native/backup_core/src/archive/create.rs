@@ -1,8 +1,8 @@
 //! `create`: a directory tree or an explicit list of files into `.tar.gz` / `.tar.zst`.
 //!
-//! Size: the walk, the unit planning, the reuse of a previous archive's units and the sink
-//! that writes them share one entry order and one offset bookkeeping; split, each part would
-//! have to re-derive it. A candidate for splitting along the walk/plan/write seams later.
+//! Size: the walk, the reuse of a previous archive's units and the sink that writes them share
+//! one entry order and one offset bookkeeping (what to copy is planned in plan.rs; where each
+//! entry ends in its unit is settled here, as the writer reports it).
 //!
 //! In `.tar.gz` output every entry's tar header and data are compressed as part of a *unit*
 //! (pgzip.rs): a directory, a symlink and a file of `SOLO` bytes or more are a unit each, and
@@ -16,7 +16,9 @@
 //! follows every entry (pgzip.rs) and the manifest records where each entry's bytes end in its
 //! unit (manifest version 4): when only the first entries of a unit of PREV are unchanged, its
 //! bytes up to the sync point after the last of them are copied as a unit of their own (a
-//! *prefix* unit, checked the same way), and the rest is compressed as usual.
+//! *prefix* unit, checked the same way); after a changed entry and 32 KiB of unchanged ones
+//! compressed anew, the rest of PREV's unit is copied to end the unit being written (a *tail*,
+//! plan.rs), and the rest is compressed as usual.
 
 use super::control::JobControl;
 use super::hashing::{Base, Finished, OffloadWriter, MAX_MISMATCHED};
@@ -25,10 +27,12 @@ use super::manifest::{
     Locator, ManifestEntry, Unit, UnitEnd, VERSION,
 };
 use super::pgzip::{GzOptions, ParallelGzWriter, RawUnit, SyncPoint, UnitInfo, DEFAULT_CHUNK};
+use super::plan::{end_inside, inflates_to, Match, Planner, Step, Tail, TarBytes, WINDOW};
 #[cfg(feature = "cli")]
 use super::pzstd::ParallelZstdWriter;
-use super::reuse::{walk_cmp, Prev, Records, MAX_UNIT_ENTRIES};
+use super::reuse::Prev;
 use super::sha_resume::Midstate;
+use super::tarread::zeros_crc;
 use super::tarw::{pad, write_end, write_header, HeaderInfo, BLOCK};
 use super::{Format, TmpFile};
 use crate::error::{Error, Result};
@@ -137,6 +141,11 @@ pub struct ReuseSummary {
     /// later entries changed (up to a sync point), and their compressed bytes.
     pub prefix_units: u64,
     pub prefix_compressed: u64,
+    /// Tails: the rest of a unit of the previous archive after a changed entry, copied into a
+    /// unit after 32 KiB of its entries compressed anew (plan.rs), and their compressed bytes
+    /// (also in `reused_compressed`, not in `reused_units`).
+    pub tail_pieces: u64,
+    pub tail_compressed: u64,
     /// Units of the previous archive that matched unchanged files but failed their check, so
     /// their files were compressed again; the first few with why.
     pub rejected_units: u64,
@@ -195,25 +204,25 @@ impl ReuseSummary {
 /// Rejections kept with their reason.
 const REJECTED_KEPT: usize = 20;
 
-struct Item {
-    name: Vec<u8>,
-    path: PathBuf,
-    meta: Metadata,
+pub(super) struct Item {
+    pub(super) name: Vec<u8>,
+    pub(super) path: PathBuf,
+    pub(super) meta: Metadata,
 }
 
-fn lossy(b: &[u8]) -> String {
+pub(super) fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
 /// One step of the walk: an entry to archive, or one left out and why.
-enum Walked {
+pub(super) enum Walked {
     Item(Item),
     Skipped(String, String),
 }
 
 /// What to archive, in archive order, with lstat metadata, one entry at a time: the walk keeps
 /// only the directories on the current path in memory, never the whole tree.
-fn walk(source: &Source) -> Result<Box<dyn Iterator<Item = Walked> + '_>> {
+pub(super) fn walk(source: &Source) -> Result<Box<dyn Iterator<Item = Walked> + '_>> {
     match source {
         Source::Dir(root) => {
             // The root itself is followed when it is a symlink (`tar -C DIR` does the same; a
@@ -524,247 +533,6 @@ pub fn create(
     create_reusing(source, out, opts, None, ctl)
 }
 
-/// A unit of the previous archive, with its records.
-struct PrevUnit {
-    unit: Unit,
-    records: Vec<(ManifestEntry, EntryExt)>,
-    /// The unit is the first `records` of a unit of PREV, up to the sync point after them.
-    prefix: bool,
-}
-
-/// One step of the walk, with the previous archive beside it.
-enum Step {
-    One(Walked),
-    /// Consecutive entries that are exactly the entries of a unit of the previous archive (or
-    /// of a prefix of one), unchanged on disk.
-    Reusable(PrevUnit, Vec<Item>),
-}
-
-/// `end` of an entry of unit `u` when it lies inside `u` (PREV is untrusted: an end outside
-/// its unit is dropped, never copied).
-fn end_inside(end: Option<UnitEnd>, u: &Unit) -> Option<UnitEnd> {
-    end.filter(|e| e.len > 0 && e.len <= u.len && e.ulen > 0 && e.ulen <= u.ulen)
-}
-
-/// The walk, joined with the previous archive's records (both in walk order).
-struct Planner<'w, 'c> {
-    walk: Box<dyn Iterator<Item = Walked> + 'w>,
-    ahead: VecDeque<Walked>,
-    records: Option<Records<'c>>,
-    /// A record read but not yet in a unit.
-    peeked: Option<(ManifestEntry, EntryExt)>,
-    next_unit: Option<PrevUnit>,
-    /// Why reading the previous archive's records stopped early.
-    stopped: Option<String>,
-}
-
-impl<'w, 'c> Planner<'w, 'c> {
-    fn new(walk: Box<dyn Iterator<Item = Walked> + 'w>, records: Option<Records<'c>>) -> Self {
-        Planner {
-            walk,
-            ahead: VecDeque::new(),
-            records,
-            peeked: None,
-            next_unit: None,
-            stopped: None,
-        }
-    }
-
-    fn record(&mut self) -> Option<(ManifestEntry, EntryExt)> {
-        if let Some(r) = self.peeked.take() {
-            return Some(r);
-        }
-        let recs = self.records.as_mut()?;
-        match recs.next_record() {
-            Ok(r) => r,
-            Err(why) => {
-                self.stopped = Some(why);
-                self.records = None;
-                None
-            }
-        }
-    }
-
-    /// Reads the next unit of the previous archive into `next_unit`; false at the end.
-    fn load_unit(&mut self) -> bool {
-        loop {
-            let Some(first) = self.record() else {
-                return false;
-            };
-            let Some(unit) = first.1.unit else { continue };
-            let mut records = vec![first];
-            let mut too_many = false;
-            while let Some(r) = self.record() {
-                if r.1.unit != Some(unit) {
-                    self.peeked = Some(r);
-                    break;
-                }
-                if records.len() < MAX_UNIT_ENTRIES {
-                    records.push(r);
-                } else {
-                    too_many = true;
-                }
-            }
-            if too_many {
-                continue;
-            }
-            self.next_unit = Some(PrevUnit {
-                unit,
-                records,
-                prefix: false,
-            });
-            return true;
-        }
-    }
-
-    fn pull(&mut self) -> Option<Walked> {
-        self.ahead.pop_front().or_else(|| self.walk.next())
-    }
-}
-
-/// Whether `item` on disk is the entry `rec` of the previous archive, unchanged: same name,
-/// kind, size, mode, mtime and ctime (to the nanosecond) and inode. Only files and
-/// directories are reused (a symlink's unit is always written anew).
-fn unchanged(item: &Item, rec: &(ManifestEntry, EntryExt)) -> bool {
-    let (e, x) = rec;
-    let m = &item.meta;
-    let kind_ok = match e.kind {
-        EntryKind::File => m.is_file() && m.len() == e.size,
-        EntryKind::Dir => m.is_dir(),
-        _ => false,
-    };
-    kind_ok
-        && item.name == e.path
-        && m.mode() & 0o7777 == e.mode
-        && m.mtime() == e.mtime
-        && m.mtime_nsec() as u32 == x.mtime_nsec
-        && m.ctime() == x.ctime
-        && m.ctime_nsec() as u32 == x.ctime_nsec
-        && m.ino() == x.ino
-}
-
-impl Iterator for Planner<'_, '_> {
-    type Item = Step;
-
-    fn next(&mut self) -> Option<Step> {
-        let w = self.pull()?;
-        if self.records.is_none() && self.next_unit.is_none() {
-            return Some(Step::One(w));
-        }
-        let Walked::Item(item) = w else {
-            return Some(Step::One(w));
-        };
-        loop {
-            let ord = match &self.next_unit {
-                Some(u) => walk_cmp(&u.records[0].0.path, &item.name),
-                None => {
-                    if self.load_unit() {
-                        continue;
-                    }
-                    return Some(Step::One(Walked::Item(item)));
-                }
-            };
-            match ord {
-                std::cmp::Ordering::Less => self.next_unit = None,
-                std::cmp::Ordering::Greater => return Some(Step::One(Walked::Item(item))),
-                std::cmp::Ordering::Equal => break,
-            }
-        }
-        let Some(mut unit) = self.next_unit.take() else {
-            return Some(Step::One(Walked::Item(item)));
-        };
-        if !unchanged(&item, &unit.records[0]) {
-            return Some(Step::One(Walked::Item(item)));
-        }
-        // the rest of the unit's entries must follow, unchanged
-        let k = unit.records.len();
-        while self.ahead.len() < k - 1 {
-            match self.walk.next() {
-                Some(w) => self.ahead.push_back(w),
-                None => break,
-            }
-        }
-        let same = 1 + self
-            .ahead
-            .iter()
-            .zip(&unit.records[1..])
-            .take_while(|(w, r)| matches!(w, Walked::Item(i) if unchanged(i, r)))
-            .count();
-        if same < k {
-            // only the first entries are: the longest run of them that ends at a recorded
-            // sync point is a unit of its own (the rest of the walk stays ahead)
-            let whole = unit.unit;
-            let cut = (1..=same).rev().find_map(|n| {
-                end_inside(unit.records[n - 1].1.end, &whole)
-                    .filter(|e| e.len < whole.len && e.ulen < whole.ulen)
-                    .map(|e| (n, e))
-            });
-            let Some((n, end)) = cut else {
-                return Some(Step::One(Walked::Item(item)));
-            };
-            unit.records.truncate(n);
-            unit.unit = end.prefix_of(&whole);
-            unit.prefix = true;
-        }
-        let n = unit.records.len();
-        let mut items = Vec::with_capacity(n);
-        items.push(item);
-        for _ in 1..n {
-            if let Some(Walked::Item(i)) = self.ahead.pop_front() {
-                items.push(i);
-            }
-        }
-        Some(Step::Reusable(unit, items))
-    }
-}
-
-/// Whether `unit` of PREV, holding `records` for `items`, inflates to what this run would
-/// write for them (reuse.rs, check 2), without inflating it: the crc32 of the tar headers this
-/// run writes, PREV's recorded data crc32s and the zero padding, combined, and the total length
-/// must be the unit's recorded ones.
-fn unit_matches(
-    items: &[Item],
-    records: &[(ManifestEntry, EntryExt)],
-    unit: &Unit,
-) -> io::Result<bool> {
-    const ZEROS: [u8; BLOCK] = [0; BLOCK];
-    let mut all = crc32fast::Hasher::new();
-    let mut len = 0u64;
-    let mut h = Vec::with_capacity(BLOCK);
-    for (item, (rec, _)) in items.iter().zip(records) {
-        h.clear();
-        write_header(&mut h, &header_of(item, rec.kind))?;
-        all.update(&h);
-        len += h.len() as u64;
-        if rec.kind == EntryKind::File {
-            all.combine(&crc32fast::Hasher::new_with_initial_len(
-                rec.crc32, rec.size,
-            ));
-            let pad = (BLOCK - (rec.size % BLOCK as u64) as usize) % BLOCK;
-            all.update(&ZEROS[..pad]);
-            len += rec.size + pad as u64;
-        }
-    }
-    Ok(len == unit.ulen && all.finalize() == unit.crc)
-}
-
-fn header_of(item: &Item, kind: EntryKind) -> HeaderInfo<'_> {
-    HeaderInfo {
-        name: &item.name,
-        kind,
-        size: if kind == EntryKind::File {
-            item.meta.len()
-        } else {
-            0
-        },
-        mode: item.meta.mode(),
-        mtime: item.meta.mtime(),
-        uid: item.meta.uid() as u64,
-        gid: item.meta.gid() as u64,
-        link: &[],
-    }
-}
-
 fn ext_of(meta: &Metadata) -> EntryExt {
     EntryExt {
         mtime_nsec: meta.mtime_nsec() as u32,
@@ -818,6 +586,13 @@ enum EndAt {
     Known(Option<UnitEnd>),
     /// At this many input bytes of the unit: its end, or a sync point there.
     At(u64),
+    /// In a tail copied from PREV, which started at `from` of PREV's unit and at the sync
+    /// point at `at` input bytes of this unit: where it ended in PREV (`to`), moved by as much.
+    Moved {
+        at: u64,
+        from: UnitEnd,
+        to: Option<UnitEnd>,
+    },
 }
 
 /// Entries waiting for their unit to be written (gz: its offset is known only then).
@@ -865,6 +640,20 @@ impl Waiting {
                         EndAt::Known(end) => end,
                         EndAt::At(at) if at == u.ulen => Some(UnitEnd::whole(&unit)),
                         EndAt::At(at) => self.sync_at(sink, id, at),
+                        EndAt::Moved { at, from, to } => {
+                            let span = to.and_then(|to| from.span_to(&to));
+                            match (self.sync_at(sink, id, at), span) {
+                                (Some(s), Some(span)) => {
+                                    let end = s.then(&span);
+                                    Some(if end.ulen == u.ulen {
+                                        UnitEnd::whole(&unit)
+                                    } else {
+                                        end
+                                    })
+                                }
+                                _ => None,
+                            }
+                        }
                     };
                 }
                 manifest.push(&e, &x)?;
@@ -874,7 +663,8 @@ impl Waiting {
     }
 
     /// The sync point of unit `id` (written out) at input offset `at`, if there is one; the
-    /// writer reports them in order, so the ones before are dropped.
+    /// writer reports them in order, so the ones before are dropped (the one found is kept: the
+    /// entries of a tail ask for the sync point at its start after the entry that ends there).
     fn sync_at(&mut self, sink: &mut Sink, id: u64, at: u64) -> Option<UnitEnd> {
         loop {
             let s = match self.sync {
@@ -884,7 +674,6 @@ impl Waiting {
             match (s.unit, s.ulen).cmp(&(id, at)) {
                 std::cmp::Ordering::Less => self.sync = None,
                 std::cmp::Ordering::Equal => {
-                    self.sync = None;
                     return Some(UnitEnd {
                         ulen: s.ulen,
                         len: s.len,
@@ -895,6 +684,55 @@ impl Waiting {
                 std::cmp::Ordering::Greater => return None,
             }
         }
+    }
+}
+
+/// The entries last compressed into the open unit that are, byte for byte, consecutive
+/// entries of one unit of PREV: a tail of that unit may follow them when they hold 32 KiB or
+/// more (plan.rs).
+struct Window {
+    /// This set's unit they are in.
+    unit: u64,
+    /// PREV's unit (its offset), and the index in it of the entry after them.
+    prev: u64,
+    next: usize,
+    /// Their tar bytes.
+    bytes: u64,
+}
+
+impl Window {
+    /// The window after an entry was compressed into unit `wrote.0` as tar bytes `wrote.1`
+    /// (`None`: not written into a group), `tag` saying what it was in PREV.
+    fn after(
+        w: Option<Window>,
+        wrote: Option<(u64, TarBytes)>,
+        tag: Option<Match>,
+    ) -> Option<Window> {
+        let ((unit, tar), m) = wrote.zip(tag)?;
+        if tar != m.tar {
+            return None;
+        }
+        Some(match w {
+            Some(w) if w.unit == unit && w.prev == m.prev && w.next == m.index => Window {
+                next: w.next + 1,
+                bytes: w.bytes + tar.len,
+                ..w
+            },
+            _ => Window {
+                unit,
+                prev: m.prev,
+                next: m.index + 1,
+                bytes: tar.len,
+            },
+        })
+    }
+
+    /// Whether `t` may follow in `open`, the unit being filled.
+    fn fits(&self, t: &Tail, open: Option<u64>) -> bool {
+        open == Some(self.unit)
+            && self.prev == t.unit.offset
+            && self.next == t.first
+            && self.bytes >= WINDOW
     }
 }
 
@@ -1026,21 +864,78 @@ fn write_archive(
     let mut skipped = Vec::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut bytes_in = 0u64;
+    let mut window = None;
     let mut planner = Planner::new(walk(source)?, records);
     for step in &mut planner {
         ctl.check()?;
         // The files this step compresses (none when it spliced a unit of PREV).
         let fresh = 'step: {
             match step {
-                Step::One(Walked::Item(item)) => vec![item],
-                Step::One(Walked::Skipped(path, why)) => {
+                Step::One(Walked::Item(item), tag) => vec![(item, tag)],
+                Step::One(Walked::Skipped(path, why), _) => {
                     skipped.push((path, why));
                     Vec::new()
                 }
+                Step::Tail(tail, items) => {
+                    let fits = window
+                        .take()
+                        .is_some_and(|w: Window| w.fits(&tail, sink.unit_id()));
+                    let span = tail.span;
+                    let usable = fits
+                        && !deny.contains(&tail.src_offset())
+                        && inflates_to(&items, &tail.records, span.ulen, span.crc)
+                            .map_err(io_err)?;
+                    let (Some(p), Some(w), true) = (prev, sink.gz(), usable) else {
+                        if fits && !deny.contains(&tail.src_offset()) {
+                            let what = items.first().map(|i| lossy(&i.name)).unwrap_or_default();
+                            let why = "its tar headers or crc32s differ from the files'".into();
+                            reject(reuse, what, why);
+                        }
+                        // compressed anew (below)
+                        break 'step items.into_iter().map(|i| (i, None)).collect();
+                    };
+                    // the tail's first byte follows the sync point at `at` of this unit
+                    let at = w.unit_len();
+                    let src = Arc::clone(&p.file);
+                    let off = tail.src_offset();
+                    let id = w
+                        .queue_raw_tail(RawUnit {
+                            write: Box::new(move |o: &mut OffloadWriter<File>| {
+                                o.splice(src, off, span.len, Some(span.zcrc))
+                            }),
+                            src_offset: off,
+                            len: span.len,
+                            ulen: span.ulen,
+                            crc: span.crc,
+                            zcrc: span.zcrc,
+                        })
+                        .map_err(io_err)?;
+                    reuse.tail_pieces += 1;
+                    reuse.tail_compressed += span.len;
+                    reuse.reused_compressed += span.len;
+                    for (item, (rec, x)) in items.iter().zip(tail.records) {
+                        bytes_in += rec.size;
+                        ctl.add_bytes(rec.size);
+                        ctl.add_files(1);
+                        reuse.reused_entries += 1;
+                        reuse.reused_bytes += rec.size;
+                        let end = EndAt::Moved {
+                            at,
+                            from: tail.from,
+                            to: end_inside(x.end, &tail.unit),
+                        };
+                        waiting
+                            .queue
+                            .push_back((rec, ext_of(&item.meta), Some(id), end));
+                    }
+                    waiting.settle(&mut sink, &mut manifest).map_err(io_err)?;
+                    Vec::new()
+                }
                 Step::Reusable(unit, items) => {
+                    window = None;
                     let u = unit.unit;
                     let usable = !deny.contains(&u.offset)
-                        && unit_matches(&items, &unit.records, &u).map_err(io_err)?;
+                        && inflates_to(&items, &unit.records, u.ulen, u.crc).map_err(io_err)?;
                     let (Some(p), Some(w), true) = (prev, sink.gz(), usable) else {
                         if !deny.contains(&u.offset) {
                             let what = items.first().map(|i| lossy(&i.name)).unwrap_or_default();
@@ -1048,7 +943,7 @@ fn write_archive(
                             reject(reuse, what, why);
                         }
                         // compressed anew, one by one (below)
-                        break 'step items;
+                        break 'step items.into_iter().map(|i| (i, None)).collect();
                     };
                     w.cut().map_err(io_err)?;
                     let src = Arc::clone(&p.file);
@@ -1088,7 +983,7 @@ fn write_archive(
                 }
             }
         };
-        for item in fresh {
+        for (item, tag) in fresh {
             let mut entries = EntryWriter {
                 out_path: &tmp_path,
                 sink: &mut sink,
@@ -1096,7 +991,8 @@ fn write_archive(
                 ctl,
                 skipped: &mut skipped,
             };
-            entries.grouped(&item, &mut waiting, &mut bytes_in)?;
+            let wrote = entries.grouped(&item, &mut waiting, &mut bytes_in)?;
+            window = Window::after(window.take(), wrote, tag);
             waiting.settle(&mut sink, &mut manifest).map_err(io_err)?;
         }
     }
@@ -1185,14 +1081,20 @@ struct EntryWriter<'a> {
 
 impl EntryWriter<'_> {
     /// Records `item` as skipped; the entry is not in the archive.
-    fn skip(&mut self, item: &Item, why: String) -> Result<Option<(ManifestEntry, EntryExt)>> {
+    fn skip<T>(&mut self, item: &Item, why: String) -> Result<Option<T>> {
         self.skipped.push((lossy(&item.name), why));
         Ok(None)
     }
 
     /// Writes one entry into its unit: directories, symlinks and files of `SOLO` bytes or more
-    /// alone, smaller files grouped up to `GROUP` bytes.
-    fn grouped(&mut self, item: &Item, waiting: &mut Waiting, bytes_in: &mut u64) -> Result<()> {
+    /// alone, smaller files grouped up to `GROUP` bytes. For an entry written into a group of
+    /// a `.tar.gz`: its unit's id and its tar bytes.
+    fn grouped(
+        &mut self,
+        item: &Item,
+        waiting: &mut Waiting,
+        bytes_in: &mut u64,
+    ) -> Result<Option<(u64, TarBytes)>> {
         let out_path = self.out_path;
         let out_err = move |e: io::Error| Error::io(out_path, e);
         let alone = !item.meta.is_file() || item.meta.len() >= SOLO;
@@ -1200,7 +1102,8 @@ impl EntryWriter<'_> {
             self.sink.cut().map_err(out_err)?;
         }
         let id = self.sink.unit_id();
-        if let Some((entry, ext)) = self.item(item)? {
+        let mut wrote = None;
+        if let Some((entry, ext, tar)) = self.item(item)? {
             *bytes_in += entry.size;
             // where the entry ends in its unit: the unit's end when it is cut right here, else
             // a sync point there (a block restart in the deflate stream: ~30-60 bytes)
@@ -1213,17 +1116,27 @@ impl EntryWriter<'_> {
                 None => EndAt::Known(None),
             };
             waiting.queue.push_back((entry, ext, id, end));
+            wrote = id.filter(|_| !alone).map(|id| (id, tar));
         }
         if alone || self.sink.unit_len() >= GROUP {
             self.sink.cut().map_err(out_err)?;
         }
         self.ctl.add_files(1);
-        Ok(())
+        Ok(wrote)
     }
 
-    /// Writes one entry; `Ok(None)` when it was skipped (and recorded in `skipped`). Only errors
-    /// of the output (or cancel) are returned as errors.
-    fn item(&mut self, item: &Item) -> Result<Option<(ManifestEntry, EntryExt)>> {
+    /// Writes a tar header: the length and crc32 of its bytes.
+    fn header(&mut self, h: &HeaderInfo<'_>) -> io::Result<TarBytes> {
+        let mut bytes = Vec::with_capacity(BLOCK);
+        write_header(&mut bytes, h)?;
+        self.sink.write_all(&bytes)?;
+        Ok(TarBytes::default().then(crc32fast::hash(&bytes), bytes.len() as u64))
+    }
+
+    /// Writes one entry (with the length and crc32 of its tar bytes); `Ok(None)` when it was
+    /// skipped (and recorded in `skipped`). Only errors of the output (or cancel) are returned
+    /// as errors.
+    fn item(&mut self, item: &Item) -> Result<Option<(ManifestEntry, EntryExt, TarBytes)>> {
         let out_path = self.out_path;
         let out_err = move |e: io::Error| Error::io(out_path, e);
         let ft = item.meta.file_type();
@@ -1238,8 +1151,9 @@ impl EntryWriter<'_> {
             link: &[],
         };
         let link_target;
+        let tar;
         if ft.is_dir() {
-            write_header(self.sink, &header).map_err(out_err)?;
+            tar = self.header(&header).map_err(out_err)?;
         } else if ft.is_symlink() {
             link_target = match fs::read_link(&item.path) {
                 Ok(t) => t,
@@ -1247,7 +1161,7 @@ impl EntryWriter<'_> {
             };
             header.kind = EntryKind::Symlink;
             header.link = link_target.as_os_str().as_bytes();
-            write_header(self.sink, &header).map_err(out_err)?;
+            tar = self.header(&header).map_err(out_err)?;
         } else if ft.is_file() {
             return self.file(item, header);
         } else {
@@ -1273,6 +1187,7 @@ impl EntryWriter<'_> {
                 link: (header.kind == EntryKind::Symlink).then(|| header.link.to_vec()),
             },
             ext_of(&item.meta),
+            tar,
         )))
     }
 
@@ -1280,7 +1195,7 @@ impl EntryWriter<'_> {
         &mut self,
         item: &Item,
         mut header: HeaderInfo<'_>,
-    ) -> Result<Option<(ManifestEntry, EntryExt)>> {
+    ) -> Result<Option<(ManifestEntry, EntryExt, TarBytes)>> {
         let out_path = self.out_path;
         let out_err = move |e: io::Error| Error::io(out_path, e);
         // O_NONBLOCK: a file swapped for a FIFO after the walk must not block the open.
@@ -1309,7 +1224,7 @@ impl EntryWriter<'_> {
         header.size = meta.len();
         header.mode = meta.mode();
         header.mtime = meta.mtime();
-        write_header(self.sink, &header).map_err(out_err)?;
+        let head = self.header(&header).map_err(out_err)?;
         let size = meta.len();
         let mut crc = crc32fast::Hasher::new();
         let mut done = 0u64;
@@ -1366,6 +1281,11 @@ impl EntryWriter<'_> {
             ext.ino = 0;
             ext.ctime = i64::MIN;
         }
+        let crc32 = crc.finalize();
+        let padding = (BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64;
+        let tar = head
+            .then(crc32, size)
+            .then(zeros_crc(padding).finalize(), padding);
         Ok(Some((
             ManifestEntry {
                 path: item.name.clone(),
@@ -1373,10 +1293,11 @@ impl EntryWriter<'_> {
                 size,
                 mtime: header.mtime,
                 mode: header.mode & 0o7777,
-                crc32: crc.finalize(),
+                crc32,
                 link: None,
             },
             ext,
+            tar,
         )))
     }
 }
@@ -1423,128 +1344,5 @@ mod tests {
             back.into_iter().map(|(e, _)| e).collect::<Vec<_>>(),
             entries
         );
-    }
-
-    /// The units of `archive` with their records, read as a later set reads them.
-    fn prev_units(archive: &Path) -> Vec<PrevUnit> {
-        let ctl = JobControl::new();
-        let prev = Prev::open(archive).expect("an index");
-        let records = prev.records(&ctl).expect("records");
-        let mut planner = Planner::new(Box::new(std::iter::empty()), Some(records));
-        let mut units = Vec::new();
-        while planner.load_unit() {
-            units.extend(planner.next_unit.take());
-        }
-        units
-    }
-
-    #[test]
-    fn planner_offers_the_unchanged_first_entries_of_a_unit_up_to_the_sync_point_after_them() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let src = dir.path().join("src");
-        fs::create_dir_all(src.join("d")).expect("mkdir");
-        for name in ["a", "b", "c", "d", "e"] {
-            fs::write(src.join("d").join(name), name.repeat(3000)).expect("write");
-        }
-        let archive = dir.path().join("a.tar.gz");
-        let opts = ArchiveOptions {
-            fsync: false,
-            ..ArchiveOptions::default()
-        };
-        let ctl = JobControl::new();
-        create(&Source::Dir(src.clone()), &archive, &opts, &ctl).expect("create");
-        let group = prev_units(&archive)
-            .into_iter()
-            .find(|u| u.records.len() == 5)
-            .expect("the five files in one unit");
-        // every entry's end is recorded, the last one's is the unit's
-        let ends: Vec<UnitEnd> = group
-            .records
-            .iter()
-            .map(|(_, x)| x.end.expect("an end"))
-            .collect();
-        assert!(ends.windows(2).all(|w| w[0].len < w[1].len));
-        assert_eq!(ends[4], UnitEnd::whole(&group.unit));
-        fs::write(src.join("d/c"), b"changed").expect("write");
-        let prev = Prev::open(&archive).expect("an index");
-        let source = Source::Dir(src.clone());
-        let planner = Planner::new(
-            walk(&source).expect("walk"),
-            Some(prev.records(&ctl).expect("records")),
-        );
-        let mut offered = Vec::new();
-        for step in planner {
-            match step {
-                Step::Reusable(unit, items) => {
-                    assert!(unit_matches(&items, &unit.records, &unit.unit).expect("headers"));
-                    let names: Vec<String> = items.iter().map(|i| lossy(&i.name)).collect();
-                    offered.push((names.join(" "), unit.prefix, unit.unit));
-                }
-                Step::One(_) => {}
-            }
-        }
-        let prefix = offered
-            .iter()
-            .find(|(_, prefix, _)| *prefix)
-            .expect("a prefix offered");
-        assert_eq!(prefix.0, "./d/a ./d/b");
-        assert_eq!(prefix.2, ends[1].prefix_of(&group.unit));
-        assert_eq!(offered.iter().filter(|o| o.1).count(), 1);
-    }
-
-    #[test]
-    fn unit_matches_only_when_this_runs_headers_and_prevs_crc32s_give_the_units_crc32() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let src = dir.path().join("src");
-        fs::create_dir_all(src.join("d")).expect("mkdir");
-        for (name, len) in [("a.txt", 700usize), ("b.txt", 5000), ("c.txt", 1)] {
-            fs::write(src.join("d").join(name), vec![b'x'; len]).expect("write");
-        }
-        let archive = dir.path().join("a.tar.gz");
-        let opts = ArchiveOptions {
-            fsync: false,
-            ..ArchiveOptions::default()
-        };
-        create(
-            &Source::Dir(src.clone()),
-            &archive,
-            &opts,
-            &JobControl::new(),
-        )
-        .expect("create");
-        let files = prev_units(&archive)
-            .into_iter()
-            .find(|u| u.records.len() == 3)
-            .expect("the three small files grouped in one unit");
-        let items = |rename: Option<&[u8]>| -> Vec<Item> {
-            files
-                .records
-                .iter()
-                .map(|(rec, _)| {
-                    let path = src.join(String::from_utf8_lossy(&rec.path[2..]).as_ref());
-                    let name = match rename {
-                        Some(n) if rec.path.ends_with(b"b.txt") => n.to_vec(),
-                        _ => rec.path.clone(),
-                    };
-                    Item {
-                        name,
-                        meta: fs::symlink_metadata(&path).expect("lstat"),
-                        path,
-                    }
-                })
-                .collect()
-        };
-        assert!(unit_matches(&items(None), &files.records, &files.unit).expect("headers"));
-        // a header this run would write differently (here: the name) does not match
-        let renamed = items(Some(b"./d/B.txt"));
-        assert!(!unit_matches(&renamed, &files.records, &files.unit).expect("headers"));
-        // nor does a record whose data crc32 is not the one the unit was written with
-        let mut forged = files.records.clone();
-        forged[1].0.crc32 ^= 1;
-        assert!(!unit_matches(&items(None), &forged, &files.unit).expect("headers"));
-        // nor a unit whose recorded length is off
-        let mut longer = files.unit;
-        longer.ulen += 512;
-        assert!(!unit_matches(&items(None), &files.records, &longer).expect("headers"));
     }
 }

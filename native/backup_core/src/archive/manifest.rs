@@ -76,6 +76,44 @@ pub struct UnitEnd {
 }
 
 impl UnitEnd {
+    /// A unit's start: nothing before it.
+    pub const START: UnitEnd = UnitEnd {
+        ulen: 0,
+        len: 0,
+        crc: 0,
+        zcrc: 0,
+    };
+
+    /// The bytes of a unit from this end to a later end `to` of the same unit, as lengths and
+    /// crc32s of their own (compressed and uncompressed); `None` unless `to` is after `self`.
+    pub fn span_to(&self, to: &UnitEnd) -> Option<UnitEnd> {
+        if to.ulen <= self.ulen || to.len <= self.len {
+            return None;
+        }
+        let (ulen, len) = (to.ulen - self.ulen, to.len - self.len);
+        Some(UnitEnd {
+            ulen,
+            len,
+            crc: crc32_after(self.crc, to.crc, ulen),
+            zcrc: crc32_after(self.zcrc, to.zcrc, len),
+        })
+    }
+
+    /// Where this end moves when the bytes of `span` are appended after it.
+    pub fn then(&self, span: &UnitEnd) -> UnitEnd {
+        let join = |a: u32, alen: u64, b: u32, blen: u64| {
+            let mut h = crc32fast::Hasher::new_with_initial_len(a, alen);
+            h.combine(&crc32fast::Hasher::new_with_initial_len(b, blen));
+            h.finalize()
+        };
+        UnitEnd {
+            ulen: self.ulen + span.ulen,
+            len: self.len + span.len,
+            crc: join(self.crc, self.ulen, span.crc, span.ulen),
+            zcrc: join(self.zcrc, self.len, span.zcrc, span.len),
+        }
+    }
+
     /// The unit made of the first bytes of `u` up to this end.
     pub fn prefix_of(&self, u: &Unit) -> Unit {
         Unit {
@@ -96,6 +134,15 @@ impl UnitEnd {
             zcrc: u.zcrc,
         }
     }
+}
+
+/// The crc32 of B, from the crc32s of A and of A followed by B, and B's length: crc32 is
+/// linear, crc32(AB) = crc32(A) shifted by |B| bytes (what `crc32_combine` computes with a zero
+/// second crc32) xor crc32(B).
+pub fn crc32_after(crc_a: u32, crc_ab: u32, len_b: u64) -> u32 {
+    let mut shifted = crc32fast::Hasher::new_with_initial_len(crc_a, 0);
+    shifted.combine(&crc32fast::Hasher::new_with_initial_len(0, len_b));
+    crc_ab ^ shifted.finalize()
 }
 
 /// What versions 2 to 4 add to a record.
@@ -468,6 +515,33 @@ pub fn decode_checkpoints(b: &[u8]) -> Result<Vec<Midstate>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn a_span_between_two_ends_has_the_crc32s_of_its_own_bytes_and_appends_back(
+            a in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            b in proptest::collection::vec(proptest::num::u8::ANY, 1..300),
+            z in proptest::collection::vec(proptest::num::u8::ANY, 1..300),
+            za in 0usize..300,
+        ) {
+            // `a`/`b` stand for inflated bytes, `z` (cut at `za`) for compressed ones
+            let za = za.min(z.len() - 1);
+            let end = |u: &[u8], c: &[u8]| UnitEnd {
+                ulen: u.len() as u64,
+                len: c.len() as u64,
+                crc: crc32fast::hash(u),
+                zcrc: crc32fast::hash(c),
+            };
+            let ab = [a.clone(), b.clone()].concat();
+            let first = end(&a, &z[..za]);
+            let both = end(&ab, &z);
+            let span = first.span_to(&both).expect("a span");
+            proptest::prop_assert_eq!(span, end(&b, &z[za..]));
+            proptest::prop_assert_eq!(first.then(&span), both);
+            proptest::prop_assert_eq!(UnitEnd::START.then(&both), both);
+            proptest::prop_assert!(both.span_to(&first).is_none());
+        }
+    }
 
     #[test]
     fn trailer_roundtrips_non_utf8_paths_and_links() {

@@ -26,6 +26,7 @@ pub mod limits;
 pub mod manifest;
 mod parallel;
 mod pgzip;
+mod plan;
 // The zstd writer is the CLI's (`zbackup archive --format zst`); the module never writes zstd,
 // so the NIF is built without it. Reading `.tar.zst` stays in the one reader for everyone.
 #[cfg(feature = "cli")]

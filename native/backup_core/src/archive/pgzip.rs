@@ -186,6 +186,8 @@ pub struct RawUnit<W> {
 enum Pending<W> {
     Chunk(Receiver<io::Result<ChunkOut>>),
     Raw(RawUnit<W>),
+    /// A raw piece ending the unit before it.
+    Tail(RawUnit<W>),
 }
 
 /// The unit being written out by `take`.
@@ -218,8 +220,9 @@ pub struct ParallelGzWriter<W: Write> {
     cuts: Vec<usize>,
     /// Sync points in the current chunk (offsets into `buf`, ascending).
     syncs: Vec<usize>,
-    /// Sync points written out, in order.
+    /// Sync points written out, in order, and the (unit, position) of the last one.
     syncs_done: VecDeque<SyncPoint>,
+    last_sync: Option<(u64, u64)>,
     /// Input bytes of the unit being filled.
     unit_bytes: u64,
     /// Id of the unit being filled.
@@ -302,6 +305,7 @@ impl<W: Write> ParallelGzWriter<W> {
             cuts: Vec::new(),
             syncs: Vec::new(),
             syncs_done: VecDeque::new(),
+            last_sync: None,
             unit_bytes: 0,
             unit_id: 0,
             take_id: 0,
@@ -397,6 +401,41 @@ impl<W: Write> ParallelGzWriter<W> {
         self.pending.push_back(Pending::Raw(raw));
         let id = self.unit_id;
         self.unit_id += 1;
+        self.drain(false)?;
+        while self.pending.len() >= self.max_pending {
+            self.drain_one_blocking()?;
+        }
+        Ok(id)
+    }
+
+    /// Ends the unit being filled with a piece copied from elsewhere (a *tail*; create.rs):
+    /// its bytes follow a sync point at the current input position (recorded, and reported by
+    /// `pop_sync` like any) and are the unit's last. Unlike a raw unit, a tail may refer back
+    /// into the input before it: the caller vouches that the bytes inflate to `ulen` bytes of
+    /// crc32 `crc` after the 32 KiB of input the unit holds before them (deflate reaches back
+    /// no further), as they did where they were copied from. Never padded for cloning (the
+    /// padding would move the sync point). Returns the unit's id.
+    pub fn queue_raw_tail(&mut self, raw: RawUnit<W>) -> io::Result<u64> {
+        if self.inner.is_none() {
+            return Err(io::Error::other("gzip writer already finished"));
+        }
+        if !self.segmented || self.unit_bytes == 0 {
+            return Err(io::Error::other("a raw tail needs a unit to end"));
+        }
+        // the unit's last chunk ends with a sync flush; the sync point there is recorded when
+        // the tail is written (once, should the chunk's part have recorded it too)
+        if self.fill > 0 {
+            self.submit(false)?;
+        } else {
+            // (only a sync point at 0 can wait for the next chunk)
+            self.syncs.clear();
+        }
+        // the next unit starts without a window
+        self.dict = Arc::new(Vec::new());
+        self.pending.push_back(Pending::Tail(raw));
+        let id = self.unit_id;
+        self.unit_id += 1;
+        self.unit_bytes = 0;
         self.drain(false)?;
         while self.pending.len() >= self.max_pending {
             self.drain_one_blocking()?;
@@ -579,9 +618,14 @@ impl<W: Write> ParallelGzWriter<W> {
         self.take_id += 1;
     }
 
-    /// A sync point after what the unit being written holds so far.
+    /// A sync point after what the unit being written holds so far (once per position).
     fn record_sync(&mut self) {
         if let Some(acc) = &self.acc {
+            let at = (self.take_id, acc.ulen);
+            if self.last_sync == Some(at) {
+                return;
+            }
+            self.last_sync = Some(at);
             self.syncs_done.push_back(SyncPoint {
                 unit: self.take_id,
                 ulen: acc.ulen,
@@ -689,6 +733,22 @@ impl<W: Write> ParallelGzWriter<W> {
         Ok(())
     }
 
+    fn take_tail(&mut self, raw: RawUnit<W>) -> io::Result<()> {
+        self.write_out(&[])?;
+        if self.acc.is_none() {
+            return Err(io::Error::other("a raw tail without its unit"));
+        }
+        self.record_sync();
+        let offset = self.stats.bytes_out;
+        (raw.write)(self.inner_mut()?)?;
+        self.stats.bytes_out += raw.len;
+        self.unit_z
+            .combine(&crc32fast::Hasher::new_with_initial_len(raw.zcrc, raw.len));
+        self.add(offset, raw.len, raw.ulen, raw.crc);
+        self.end_unit(None);
+        Ok(())
+    }
+
     fn drain_one_blocking(&mut self) -> io::Result<()> {
         match self.pending.pop_front() {
             Some(Pending::Chunk(rx)) => {
@@ -698,6 +758,7 @@ impl<W: Write> ParallelGzWriter<W> {
                 self.take(out)
             }
             Some(Pending::Raw(raw)) => self.take_raw(raw),
+            Some(Pending::Tail(raw)) => self.take_tail(raw),
             None => Ok(()),
         }
     }
@@ -710,7 +771,7 @@ impl<W: Write> ParallelGzWriter<W> {
                     self.drain_one_blocking()?;
                     continue;
                 }
-                Pending::Raw(_) => {
+                Pending::Raw(_) | Pending::Tail(_) => {
                     self.drain_one_blocking()?;
                     continue;
                 }
@@ -1380,6 +1441,124 @@ mod tests {
         assert_prefixes_inflate_alone(&units, 64 << 10, &[]);
         assert_prefixes_inflate_alone(&units, 1 << 20, &[]);
         assert_prefixes_inflate_alone(&units, 64 << 10, &[1, 5, 8]);
+    }
+
+    /// A unit like `old` but with `first` for its first entry, then `gap`, then the bytes of
+    /// `old`'s unit (written by `synced_units`) after its sync point behind `gap`, as a tail:
+    /// the stream (a unit before and one after it), the tail's unit and its sync points.
+    fn with_tail(
+        old: &[Vec<u8>],
+        first: &[u8],
+        gap: &[Vec<u8>],
+        chunk: usize,
+        drain_before: bool,
+    ) -> (Vec<u8>, UnitInfo, Vec<SyncPoint>, u64) {
+        let (src, infos, syncs) = synced_units(&[old.to_vec()], chunk, &[]);
+        let u = infos[0];
+        let from = syncs
+            .iter()
+            .filter(|s| s.unit == u.id)
+            .nth(gap.len())
+            .copied()
+            .expect("a sync point after the gap");
+        let bytes = src[(u.offset + from.len) as usize..(u.offset + u.len) as usize].to_vec();
+        let rest = old[1 + gap.len()..].concat();
+        let opts = GzOptions {
+            threads: 2,
+            level: 6,
+            chunk_size: chunk,
+        };
+        let mut w = ParallelGzWriter::new(Vec::new(), opts).expect("writer");
+        w.set_segmented(true);
+        w.write_all(&texty(777)).expect("write");
+        w.cut().expect("cut");
+        for e in std::iter::once(first).chain(gap.iter().map(|g| &g[..])) {
+            w.write_all(e).expect("write");
+            w.sync().expect("sync");
+        }
+        if drain_before {
+            w.drain_all().expect("drain");
+        }
+        let at = w.unit_len();
+        let (len, zcrc) = (bytes.len() as u64, crc32fast::hash(&bytes));
+        let id = w
+            .queue_raw_tail(RawUnit {
+                write: Box::new(move |o: &mut Vec<u8>| {
+                    o.extend_from_slice(&bytes);
+                    Ok(())
+                }),
+                src_offset: 0,
+                len,
+                ulen: rest.len() as u64,
+                crc: crc32fast::hash(&rest),
+                zcrc,
+            })
+            .expect("tail");
+        assert_eq!(w.unit_len(), 0, "the tail ends its unit");
+        w.write_all(&texty(3_000)).expect("write");
+        w.drain_all().expect("drain");
+        let mut placed = Vec::new();
+        while let Some(u) = w.pop_unit() {
+            placed.push(u);
+        }
+        let mut points = Vec::new();
+        while let Some(s) = w.pop_sync() {
+            points.push(s);
+        }
+        let (out, _) = w.finish().expect("finish");
+        let t = placed
+            .into_iter()
+            .find(|p| p.id == id)
+            .expect("the tail's unit");
+        points.retain(|s| s.unit == id);
+        (out, t, points, at)
+    }
+
+    #[test]
+    fn a_tail_copied_after_the_same_32_kib_of_input_inflates_to_its_input_inside_its_unit() {
+        // a unit of PREV: an entry that changes, 41 KB of entries that do not, then the tail
+        // (text that refers back into those 41 KB, media, text)
+        let gap = vec![texty(20_000), texty(21_000)];
+        let old: Vec<Vec<u8>> = [
+            vec![texty(9_000)],
+            gap.clone(),
+            vec![texty(30_000), pseudo_random(70_000, 7), texty(5_000)],
+        ]
+        .concat();
+        let rest = old[3..].concat();
+        let changed = b"a changed entry ".repeat(300);
+        for (chunk, drain_before) in [(1 << 20, false), (16 << 10, false), (64 << 10, true)] {
+            let (out, t, points, at) = with_tail(&old, &changed, &gap, chunk, drain_before);
+            let unit = [changed.clone(), gap.concat(), rest.clone()].concat();
+            let want = [texty(777), unit.clone(), texty(3_000)].concat();
+            // (gunzip checks the trailer's crc32, combined from the tail's)
+            assert_eq!(gunzip(&out), want, "chunk {chunk}");
+            let bytes = &out[t.offset as usize..(t.offset + t.len) as usize];
+            assert_eq!(inflate_alone(bytes), unit, "chunk {chunk}");
+            assert_eq!((t.ulen, t.crc), (unit.len() as u64, crc32fast::hash(&unit)));
+            assert_eq!(t.zcrc, crc32fast::hash(bytes));
+            // a sync point after each entry before the tail, once, the last at its start
+            assert_eq!(points.len(), 1 + gap.len(), "chunk {chunk}: {points:?}");
+            let last = points[points.len() - 1];
+            assert_eq!(last.ulen, at);
+            let prefix = &out[t.offset as usize..(t.offset + last.len) as usize];
+            assert_eq!(inflate_alone(prefix), unit[..at as usize].to_vec());
+            assert_eq!(
+                (last.crc, last.zcrc),
+                (
+                    crc32fast::hash(&unit[..at as usize]),
+                    crc32fast::hash(prefix)
+                )
+            );
+        }
+        // the tail does refer back: after other bytes of the same length it inflates to
+        // something else (why a tail needs the same 32 KiB before it)
+        let other: Vec<Vec<u8>> = gap.iter().map(|g| g.to_ascii_uppercase()).collect();
+        let (out, t, _, _) = with_tail(&old, &changed, &other, 1 << 20, false);
+        let bytes = &out[t.offset as usize..(t.offset + t.len) as usize];
+        let got = inflate_alone(bytes);
+        assert_eq!(got.len() as u64, t.ulen);
+        assert_ne!(&got[got.len() - rest.len()..], &rest[..]);
     }
 
     #[test]

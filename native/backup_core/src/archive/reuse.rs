@@ -22,11 +22,16 @@
 //! * the same three checks for a *prefix* of a unit (version 4): when only the unit's first
 //!   entries are unchanged, its bytes up to the sync point after the last of them (recorded
 //!   per entry, [`UnitEnd`](super::manifest::UnitEnd)) are a unit of their own; checks 2 and 3
-//!   use the lengths and crc32s recorded for that point, which must lie inside the unit.
+//!   use the lengths and crc32s recorded for that point, which must lie inside the unit;
+//! * and for a *tail* (plan.rs), the unit's bytes between two recorded points: their lengths
+//!   and crc32s follow from the two points' (`UnitEnd::span_to`); the 32 KiB of input before
+//!   the tail are this run's own entries, each of which must have the length and crc32 its
+//!   bytes have in PREV between its two points.
 //!
 //! What this trusts: that PREV's units were written by this engine (each a byte-aligned run
 //! with no back-reference before it and no final block, and so is each of its prefixes up to
-//! a recorded sync point: pgzip.rs), as its gzip header,
+//! a recorded sync point, while what follows a sync point refers back at most 32 KiB: pgzip.rs),
+//! as its gzip header,
 //! locator, manifest version and crc32s say. A flipped or truncated byte anywhere in a unit,
 //! its record or the manifest is caught (crc32 over the compressed bytes, the record's fields
 //! and the body); a file forged to pass all three would also have to forge consistent crc32s,
