@@ -877,9 +877,8 @@ fn write_archive(
                     Vec::new()
                 }
                 Step::Tail(tail, items) => {
-                    let fits = window
-                        .take()
-                        .is_some_and(|w: Window| w.fits(&tail, sink.unit_id()));
+                    let open = sink.unit_id().filter(|_| sink.unit_len() > 0);
+                    let fits = window.take().is_some_and(|w: Window| w.fits(&tail, open));
                     let span = tail.span;
                     let usable = fits
                         && !deny.contains(&tail.src_offset())

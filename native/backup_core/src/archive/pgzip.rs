@@ -1352,13 +1352,7 @@ mod tests {
         chunk: usize,
         drain_after: &[usize],
     ) -> (Vec<u8>, Vec<UnitInfo>, Vec<SyncPoint>) {
-        let opts = GzOptions {
-            threads: 2,
-            level: 6,
-            chunk_size: chunk,
-        };
-        let mut w = ParallelGzWriter::new(Vec::new(), opts).expect("writer");
-        w.set_segmented(true);
+        let mut w = segmented(chunk);
         let mut n = 0;
         for entries in units {
             for e in entries {
@@ -1372,6 +1366,23 @@ mod tests {
             }
             w.cut().expect("cut");
         }
+        finished(w)
+    }
+
+    /// A writer in segmented mode, 2 threads, level 6, chunks of `chunk` bytes.
+    fn segmented(chunk: usize) -> ParallelGzWriter<Vec<u8>> {
+        let opts = GzOptions {
+            threads: 2,
+            level: 6,
+            chunk_size: chunk,
+        };
+        let mut w = ParallelGzWriter::new(Vec::new(), opts).expect("writer");
+        w.set_segmented(true);
+        w
+    }
+
+    /// Drains and finishes `w`: the stream, its units and its sync points.
+    fn finished(mut w: ParallelGzWriter<Vec<u8>>) -> (Vec<u8>, Vec<UnitInfo>, Vec<SyncPoint>) {
         w.drain_all().expect("drain");
         let mut infos = Vec::new();
         while let Some(u) = w.pop_unit() {
@@ -1463,13 +1474,7 @@ mod tests {
             .expect("a sync point after the gap");
         let bytes = src[(u.offset + from.len) as usize..(u.offset + u.len) as usize].to_vec();
         let rest = old[1 + gap.len()..].concat();
-        let opts = GzOptions {
-            threads: 2,
-            level: 6,
-            chunk_size: chunk,
-        };
-        let mut w = ParallelGzWriter::new(Vec::new(), opts).expect("writer");
-        w.set_segmented(true);
+        let mut w = segmented(chunk);
         w.write_all(&texty(777)).expect("write");
         w.cut().expect("cut");
         for e in std::iter::once(first).chain(gap.iter().map(|g| &g[..])) {
@@ -1496,16 +1501,7 @@ mod tests {
             .expect("tail");
         assert_eq!(w.unit_len(), 0, "the tail ends its unit");
         w.write_all(&texty(3_000)).expect("write");
-        w.drain_all().expect("drain");
-        let mut placed = Vec::new();
-        while let Some(u) = w.pop_unit() {
-            placed.push(u);
-        }
-        let mut points = Vec::new();
-        while let Some(s) = w.pop_sync() {
-            points.push(s);
-        }
-        let (out, _) = w.finish().expect("finish");
+        let (out, placed, mut points) = finished(w);
         let t = placed
             .into_iter()
             .find(|p| p.id == id)

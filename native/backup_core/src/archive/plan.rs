@@ -440,7 +440,7 @@ mod tests {
     use super::super::reuse::Prev;
     use super::*;
     use std::fs;
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
 
     /// The units of `archive` with their records, read as a later set reads them.
     fn prev_units(archive: &Path) -> Vec<PrevUnit> {
@@ -459,6 +459,19 @@ mod tests {
             }
         }
         units
+    }
+
+    /// A tree of files in `src/d/` (in a temp dir), archived as `a1.tar.gz` beside it.
+    fn tree_of(files: Vec<(&str, Vec<u8>)>) -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let src = dir.path().join("src");
+        fs::create_dir_all(src.join("d")).expect("mkdir");
+        for (name, data) in files {
+            fs::write(src.join("d").join(name), data).expect("write");
+        }
+        let archive = dir.path().join("a1.tar.gz");
+        archive_of(&src, &archive);
+        (dir, src, archive)
     }
 
     fn archive_of(src: &Path, archive: &Path) {
@@ -513,14 +526,9 @@ mod tests {
 
     #[test]
     fn planner_offers_the_unchanged_first_entries_of_a_unit_up_to_the_sync_point_after_them() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let src = dir.path().join("src");
-        fs::create_dir_all(src.join("d")).expect("mkdir");
-        for name in ["a", "b", "c", "d", "e"] {
-            fs::write(src.join("d").join(name), name.repeat(3000)).expect("write");
-        }
-        let archive = dir.path().join("a.tar.gz");
-        archive_of(&src, &archive);
+        let names = ["a", "b", "c", "d", "e"];
+        let (_dir, src, archive) =
+            tree_of(names.map(|n| (n, n.repeat(3000).into_bytes())).to_vec());
         let group = prev_units(&archive)
             .into_iter()
             .find(|u| u.records.len() == 5)
@@ -551,16 +559,10 @@ mod tests {
 
     #[test]
     fn planner_offers_the_rest_of_a_unit_after_32_kib_of_its_unchanged_entries() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let src = dir.path().join("src");
-        fs::create_dir_all(src.join("d")).expect("mkdir");
         let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"];
-        for name in names {
-            // 12,800 tar bytes each: three of them hold 32 KiB, two do not
-            fs::write(src.join("d").join(name), name.repeat(12_288)).expect("write");
-        }
-        let archive = dir.path().join("a.tar.gz");
-        archive_of(&src, &archive);
+        // 12,800 tar bytes each: three of them hold 32 KiB, two do not
+        let (dir, src, archive) =
+            tree_of(names.map(|n| (n, n.repeat(12_288).into_bytes())).to_vec());
         assert!(prev_units(&archive).iter().any(|u| u.records.len() == 12));
         let keep = fs::read_dir(src.join("d")).expect("ls").count();
         assert_eq!(keep, 12);
@@ -604,7 +606,7 @@ mod tests {
             ]
         );
         // the first entry changed: no prefix, the tail after three unchanged ones
-        let archive2 = dir.path().join("b.tar.gz");
+        let archive2 = dir.path().join("a2.tar.gz");
         archive_of(&src, &archive2);
         fs::write(src.join("d/a"), b"changed").expect("write");
         fs::write(src.join("d/h"), b"changed").expect("write");
@@ -631,24 +633,8 @@ mod tests {
 
     #[test]
     fn inflates_to_only_when_this_runs_headers_and_prevs_crc32s_give_the_units_crc32() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let src = dir.path().join("src");
-        fs::create_dir_all(src.join("d")).expect("mkdir");
-        for (name, len) in [("a.txt", 700usize), ("b.txt", 5000), ("c.txt", 1)] {
-            fs::write(src.join("d").join(name), vec![b'x'; len]).expect("write");
-        }
-        let archive = dir.path().join("a.tar.gz");
-        let opts = ArchiveOptions {
-            fsync: false,
-            ..ArchiveOptions::default()
-        };
-        create(
-            &Source::Dir(src.clone()),
-            &archive,
-            &opts,
-            &JobControl::new(),
-        )
-        .expect("create");
+        let files = [("a.txt", 700usize), ("b.txt", 5000), ("c.txt", 1)];
+        let (_dir, src, archive) = tree_of(files.map(|(n, len)| (n, vec![b'x'; len])).to_vec());
         let files = prev_units(&archive)
             .into_iter()
             .find(|u| u.records.len() == 3)
@@ -726,17 +712,14 @@ mod tests {
 
     #[test]
     fn flipped_byte_inside_a_reused_tail_is_caught_and_those_files_compressed_again() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let src = dir.path().join("src");
-        fs::create_dir_all(src.join("d")).expect("mkdir");
-        for (n, name) in ["a", "b", "c", "d", "e", "f", "g", "h"].iter().enumerate() {
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        let text = |(n, name): (usize, &'static str)| {
             let text: String = (0..1_000)
                 .map(|i| format!("<p>{name} {} {}</p>\n", i * 7 % 13, (i + n) % 17))
                 .collect();
-            fs::write(src.join("d").join(name), &text.as_bytes()[..12_000]).expect("write");
-        }
-        let a1 = dir.path().join("a1.tar.gz");
-        archive_of(&src, &a1);
+            (name, text.as_bytes()[..12_000].to_vec())
+        };
+        let (dir, src, a1) = tree_of(names.into_iter().enumerate().map(text).collect());
         fs::write(src.join("d/b"), b"changed").expect("write");
         // where the tail is in a1
         let ctl = JobControl::new();
