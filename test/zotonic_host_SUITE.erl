@@ -48,7 +48,8 @@
     mqtt_publish_recorded_and_delivered/1,
     filestore_answers_only_when_switched_on/1,
     jobs_counter_limits_concurrency/1,
-    rsc_import_of_an_export_updates_as_import/1
+    rsc_import_of_an_export_updates_as_import/1,
+    rsc_reads_come_from_the_depcache_until_a_change_flushes_the_id/1
 ]).
 
 -define(A, zhost_a).
@@ -77,7 +78,8 @@ all() ->
         mqtt_publish_recorded_and_delivered,
         filestore_answers_only_when_switched_on,
         jobs_counter_limits_concurrency,
-        rsc_import_of_an_export_updates_as_import
+        rsc_import_of_an_export_updates_as_import,
+        rsc_reads_come_from_the_depcache_until_a_change_flushes_the_id
     ].
 
 init_per_suite(Config) ->
@@ -448,6 +450,47 @@ rsc_import_of_an_export_updates_as_import(_Config) ->
     ?assertEqual({{2021, 3, 4}, {5, 6, 7}}, m_rsc:p(Id, modified, Ctx)),
     ?assertEqual(2, m_rsc:p(Id, version, Ctx)),
     ?assertEqual({error, status}, m_rsc_import:import(Id, #{ <<"x">> => 1 }, [], Ctx)).
+
+rsc_reads_come_from_the_depcache_until_a_change_flushes_the_id(_Config) ->
+    Ctx = zotonic_host:context(?A, admin),
+    {ok, Id} = m_rsc_update:insert(#{ <<"category">> => text, <<"title">> => <<"first">> }, Ctx),
+    % A title written behind the models' back: only get_raw/2 reads the database.
+    Behind = fun(Title) ->
+        Props = z_db:q1("select props::bytea from rsc where id = $1", [Id], Ctx),
+        1 = z_db:q("update rsc set props = $2 where id = $1", [Id, ?DB_PROPS(Props#{ <<"title">> => Title })], Ctx),
+        ok
+    end,
+    Seen = fun() ->
+        {m_rsc:p_no_acl(Id, <<"title">>, Ctx), m_rsc:p(Id, title, Ctx), maps:get(<<"title">>, m_rsc:get(Id, Ctx))}
+    end,
+    ?assertEqual({<<"first">>, <<"first">>, <<"first">>}, Seen()),
+    ok = Behind(<<"second">>),
+    ?assertEqual({<<"first">>, <<"first">>, <<"first">>}, Seen()),
+    ?assertMatch({ok, #{ <<"title">> := <<"second">> }}, m_rsc:get_raw(Id, Ctx)),
+    % Each committed change flushes the id: update, touch, and a flush of the whole site.
+    {ok, Id} = m_rsc_update:update(Id, #{ <<"summary">> => <<"s">> }, Ctx),
+    ?assertEqual({<<"second">>, <<"second">>, <<"second">>}, Seen()),
+    ok = Behind(<<"third">>),
+    {ok, Id} = m_rsc:touch(Id, Ctx),
+    ?assertEqual(<<"third">>, m_rsc:p_no_acl(Id, <<"title">>, Ctx)),
+    ok = Behind(<<"fourth">>),
+    ok = z_depcache:flush(Ctx),
+    ?assertEqual(<<"fourth">>, m_rsc:p_no_acl(Id, <<"title">>, Ctx)),
+    % The cache is per site, and a site restart empties it, as Zotonic starts a new depcache.
+    CtxB = zotonic_host:context(?B, admin),
+    TitleInB = case m_rsc:get_raw(Id, CtxB) of
+        {ok, InB} -> maps:get(<<"title">>, InB, undefined);
+        {error, enoent} -> undefined
+    end,
+    ?assertEqual(TitleInB, m_rsc:p_no_acl(Id, <<"title">>, CtxB)),
+    ok = Behind(<<"fifth">>),
+    ok = z_sites_manager:restart(?A),
+    ?assertEqual(<<"fifth">>, m_rsc:p_no_acl(Id, <<"title">>, Ctx)),
+    % exists/2 is read through the cache too; a delete flushes the id.
+    ?assert(m_rsc:exists(Id, Ctx)),
+    ok = m_rsc_update:delete(Id, Ctx),
+    ?assertNot(m_rsc:exists(Id, Ctx)),
+    ?assertEqual(undefined, m_rsc:get(Id, Ctx)).
 
 %% ---------------------------------------------------------------------------------------------
 

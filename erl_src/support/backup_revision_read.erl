@@ -107,26 +107,40 @@ reconstruct(Chain, Context) ->
     end.
 
 %% @doc The newest row of a resource (id, type, version, data_type, data) with `chain_length',
-%% the number of rows from its last full row up to and including it; in one query.
+%% the number of rows from its last full row up to and including it; in one query. Every save
+%% reads it, so it is a simple query, one round trip to the database where a query with
+%% parameters takes two: the resource id and the delta data types are written into it, the
+%% data comes back as hex text and the numbers as decimal text. Throws `{error, Reason}' as
+%% z_db:q/3 does.
 -spec newest_row(RscId, Context) -> {ok, Row} | undefined when
     RscId :: m_rsc:resource_id(),
     Context :: z:context(),
     Row :: #{ binary() => term() }.
-newest_row(RscId, Context) ->
-    {ok, Rows} = z_db:qmap(["
-        select b.id, b.type, b.version, b.data_type, b.data,
+newest_row(RscId, Context) when is_integer(RscId) ->
+    Rsc = integer_to_binary(RscId),
+    Sql = iolist_to_binary(["
+        select b.id, b.type, b.version, b.data_type, encode(b.data, 'hex'),
                (select count(*) from backup_revision c
-                where c.rsc_id = $1
-                  and c.id >= ", last_full_id("$1", ""), ")::int as chain_length
+                where c.rsc_id = ", Rsc, "
+                  and c.id >= ", last_full_id(Rsc, "", delta_types_literal()), ")
         from backup_revision b
-        where b.rsc_id = $1
+        where b.rsc_id = ", Rsc, "
         order by b.id desc
-        limit 1"],
-        [ RscId, backup_revision_codec:data_types_delta() ],
-        Context),
-    case Rows of
-        [ Row ] -> {ok, Row};
-        [] -> undefined
+        limit 1"]),
+    case z_db:squery(Sql, Context) of
+        {ok, _Columns, [ {Id, Type, Version, DataType, DataHex, ChainLength} ]} ->
+            {ok, #{
+                <<"id">> => binary_to_integer(Id),
+                <<"type">> => Type,
+                <<"version">> => case Version of null -> undefined; _ -> binary_to_integer(Version) end,
+                <<"data_type">> => DataType,
+                <<"data">> => binary:decode_hex(DataHex),
+                <<"chain_length">> => binary_to_integer(ChainLength)
+            }};
+        {ok, _Columns, []} ->
+            undefined;
+        {error, _} = Error ->
+            throw(Error)
     end.
 
 %% @doc The rows of the resource from its last full row to its newest, in save order.
@@ -145,10 +159,19 @@ latest_chain(RscId, Context) ->
     Rows.
 
 %% SQL: the id of the resource's last full row (0 when none), rows limited by UpTo; $2 must be
-%% the delta data_type. Every chain read starts there.
+%% the delta data_types (or DeltaTypes names them). Every chain read starts there.
 last_full_id(Rsc, UpTo) ->
+    last_full_id(Rsc, UpTo, "$2").
+
+last_full_id(Rsc, UpTo, DeltaTypes) ->
     ["coalesce((select max(k.id) from backup_revision k where k.rsc_id = ", Rsc, UpTo,
-     " and k.data_type <> all($2)), 0)"].
+     " and k.data_type <> all(", DeltaTypes, ")), 0)"].
+
+%% SQL: the delta data_types as an array literal (the codec's names: letters and digits).
+delta_types_literal() ->
+    Types = backup_revision_codec:data_types_delta(),
+    [] = [ T || T <- Types, binary:match(T, <<"'">>) =/= nomatch ],
+    ["array[", lists:join(", ", [ [$', T, $'] || T <- Types ]), "]::text[]"].
 
 %% @doc The revisions of a resource, newest first, as tuples {id, type, created, version,
 %% user_id, user_name} or as property lists with those keys (`assoc').

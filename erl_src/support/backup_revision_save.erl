@@ -207,14 +207,21 @@ user_name(UserId, Context) ->
             z_string:truncatechars(z_trans:lookup_fallback(Title, Context), 60)
     end.
 
-%% @doc Serialise all writers of the revision rows of a resource (inside a transaction).
+%% @doc Serialise all writers of the revision rows of a resource (inside a transaction). A
+%% simple query (the two integers written into it): one round trip to the database, where a
+%% query with parameters takes two (parse and describe, then bind and execute). Throws
+%% `{error, Reason}' as z_db:q/3 does, so the transaction rolls back.
 -spec lock_resource(RscId, Context) -> ok when
     RscId :: m_rsc:resource_id(),
     Context :: z:context().
-lock_resource(RscId, Context) ->
-    _ = z_db:q("select 1 from (select pg_advisory_xact_lock($1::int, $2::int)) l",
-               [ ?LOCK_CLASS, RscId ], Context),
-    ok.
+lock_resource(RscId, Context) when is_integer(RscId) ->
+    Sql = iolist_to_binary([
+        "select 1 from (select pg_advisory_xact_lock(",
+        integer_to_binary(?LOCK_CLASS), "::int, ", integer_to_binary(RscId), "::int)) l"]),
+    case z_db:squery(Sql, Context) of
+        {ok, _Columns, _Rows} -> ok;
+        {error, _} = Error -> throw(Error)
+    end.
 
 %% @doc The keyframe interval: a full row at least every this many saves.
 %% @doc Whether a resource's next row is stored full: its first row, the row after a deletion,

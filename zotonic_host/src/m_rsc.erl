@@ -1,7 +1,10 @@
 %% @doc zotonic_host: Zotonic's m_rsc read side. A resource is a row of `rsc': its columns plus
 %% the map in its `props' column (stored with ?DB_PROPS), returned as one map with binary keys,
 %% `language' as atoms, pivot columns left out -- as m_rsc:get/2 of Zotonic 1.0 returns it.
-%% Writes go through m_rsc_update.
+%% As in Zotonic, get/2, p/3, p_no_acl/3 and exists/2 read the resource from the site's
+%% depcache (keyed on its id, for a week, after the #rsc_get{} fold), and get_raw/2 and
+%% get_raw_lock/2 from the database; writes go through m_rsc_update, which flushes the id after
+%% each committed change, as touch/2 does.
 %% @end
 
 -module(m_rsc).
@@ -52,11 +55,12 @@ rid(Name, Context) when is_binary(Name) ->
     end;
 rid(_, _Context) -> undefined.
 
+%% @doc Does the resource exist? As in Zotonic: its id read through the cache.
 -spec exists(resource(), z:context()) -> boolean().
 exists(Id, Context) ->
     case rid(Id, Context) of
         undefined -> false;
-        Rid -> z_db:q1("select count(*)::int from rsc where id = $1", [Rid], Context) =:= 1
+        Rid -> p_no_acl(Rid, <<"id">>, Context) =:= Rid
     end.
 
 %% @doc The resource's properties if the context may view it, else undefined.
@@ -66,17 +70,27 @@ get(Id, Context) ->
         undefined -> undefined;
         Rid ->
             case z_acl:rsc_visible(Rid, Context) of
-                true ->
-                    case get_raw(Rid, Context) of
-                        {ok, Map} -> z_notifier:foldr(#rsc_get{ id = Rid }, Map, Context);
-                        {error, _} -> undefined
-                    end;
-                false ->
-                    undefined
+                true -> get_cached_unsafe(Rid, Context);
+                false -> undefined
             end
     end.
 
-%% @doc All properties, without ACL checks.
+%% The resource for any user (no ACL), from the depcache, else read and folded through
+%% #rsc_get{} and cached under its id for a week -- also `undefined' for a missing resource,
+%% as Zotonic's get_cached_unsafe/2. A database error crashes and is not cached.
+get_cached_unsafe(Rid, Context) ->
+    z_depcache:memo(
+        fun() ->
+            case get_raw(Rid, Context) of
+                {ok, Map} -> z_notifier:foldr(#rsc_get{ id = Rid }, Map, Context);
+                {error, enoent} -> undefined
+            end
+        end,
+        Rid,
+        ?WEEK,
+        Context).
+
+%% @doc All properties from the database (not the cache), without ACL checks.
 -spec get_raw(resource(), z:context()) -> {ok, props()} | {error, enoent}.
 get_raw(Id, Context) ->
     get_raw(Id, false, Context).
@@ -115,12 +129,17 @@ p(Id, Prop, Context) ->
         Map -> prop(Prop, Map, Context)
     end.
 
-%% @doc A property, without ACL checks.
+%% @doc A property, without ACL checks (from the cached resource).
 -spec p_no_acl(resource(), atom() | binary(), z:context()) -> term() | undefined.
 p_no_acl(Id, Prop, Context) ->
-    case get_raw(Id, Context) of
-        {ok, Map} -> prop(Prop, Map, Context);
-        {error, _} -> undefined
+    case rid(Id, Context) of
+        undefined ->
+            undefined;
+        Rid ->
+            case get_cached_unsafe(Rid, Context) of
+                undefined -> undefined;
+                Map -> prop(Prop, Map, Context)
+            end
     end.
 
 prop(Prop, Map, Context) ->
@@ -172,7 +191,7 @@ update(Id, Props, Options, Context) -> m_rsc_update:update(Id, Props, Options, C
 -spec delete(resource(), z:context()) -> ok | {error, term()}.
 delete(Id, Context) -> m_rsc_update:delete(Id, Context).
 
-%% @doc Set the modification date and modifier, bump the version.
+%% @doc Set the modification date and modifier, bump the version; flush the cached resource.
 -spec touch(resource(), z:context()) -> {ok, resource_id()} | {error, term()}.
 touch(Id, Context) ->
     case rid(Id, Context) of
@@ -180,5 +199,6 @@ touch(Id, Context) ->
         Rid ->
             1 = z_db:q("update rsc set modified = now(), modifier_id = $2, version = version + 1 where id = $1",
                        [Rid, z_acl:user(Context)], Context),
+            ok = z_depcache:flush(Rid, Context),
             {ok, Rid}
     end.

@@ -8,6 +8,8 @@
 %% and sends nothing. Options: is_import (keep given created/modified/creator/modifier, no
 %% touch), no_touch, is_acl_check, {is_escape_texts, _} (accepted; the host does not sanitize),
 %% {expected, [{Key, Value}]}. Edges in props (`o'/`s' maps) are not handled by the host.
+%% As Zotonic, it flushes the resource's id from the depcache once a change is committed (before
+%% #rsc_update_done{}), and after an update refused on `expected'.
 %% @end
 
 -module(m_rsc_update).
@@ -79,6 +81,8 @@ update(Id, Props, Options, Context) ->
 import_insert(Id, Props, Options, Context) ->
     1 = z_db:q("insert into rsc (id, creator_id, is_published, category_id) values ($1, $2, false, $3)",
                [Id, z_acl:user(Context), m_rsc:rid(other, Context)], Context),
+    % The existence check above cached the id as missing.
+    ok = z_depcache:flush(Id, Context),
     do_update(Id, Props, Options, Context).
 
 binary_keys(Props) ->
@@ -104,6 +108,7 @@ do_update(Id, Props0, Options, Context) ->
                 {ok, NewId, notchanged} ->
                     {ok, NewId};
                 {ok, NewId, {PreProps, PostProps, PreIsA}} ->
+                    ok = z_depcache:flush(NewId, Context),
                     PostIsA = m_rsc:is_a(NewId, Context),
                     Action = case Id of insert_rsc -> insert; _ -> update end,
                     z_notifier:notify_sync(
@@ -121,6 +126,10 @@ do_update(Id, Props0, Options, Context) ->
                         #{ id => NewId, pre_is_a => PreIsA, post_is_a => PostIsA },
                         Context),
                     {ok, NewId};
+                {error, {expected, _, _}} = Error ->
+                    % The caller may have judged by a stale cached resource.
+                    ok = z_depcache:flush(Id, Context),
+                    Error;
                 {error, _} = Error ->
                     Error;
                 {rollback, {{error, _} = Error, _}} ->
@@ -285,6 +294,7 @@ delete_nocheck(Id, FollowUpId, Context) when is_integer(Id) ->
     end,
     case z_db:transaction(F, Context) of
         {ok, _} ->
+            ok = z_depcache:flush(Id, Context),
             z_notifier:notify_sync(
                 #rsc_update_done{
                     action = delete,

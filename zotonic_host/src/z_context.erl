@@ -38,7 +38,7 @@ new(Site) when is_atom(Site) ->
     #context{
         site = Site,
         db = {zotonic_host_db_pool:name(Site), z_db_pgsql},
-        depcache = undefined,
+        depcache = z_utils:name_for_site(z_depcache, Site),
         dispatcher = undefined,
         template_server = undefined,
         scomp_server = undefined,

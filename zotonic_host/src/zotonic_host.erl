@@ -172,6 +172,8 @@ create_user(Site, Role, Title) ->
     Id = z_db:q1("insert into rsc (category_id, is_published, creator_id, modifier_id, props)
                   values ($1, true, 1, 1, $2) returning id",
                  [CatId, ?DB_PROPS(#{ <<"title">> => Title })], Context),
+    % As Zotonic's insert does after its commit.
+    ok = z_depcache:flush(Id, Context),
     Key = iolist_to_binary([atom_to_binary(Role, utf8), "_", integer_to_binary(Id)]),
     _ = z_db:q("insert into identity (rsc_id, type, key, is_unique, is_verified)
                 values ($1, 'username_pw', $2, true, true)", [Id, Key], Context),

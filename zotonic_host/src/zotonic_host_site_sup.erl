@@ -1,5 +1,6 @@
-%% @doc zotonic_host: the supervisor of one site -- its database pool, its edge log server and
-%% the supervisor its Zotonic modules run under (like Zotonic's z_site_sup / z_module_sup).
+%% @doc zotonic_host: the supervisor of one site -- its depcache, its database pool, its edge log
+%% server and the supervisor its Zotonic modules run under (like Zotonic's z_site_sup /
+%% z_module_sup).
 %% @end
 
 -module(zotonic_host_site_sup).
@@ -23,6 +24,11 @@ module_sup_name(Site) ->
 
 init({Site, SiteConfig}) ->
     Children = [
+        #{
+            id => depcache,
+            start => {z_depcache, start_link, [Site]},
+            type => worker
+        },
         #{
             id => db_pool,
             start => {zotonic_host_db_pool, start_link, [Site, maps:get(db_options, SiteConfig)]},
