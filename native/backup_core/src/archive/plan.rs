@@ -20,6 +20,9 @@
 //!   must equal what was written.
 //! * Everything else is one entry to compress (`Step::One`).
 //!
+//! Size: the planner is ~400 lines; the rest is its tests, which build real archives and check
+//! the steps a set takes after each kind of change (kept beside the code they pin down).
+//!
 //! A copied unit, prefix or tail is used only after the checks of reuse.rs (its tar headers
 //! this run would write and PREV's data crc32s combine to its recorded crc32; its copied bytes
 //! have their recorded crc32), done by create.rs.
