@@ -662,6 +662,32 @@ impl Waiting {
         Ok(())
     }
 
+    /// Queues `items`, copied from PREV into unit `id` with their `records`, for the manifest
+    /// (each one's end from its record by `end_of`), and books them as reused in the progress
+    /// and `reuse`; their file data bytes.
+    fn copied(
+        &mut self,
+        items: &[Item],
+        records: Vec<(ManifestEntry, EntryExt)>,
+        id: u64,
+        ctl: &JobControl,
+        reuse: &mut ReuseSummary,
+        end_of: impl Fn(&EntryExt) -> EndAt,
+    ) -> u64 {
+        let mut bytes = 0;
+        for (item, (rec, x)) in items.iter().zip(records) {
+            bytes += rec.size;
+            ctl.add_bytes(rec.size);
+            ctl.add_files(1);
+            reuse.reused_entries += 1;
+            reuse.reused_bytes += rec.size;
+            let end = end_of(&x);
+            self.queue
+                .push_back((rec, ext_of(&item.meta), Some(id), end));
+        }
+        bytes
+    }
+
     /// The sync point of unit `id` (written out) at input offset `at`, if there is one; the
     /// writer reports them in order, so the ones before are dropped (the one found is kept: the
     /// entries of a tail ask for the sync point at its start after the entry that ends there).
@@ -684,6 +710,22 @@ impl Waiting {
                 std::cmp::Ordering::Greater => return None,
             }
         }
+    }
+}
+
+/// PREV's bytes of `u` as a raw piece of the output; the hash thread checks them against
+/// `u.zcrc` as it reads them (reuse.rs, check 3).
+fn from_prev(p: &Prev, u: Unit) -> RawUnit<OffloadWriter<File>> {
+    let src = Arc::clone(&p.file);
+    RawUnit {
+        write: Box::new(move |o: &mut OffloadWriter<File>| {
+            o.splice(src, u.offset, u.len, Some(u.zcrc))
+        }),
+        src_offset: u.offset,
+        len: u.len,
+        ulen: u.ulen,
+        crc: u.crc,
+        zcrc: u.zcrc,
     }
 }
 
@@ -895,38 +937,24 @@ fn write_archive(
                     };
                     // the tail's first byte follows the sync point at `at` of this unit
                     let at = w.unit_len();
-                    let src = Arc::clone(&p.file);
-                    let off = tail.src_offset();
-                    let id = w
-                        .queue_raw_tail(RawUnit {
-                            write: Box::new(move |o: &mut OffloadWriter<File>| {
-                                o.splice(src, off, span.len, Some(span.zcrc))
-                            }),
-                            src_offset: off,
-                            len: span.len,
-                            ulen: span.ulen,
-                            crc: span.crc,
-                            zcrc: span.zcrc,
-                        })
-                        .map_err(io_err)?;
+                    let piece = Unit {
+                        offset: tail.src_offset(),
+                        len: span.len,
+                        ulen: span.ulen,
+                        crc: span.crc,
+                        zcrc: span.zcrc,
+                    };
+                    let id = w.queue_raw_tail(from_prev(p, piece)).map_err(io_err)?;
                     reuse.tail_pieces += 1;
                     reuse.tail_compressed += span.len;
                     reuse.reused_compressed += span.len;
-                    for (item, (rec, x)) in items.iter().zip(tail.records) {
-                        bytes_in += rec.size;
-                        ctl.add_bytes(rec.size);
-                        ctl.add_files(1);
-                        reuse.reused_entries += 1;
-                        reuse.reused_bytes += rec.size;
-                        let end = EndAt::Moved {
+                    let (from, whole) = (tail.from, tail.unit);
+                    bytes_in +=
+                        waiting.copied(&items, tail.records, id, ctl, reuse, |x| EndAt::Moved {
                             at,
-                            from: tail.from,
-                            to: end_inside(x.end, &tail.unit),
-                        };
-                        waiting
-                            .queue
-                            .push_back((rec, ext_of(&item.meta), Some(id), end));
-                    }
+                            from,
+                            to: end_inside(x.end, &whole),
+                        });
                     waiting.settle(&mut sink, &mut manifest).map_err(io_err)?;
                     Vec::new()
                 }
@@ -945,38 +973,18 @@ fn write_archive(
                         break 'step items.into_iter().map(|i| (i, None)).collect();
                     };
                     w.cut().map_err(io_err)?;
-                    let src = Arc::clone(&p.file);
-                    let id = w
-                        .queue_raw(RawUnit {
-                            write: Box::new(move |o: &mut OffloadWriter<File>| {
-                                o.splice(src, u.offset, u.len, Some(u.zcrc))
-                            }),
-                            src_offset: u.offset,
-                            len: u.len,
-                            ulen: u.ulen,
-                            crc: u.crc,
-                            zcrc: u.zcrc,
-                        })
-                        .map_err(io_err)?;
+                    let id = w.queue_raw(from_prev(p, u)).map_err(io_err)?;
                     reuse.reused_units += 1;
                     reuse.reused_compressed += u.len;
                     if unit.prefix {
                         reuse.prefix_units += 1;
                         reuse.prefix_compressed += u.len;
                     }
-                    for (item, (rec, x)) in items.iter().zip(unit.records) {
-                        bytes_in += rec.size;
-                        ctl.add_bytes(rec.size);
-                        ctl.add_files(1);
-                        reuse.reused_entries += 1;
-                        reuse.reused_bytes += rec.size;
-                        // where each entry ends is where it ended in PREV: the copy starts at
-                        // the same byte of the unit
-                        let end = EndAt::Known(end_inside(x.end, &u));
-                        waiting
-                            .queue
-                            .push_back((rec, ext_of(&item.meta), Some(id), end));
-                    }
+                    // where each entry ends is where it ended in PREV: the copy starts at the
+                    // same byte of the unit
+                    bytes_in += waiting.copied(&items, unit.records, id, ctl, reuse, |x| {
+                        EndAt::Known(end_inside(x.end, &u))
+                    });
                     waiting.settle(&mut sink, &mut manifest).map_err(io_err)?;
                     Vec::new()
                 }

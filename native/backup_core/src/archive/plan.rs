@@ -761,4 +761,29 @@ mod tests {
         assert!(r.rejected[0].1.contains("recorded crc32"), "{r:?}");
         assert_eq!((r.tail_pieces, r.prefix_units), (0, 1), "{r:?}");
     }
+
+    #[test]
+    fn a_tail_the_planner_offers_is_not_copied_when_this_sets_unit_was_cut_inside_the_32_kib() {
+        // a changed to 495 KiB: with b and c after it the unit this set writes passes 512 KiB
+        // and is cut, so d (12.8 KB) alone is before e in the open unit, not 32 KiB
+        let names = ["a", "b", "c", "d", "e", "f", "g"];
+        let (dir, src, a1) = tree_of(names.map(|n| (n, n.repeat(12_288).into_bytes())).to_vec());
+        let big: String = (0..200_000).map(|i| format!("{} ", i % 997)).collect();
+        fs::write(src.join("d/a"), &big.as_bytes()[..495 << 10]).expect("write");
+        let planned = steps(&src, &a1);
+        assert!(
+            planned.contains(&"tail ./d/e ./d/f ./d/g".to_string()),
+            "{planned:?}"
+        );
+        let opts = ArchiveOptions {
+            fsync: false,
+            ..ArchiveOptions::default()
+        };
+        let a2 = dir.path().join("a2.tar.gz");
+        let source = Source::Dir(src.clone());
+        let s = create_reusing(&source, &a2, &opts, Some(&a1), &JobControl::new()).expect("create");
+        let r = s.reuse.expect("reuse");
+        assert_eq!((r.tail_pieces, r.rejected_units), (0, 0), "{r:?}");
+        assert_tar_is(&a2, &src);
+    }
 }
