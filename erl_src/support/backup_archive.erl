@@ -82,9 +82,10 @@
     tail_pieces := non_neg_integer(),
     rejected_units := non_neg_integer(),
     rejected := [{binary(), binary()}],
-    method := clone | copy_file_range | clone_and_copy_file_range | none,
+    method := clone | copy_file_range | clone_and_copy_file_range | write | none,
     cloned_bytes := non_neg_integer(),
-    copied_bytes := non_neg_integer()
+    copied_bytes := non_neg_integer(),
+    written_bytes := non_neg_integer()
 }.
 -type error_reason() :: backup_job:error_reason().
 
@@ -92,9 +93,9 @@
 %% caller but no scheduler. With `reuse => PrevArchive' (a `.tar.gz' this engine wrote), the
 %% compressed bytes of every file unchanged since PrevArchive are copied from it after they
 %% are checked, and only the rest is compressed; the summary's `reuse' map says what was
-%% reused and how (`method': `clone' where the file system shares extents, else
-%% `copy_file_range'). A PrevArchive that is missing, foreign, encrypted or damaged is not used
-%% (in whole or for the damaged files), never an error.
+%% reused and how (`method': `clone' where the file system shares extents, else `write': the
+%% bytes read once for their check and written). A PrevArchive that is missing, foreign,
+%% encrypted or damaged is not used (in whole or for the damaged files), never an error.
 -spec create(SrcDir, OutFile, Options) -> {ok, summary()} | {error, error_reason()} when
     SrcDir :: file:filename_all(),
     OutFile :: file:filename_all(),

@@ -231,6 +231,7 @@ mod nif {
         method: CopyMethod,
         cloned_bytes: u64,
         copied_bytes: u64,
+        written_bytes: u64,
     }
 
     impl Encoder for ReuseSummary {
@@ -248,6 +249,7 @@ mod nif {
                 method: self.method(),
                 cloned_bytes: self.cloned_bytes,
                 copied_bytes: self.copied_bytes,
+                written_bytes: self.written_bytes,
             }
             .encode(env)
         }

@@ -157,6 +157,7 @@ pub fn reuse_json(r: &archive::ReuseSummary) -> serde_json::Value {
         "tail_pieces": r.tail_pieces, "tail_compressed": r.tail_compressed,
         "rejected_units": r.rejected_units, "rejected": path_reasons(&r.rejected),
         "method": r.method().as_str(), "cloned_bytes": r.cloned_bytes, "copied_bytes": r.copied_bytes,
+        "written_bytes": r.written_bytes,
         "padding_bytes": r.padding_bytes, "sha256_resumed_bytes": r.sha256_resumed_bytes,
     })
 }

@@ -683,7 +683,7 @@ fn incremental(work: &Path, size_mib: u64, threads: usize, runs: usize) -> Resul
     for (name, s) in [("set 2", &s2), ("set 3", &s3)] {
         if let Some(r) = &s.reuse {
             println!(
-                "{name}: {} of {} entries reused ({:.1} MiB of data, {:.1} MiB compressed, {} units, of which {} prefixes of {:.1} MiB; {} tails of {:.1} MiB), {} units rejected; cloned {:.1} MiB, copy_file_range {:.1} MiB; sha256 resumed after {:.1} MiB (hashed {:.1} MiB)",
+                "{name}: {} of {} entries reused ({:.1} MiB of data, {:.1} MiB compressed, {} units, of which {} prefixes of {:.1} MiB; {} tails of {:.1} MiB), {} units rejected; cloned {:.1} MiB, copy_file_range {:.1} MiB, written {:.1} MiB; sha256 resumed after {:.1} MiB (hashed {:.1} MiB)",
                 r.reused_entries,
                 s.files,
                 mib(r.reused_bytes),
@@ -696,6 +696,7 @@ fn incremental(work: &Path, size_mib: u64, threads: usize, runs: usize) -> Resul
                 r.rejected_units,
                 mib(r.cloned_bytes),
                 mib(r.copied_bytes),
+                mib(r.written_bytes),
                 mib(r.sha256_resumed_bytes),
                 mib(s.bytes_out.saturating_sub(r.sha256_resumed_bytes))
             );
@@ -843,9 +844,10 @@ fn reflink(work: &Path, size_mib: u64, threads: usize) -> Result<()> {
         );
         if let Some(r) = &last {
             println!(
-                "  set 11: cloned {:.1} MiB, copy_file_range {:.1} KiB, alignment padding {} bytes",
+                "  set 11: cloned {:.1} MiB, copy_file_range {:.1} KiB, written {:.1} KiB, alignment padding {} bytes",
                 r.cloned_bytes as f64 / 1048576.0,
                 r.copied_bytes as f64 / 1024.0,
+                r.written_bytes as f64 / 1024.0,
                 r.padding_bytes
             );
         }

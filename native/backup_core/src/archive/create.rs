@@ -150,9 +150,12 @@ pub struct ReuseSummary {
     /// their files were compressed again; the first few with why.
     pub rejected_units: u64,
     pub rejected: Vec<(String, String)>,
-    /// How the copied bytes got into the output: cloned (shared extents) or copied.
+    /// How the copied bytes got into the output: cloned (shared extents), copied in the kernel
+    /// (`copy_file_range`: the ends of cloned units), or read once, checked and written (where
+    /// the file system does not clone).
     pub cloned_bytes: u64,
     pub copied_bytes: u64,
+    pub written_bytes: u64,
     /// Bytes of empty deflate blocks written to align units for cloning.
     pub padding_bytes: u64,
     /// Leading bytes of the archive that were a verified copy of the previous one, whose
@@ -169,6 +172,8 @@ pub enum CopyMethod {
     /// Both: the unaligned ends of units were copied.
     CloneAndCopyFileRange,
     CopyFileRange,
+    /// Read (for the check) and written: where the file system does not clone.
+    Write,
     /// Nothing was reused.
     None,
 }
@@ -180,6 +185,7 @@ impl CopyMethod {
             CopyMethod::Clone => "clone",
             CopyMethod::CloneAndCopyFileRange => "clone+copy_file_range",
             CopyMethod::CopyFileRange => "copy_file_range",
+            CopyMethod::Write => "write",
             CopyMethod::None => "none",
         }
     }
@@ -191,11 +197,14 @@ impl ReuseSummary {
         self.unusable.is_none()
     }
 
+    /// An archive either clones (and copies the ends) or writes, as its output's file system
+    /// allows (`write_archive`), so written bytes come alone.
     pub fn method(&self) -> CopyMethod {
         match (self.cloned_bytes > 0, self.copied_bytes > 0) {
             (true, false) => CopyMethod::Clone,
             (true, true) => CopyMethod::CloneAndCopyFileRange,
             (false, true) => CopyMethod::CopyFileRange,
+            (false, false) if self.written_bytes > 0 => CopyMethod::Write,
             (false, false) => CopyMethod::None,
         }
     }
@@ -885,6 +894,7 @@ fn write_archive(
     if let (Some(p), Some(w)) = (prev, sink.gz()) {
         if let Some(bs) = clone_probe(&p.file, &spill_dir) {
             w.set_clone_align(bs);
+            w.inner_mut().map_err(io_err)?.set_cloning(true);
         }
     }
     let records = match prev {
@@ -1055,6 +1065,7 @@ fn write_archive(
     }
     reuse.cloned_bytes = done.spliced.cloned;
     reuse.copied_bytes = done.spliced.copied;
+    reuse.written_bytes = done.spliced.written;
     reuse.padding_bytes = padding;
     reuse.sha256_resumed_bytes = done.resumed;
     if opts.fsync {
