@@ -553,21 +553,54 @@ fn ext_of(meta: &Metadata) -> EntryExt {
     }
 }
 
-/// The first pass: totals for the progress.
-fn count_totals(source: &Source, ctl: &JobControl) -> Result<(u64, u64)> {
+/// Entries the first walk keeps for the archive at most (`count_totals`), and the bytes of
+/// their names and paths: some 6 MiB in all.
+const KEEP_ENTRIES: usize = 16 << 10;
+const KEEP_NAME_BYTES: usize = 2 << 20;
+
+/// What the first walk found: the totals for the progress, and its entries while they fit in
+/// `KEEP_ENTRIES` and `KEEP_NAME_BYTES`.
+struct Counted {
+    files: u64,
+    bytes: u64,
+    kept: Option<Vec<Walked>>,
+}
+
+/// The first pass: totals for the progress. The entries it walked are kept for the archive
+/// while they fit in `KEEP_ENTRIES` and `KEEP_NAME_BYTES`, so a tree of up to 16,384 entries
+/// is walked (one `statx` each) once, not twice; a larger one is walked again, in fixed
+/// memory, as before. A file is opened and `fstat`ed when its bytes are read either way; what
+/// the kept entries change is how long before an entry is written the walk's metadata (a
+/// directory's header, a reused file's identity) was taken: up to the run's length, not
+/// moments (a reused file changed meanwhile is archived as it was then, and its new identity
+/// makes the next set compress it).
+fn count_totals(source: &Source, ctl: &JobControl) -> Result<Counted> {
     let (mut files, mut bytes) = (0u64, 0u64);
+    let mut kept = Some(Vec::new());
+    let mut name_bytes = 0usize;
     for w in walk(source)? {
         if files % 1024 == 0 {
             ctl.check()?;
         }
-        if let Walked::Item(item) = w {
+        if let Walked::Item(item) = &w {
             files += 1;
             if item.meta.is_file() {
                 bytes += item.meta.len();
             }
         }
+        if let Some(k) = kept.as_mut() {
+            name_bytes += match &w {
+                Walked::Item(i) => i.name.len() + i.path.as_os_str().len(),
+                Walked::Skipped(p, why) => p.len() + why.len(),
+            };
+            if k.len() < KEEP_ENTRIES && name_bytes <= KEEP_NAME_BYTES {
+                k.push(w);
+            } else {
+                kept = None;
+            }
+        }
     }
-    Ok((files, bytes))
+    Ok(Counted { files, bytes, kept })
 }
 
 fn reject(reuse: &mut ReuseSummary, what: String, why: String) {
@@ -816,15 +849,21 @@ pub fn create_reusing(
         }
         _ => None,
     };
-    let (files_total, bytes_total) = count_totals(source, ctl)?;
-    ctl.set_totals(files_total, bytes_total);
+    let counted = count_totals(source, ctl)?;
+    ctl.set_totals(counted.files, counted.bytes);
+    // the first attempt archives what the first walk found; another one walks again
+    let mut walked = counted.kept;
     let mut deny = HashSet::new();
     let mut earlier = ReuseSummary::default();
     loop {
         ctl.check()?;
         let mut this = ReuseSummary::default();
+        let entries = match walked.take() {
+            Some(kept) => Box::new(kept.into_iter()),
+            None => walk(source)?,
+        };
         let (mut summary, mismatched) =
-            write_archive(source, out, opts, prev.as_ref(), &deny, &mut this, ctl)?;
+            write_archive(entries, out, opts, prev.as_ref(), &deny, &mut this, ctl)?;
         if mismatched.is_empty() {
             summary.seconds = started.elapsed().as_secs_f64();
             summary.reuse = reuse.map(|mut r| {
@@ -857,7 +896,7 @@ pub fn create_reusing(
 /// units copied from `prev` failed their crc32 (the source offsets returned), discarded.
 #[allow(clippy::too_many_arguments)]
 fn write_archive(
-    source: &Source,
+    entries: Box<dyn Iterator<Item = Walked> + '_>,
     out: &Path,
     opts: &ArchiveOptions,
     prev: Option<&Prev>,
@@ -917,7 +956,7 @@ fn write_archive(
     let mut buf = vec![0u8; 1 << 20];
     let mut bytes_in = 0u64;
     let mut window = None;
-    let mut planner = Planner::new(walk(source)?, records);
+    let mut planner = Planner::new(entries, records);
     for step in &mut planner {
         ctl.check()?;
         // The files this step compresses (none when it spliced a unit of PREV).
@@ -1323,6 +1362,46 @@ impl EntryWriter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(walked: impl Iterator<Item = Walked>) -> Vec<Vec<u8>> {
+        walked
+            .map(|w| match w {
+                Walked::Item(i) => i.name,
+                Walked::Skipped(p, _) => p.into_bytes(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_first_walk_is_kept_for_the_archive_up_to_keep_entries_and_not_beyond() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("t");
+        fs::create_dir(&root).expect("mkdir");
+        for i in 0..10 {
+            fs::write(root.join(format!("f{i}")), vec![1u8; i]).expect("write");
+        }
+        let source = Source::Dir(root.clone());
+        let ctl = JobControl::new();
+        let small = count_totals(&source, &ctl).expect("count");
+        assert_eq!((small.files, small.bytes), (11, 45));
+        let kept = small.kept.expect("a small tree is kept");
+        assert_eq!(
+            names(kept.into_iter()),
+            names(walk(&source).expect("walk")),
+            "the kept walk is the walk"
+        );
+        // with the root, one entry more than may be kept
+        for i in 10..KEEP_ENTRIES {
+            fs::write(root.join(format!("f{i}")), b"").expect("write");
+        }
+        let large = count_totals(&source, &ctl).expect("count");
+        assert_eq!(
+            (large.files, large.bytes),
+            (KEEP_ENTRIES as u64 + 1, 45),
+            "counted in full"
+        );
+        assert!(large.kept.is_none(), "walked again by the archive");
+    }
 
     #[test]
     fn manifest_spilled_to_disk_writes_the_same_trailer_and_leaves_no_file() {
