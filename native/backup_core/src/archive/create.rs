@@ -553,31 +553,32 @@ fn ext_of(meta: &Metadata) -> EntryExt {
     }
 }
 
-/// Entries the first walk keeps for the archive at most (`count_totals`), and the bytes of
-/// their names and paths: some 6 MiB in all.
-const KEEP_ENTRIES: usize = 16 << 10;
-const KEEP_NAME_BYTES: usize = 2 << 20;
+/// Memory the first walk may spend keeping its entries for the archive (`count_totals`):
+/// an entry costs `size_of::<Walked>()` (about 230 bytes, most of it its `statx`) plus its name and
+/// path, so some 90,000 entries of a site's `files/archive` fit.
+const KEEP_BYTES: usize = 32 << 20;
 
 /// What the first walk found: the totals for the progress, and its entries while they fit in
-/// `KEEP_ENTRIES` and `KEEP_NAME_BYTES`.
+/// the budget it was given.
 struct Counted {
     files: u64,
     bytes: u64,
     kept: Option<Vec<Walked>>,
 }
 
-/// The first pass: totals for the progress. The entries it walked are kept for the archive
-/// while they fit in `KEEP_ENTRIES` and `KEEP_NAME_BYTES`, so a tree of up to 16,384 entries
-/// is walked (one `statx` each) once, not twice; a larger one is walked again, in fixed
-/// memory, as before. A file is opened and `fstat`ed when its bytes are read either way; what
-/// the kept entries change is how long before an entry is written the walk's metadata (a
-/// directory's header, a reused file's identity) was taken: up to the run's length, not
-/// moments (a reused file changed meanwhile is archived as it was then, and its new identity
-/// makes the next set compress it).
-fn count_totals(source: &Source, ctl: &JobControl) -> Result<Counted> {
+/// The first pass: totals for the progress (the Erlang side turns them into percent, so they
+/// are needed before the work). The entries it walked are kept for the archive while they fit
+/// in `keep_bytes` (`KEEP_BYTES`), so such a tree is walked (one `statx` per entry, about 3 us
+/// each on a warm cache) once, not twice; a larger one is walked again, in fixed memory.
+/// A file is opened and `fstat`ed when its bytes are read either way; what the kept entries
+/// change is how long before an entry is written the walk's metadata (a directory's header, a
+/// reused file's identity) was taken: up to the run's length, not moments (a reused file
+/// changed meanwhile is archived as it was then, and its new identity makes the next set
+/// compress it).
+fn count_totals(source: &Source, ctl: &JobControl, keep_bytes: usize) -> Result<Counted> {
     let (mut files, mut bytes) = (0u64, 0u64);
     let mut kept = Some(Vec::new());
-    let mut name_bytes = 0usize;
+    let mut spent = 0usize;
     for w in walk(source)? {
         if files % 1024 == 0 {
             ctl.check()?;
@@ -589,11 +590,12 @@ fn count_totals(source: &Source, ctl: &JobControl) -> Result<Counted> {
             }
         }
         if let Some(k) = kept.as_mut() {
-            name_bytes += match &w {
-                Walked::Item(i) => i.name.len() + i.path.as_os_str().len(),
-                Walked::Skipped(p, why) => p.len() + why.len(),
-            };
-            if k.len() < KEEP_ENTRIES && name_bytes <= KEEP_NAME_BYTES {
+            spent += std::mem::size_of::<Walked>()
+                + match &w {
+                    Walked::Item(i) => i.name.len() + i.path.as_os_str().len(),
+                    Walked::Skipped(p, why) => p.len() + why.len(),
+                };
+            if spent <= keep_bytes {
                 k.push(w);
             } else {
                 kept = None;
@@ -849,7 +851,7 @@ pub fn create_reusing(
         }
         _ => None,
     };
-    let counted = count_totals(source, ctl)?;
+    let counted = count_totals(source, ctl, KEEP_BYTES)?;
     ctl.set_totals(counted.files, counted.bytes);
     // the first attempt archives what the first walk found; another one walks again
     let mut walked = counted.kept;
@@ -1373,7 +1375,7 @@ mod tests {
     }
 
     #[test]
-    fn the_first_walk_is_kept_for_the_archive_up_to_keep_entries_and_not_beyond() {
+    fn the_first_walk_is_kept_for_the_archive_within_its_budget_and_walked_again_beyond() {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().join("t");
         fs::create_dir(&root).expect("mkdir");
@@ -1382,7 +1384,7 @@ mod tests {
         }
         let source = Source::Dir(root.clone());
         let ctl = JobControl::new();
-        let small = count_totals(&source, &ctl).expect("count");
+        let small = count_totals(&source, &ctl, KEEP_BYTES).expect("count");
         assert_eq!((small.files, small.bytes), (11, 45));
         let kept = small.kept.expect("a small tree is kept");
         assert_eq!(
@@ -1390,16 +1392,10 @@ mod tests {
             names(walk(&source).expect("walk")),
             "the kept walk is the walk"
         );
-        // with the root, one entry more than may be kept
-        for i in 10..KEEP_ENTRIES {
-            fs::write(root.join(format!("f{i}")), b"").expect("write");
-        }
-        let large = count_totals(&source, &ctl).expect("count");
-        assert_eq!(
-            (large.files, large.bytes),
-            (KEEP_ENTRIES as u64 + 1, 45),
-            "counted in full"
-        );
+        // a budget smaller than these 11 entries: counted in full, nothing kept
+        let tight = 10 * std::mem::size_of::<Walked>();
+        let large = count_totals(&source, &ctl, tight).expect("count");
+        assert_eq!((large.files, large.bytes), (11, 45), "counted in full");
         assert!(large.kept.is_none(), "walked again by the archive");
     }
 
