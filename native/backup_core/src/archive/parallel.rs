@@ -1143,12 +1143,13 @@ mod tests {
     }
 
     #[test]
-    fn a_corrupted_unit_is_detected_and_reported_as_the_serial_pass_reports_it() {
+    fn a_corrupted_unit_is_detected_as_the_serial_pass_reports_it_unless_inflate_skips_the_bit() {
         let t = tempfile::tempdir().expect("tmp");
         let a = sample_archive(t.path());
+        let whole = extract_as(&a, &t.path().join("whole"), Pass::Serial).expect("extract");
         let us = units(&a);
         // in every unit, at its start, middle and end: deflated and stored ones
-        let mut cases = 0;
+        let (mut cases, mut skipped) = (0, 0);
         for u in us.iter().step_by(3) {
             for at in [u.offset, u.offset + u.len / 2, u.offset + u.len - 1] {
                 let c = t.path().join(format!("c{cases}.tar.gz"));
@@ -1162,21 +1163,67 @@ mod tests {
                     serial.as_ref().map_err(|e| e.to_string()),
                     "flip at {at}"
                 );
-                // a flip in a unit's bytes either breaks the stream or changes the data the
-                // manifest records: never accepted
-                assert!(serial.is_err(), "flip at {at} went unnoticed");
-                assert!(verify_as(&c, Pass::ParallelOnly { threads: 2 }).is_err());
                 let dest = t.path().join("dest");
+                if serial.is_ok() {
+                    // The bit was one inflate skips: the padding of the empty stored block
+                    // before a sync marker (up to 7 bits, wherever the block before ended; the
+                    // archive's mtimes move it). Then every pass reads the same data, and
+                    // nothing was lost.
+                    skipped += 1;
+                    assert!(verify_as(&c, Pass::ParallelOnly { threads: 2 }).is_ok());
+                    let got = extract_as(&c, &dest, Pass::Fastest { hash: false });
+                    assert_eq!(got.expect("extract"), whole, "flip at {at}");
+                    fs::remove_dir_all(&dest).expect("rm");
+                    continue;
+                }
+                // any other bit breaks the stream or changes the data the manifest records
+                assert!(verify_as(&c, Pass::ParallelOnly { threads: 2 }).is_err());
                 let e = extract_as(&c, &dest, Pass::Fastest { hash: false }).expect_err("refused");
                 assert_eq!(e.to_string(), serial.as_ref().expect_err("err").to_string());
                 assert!(!dest.exists());
             }
         }
-        assert!(cases >= 6);
+        assert!(
+            cases >= 6 && skipped * 4 <= cases,
+            "{skipped} of {cases} skipped"
+        );
         let mut keep: Vec<String> = (0..cases).map(|i| format!("c{i}.tar.gz")).collect();
-        keep.extend(["src".into(), "a.tar.gz".into()]);
+        keep.extend(["src".into(), "a.tar.gz".into(), "whole".into()]);
         let keep: Vec<&str> = keep.iter().map(|s| s.as_str()).collect();
         no_leftovers(t.path(), &keep);
+    }
+
+    #[test]
+    fn a_bit_inflate_skips_before_a_sync_marker_changes_no_data_and_is_accepted() {
+        // The padding after an empty stored block's 3 header bits up to its LEN: found by
+        // trying each bit of the byte before every `00 00 ff ff` of a unit's end; inflate
+        // never reads those bits, so the archive's data (and manifest) are unchanged.
+        let t = tempfile::tempdir().expect("tmp");
+        let a = sample_archive(t.path());
+        let whole = extract_as(&a, &t.path().join("whole"), Pass::Serial).expect("extract");
+        let bytes = fs::read(&a).expect("read");
+        let mut found = 0;
+        for u in units(&a) {
+            let end = (u.offset + u.len) as usize;
+            if end < 5 || bytes[end - 4..end] != [0, 0, 0xff, 0xff] {
+                continue;
+            }
+            for bit in 0..8u8 {
+                let c = t.path().join("c.tar.gz");
+                let mut b = bytes.clone();
+                b[end - 5] ^= 1 << bit;
+                fs::write(&c, &b).expect("write");
+                if verify_as(&c, Pass::Serial).is_ok() {
+                    found += 1;
+                    assert!(verify_as(&c, Pass::ParallelOnly { threads: 2 }).is_ok());
+                    let dest = t.path().join("dest");
+                    let got = extract_as(&c, &dest, Pass::Fastest { hash: false });
+                    assert_eq!(got.expect("extract"), whole, "bit {bit} at {}", end - 5);
+                    fs::remove_dir_all(&dest).expect("rm");
+                }
+            }
+        }
+        assert!(found > 0, "no skipped bit found: the test proves nothing");
     }
 
     #[test]
