@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 export PATH
 export REBAR_COLOR=none
 
+setup_started=$(date +%s)
 sh tools/setup.sh || { echo "tests: 0 passed, 1 failed"; exit 1; }
+echo "==> setup took $(($(date +%s) - setup_started)) s"
 eval "$(sh tools/pg_env.sh)" || { echo "tests: 0 passed, 1 failed"; exit 1; }
 trap 'sh tools/pg_env.sh stop' EXIT
 
@@ -17,6 +19,7 @@ failed_steps=""
 step() {
     name=$1; shift
     echo "==> $name: $*"
+    started=$(date +%s)
     if "$@" >"$logdir/$name.log" 2>&1; then
         tail -n 3 "$logdir/$name.log"
     else
@@ -24,6 +27,8 @@ step() {
         echo "==> $name FAILED"
         failed_steps="$failed_steps $name"
     fi
+    # where CI's minutes go, step by step
+    echo "==> $name took $(($(date +%s) - started)) s"
 }
 
 step fmt cargo fmt --all -- --check

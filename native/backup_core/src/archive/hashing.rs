@@ -3,7 +3,7 @@
 //!
 //! Size: the hash thread, the splice path (copies checked against their recorded crc32) and
 //! the sha256 resumed from a previous archive's checkpoints must agree on one byte count and
-//! one order of blocks, so they stay in one file; about 80 of its lines are tests.
+//! one order of blocks, so they stay in one file; about 170 of its lines are tests.
 
 use super::sha_resume::{Midstate, Sha256Stream};
 use sha2::{Digest as _, Sha256};
