@@ -16,26 +16,41 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
+# release (the default: what a site runs) or dev: tools/test.sh builds the dev profile, which
+# shares every compiled crate with its `cargo test --workspace` (dependencies optimised, see
+# Cargo.toml), instead of compiling them all again for release: minutes of CI.
+profile=${BACKUP_NIF_PROFILE:-release}
+
 if [ -z "${BACKUP_NIF_BUILD:-}" ]; then
-    BACKUP_NIF_BUILD=$( { rustc -V; cat Cargo.toml Cargo.lock;
+    BACKUP_NIF_BUILD=$( { rustc -V; echo "$profile"; cat Cargo.toml Cargo.lock;
         find native -name target -prune -o -type f \( -name '*.rs' -o -name Cargo.toml \) -print \
             | LC_ALL=C sort | xargs cat; } | sha256sum | cut -c1-12)
 fi
 export BACKUP_NIF_BUILD
 
-# Two builds: together cargo would unify features and give the NIF backup_core's `cli` feature
-# (the zstd writer and the fuzz harness), which only zbackup asks for.
-cargo build --release --locked -p backup_nif
-cargo build --release --locked -p zbackup
+case "$profile" in
+    release)
+        # Two builds: together cargo would unify features and give the NIF backup_core's `cli`
+        # feature (the zstd writer and the fuzz harness), which only zbackup asks for.
+        cargo build --release --locked -p backup_nif
+        cargo build --release --locked -p zbackup
+        out=${CARGO_TARGET_DIR:-target}/release ;;
+    dev)
+        # One build with the workspace's features, as `cargo test --workspace` compiled them
+        # (the NIF then also holds the `cli` code, which no NIF function reaches).
+        cargo build --locked --workspace
+        out=${CARGO_TARGET_DIR:-target}/debug ;;
+    *) echo "build_nif.sh: BACKUP_NIF_PROFILE is release or dev, not $profile" >&2; exit 1 ;;
+esac
 mkdir -p priv/native
 case "$(uname -s)" in
-    Darwin) lib=target/release/libbackup_nif.dylib ;;
-    *) lib=target/release/libbackup_nif.so ;;
+    Darwin) lib=$out/libbackup_nif.dylib ;;
+    *) lib=$out/libbackup_nif.so ;;
 esac
 so=priv/native/backup_nif_$BACKUP_NIF_BUILD.so
 rm -f "$so" priv/native/zbackup priv/native/backup_nif.so
 cp "$lib" "$so"
-cp target/release/zbackup priv/native/zbackup
+cp "$out/zbackup" priv/native/zbackup
 # Keep the three newest builds.
 ls -t priv/native/backup_nif_*.so | tail -n +4 | while read -r old; do rm -f "$old"; done
 

@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 [ -x "$HOME/.cargo/bin/cargo" ] && PATH="$HOME/.cargo/bin:$PATH"
 export PATH
 export REBAR_COLOR=none
+# The NIF and zbackup the Erlang tests load are built in cargo's dev profile (dependencies
+# optimised), sharing what `cargo test` compiled; a site's build (rebar3 compile, the demo) is
+# release. native/build_nif.sh says more.
+export BACKUP_NIF_PROFILE=dev
 
 setup_started=$(date +%s)
 sh tools/setup.sh || { echo "tests: 0 passed, 1 failed"; exit 1; }
@@ -64,7 +68,7 @@ for runner in eunit ct; do
 done
 # The speed checks: their figures and verdicts, reported apart from the tests.
 if [ -f "$logdir/perf.log" ]; then
-    echo "==> perf (figures; a missed target is reported, not failed):"
+    echo "==> perf (figures of the dev-profile build above; a missed target is reported, not failed):"
     grep '^perf:' "$logdir/perf.log" | sort -u
     echo "perf: $(grep -c '^perf:.*: met$' "$logdir/perf.log") targets met, $(grep -c '^perf:.*: MISSED$' "$logdir/perf.log") missed"
 fi
