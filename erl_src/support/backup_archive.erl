@@ -82,7 +82,8 @@
     tail_pieces := non_neg_integer(),
     rejected_units := non_neg_integer(),
     rejected := [{binary(), binary()}],
-    method := clone | copy_file_range | clone_and_copy_file_range | write | none,
+    method := clone | copy_file_range | clone_and_copy_file_range | write
+            | write_and_copy_file_range | none,
     cloned_bytes := non_neg_integer(),
     copied_bytes := non_neg_integer(),
     written_bytes := non_neg_integer()

@@ -172,8 +172,11 @@ pub enum CopyMethod {
     /// Both: the unaligned ends of units were copied.
     CloneAndCopyFileRange,
     CopyFileRange,
-    /// Read (for the check) and written: where the file system does not clone.
+    /// Read (for the check) and written: where the file system does not clone, while the
+    /// sha256 is resumed (an unchanged set).
     Write,
+    /// Both: written while the sha256 was resumed, copied in the kernel once it was computed.
+    WriteAndCopyFileRange,
     /// Nothing was reused.
     None,
 }
@@ -186,6 +189,7 @@ impl CopyMethod {
             CopyMethod::CloneAndCopyFileRange => "clone+copy_file_range",
             CopyMethod::CopyFileRange => "copy_file_range",
             CopyMethod::Write => "write",
+            CopyMethod::WriteAndCopyFileRange => "write+copy_file_range",
             CopyMethod::None => "none",
         }
     }
@@ -197,15 +201,22 @@ impl ReuseSummary {
         self.unusable.is_none()
     }
 
-    /// An archive either clones (and copies the ends) or writes, as its output's file system
-    /// allows (`write_archive`), so written bytes come alone.
+    /// An archive clones (and copies the ends) where its output's file system shares extents
+    /// (`write_archive`); else it writes what the hash thread only checks and copies in the
+    /// kernel what it hashes too (`hashing::OffloadWriter`), so cloned and written bytes never
+    /// come together.
     pub fn method(&self) -> CopyMethod {
-        match (self.cloned_bytes > 0, self.copied_bytes > 0) {
-            (true, false) => CopyMethod::Clone,
-            (true, true) => CopyMethod::CloneAndCopyFileRange,
-            (false, true) => CopyMethod::CopyFileRange,
-            (false, false) if self.written_bytes > 0 => CopyMethod::Write,
-            (false, false) => CopyMethod::None,
+        match (
+            self.cloned_bytes > 0,
+            self.copied_bytes > 0,
+            self.written_bytes > 0,
+        ) {
+            (true, false, _) => CopyMethod::Clone,
+            (true, true, _) => CopyMethod::CloneAndCopyFileRange,
+            (false, true, true) => CopyMethod::WriteAndCopyFileRange,
+            (false, true, false) => CopyMethod::CopyFileRange,
+            (false, false, true) => CopyMethod::Write,
+            (false, false, false) => CopyMethod::None,
         }
     }
 }

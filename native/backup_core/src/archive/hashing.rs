@@ -145,6 +145,13 @@ struct SpliceRange {
     written: bool,
 }
 
+/// What the hash thread gives the output thread for a `written` splice: the blocks it read,
+/// in order, or (when it hashes them, not only checks them) word to splice the range itself.
+enum Handover {
+    Block(Vec<u8>),
+    Splice,
+}
+
 /// Splices merged into one range at most: its bytes and pieces.
 const MAX_SPLICE: u64 = 1 << 30;
 const MAX_PIECES: usize = 4096;
@@ -259,12 +266,12 @@ struct HashThread {
     buf: Vec<u8>,
     cmp: Vec<u8>,
     /// Where the blocks of `written` splices go (the output thread), and its spent blocks.
-    to_writer: SyncSender<Vec<u8>>,
+    to_writer: SyncSender<Handover>,
     spare: Receiver<Vec<u8>>,
 }
 
 impl HashThread {
-    fn new(base: Option<Base>, to_writer: SyncSender<Vec<u8>>, spare: Receiver<Vec<u8>>) -> Self {
+    fn new(base: Option<Base>, to_writer: SyncSender<Handover>, spare: Receiver<Vec<u8>>) -> Self {
         HashThread {
             sha: Sha256Stream::new(),
             pos: 0,
@@ -353,14 +360,22 @@ impl HashThread {
             self.leave_base()?;
         }
         // the bytes are read here anyway (for the sha256, or for the crc32 of a copy):
-        // checking their crc32 on the same pass costs no second read (reuse.rs), and a
-        // `written` range is written from these blocks: read once, checked, written once
+        // checking their crc32 on the same pass costs no second read (reuse.rs). A `written`
+        // range is written from these blocks while this thread only checks them (`copy`: the
+        // sha256 is resumed); when it must hash them too, the output thread splices the range
+        // itself meanwhile, so hashing and copying run side by side (a set whose first change
+        // is early: measured 2.20 s against 2.45 s with the blocks handed over, README)
+        let hand = r.written && copy;
+        if r.written && !hand {
+            // gone only when the output thread failed: its error is the one reported
+            let _ = self.to_writer.send(Handover::Splice);
+        }
         let mut check = PieceCheck::new(r);
         let end = r.off + r.len;
         let mut at = r.off;
         while at < end {
             let n = (end - at).min(SPLICE_BLOCK as u64) as usize;
-            let mut buf = match r.written {
+            let mut buf = match hand {
                 true => self.spare.try_recv().unwrap_or_default(),
                 false => std::mem::take(&mut self.buf),
             };
@@ -371,9 +386,9 @@ impl HashThread {
             }
             check.update(&buf, &mut self.mismatched);
             at += n as u64;
-            if r.written {
+            if hand {
                 // gone only when the output thread failed: its error is the one reported
-                let _ = self.to_writer.send(buf);
+                let _ = self.to_writer.send(Handover::Block(buf));
             } else {
                 self.buf = buf;
             }
@@ -480,7 +495,7 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
         let (back_tx, back_rx) = sync_channel::<Vec<u8>>(8);
         let back2 = back_tx.clone();
         // the blocks of `written` splices, hash thread to output thread, and back
-        let (read_tx, read_rx) = sync_channel::<Vec<u8>>(SPLICE_BLOCKS);
+        let (read_tx, read_rx) = sync_channel::<Handover>(SPLICE_BLOCKS);
         let (spare_tx, spare_rx) = sync_channel::<Vec<u8>>(SPLICE_BLOCKS);
         let writer = std::thread::Builder::new()
             .name("zbackup-write".into())
@@ -503,8 +518,26 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
                         Block::Splice(r) if r.written => {
                             let mut left = r.len;
                             while left > 0 {
-                                let Ok(block) = read_rx.recv() else {
-                                    return Err(io::Error::other("hash thread stopped"));
+                                let block = match read_rx.recv() {
+                                    Ok(Handover::Block(block)) => block,
+                                    // the hash thread hashes it: copied here meanwhile
+                                    Ok(Handover::Splice) if left == r.len => {
+                                        let s = inner.splice_from(
+                                            &r.src,
+                                            r.off,
+                                            r.len,
+                                            count,
+                                            &mut try_clone,
+                                        )?;
+                                        spliced.cloned += s.cloned;
+                                        spliced.copied += s.copied;
+                                        left = 0;
+                                        continue;
+                                    }
+                                    Ok(Handover::Splice) => {
+                                        return Err(io::Error::other("a splice handed over twice"));
+                                    }
+                                    Err(_) => return Err(io::Error::other("hash thread stopped")),
                                 };
                                 let n = block.len() as u64;
                                 if n > left {
@@ -514,10 +547,10 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
                                     inner.write_all(piece)?;
                                 }
                                 left -= n;
+                                spliced.written += n;
                                 // enough spares already, or the hash thread is gone
                                 let _ = spare_tx.try_send(block);
                             }
-                            spliced.written += r.len;
                             count += r.len;
                         }
                         Block::Splice(r) => {
@@ -769,12 +802,46 @@ mod offload_tests {
             );
             // the bytes are written either way; the caller decides
             assert_eq!(f.inner, [&data[..], &data[..10]].concat());
-            let (copied, written) = if cloning { (300_010, 0) } else { (0, 300_010) };
+            // no base: the hash thread hashes every range, so the output thread copies them
             assert_eq!(
                 (f.spliced.cloned, f.spliced.copied, f.spliced.written),
-                (0, copied, written)
+                (0, 300_010, 0)
             );
         }
+    }
+
+    #[test]
+    fn ranges_only_checked_are_written_from_the_hash_threads_reads_and_hashed_ones_copied() {
+        let data: Vec<u8> = (0..700_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        let mut f = tempfile::tempfile().expect("tempfile");
+        f.write_all(&data).expect("write");
+        let src = Arc::new(f);
+        let base = Base {
+            file: Arc::clone(&src),
+            checkpoints: Vec::new(),
+        };
+        let mut w = OffloadWriter::with_base(Vec::new(), Some(base)).expect("thread");
+        // the base's own first 600,000 bytes: a copy of it so far, the sha256 not needed yet
+        let (a, b) = (&data[..300_000], &data[300_000..600_000]);
+        w.splice(Arc::clone(&src), 0, 300_000, Some(crc32fast::hash(a)))
+            .expect("splice");
+        w.splice(Arc::clone(&src), 300_000, 300_000, Some(crc32fast::hash(b)))
+            .expect("splice");
+        // then bytes of another place: from here on hashed, and copied by the output thread
+        w.write_all(b"changed").expect("write");
+        w.splice(Arc::clone(&src), 0, 300_000, Some(crc32fast::hash(a) ^ 1))
+            .expect("splice");
+        let f = w.finish_spliced().expect("finish");
+        let want = [&data[..600_000], b"changed", a].concat();
+        assert!(f.inner == want, "the bytes, in order");
+        assert_eq!(f.sha256, to_hex(&Sha256::digest(&want)));
+        assert_eq!(f.mismatched, vec![0], "the copied range is checked too");
+        assert_eq!(
+            (f.spliced.cloned, f.spliced.copied, f.spliced.written),
+            (0, 300_000, 600_000)
+        );
     }
 
     #[test]
@@ -868,9 +935,20 @@ mod offload_tests {
     fn a_written_splice_into_a_failing_output_reports_its_error_without_hanging() {
         let mut f = tempfile::tempfile().expect("tempfile");
         f.write_all(&vec![3u8; 3 << 20]).expect("write");
-        let mut w = OffloadWriter::new(Failing).expect("thread");
-        w.splice(Arc::new(f), 0, 3 << 20, None).expect("splice");
-        let e = w.finish_spliced().err().expect("an error");
-        assert_eq!(e.kind(), io::ErrorKind::StorageFull);
+        let src = Arc::new(f);
+        // handed over as blocks (a copy of the base: only checked) and spliced by the output
+        // thread (no base: hashed)
+        for based in [true, false] {
+            let base = based.then(|| Base {
+                file: Arc::clone(&src),
+                checkpoints: Vec::new(),
+            });
+            let mut w = OffloadWriter::with_base(Failing, base).expect("thread");
+            let crc = crc32fast::hash(&vec![3u8; 3 << 20]);
+            w.splice(Arc::clone(&src), 0, 3 << 20, Some(crc))
+                .expect("splice");
+            let e = w.finish_spliced().err().expect("an error");
+            assert_eq!(e.kind(), io::ErrorKind::StorageFull, "based: {based}");
+        }
     }
 }
