@@ -99,6 +99,13 @@ pub struct OffloadWriter<W: SpliceTarget + Send + 'static> {
     /// Splices are cloned or copied by the output thread (`set_cloning`), not written from
     /// the hash thread's reads.
     cloning: bool,
+    /// Bytes taken so far (written and spliced).
+    pos: u64,
+    /// The base while every splice so far was of its own bytes at their own offset: then the
+    /// hash thread may only check a splice (its sha256 resumed), and hand its blocks over to
+    /// be written. After the first splice that is not, the hash thread hashes every range, and
+    /// the output thread copies ranges on its own instead of waiting for the hash thread.
+    maybe_same: Option<Arc<File>>,
     /// Splices not yet handed over, merged while they continue each other.
     pending: Option<SpliceRange>,
     to_writer: Option<SyncSender<Block>>,
@@ -490,6 +497,7 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
 
     /// An output that may start as a copy of `base` (see `Base`).
     pub fn with_base(mut inner: W, base: Option<Base>) -> io::Result<Self> {
+        let maybe_same = base.as_ref().map(|b| Arc::clone(&b.file));
         let (to_writer, writer_rx) = sync_channel::<Block>(4);
         let (to_hasher, hasher_rx) = sync_channel::<Block>(4);
         let (back_tx, back_rx) = sync_channel::<Vec<u8>>(8);
@@ -588,6 +596,8 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
         Ok(OffloadWriter {
             buf: Vec::with_capacity(OFFLOAD_BLOCK),
             cloning: false,
+            pos: 0,
+            maybe_same,
             pending: None,
             to_writer: Some(to_writer),
             to_hasher: Some(to_hasher),
@@ -624,7 +634,15 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
         len: u64,
         crc: Option<u32>,
     ) -> io::Result<()> {
-        let written = !self.cloning;
+        let same = self
+            .maybe_same
+            .as_ref()
+            .is_some_and(|b| Arc::ptr_eq(b, &src) && off == self.pos && crc.is_some());
+        if !same {
+            self.maybe_same = None;
+        }
+        let written = same && !self.cloning;
+        self.pos += len;
         if let Some(p) = &mut self.pending {
             if Arc::ptr_eq(&p.src, &src)
                 && p.written == written
@@ -736,6 +754,7 @@ impl<W: SpliceTarget + Send + 'static> Write for OffloadWriter<W> {
         }
         let n = (OFFLOAD_BLOCK - self.buf.len()).min(data.len());
         self.buf.extend_from_slice(&data[..n]);
+        self.pos += n as u64;
         if self.buf.len() == OFFLOAD_BLOCK {
             self.send()?;
         }
@@ -829,18 +848,23 @@ mod offload_tests {
             .expect("splice");
         w.splice(Arc::clone(&src), 300_000, 300_000, Some(crc32fast::hash(b)))
             .expect("splice");
-        // then bytes of another place: from here on hashed, and copied by the output thread
+        // 7 bytes unlike the base's: from here on hashed. The next splice is still at its own
+        // offset (only the hash thread knows the bytes differed: it lets the output thread
+        // copy it), the one after is not (copied without waiting for the hash thread)
         w.write_all(b"changed").expect("write");
+        let c = &data[600_007..];
+        w.splice(Arc::clone(&src), 600_007, 99_993, Some(crc32fast::hash(c)))
+            .expect("splice");
         w.splice(Arc::clone(&src), 0, 300_000, Some(crc32fast::hash(a) ^ 1))
             .expect("splice");
         let f = w.finish_spliced().expect("finish");
-        let want = [&data[..600_000], b"changed", a].concat();
+        let want = [&data[..600_000], b"changed", c, a].concat();
         assert!(f.inner == want, "the bytes, in order");
         assert_eq!(f.sha256, to_hex(&Sha256::digest(&want)));
-        assert_eq!(f.mismatched, vec![0], "the copied range is checked too");
+        assert_eq!(f.mismatched, vec![0], "the copied ranges are checked too");
         assert_eq!(
             (f.spliced.cloned, f.spliced.copied, f.spliced.written),
-            (0, 300_000, 600_000)
+            (0, 399_993, 600_000)
         );
     }
 
