@@ -829,14 +829,19 @@ mod offload_tests {
         }
     }
 
-    #[test]
-    fn ranges_only_checked_are_written_from_the_hash_threads_reads_and_hashed_ones_copied() {
-        let data: Vec<u8> = (0..700_000u32)
+    /// `n` bytes that do not repeat soon, and a file holding them.
+    fn pseudo_source(n: u32) -> (Vec<u8>, Arc<File>) {
+        let data: Vec<u8> = (0..n)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
             .collect();
         let mut f = tempfile::tempfile().expect("tempfile");
         f.write_all(&data).expect("write");
-        let src = Arc::new(f);
+        (data, Arc::new(f))
+    }
+
+    #[test]
+    fn ranges_only_checked_are_written_from_the_hash_threads_reads_and_hashed_ones_copied() {
+        let (data, src) = pseudo_source(700_000);
         let base = Base {
             file: Arc::clone(&src),
             checkpoints: Vec::new(),
@@ -871,12 +876,7 @@ mod offload_tests {
     #[test]
     fn pieces_across_read_blocks_are_each_checked_and_reported_where_they_start() {
         // pieces longer than a read block, shorter, ending inside one, and an empty one
-        let data: Vec<u8> = (0..3_500_001u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-            .collect();
-        let mut f = tempfile::tempfile().expect("tempfile");
-        f.write_all(&data).expect("write");
-        let src = Arc::new(f);
+        let (data, src) = pseudo_source(3_500_001);
         let pieces = [
             (0, 700_000, true),
             (700_000, 1_500_000, false),
