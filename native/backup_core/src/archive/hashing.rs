@@ -85,19 +85,21 @@ mod tests {
 /// Data is handed over in 1 MiB blocks shared by both threads through bounded channels (at most
 /// 4 blocks in flight); blocks are recycled.
 ///
-/// `splice` appends a byte range of another file. The hasher thread reads it (for the digest,
-/// or for the crc32 check of a copy) and hands the blocks it read to the writer thread, which
-/// writes them: the bytes are read once and written once. Where the file system shares
-/// extents (`set_cloning`), the writer thread clones the range instead (`FICLONERANGE`, where
-/// the offsets allow; `copy_file_range` for the rest) and the hasher only reads it.
-///
-/// Why not `copy_file_range` everywhere: the check reads every byte anyway, and on ext4 here a
-/// `copy_file_range` beside those reads took longer than writing what they read (a 752 MiB
-/// unchanged set: median 0.368 s against 0.313 s; `cp` alone 0.243 s; README).
+/// `splice` appends a byte range of another file; the hasher thread reads it (for the digest,
+/// or for the crc32 check of a copy). While the output is still a copy of the base (every
+/// range so far the base's own bytes at their own offset: `maybe_same`), the hasher only
+/// checks those bytes and hands the blocks it read to the writer thread, which writes them:
+/// read once, written once (an unchanged set: on ext4 here `copy_file_range` beside those
+/// reads took longer, median 0.368 s against 0.313 s for 752 MiB; README). After that the
+/// hasher must hash what it reads, and the writer thread copies each range itself
+/// (`copy_file_range`) without waiting for it: waiting made the output run at the pace of the
+/// sha256 (set 3 of the bench 4.3-5.4 s instead of 1.2 s). Where the file system shares extents
+/// (`set_cloning`), the writer thread always clones (`FICLONERANGE` where the offsets allow,
+/// `copy_file_range` for the rest).
 pub struct OffloadWriter<W: SpliceTarget + Send + 'static> {
     buf: Vec<u8>,
-    /// Splices are cloned or copied by the output thread (`set_cloning`), not written from
-    /// the hash thread's reads.
+    /// Splices are cloned by the output thread (`set_cloning`), never written from the hash
+    /// thread's reads.
     cloning: bool,
     /// Bytes taken so far (written and spliced).
     pos: u64,
@@ -368,10 +370,10 @@ impl HashThread {
         }
         // the bytes are read here anyway (for the sha256, or for the crc32 of a copy):
         // checking their crc32 on the same pass costs no second read (reuse.rs). A `written`
-        // range is written from these blocks while this thread only checks them (`copy`: the
-        // sha256 is resumed); when it must hash them too, the output thread splices the range
-        // itself meanwhile, so hashing and copying run side by side (a set whose first change
-        // is early: measured 2.20 s against 2.45 s with the blocks handed over, README)
+        // range (`OffloadWriter::maybe_same`) is written from these blocks while this thread
+        // only checks them (`copy`: the sha256 is resumed); where this thread saw the output
+        // differ from the base first, it hashes them and the output thread copies the range
+        // meanwhile
         let hand = r.written && copy;
         if r.written && !hand {
             // gone only when the output thread failed: its error is the one reported
@@ -481,6 +483,20 @@ impl<'a> PieceCheck<'a> {
     }
 }
 
+/// The output thread clones or copies range `r` itself (at output offset `at`), and counts it.
+fn copy_range<W: SpliceTarget>(
+    inner: &mut W,
+    r: &SpliceRange,
+    at: u64,
+    try_clone: &mut bool,
+    spliced: &mut SpliceStats,
+) -> io::Result<()> {
+    let s = inner.splice_from(&r.src, r.off, r.len, at, try_clone)?;
+    spliced.cloned += s.cloned;
+    spliced.copied += s.copied;
+    Ok(())
+}
+
 /// The last holder of a block sends it back for reuse.
 fn recycle(block: Arc<Vec<u8>>, back: &SyncSender<Vec<u8>>) {
     if let Ok(mut v) = Arc::try_unwrap(block) {
@@ -530,15 +546,13 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
                                     Ok(Handover::Block(block)) => block,
                                     // the hash thread hashes it: copied here meanwhile
                                     Ok(Handover::Splice) if left == r.len => {
-                                        let s = inner.splice_from(
-                                            &r.src,
-                                            r.off,
-                                            r.len,
+                                        copy_range(
+                                            &mut inner,
+                                            &r,
                                             count,
                                             &mut try_clone,
+                                            &mut spliced,
                                         )?;
-                                        spliced.cloned += s.cloned;
-                                        spliced.copied += s.copied;
                                         left = 0;
                                         continue;
                                     }
@@ -562,10 +576,7 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
                             count += r.len;
                         }
                         Block::Splice(r) => {
-                            let s =
-                                inner.splice_from(&r.src, r.off, r.len, count, &mut try_clone)?;
-                            spliced.cloned += s.cloned;
-                            spliced.copied += s.copied;
+                            copy_range(&mut inner, &r, count, &mut try_clone, &mut spliced)?;
                             count += r.len;
                         }
                         Block::Sync(_) => {}
