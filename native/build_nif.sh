@@ -9,7 +9,12 @@
 # old one instead of upgrading it in place, which rustler libraries cannot do. Libraries are
 # removed before they are replaced, never overwritten (a running VM may have them mapped), and
 # the three newest builds are kept so a VM that still runs older code can find its library.
+#
+# With --library-only it builds the library as above and prints `library=<path>` instead of
+# installing anything (backup_nif_reload_SUITE makes a second build this way).
 set -eu
+library_only=false
+[ "${1:-}" = --library-only ] && library_only=true
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null 2>&1; then
     echo "build_nif.sh: cargo not found; install Rust (https://rustup.rs) to build the NIF" >&2
@@ -33,7 +38,7 @@ case "$profile" in
         # Two builds: together cargo would unify features and give the NIF backup_core's `cli`
         # feature (the zstd writer and the fuzz harness), which only zbackup asks for.
         cargo build --release --locked -p backup_nif
-        cargo build --release --locked -p zbackup
+        $library_only || cargo build --release --locked -p zbackup
         out=${CARGO_TARGET_DIR:-target}/release ;;
     dev)
         # One build with the workspace's features, as `cargo test --workspace` compiled them
@@ -42,11 +47,15 @@ case "$profile" in
         out=${CARGO_TARGET_DIR:-target}/debug ;;
     *) echo "build_nif.sh: BACKUP_NIF_PROFILE is release or dev, not $profile" >&2; exit 1 ;;
 esac
-mkdir -p priv/native
 case "$(uname -s)" in
     Darwin) lib=$out/libbackup_nif.dylib ;;
     *) lib=$out/libbackup_nif.so ;;
 esac
+if $library_only; then
+    echo "library=$lib"
+    exit 0
+fi
+mkdir -p priv/native
 so=priv/native/backup_nif_$BACKUP_NIF_BUILD.so
 rm -f "$so" priv/native/zbackup priv/native/backup_nif.so
 cp "$lib" "$so"

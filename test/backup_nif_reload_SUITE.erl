@@ -191,25 +191,24 @@ start_peer_with_app_copy() ->
     ok = peer:call(Peer, application, set_env, [zotonic_mod_backup, nif_purge_grace_ms, 200]),
     {AppDir, Peer}.
 
-%% cargo builds the NIF crate again under another build name (only that crate is recompiled),
-%% in the profile and with the features build_nif.sh used (BACKUP_NIF_PROFILE); the library goes
-%% into the copy's priv/native as build_nif.sh would install it.
+%% build_nif.sh builds the NIF crate again under another build name (only that crate is
+%% recompiled, in the profile and with the features of the first build); the library goes into
+%% the copy's priv/native as build_nif.sh would install it.
 build_library(Build, AppDir) ->
     Root = project_root(),
-    {Cargo, Out} = case os:getenv("BACKUP_NIF_PROFILE", "release") of
-        "dev" -> {"cargo build --locked --workspace", "debug"};
-        _ -> {"cargo build --release --locked -p backup_nif", "release"}
-    end,
     Cmd = "cd '" ++ Root ++ "' && BACKUP_NIF_BUILD=" ++ binary_to_list(Build)
-          ++ " " ++ Cargo ++ " 2>&1; echo \"exit=$?\"",
+          ++ " sh native/build_nif.sh --library-only 2>&1; echo \"exit=$?\"",
     Output = os:cmd(Cmd),
+    Library = case re:run(Output, "^library=(.*)$", [multiline, {capture, all_but_first, list}]) of
+        {match, [L]} when is_list(L) -> L;
+        _ -> ct:fail({cargo_build_failed, Output})
+    end,
     case string:find(Output, "exit=0") of
         nomatch -> ct:fail({cargo_build_failed, Output});
         _ -> ok
     end,
     Dest = filename:join([AppDir, "priv", "native", "backup_nif_" ++ binary_to_list(Build) ++ ".so"]),
-    Target = os:getenv("CARGO_TARGET_DIR", filename:join(Root, "target")),
-    {ok, _} = file:copy(filename:join([Target, Out, "libbackup_nif.so"]), Dest),
+    {ok, _} = file:copy(filename:join(Root, Library), Dest),
     ok.
 
 %% backup_nif.erl with a header naming the new build, compiled into the copy's ebin.
