@@ -635,7 +635,7 @@ handle_info(_Info, State) ->
     {noreply, State}.
 
 %% @private
--spec terminate(term(), #state{}) -> ok.
+-spec terminate(term(), #state{} | term()) -> ok.
 terminate(_Reason, #state{ timer_ref = TRef, backup_pid = BackupPid, upload_pid = UploadPid } = State) ->
     _ = timer:cancel(TRef),
     stop_worker(UploadPid),
@@ -646,7 +646,11 @@ terminate(_Reason, #state{ timer_ref = TRef, backup_pid = BackupPid, upload_pid 
             ok;
         false ->
             ok
-    end.
+    end;
+terminate(_Reason, _OtherAppsState) ->
+    % Zotonic's stock mod_backup running when this code was loaded (a swap restarted instead of
+    % deactivated): its state is not ours, and its timer and workers die with the process.
+    ok.
 
 %% @private
 -spec code_change(term(), #state{}, term()) -> {ok, #state{}}.

@@ -30,7 +30,8 @@
     index_missing_and_corrupt/1,
     index_update_and_find_file/1,
     cleanup_tmp_files_only_tmp/1,
-    delete_set_files_keeps_and_refuses_paths/1
+    delete_set_files_keeps_and_refuses_paths/1,
+    terminate_accepts_the_stock_modules_state/1
 ]).
 
 all() ->
@@ -42,7 +43,8 @@ all() ->
         index_missing_and_corrupt,
         index_update_and_find_file,
         cleanup_tmp_files_only_tmp,
-        delete_set_files_keeps_and_refuses_paths
+        delete_set_files_keeps_and_refuses_paths,
+        terminate_accepts_the_stock_modules_state
     ].
 
 init_per_testcase(Case, Config) ->
@@ -166,3 +168,13 @@ entry(Ts, Name) ->
         <<"is_filestore_uploaded">> => false,
         <<"is_encrypted">> => false
     }.
+
+%% A swap that restarts the running stock module instead of deactivating it first runs this
+%% module's terminate/2 on the stock module's state (its #state{}: 10 fields, timer_ref last):
+%% the process ends cleanly, no function_clause logged as "Module failed".
+terminate_accepts_the_stock_modules_state(_Config) ->
+    {ok, TRef} = timer:send_interval(3600000, periodic_backup),
+    StockState = {state, false, z_context:new(zotonic_host_test), undefined, undefined, undefined,
+                  undefined, undefined, undefined, undefined, TRef},
+    ?assertEqual(ok, mod_backup:terminate(shutdown, StockState)),
+    {ok, cancel} = timer:cancel(TRef).

@@ -6,18 +6,23 @@
 #   tools/zotonic_smoke.sh ZOTONIC_TARGET
 #
 # Steps (each prints PASS or FAIL; the exit status is the number of failures):
-#   swap      tools/zotonic_swap.sh: ZOTONIC_APPS + rebar3 compile, z:ld(), restart mod_backup
+#   swap      tools/zotonic_swap.sh: ZOTONIC_APPS + rebar3 compile, z:ld(), restart mod_backup;
+#             then Zotonic's own compile (z:m()'s) keeps this module
 #   cli       bin/zotonic backup testsite start, then list
 #   download  an admin session downloads the set's database dump (200, valid gzip);
 #             an anonymous one gets 403
 #   decrypt   with encryption on, a new set; bin/zotonic decrypt of its .enc dump gives a gzip
 #   diff      a page saved 3 times: headless Chromium opens /admin/backup/<id>, picks the
 #             oldest version, and the diff (<del>/<ins>) and the revert button show
+#   back      the README's way back: deactivated, revisions_downgrade/1, Zotonic's stock app
+#             compiled, z:ld(), activated: it runs (schema as its own), reads every revision of the diff step's
+#             page and shows its admin page; then this module swapped in again reads them too
 #   reload    a second build of the NIF (other build id) compiled into the node and z:ld():
 #             the new build is loaded and a backup completes on it
 #   restore   a [database, files] restore through bin/zotonic (encrypted set) brings back a
 #             page deleted after the backup, keeps a file uploaded after it, leaves no .tmp,
 #             and every module that ran before it runs after it
+#   log       the node's error.log got no line during the run
 #
 # The diff step needs chromium (apt-get install chromium) and Node.js with playwright-core,
 # installed into $ZOTONIC_TARGET/smoke-node on first use (npm). Chromium is held to TLS 1.2:
@@ -35,6 +40,8 @@ export HOME=$T/home ERL_EPMD_ADDRESS=127.0.0.1
 WORK=$(mktemp -d /tmp/zsmoke.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 FAILS=0
+ERRLOG=$HOME/.cache/zotonic/log/error.log
+errlog_start=$(stat -c %s "$ERRLOG" 2>/dev/null || echo 0)
 
 pass() { echo "PASS $1: $2"; }
 fail() { echo "FAIL $1: $2"; FAILS=$((FAILS + 1)); }
@@ -67,6 +74,15 @@ if out=$("$HERE/tools/zotonic_swap.sh" "$T" "$SITE" 2>&1); then
     pass swap "$(echo "$out" | tail -1)"
 else
     fail swap "$out"; exit 1
+fi
+# An operator's z:m(): Zotonic runs ./rebar3 compile with the node's environment.
+make=$(rpc "zotonic_filehandler:compile_all_sync()")
+which=$(rpc "code:which(mod_backup)")
+if [ "$make" = ok ] && [ "$which" = "\"$Z/_build/default/lib/zotonic_mod_backup/ebin/mod_backup.beam\"" ] \
+    && [ "$(realpath "$Z/_build/default/lib/zotonic_mod_backup/src")" = "$(realpath "$T/mod_backup_swap/zotonic_mod_backup/src")" ]; then
+    pass swap "z:m()'s compile keeps this module"
+else
+    fail swap "after z:m()'s compile ($make): $which, src -> $(readlink "$Z/_build/default/lib/zotonic_mod_backup/src")"
 fi
 
 echo "=== cli: bin/zotonic backup $SITE start / list"
@@ -128,11 +144,36 @@ else
     fail diff "needs chromium and node (apt-get install chromium nodejs npm)"
 fi
 
+echo "=== back: revisions_downgrade/1, the stock module, then this one again"
+revs="begin C = $ctx, [ begin {ok, #{<<\"data\">> := D}} = m_backup_revision:get_revision(element(1, R), C), is_map(D) end || R <- m_backup_revision:list_revisions($id, C) ] end"
+before=$(rpc "$revs")
+rpc "z_module_manager:deactivate(mod_backup, $ctx)" > /dev/null
+down=$(rpc "mod_backup:revisions_downgrade($ctx)")
+if out=$("$HERE/tools/zotonic_swap.sh" --stock "$T" "$SITE" 2>&1); then
+    stock_revs=$(rpc "$revs")
+    schema=$(rpc "z_db:q1(\"select schema_version from module where name = 'mod_backup'\", $ctx)")
+    admin_cookie > /dev/null
+    page=$(curl -sk -b "$WORK/cookies" -o /dev/null -w '%{http_code}' "$URL/admin/backup")
+    if out2=$("$HERE/tools/zotonic_swap.sh" "$T" "$SITE" 2>&1); then
+        after=$(rpc "$revs")
+    else
+        after="swap failed: $out2"
+    fi
+    if echo "$down" | grep -q "errors => 0" && [ "$stock_revs" = "$before" ] && [ "$schema" = 4 ] \
+        && [ "$page" = 200 ] && [ "$after" = "$before" ] && echo "$before" | grep -q "true,true"; then
+        pass back "downgrade $down; $(echo "$out" | tail -1); page $id's revisions $stock_revs, schema $schema, /admin/backup $page; this module again: $(echo "$out2" | tail -1), revisions $after"
+    else
+        fail back "downgrade $down; revisions ours $before, stock $stock_revs, ours again $after; schema $schema; /admin/backup $page"
+    fi
+else
+    fail back "to stock: $out"
+    "$HERE/tools/zotonic_swap.sh" "$T" "$SITE" > /dev/null 2>&1 || { fail back "could not swap this module in again"; exit 1; }
+fi
+
 echo "=== reload: a second NIF build, z:ld()"
 old_build=$(rpc "backup_nif:build_id()")
 new_id="smoke$(date +%s)"
-if (cd "$Z" && BACKUP_NIF_BUILD=$new_id ZOTONIC_APPS=$T/mod_backup_swap ./rebar3 compile > "$WORK/rebuild.log" 2>&1); then
-    rpc 'z:ld()' > /dev/null
+if BACKUP_NIF_BUILD=$new_id "$HERE/tools/zotonic_swap.sh" --in-place "$T" "$SITE" > "$WORK/rebuild.log" 2>&1; then
     now_build=$(rpc "backup_nif:build_id()")
     rpc "mod_backup:start_backup(false, $ctx)" > /dev/null
     wait_idle
@@ -174,6 +215,14 @@ else
     fail restore "set $name: cli '$(echo "$out" | tail -2 | tr '\n' ' ')', page back: $exists, upload kept: $([ -f "$archive/smoke-after-backup.txt" ] && echo yes || echo no), leftovers: $tmps, modules not running before: $down_before, after: $down_after"
 fi
 rpc "m_config:set_value(mod_backup, encrypt_backups, <<\"false\">>, $ctx)" > /dev/null
+
+echo "=== log: $ERRLOG"
+new_errors=$(tail -c +$((errlog_start + 1)) "$ERRLOG" 2>/dev/null | cut -c1-300)
+if [ -z "$new_errors" ]; then
+    pass log "no line added to the node's error.log"
+else
+    fail log "$(echo "$new_errors" | wc -l) lines added to the node's error.log:"$'\n'"$(echo "$new_errors" | head -20)"
+fi
 
 echo "=== $FAILS failed"
 exit $FAILS

@@ -12,7 +12,13 @@
 %% is checked to reconstruct to exactly the props of the row it replaces before it is written.
 %%
 %% downgrade: rewrites every keyframe and delta row as a stock `erlang' row
-%% (`term_to_binary(Props, [compressed])'), so the site can go back to Zotonic's own module.
+%% (`term_to_binary(Props, [compressed])'), so the site can go back to Zotonic's own module,
+%% and records the stock module's schema version for mod_backup. Zotonic's module manager
+%% keeps a module's schema version in the `module' table; found higher than the stock
+%% module's own (ours is 5, stock's 4) it logs "Module downgrades not supported" at every
+%% start of the stock module. The tables are the stock layout plus backup_revision_dict, which
+%% the stock module ignores; if this module starts again instead, it upgrades 4 -> 5 by
+%% running its (idempotent) install.
 %% @end
 
 %% Copyright 2026 The zotonic_mod_backup authors
@@ -44,6 +50,9 @@
 -endif.
 
 -include_lib("zotonic_core/include/zotonic.hrl").
+
+%% -mod_schema of Zotonic 1.0's own mod_backup.
+-define(STOCK_MOD_SCHEMA, 4).
 
 %% Resources per batch, and the pause between batches (ms) to leave the database to the site.
 -define(BATCH, 200).
@@ -250,7 +259,10 @@ write_changed(Rows, New, Context) ->
     Context :: z:context().
 downgrade(Context) ->
     ok = stop(Context),
-    downgrade_loop(0, #{ rows => 0, errors => 0 }, Context).
+    {ok, Stats} = downgrade_loop(0, #{ rows => 0, errors => 0 }, Context),
+    _ = z_db:q("update module set schema_version = $1 where name = 'mod_backup' and schema_version > $1",
+               [ ?STOCK_MOD_SCHEMA ], Context),
+    {ok, Stats}.
 
 downgrade_loop(After, Stats, Context) ->
     RscIds = z_db:q("
