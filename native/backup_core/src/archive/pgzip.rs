@@ -18,8 +18,11 @@
 //! it; a chunk that is media throughout is written straight from its buffer.
 //!
 //! Memory is bounded: at most `2 * threads + 2` chunks are in flight; `write` blocks (writing
-//! finished chunks to the inner writer in order) when that many are pending. The inner writer is
-//! only ever used from the caller's thread, so it needs no `Send`.
+//! finished chunks to the inner writer in order) when that many are pending. Raw units (below)
+//! hold no data, only where to copy it from: up to `MAX_QUEUED` of them may wait behind a chunk
+//! still being compressed, so a caller going through a run of unchanged files reaches the next
+//! changed one, and keeps the compressors busy, before the copies ahead of it are written. The
+//! inner writer is only ever used from the caller's thread, so it needs no `Send`.
 //!
 //! Call `finish` to write the last block and the trailer; dropping the writer without `finish`
 //! leaves a truncated stream (and never panics).
@@ -55,6 +58,8 @@ use std::io::{self, Write};
 use std::sync::mpsc::{sync_channel, Receiver, TryRecvError};
 use std::sync::Arc;
 
+/// Entries (chunks and raw units) queued at most: a raw unit is some 100 bytes.
+const MAX_QUEUED: usize = 1024;
 /// Deflate window: the dictionary carried from one chunk to the next.
 const WINDOW: usize = 32 * 1024;
 /// Largest stored block payload.
@@ -204,6 +209,8 @@ pub struct ParallelGzWriter<W: Write> {
     level: u32,
     chunk_size: usize,
     max_pending: usize,
+    /// Chunks in `pending` (raw units hold no data and count only against `MAX_QUEUED`).
+    chunks_pending: usize,
     /// The chunk being filled; always `chunk_size` long, `fill` bytes of it are data.
     buf: Vec<u8>,
     fill: usize,
@@ -292,6 +299,7 @@ impl<W: Write> ParallelGzWriter<W> {
             level: opts.level,
             chunk_size,
             max_pending: 2 * threads + 2,
+            chunks_pending: 0,
             buf: vec![0; chunk_size],
             fill: 0,
             dict: Arc::new(Vec::new()),
@@ -402,7 +410,7 @@ impl<W: Write> ParallelGzWriter<W> {
         let id = self.unit_id;
         self.unit_id += 1;
         self.drain(false)?;
-        while self.pending.len() >= self.max_pending {
+        while self.pending.len() >= MAX_QUEUED {
             self.drain_one_blocking()?;
         }
         Ok(id)
@@ -437,7 +445,7 @@ impl<W: Write> ParallelGzWriter<W> {
         self.unit_id += 1;
         self.unit_bytes = 0;
         self.drain(false)?;
-        while self.pending.len() >= self.max_pending {
+        while self.pending.len() >= MAX_QUEUED {
             self.drain_one_blocking()?;
         }
         Ok(id)
@@ -548,8 +556,9 @@ impl<W: Write> ParallelGzWriter<W> {
             let _ = tx.send(out);
         });
         self.pending.push_back(Pending::Chunk(rx));
+        self.chunks_pending += 1;
         self.drain(false)?;
-        while self.pending.len() >= self.max_pending {
+        while self.chunks_pending >= self.max_pending || self.pending.len() >= MAX_QUEUED {
             self.drain_one_blocking()?;
         }
         Ok(())
@@ -752,6 +761,7 @@ impl<W: Write> ParallelGzWriter<W> {
     fn drain_one_blocking(&mut self) -> io::Result<()> {
         match self.pending.pop_front() {
             Some(Pending::Chunk(rx)) => {
+                self.chunks_pending -= 1;
                 let out = rx
                     .recv()
                     .map_err(|_| io::Error::other("compression worker died"))?;
@@ -780,6 +790,7 @@ impl<W: Write> ParallelGzWriter<W> {
             match rx.try_recv() {
                 Ok(out) => {
                     self.pending.pop_front();
+                    self.chunks_pending -= 1;
                     self.take(out)?;
                 }
                 Err(TryRecvError::Empty) => break,
