@@ -99,6 +99,11 @@ struct Stager<'a> {
     links: Vec<(PathBuf, PathBuf, i64)>,
     summary: ExtractSummary,
     buf: Vec<u8>,
+    /// The directory the last entry went into, known to exist: the next entry in it (entries
+    /// come grouped by directory) needs no `mkdir` and `statx`. Nothing but this pass writes in
+    /// the private staging root, no entry removes a directory (`unlink` takes files only) and
+    /// symlinks are made at the end, so a directory seen stays one.
+    last_parent: PathBuf,
 }
 
 impl Stager<'_> {
@@ -106,9 +111,12 @@ impl Stager<'_> {
         Error::io(self.shown.join(rel), e)
     }
 
-    fn parents(&self, rel: &Path) -> Result<()> {
+    fn parents(&mut self, rel: &Path) -> Result<()> {
         if let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(self.root.join(parent)).map_err(|e| self.err(parent, e))?;
+            if parent != self.last_parent {
+                fs::create_dir_all(self.root.join(parent)).map_err(|e| self.err(parent, e))?;
+                parent.clone_into(&mut self.last_parent);
+            }
         }
         Ok(())
     }
@@ -211,6 +219,7 @@ impl Visitor for Stager<'_> {
             .create(self.root)
             .map_err(|e| Error::io(self.shown, e))?;
         self.dirs.clear();
+        self.last_parent.clear();
         self.root_meta = None;
         self.links.clear();
         self.summary = ExtractSummary::default();
@@ -484,6 +493,7 @@ pub(crate) fn extract_with(
         links: Vec::new(),
         summary: ExtractSummary::default(),
         buf: Vec::new(),
+        last_parent: PathBuf::new(),
     };
     scan(archive, ctl, &mut stager, pass)?;
     stager.finish()?;
