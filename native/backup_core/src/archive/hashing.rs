@@ -85,8 +85,9 @@ mod tests {
 /// Data is handed over in 1 MiB blocks shared by both threads, at most `MAX_BLOCKS` of them
 /// (a block goes back to the pool when its last holder drops it), through channels of
 /// `QUEUE` messages: splices hold no data, so the caller may run well ahead of the two threads
-/// through a run of them, and meanwhile feed its compressors (set 3 of the bench: 0.92-0.96 s
-/// instead of 1.03-1.11 s with 4 messages, alternating runs).
+/// through a run of them, and meanwhile feed its compressors (with pgzip's queue of raw units
+/// beside it: set 3 of the bench tree 0.94-0.97 s instead of 1.05-1.17 s with 4 messages,
+/// alternating runs).
 ///
 /// `splice` appends a byte range of another file; the hasher thread reads it (for the digest,
 /// or for the crc32 check of a copy). While the output is still a copy of the base (every
