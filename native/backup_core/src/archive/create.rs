@@ -461,7 +461,8 @@ impl Sink {
         }
     }
 
-    fn finish(self) -> io::Result<(Finished<File>, u64)> {
+    /// Finishes the archive; gives up once `stop` says so (see `finish_spliced_unless`).
+    fn finish(self, stop: &dyn Fn() -> bool) -> io::Result<(Finished<File>, u64)> {
         let (out, padding) = match self {
             Sink::Gz(w) => {
                 let padding = w.padding_bytes;
@@ -470,7 +471,7 @@ impl Sink {
             #[cfg(feature = "cli")]
             Sink::Zst(w) => ((*w).finish()?.0, 0),
         };
-        Ok((out.finish_spliced()?, padding))
+        Ok((out.finish_spliced_unless(stop)?, padding))
     }
 
     /// Ends the current unit (gz only).
@@ -1081,8 +1082,8 @@ fn write_archive(
     let checkpoints = match sink.gz() {
         Some(w) => w
             .inner_mut()
-            .and_then(|o| o.checkpoints())
-            .map_err(io_err)?,
+            .and_then(|o| o.checkpoints(&|| ctl.is_cancelled()))
+            .map_err(|e| ctl.stop_reason().unwrap_or_else(|| io_err(e)))?,
         None => Vec::new(),
     };
     manifest.write_to(&checkpoints, &mut sink).map_err(io_err)?;
@@ -1110,7 +1111,10 @@ fn write_archive(
         w.write_stored_unit(&loc.encode()).map_err(io_err)?;
     }
     ctl.check()?;
-    let (done, padding) = sink.finish().map_err(io_err)?;
+    // a cancel while the output threads work through their queues ends the job there too
+    let (done, padding) = sink
+        .finish(&|| ctl.is_cancelled())
+        .map_err(|e| ctl.stop_reason().unwrap_or_else(|| io_err(e)))?;
     if !done.mismatched.is_empty() {
         // `tmp` removes the file: this attempt is discarded
         return Ok((Summary::default(), done.mismatched));

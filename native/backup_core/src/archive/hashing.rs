@@ -10,7 +10,8 @@ use sha2::{Digest as _, Sha256};
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -89,6 +90,9 @@ mod tests {
 /// beside it: set 3 of the bench tree 0.94-0.97 s instead of 1.05-1.17 s with 4 messages,
 /// alternating runs).
 ///
+/// Dropped without `finish` (an error or a cancel on the caller's side), the output is thrown
+/// away: both threads stop at their next message or block, whatever is still queued.
+///
 /// `splice` appends a byte range of another file; the hasher thread reads it (for the digest,
 /// or for the crc32 check of a copy). While the output is still a copy of the base (every
 /// range so far the base's own bytes at their own offset: `maybe_same`), the hasher only
@@ -123,6 +127,9 @@ pub struct OffloadWriter<W: SpliceTarget + Send + 'static> {
     blocks: usize,
     writer: Option<JoinHandle<io::Result<(W, u64, SpliceStats)>>>,
     hasher: Option<JoinHandle<io::Result<Hashed>>>,
+    /// Set by `drop` (an error or a cancel: nothing will be read from the output), so the
+    /// threads skip what is still queued instead of copying and hashing it first.
+    abandon: Arc<AtomicBool>,
 }
 
 /// What the hash thread returns.
@@ -292,10 +299,17 @@ struct HashThread {
     /// Where the blocks of `written` splices go (the output thread), and its spent blocks.
     to_writer: SyncSender<Handover>,
     spare: Receiver<Vec<u8>>,
+    /// Set when the output is dropped unfinished (`abandoned`).
+    abandon: Arc<AtomicBool>,
 }
 
 impl HashThread {
-    fn new(base: Option<Base>, to_writer: SyncSender<Handover>, spare: Receiver<Vec<u8>>) -> Self {
+    fn new(
+        base: Option<Base>,
+        to_writer: SyncSender<Handover>,
+        spare: Receiver<Vec<u8>>,
+        abandon: Arc<AtomicBool>,
+    ) -> Self {
         HashThread {
             sha: Sha256Stream::new(),
             pos: 0,
@@ -307,6 +321,7 @@ impl HashThread {
             cmp: Vec::new(),
             to_writer,
             spare,
+            abandon,
         }
     }
 
@@ -398,6 +413,7 @@ impl HashThread {
         let end = r.off + r.len;
         let mut at = r.off;
         while at < end {
+            abandoned(&self.abandon)?;
             let n = (end - at).min(SPLICE_BLOCK as u64) as usize;
             let mut buf = match hand {
                 true => self.spare.try_recv().unwrap_or_default(),
@@ -512,6 +528,19 @@ fn copy_range<W: SpliceTarget>(
     Ok(())
 }
 
+/// A thread not yet ended.
+fn running<T>(t: &Option<JoinHandle<T>>) -> bool {
+    t.as_ref().is_some_and(|t| !t.is_finished())
+}
+
+/// The threads' way out when the output was dropped unfinished.
+fn abandoned(flag: &AtomicBool) -> io::Result<()> {
+    match flag.load(Ordering::Relaxed) {
+        true => Err(io::Error::other("output abandoned")),
+        false => Ok(()),
+    }
+}
+
 /// A block of output data; whoever drops it last (a thread done with it, or one that
 /// stopped with it queued) sends it back to the pool, so the caller waiting for a free block
 /// always gets one.
@@ -551,6 +580,9 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
         // the blocks of `written` splices, hash thread to output thread, and back
         let (read_tx, read_rx) = sync_channel::<Handover>(SPLICE_BLOCKS);
         let (spare_tx, spare_rx) = sync_channel::<Vec<u8>>(SPLICE_BLOCKS);
+        let abandon = Arc::new(AtomicBool::new(false));
+        let abandon_w = Arc::clone(&abandon);
+        let abandon_h = Arc::clone(&abandon);
         let writer = std::thread::Builder::new()
             .name("zbackup-write".into())
             .spawn(move || {
@@ -558,6 +590,7 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
                 let mut spliced = SpliceStats::default();
                 let mut try_clone = true;
                 for block in writer_rx {
+                    abandoned(&abandon_w)?;
                     match block {
                         Block::Data(block) => {
                             // 128 KiB per write(2): with 1 MiB writes this kernel's page cache
@@ -571,6 +604,7 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
                         Block::Splice(r) if r.written => {
                             let mut left = r.len;
                             while left > 0 {
+                                abandoned(&abandon_w)?;
                                 let block = match read_rx.recv() {
                                     Ok(Handover::Block(block)) => block,
                                     // the hash thread hashes it: copied here meanwhile
@@ -617,8 +651,9 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
         let hasher = std::thread::Builder::new()
             .name("zbackup-sha".into())
             .spawn(move || {
-                let mut h = HashThread::new(base, read_tx, spare_rx);
+                let mut h = HashThread::new(base, read_tx, spare_rx, abandon_h);
                 for block in hasher_rx {
+                    abandoned(&h.abandon)?;
                     match block {
                         Block::Data(block) => {
                             h.data(&block)?;
@@ -645,6 +680,7 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
             blocks: 1,
             writer: Some(writer),
             hasher: Some(hasher),
+            abandon,
         })
     }
 
@@ -728,20 +764,35 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
     }
 
     /// This output's sha256 checkpoints (`CHECKPOINT`) up to everything written so far; waits
-    /// for the hash thread to get there.
-    pub fn checkpoints(&mut self) -> io::Result<Vec<Midstate>> {
+    /// for the hash thread to get there, or gives up once `stop` says so (the output is then
+    /// thrown away, the error `Interrupted`): in an unchanged set, that is waiting for the
+    /// whole copy to be checked.
+    pub fn checkpoints(&mut self, stop: &dyn Fn() -> bool) -> io::Result<Vec<Midstate>> {
         self.send()?;
         let (tx, rx) = sync_channel(1);
         let sent = self
             .to_hasher
             .as_ref()
             .is_some_and(|h| h.send(Block::Sync(tx)).is_ok());
-        match rx.recv() {
-            Ok(v) if sent => Ok(v),
-            _ => Err(match self.join() {
-                Err(e) => e,
-                Ok(_) => io::Error::other("hash thread stopped"),
-            }),
+        loop {
+            match rx.recv_timeout(std::time::Duration::from_millis(2)) {
+                Ok(v) if sent => return Ok(v),
+                Err(RecvTimeoutError::Timeout) if !stop() => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    self.abandon.store(true, Ordering::Relaxed);
+                    let _ = self.join();
+                    return Err(io::Error::new(
+                        io::ErrorKind::Interrupted,
+                        "output given up",
+                    ));
+                }
+                _ => {
+                    return Err(match self.join() {
+                        Err(e) => e,
+                        Ok(_) => io::Error::other("hash thread stopped"),
+                    })
+                }
+            }
         }
     }
 
@@ -794,8 +845,29 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
     }
 
     /// `finish`, with how spliced ranges were put in and which failed their crc32.
-    pub fn finish_spliced(mut self) -> io::Result<Finished<W>> {
+    pub fn finish_spliced(self) -> io::Result<Finished<W>> {
+        self.finish_spliced_unless(&|| false)
+    }
+
+    /// `finish_spliced`, but while the threads still work through what is queued (up to
+    /// `QUEUE` ranges of `MAX_SPLICE`), gives up once `stop` says so: the output is thrown away
+    /// and the error is `Interrupted`. So a job cancelled at its end stops within milliseconds.
+    pub fn finish_spliced_unless(mut self, stop: &dyn Fn() -> bool) -> io::Result<Finished<W>> {
         self.send()?;
+        // no more messages: the threads end when their queues are done
+        self.to_writer = None;
+        self.to_hasher = None;
+        while running(&self.writer) || running(&self.hasher) {
+            if stop() {
+                self.abandon.store(true, Ordering::Relaxed);
+                let _ = self.join();
+                return Err(io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    "output given up",
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
         self.join()
     }
 }
@@ -824,6 +896,10 @@ impl<W: SpliceTarget + Send + 'static> Drop for OffloadWriter<W> {
     fn drop(&mut self) {
         // Closing the channels ends the threads; wait so the file is closed when we return.
         // Errors were (or could have been) seen through `finish`; nothing to do with them here.
+        // Unfinished (an error or a cancel on the caller's side), the output is thrown away:
+        // the threads stop at their next message or block instead of working through the
+        // queue (up to `QUEUE` ranges of `MAX_SPLICE`).
+        self.abandon.store(true, Ordering::Relaxed);
         let _ = self.join();
     }
 }
@@ -1006,6 +1082,76 @@ mod offload_tests {
             None => w.finish().err().map(|e| e.kind()).expect("an error"),
         };
         assert_eq!(kind, io::ErrorKind::StorageFull);
+    }
+
+    /// An output that takes 20 ms per splice and counts them.
+    struct Slow(Arc<std::sync::atomic::AtomicUsize>);
+    impl SpliceTarget for Slow {
+        fn splice_from(
+            &mut self,
+            _: &File,
+            _: u64,
+            len: u64,
+            _: u64,
+            _: &mut bool,
+        ) -> io::Result<SpliceStats> {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(SpliceStats {
+                copied: len,
+                ..SpliceStats::default()
+            })
+        }
+    }
+    impl Write for Slow {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_output_dropped_unfinished_skips_what_is_queued() {
+        let (_, src) = pseudo_source(1 << 20);
+        let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut w = OffloadWriter::new(Slow(Arc::clone(&done))).expect("thread");
+        // 60 ranges that do not continue each other (not merged): 1.2 s of work queued
+        for i in 0..60u64 {
+            w.splice(Arc::clone(&src), (i % 2) * 4096, 4096, None)
+                .expect("splice");
+        }
+        drop(w);
+        let n = done.load(Ordering::SeqCst);
+        assert!(n < 10, "{n} of 60 queued splices copied after the drop");
+    }
+
+    #[test]
+    fn waiting_for_checkpoints_or_the_end_gives_up_when_told_to_stop() {
+        // 2 GiB to hash (a sparse file) and 60 slow copies: seconds of work queued
+        let f = tempfile::tempfile().expect("tempfile");
+        f.set_len(2 << 30).expect("set_len");
+        let src = Arc::new(f);
+        for at_end in [false, true] {
+            let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let mut w = OffloadWriter::new(Slow(Arc::clone(&done))).expect("thread");
+            for i in 0..60u64 {
+                w.splice(Arc::clone(&src), i * (32 << 20), 32 << 20, None)
+                    .expect("splice");
+            }
+            // a job cancelled meanwhile: its check says stop after the first look
+            let looked = std::sync::atomic::AtomicUsize::new(0);
+            let stop = || looked.fetch_add(1, Ordering::SeqCst) > 0;
+            let e = match at_end {
+                false => w.checkpoints(&stop).err(),
+                true => w.finish_spliced_unless(&stop).err(),
+            }
+            .expect("given up");
+            assert_eq!(e.kind(), io::ErrorKind::Interrupted, "at end: {at_end}");
+            let n = done.load(Ordering::SeqCst);
+            assert!(n < 10, "at end {at_end}: {n} of 60 queued splices copied");
+        }
     }
 
     #[test]
