@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds mod_backup into a real Zotonic node built by ../shared/real-zotonic, the README's way
-# (ZOTONIC_APPS + rebar3 compile), and loads it the way an operator does: z:ld(), then a restart
-# of mod_backup in the site. Used by tools/zotonic_smoke.sh.
+# (ZOTONIC_APPS + rebar3 compile), and loads it the way the README tells an operator to:
+# mod_backup deactivated in the site, the build, z:ld(), mod_backup activated. Used by
+# tools/zotonic_smoke.sh.
 #
 #   tools/zotonic_swap.sh [--in-place | --stock] ZOTONIC_TARGET [SITE]
 #
