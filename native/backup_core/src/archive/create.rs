@@ -1078,12 +1078,16 @@ fn write_archive(
     }
     write_end(&mut sink).map_err(io_err)?;
     let files = manifest.entries;
+    // The two waits for the output threads below (checkpoints, the end) give up on a cancel:
+    // the job then ends with its own Cancelled/Timeout, not after the queued copies.
+    let stopped = || ctl.is_cancelled();
+    let stopped_or_io = |e: io::Error| ctl.stop_reason().unwrap_or_else(|| io_err(e));
     // every data unit is out (drained above): the checkpoints cover the archive up to here
     let checkpoints = match sink.gz() {
         Some(w) => w
             .inner_mut()
-            .and_then(|o| o.checkpoints(&|| ctl.is_cancelled()))
-            .map_err(|e| ctl.stop_reason().unwrap_or_else(|| io_err(e)))?,
+            .and_then(|o| o.checkpoints(&stopped))
+            .map_err(stopped_or_io)?,
         None => Vec::new(),
     };
     manifest.write_to(&checkpoints, &mut sink).map_err(io_err)?;
@@ -1111,10 +1115,7 @@ fn write_archive(
         w.write_stored_unit(&loc.encode()).map_err(io_err)?;
     }
     ctl.check()?;
-    // a cancel while the output threads work through their queues ends the job there too
-    let (done, padding) = sink
-        .finish(&|| ctl.is_cancelled())
-        .map_err(|e| ctl.stop_reason().unwrap_or_else(|| io_err(e)))?;
+    let (done, padding) = sink.finish(&stopped).map_err(stopped_or_io)?;
     if !done.mismatched.is_empty() {
         // `tmp` removes the file: this attempt is discarded
         return Ok((Summary::default(), done.mismatched));

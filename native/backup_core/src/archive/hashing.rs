@@ -260,6 +260,8 @@ const OFFLOAD_BLOCK: usize = 1 << 20;
 /// Output blocks at most (memory: `MAX_BLOCKS` MiB), and messages queued for each thread.
 const MAX_BLOCKS: usize = 8;
 const QUEUE: usize = 64;
+/// How often a wait for the threads asks whether to give up.
+const STOP_POLL: std::time::Duration = std::time::Duration::from_millis(2);
 const WRITE_SIZE: usize = 128 << 10;
 /// The hash thread reads spliced ranges in blocks of this size; of a `written` range, at most
 /// `SPLICE_BLOCKS` are queued for the output thread and as many kept for reuse.
@@ -775,17 +777,10 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
             .as_ref()
             .is_some_and(|h| h.send(Block::Sync(tx)).is_ok());
         loop {
-            match rx.recv_timeout(std::time::Duration::from_millis(2)) {
+            match rx.recv_timeout(STOP_POLL) {
                 Ok(v) if sent => return Ok(v),
                 Err(RecvTimeoutError::Timeout) if !stop() => {}
-                Err(RecvTimeoutError::Timeout) => {
-                    self.abandon.store(true, Ordering::Relaxed);
-                    let _ = self.join();
-                    return Err(io::Error::new(
-                        io::ErrorKind::Interrupted,
-                        "output given up",
-                    ));
-                }
+                Err(RecvTimeoutError::Timeout) => return Err(self.give_up()),
                 _ => {
                     return Err(match self.join() {
                         Err(e) => e,
@@ -859,16 +854,19 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
         self.to_hasher = None;
         while running(&self.writer) || running(&self.hasher) {
             if stop() {
-                self.abandon.store(true, Ordering::Relaxed);
-                let _ = self.join();
-                return Err(io::Error::new(
-                    io::ErrorKind::Interrupted,
-                    "output given up",
-                ));
+                return Err(self.give_up());
             }
-            std::thread::sleep(std::time::Duration::from_millis(2));
+            std::thread::sleep(STOP_POLL);
         }
         self.join()
+    }
+
+    /// Throws the output away: the threads stop at their next message or block, whatever is
+    /// still queued, and are waited for. The error to report for it.
+    fn give_up(&mut self) -> io::Error {
+        self.abandon.store(true, Ordering::Relaxed);
+        let _ = self.join();
+        io::Error::new(io::ErrorKind::Interrupted, "output given up")
     }
 }
 
@@ -896,11 +894,10 @@ impl<W: SpliceTarget + Send + 'static> Drop for OffloadWriter<W> {
     fn drop(&mut self) {
         // Closing the channels ends the threads; wait so the file is closed when we return.
         // Errors were (or could have been) seen through `finish`; nothing to do with them here.
-        // Unfinished (an error or a cancel on the caller's side), the output is thrown away:
-        // the threads stop at their next message or block instead of working through the
-        // queue (up to `QUEUE` ranges of `MAX_SPLICE`).
-        self.abandon.store(true, Ordering::Relaxed);
-        let _ = self.join();
+        // Unfinished (an error or a cancel on the caller's side), the output is thrown away
+        // instead of the threads working through their queues (up to `QUEUE` ranges of
+        // `MAX_SPLICE`); after `finish` there is nothing left to join.
+        let _ = self.give_up();
     }
 }
 
@@ -1110,6 +1107,24 @@ mod offload_tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn continuing_splices_are_handed_over_every_max_splice_bytes() {
+        // 4 splices of half a range each, continuing each other: two ranges, so the output
+        // threads start on the first before the caller has planned the rest
+        let f = tempfile::tempfile().expect("tempfile");
+        f.set_len(2 * MAX_SPLICE).expect("set_len");
+        let src = Arc::new(f);
+        let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut w = OffloadWriter::new(Slow(Arc::clone(&done))).expect("thread");
+        for i in 0..4u64 {
+            w.splice(Arc::clone(&src), i * MAX_SPLICE / 2, MAX_SPLICE / 2, None)
+                .expect("splice");
+        }
+        let f = w.finish_spliced().expect("finish");
+        assert_eq!(done.load(Ordering::SeqCst), 2);
+        assert_eq!(f.count, 2 * MAX_SPLICE);
     }
 
     #[test]

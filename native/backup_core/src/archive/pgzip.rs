@@ -410,9 +410,7 @@ impl<W: Write> ParallelGzWriter<W> {
         let id = self.unit_id;
         self.unit_id += 1;
         self.drain(false)?;
-        while self.pending.len() >= MAX_QUEUED {
-            self.drain_one_blocking()?;
-        }
+        self.wait_for_room()?;
         Ok(id)
     }
 
@@ -445,9 +443,7 @@ impl<W: Write> ParallelGzWriter<W> {
         self.unit_id += 1;
         self.unit_bytes = 0;
         self.drain(false)?;
-        while self.pending.len() >= MAX_QUEUED {
-            self.drain_one_blocking()?;
-        }
+        self.wait_for_room()?;
         Ok(id)
     }
 
@@ -558,6 +554,12 @@ impl<W: Write> ParallelGzWriter<W> {
         self.pending.push_back(Pending::Chunk(rx));
         self.chunks_pending += 1;
         self.drain(false)?;
+        self.wait_for_room()
+    }
+
+    /// Writes out finished work, waiting for it in order, until another chunk may be handed to
+    /// a worker and another entry queued (see the module doc: memory is bounded).
+    fn wait_for_room(&mut self) -> io::Result<()> {
         while self.chunks_pending >= self.max_pending || self.pending.len() >= MAX_QUEUED {
             self.drain_one_blocking()?;
         }
