@@ -517,17 +517,125 @@ impl<'a> PieceCheck<'a> {
 }
 
 /// The output thread clones or copies range `r` itself (at output offset `at`), and counts it.
+/// In steps of `MAX_SPLICE` (a multiple of any clone block, and source and output move on
+/// alike, so cloning is as aligned as in one call), checking `abandon` between them: a range
+/// can be one reused file of any size, and a stop must not wait for all of its copy.
 fn copy_range<W: SpliceTarget>(
     inner: &mut W,
     r: &SpliceRange,
     at: u64,
     try_clone: &mut bool,
     spliced: &mut SpliceStats,
+    abandon: &AtomicBool,
 ) -> io::Result<()> {
-    let s = inner.splice_from(&r.src, r.off, r.len, at, try_clone)?;
-    spliced.cloned += s.cloned;
-    spliced.copied += s.copied;
+    let mut done = 0;
+    while done < r.len {
+        abandoned(abandon)?;
+        let n = (r.len - done).min(MAX_SPLICE);
+        let s = inner.splice_from(&r.src, r.off + done, n, at + done, try_clone)?;
+        spliced.cloned += s.cloned;
+        spliced.copied += s.copied;
+        done += n;
+    }
     Ok(())
+}
+
+/// The output thread: writes the blocks, writes or copies the splices, in order.
+fn output_thread<W: SpliceTarget>(
+    mut inner: W,
+    writer_rx: Receiver<Block>,
+    read_rx: Receiver<Handover>,
+    spare_tx: SyncSender<Vec<u8>>,
+    abandon: &AtomicBool,
+) -> io::Result<(W, u64, SpliceStats)> {
+    let mut count = 0u64;
+    let mut spliced = SpliceStats::default();
+    let mut try_clone = true;
+    for block in writer_rx {
+        abandoned(abandon)?;
+        match block {
+            Block::Data(block) => {
+                // 128 KiB per write(2): with 1 MiB writes this kernel's page cache
+                // spent up to 10x the system time (large-folio allocation; measured
+                // with dd: 1 GiB in 0.3-2.6 s at bs=1M vs 0.23-0.29 s at bs=128K).
+                for piece in block.chunks(WRITE_SIZE) {
+                    inner.write_all(piece)?;
+                }
+                count += block.len() as u64;
+            }
+            Block::Splice(r) if r.written => {
+                let mut left = r.len;
+                while left > 0 {
+                    abandoned(abandon)?;
+                    let block = match read_rx.recv() {
+                        Ok(Handover::Block(block)) => block,
+                        // the hash thread hashes it: copied here meanwhile
+                        Ok(Handover::Splice) if left == r.len => {
+                            copy_range(
+                                &mut inner,
+                                &r,
+                                count,
+                                &mut try_clone,
+                                &mut spliced,
+                                abandon,
+                            )?;
+                            left = 0;
+                            continue;
+                        }
+                        Ok(Handover::Splice) => {
+                            return Err(io::Error::other("a splice handed over twice"));
+                        }
+                        Err(_) => return Err(io::Error::other("hash thread stopped")),
+                    };
+                    let n = block.len() as u64;
+                    if n > left {
+                        return Err(io::Error::other("a splice's blocks overran it"));
+                    }
+                    for piece in block.chunks(WRITE_SIZE) {
+                        inner.write_all(piece)?;
+                    }
+                    left -= n;
+                    spliced.written += n;
+                    // enough spares already, or the hash thread is gone
+                    let _ = spare_tx.try_send(block);
+                }
+                count += r.len;
+            }
+            Block::Splice(r) => {
+                copy_range(&mut inner, &r, count, &mut try_clone, &mut spliced, abandon)?;
+                count += r.len;
+            }
+            Block::Sync(_) => {}
+        }
+    }
+    inner.flush()?;
+    Ok((inner, count, spliced))
+}
+
+/// The hash thread: hashes (or, while the output is a copy of the base, checks) what the
+/// output thread writes, and hands it the blocks of `written` splices.
+fn hash_thread(
+    base: Option<Base>,
+    hasher_rx: Receiver<Block>,
+    read_tx: SyncSender<Handover>,
+    spare_rx: Receiver<Vec<u8>>,
+    abandon: Arc<AtomicBool>,
+) -> io::Result<Hashed> {
+    let mut h = HashThread::new(base, read_tx, spare_rx, abandon);
+    for block in hasher_rx {
+        abandoned(&h.abandon)?;
+        match block {
+            Block::Data(block) => {
+                h.data(&block)?;
+            }
+            Block::Splice(r) => h.splice(&r)?,
+            Block::Sync(reply) => {
+                // the caller waits for it; gone only if it was dropped
+                let _ = reply.send(h.checkpoints());
+            }
+        }
+    }
+    h.finish()
 }
 
 /// A thread not yet ended.
@@ -535,12 +643,40 @@ fn running<T>(t: &Option<JoinHandle<T>>) -> bool {
     t.as_ref().is_some_and(|t| !t.is_finished())
 }
 
-/// The threads' way out when the output was dropped unfinished.
+/// The error of a thread that stopped because the output was abandoned: dropped unfinished,
+/// given up, or failed in the other thread. Never the error to report when the other thread
+/// has one of its own (`join`).
+#[derive(Debug)]
+struct Abandoned;
+
+impl std::fmt::Display for Abandoned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("output abandoned")
+    }
+}
+
+impl std::error::Error for Abandoned {}
+
+fn is_abandoned(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|x| x.is::<Abandoned>())
+}
+
+/// The threads' way out when the output was abandoned.
 fn abandoned(flag: &AtomicBool) -> io::Result<()> {
     match flag.load(Ordering::Relaxed) {
-        true => Err(io::Error::other("output abandoned")),
+        true => Err(io::Error::other(Abandoned)),
         false => Ok(()),
     }
+}
+
+/// A thread's result; its error also abandons the output, so the other thread stops at its
+/// next message or block instead of working through its queue (up to `QUEUE` ranges) before
+/// the error can be reported.
+fn abandon_on_error<T>(flag: &AtomicBool, r: io::Result<T>) -> io::Result<T> {
+    if r.is_err() {
+        flag.store(true, Ordering::Relaxed);
+    }
+    r
 }
 
 /// A block of output data; whoever drops it last (a thread done with it, or one that
@@ -574,7 +710,7 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
     }
 
     /// An output that may start as a copy of `base` (see `Base`).
-    pub fn with_base(mut inner: W, base: Option<Base>) -> io::Result<Self> {
+    pub fn with_base(inner: W, base: Option<Base>) -> io::Result<Self> {
         let maybe_same = base.as_ref().map(|b| Arc::clone(&b.file));
         let (to_writer, writer_rx) = sync_channel::<Block>(QUEUE);
         let (to_hasher, hasher_rx) = sync_channel::<Block>(QUEUE);
@@ -588,86 +724,15 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
         let writer = std::thread::Builder::new()
             .name("zbackup-write".into())
             .spawn(move || {
-                let mut count = 0u64;
-                let mut spliced = SpliceStats::default();
-                let mut try_clone = true;
-                for block in writer_rx {
-                    abandoned(&abandon_w)?;
-                    match block {
-                        Block::Data(block) => {
-                            // 128 KiB per write(2): with 1 MiB writes this kernel's page cache
-                            // spent up to 10x the system time (large-folio allocation; measured
-                            // with dd: 1 GiB in 0.3-2.6 s at bs=1M vs 0.23-0.29 s at bs=128K).
-                            for piece in block.chunks(WRITE_SIZE) {
-                                inner.write_all(piece)?;
-                            }
-                            count += block.len() as u64;
-                        }
-                        Block::Splice(r) if r.written => {
-                            let mut left = r.len;
-                            while left > 0 {
-                                abandoned(&abandon_w)?;
-                                let block = match read_rx.recv() {
-                                    Ok(Handover::Block(block)) => block,
-                                    // the hash thread hashes it: copied here meanwhile
-                                    Ok(Handover::Splice) if left == r.len => {
-                                        copy_range(
-                                            &mut inner,
-                                            &r,
-                                            count,
-                                            &mut try_clone,
-                                            &mut spliced,
-                                        )?;
-                                        left = 0;
-                                        continue;
-                                    }
-                                    Ok(Handover::Splice) => {
-                                        return Err(io::Error::other("a splice handed over twice"));
-                                    }
-                                    Err(_) => return Err(io::Error::other("hash thread stopped")),
-                                };
-                                let n = block.len() as u64;
-                                if n > left {
-                                    return Err(io::Error::other("a splice's blocks overran it"));
-                                }
-                                for piece in block.chunks(WRITE_SIZE) {
-                                    inner.write_all(piece)?;
-                                }
-                                left -= n;
-                                spliced.written += n;
-                                // enough spares already, or the hash thread is gone
-                                let _ = spare_tx.try_send(block);
-                            }
-                            count += r.len;
-                        }
-                        Block::Splice(r) => {
-                            copy_range(&mut inner, &r, count, &mut try_clone, &mut spliced)?;
-                            count += r.len;
-                        }
-                        Block::Sync(_) => {}
-                    }
-                }
-                inner.flush()?;
-                Ok((inner, count, spliced))
+                let r = output_thread(inner, writer_rx, read_rx, spare_tx, &abandon_w);
+                abandon_on_error(&abandon_w, r)
             })?;
         let hasher = std::thread::Builder::new()
             .name("zbackup-sha".into())
             .spawn(move || {
-                let mut h = HashThread::new(base, read_tx, spare_rx, abandon_h);
-                for block in hasher_rx {
-                    abandoned(&h.abandon)?;
-                    match block {
-                        Block::Data(block) => {
-                            h.data(&block)?;
-                        }
-                        Block::Splice(r) => h.splice(&r)?,
-                        Block::Sync(reply) => {
-                            // the caller waits for it; gone only if it was dropped
-                            let _ = reply.send(h.checkpoints());
-                        }
-                    }
-                }
-                h.finish()
+                let flag = Arc::clone(&abandon_h);
+                let r = hash_thread(base, hasher_rx, read_tx, spare_rx, abandon_h);
+                abandon_on_error(&flag, r)
             })?;
         Ok(OffloadWriter {
             buf: Vec::with_capacity(OFFLOAD_BLOCK),
@@ -820,9 +885,14 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
             _ => Err(io::Error::other("hash thread failed")),
         };
         // the hash thread's error first: the output thread can fail because of it (a
-        // `written` splice it stopped feeding), never the other way round
-        let h = hex?;
-        let (inner, count, spliced) = written?;
+        // `written` splice it stopped feeding); but not when the hash thread only stopped
+        // because the output thread failed (`abandon_on_error`)
+        let (h, (inner, count, spliced)) = match (hex, written) {
+            (Ok(h), Ok(w)) => (h, w),
+            (Err(h), Err(w)) if is_abandoned(&h) && !is_abandoned(&w) => return Err(w),
+            (Err(h), _) => return Err(h),
+            (Ok(_), Err(w)) => return Err(w),
+        };
         Ok(Finished {
             inner,
             sha256: h.sha256,
@@ -1079,6 +1149,88 @@ mod offload_tests {
             None => w.finish().err().map(|e| e.kind()).expect("an error"),
         };
         assert_eq!(kind, io::ErrorKind::StorageFull);
+    }
+
+    #[test]
+    fn an_output_error_is_reported_without_the_hash_thread_working_through_its_queue_first() {
+        // 66 ranges of ~32 MiB to hash (a sparse file: zeros), an output failing at once
+        let f = tempfile::tempfile().expect("tempfile");
+        f.set_len(3 << 30).expect("set_len");
+        let src = Arc::new(f);
+        let mut w = OffloadWriter::new(Failing).expect("thread");
+        let t = std::time::Instant::now();
+        let mut failed = None;
+        for i in 0..66u64 {
+            // not continuing each other: one message each
+            if let Err(e) = w.splice(Arc::clone(&src), i * (32 << 20), (32 << 20) - 4096, None) {
+                failed = Some(e);
+                break;
+            }
+        }
+        let e = match failed {
+            Some(e) => e,
+            None => w.finish_spliced().err().expect("the output failed"),
+        };
+        // the output's own error, not the hash thread's "abandoned"
+        assert_eq!(e.kind(), io::ErrorKind::StorageFull, "{e}");
+        // hashing the 2 GiB queued would take seconds
+        let took = t.elapsed();
+        assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    }
+
+    /// An output whose copies take 10 ms per `MAX_SPLICE`, as a `copy_file_range` takes time
+    /// in proportion to its length; it records the length of each.
+    struct Proportional(Arc<std::sync::Mutex<Vec<u64>>>);
+    impl SpliceTarget for Proportional {
+        fn splice_from(
+            &mut self,
+            _: &File,
+            _: u64,
+            len: u64,
+            _: u64,
+            _: &mut bool,
+        ) -> io::Result<SpliceStats> {
+            std::thread::sleep(std::time::Duration::from_millis(10 * len / MAX_SPLICE));
+            if let Ok(mut calls) = self.0.lock() {
+                calls.push(len);
+            }
+            Ok(SpliceStats {
+                copied: len,
+                ..SpliceStats::default()
+            })
+        }
+    }
+    impl Write for Proportional {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stop_during_the_copy_of_one_large_range_waits_for_one_step_not_the_range() {
+        // one reused file of 4 GiB is one range; its whole copy would take 1.28 s here
+        let f = tempfile::tempfile().expect("tempfile");
+        f.set_len(4 << 30).expect("set_len");
+        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut w = OffloadWriter::new(Proportional(Arc::clone(&calls))).expect("thread");
+        w.splice(Arc::new(f), 0, 4 << 30, None).expect("splice");
+        w.flush().expect("flush");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let t = std::time::Instant::now();
+        let e = w.finish_spliced_unless(&|| true).err().expect("given up");
+        let took = t.elapsed();
+        assert_eq!(e.kind(), io::ErrorKind::Interrupted);
+        let calls = calls.lock().expect("lock").clone();
+        assert!(calls.iter().all(|&n| n <= MAX_SPLICE), "{calls:?}");
+        assert!(
+            calls.len() < 128,
+            "stopped before the range's end: {} calls",
+            calls.len()
+        );
+        assert!(took < std::time::Duration::from_millis(500), "{took:?}");
     }
 
     /// An output that takes 20 ms per splice and counts them.

@@ -270,6 +270,10 @@ impl Records<'_> {
         let mut ext = [0u8; EXT_LEN];
         let ext = &mut ext[..self.ext_len];
         self.take(ext)?;
+        let ext = EntryExt::decode(ext);
+        if !in_place(&ext, self.r.unit.offset) {
+            return Err("damaged reuse index (a unit out of place)".into());
+        }
         let e = ManifestEntry {
             path,
             kind,
@@ -279,8 +283,22 @@ impl Records<'_> {
             crc32: le32(21),
             link: matches!(kind, EntryKind::Symlink | EntryKind::Hardlink).then_some(link),
         };
-        Ok(Some((e, EntryExt::decode(ext))))
+        Ok(Some((e, ext)))
     }
+}
+
+/// Whether the unit a record names (and the end recorded in it) lies where units can: after
+/// the gzip header and before the tail unit at `tail_at`, with no sum overflowing. The records
+/// are PREV's word only; their offsets are used to read and copy before anything is checked
+/// against a crc32, so this is what keeps those reads and copies inside PREV's units. (Whether
+/// the unit's bytes are what the record says is for the crc32 checks, as before.)
+fn in_place(ext: &EntryExt, tail_at: u64) -> bool {
+    let Some(u) = ext.unit else { return true };
+    let inside = |len: u64| u.offset.checked_add(len).is_some_and(|end| end <= tail_at);
+    u.offset >= GZ_HEADER.len() as u64
+        && u.len > 0
+        && inside(u.len)
+        && ext.end.is_none_or(|e| inside(e.len))
 }
 
 /// Inflates one unit of a file on its own, then proves it ended on a byte-aligned block
@@ -400,6 +418,55 @@ pub(crate) fn walk_cmp(a: &[u8], b: &[u8]) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::manifest::UnitEnd;
+
+    #[test]
+    fn units_named_by_records_must_lie_between_the_header_and_the_tail_unit() {
+        let ext = |offset: u64, len: u64, end: Option<(u64, u64)>| EntryExt {
+            unit: Some(Unit {
+                offset,
+                len,
+                ulen: 1000,
+                crc: 0,
+                zcrc: 0,
+            }),
+            end: end.map(|(len, ulen)| UnitEnd {
+                len,
+                ulen,
+                crc: 0,
+                zcrc: 0,
+            }),
+            ..EntryExt::default()
+        };
+        let tail_at = 10_000;
+        assert!(in_place(&EntryExt::default(), tail_at), "no unit recorded");
+        assert!(in_place(&ext(10, 500, None), tail_at));
+        assert!(
+            in_place(&ext(9_500, 500, Some((500, 1000))), tail_at),
+            "up to the tail"
+        );
+        assert!(
+            !in_place(&ext(9_501, 500, None), tail_at),
+            "into the tail unit"
+        );
+        assert!(
+            !in_place(&ext(3, 500, None), tail_at),
+            "inside the gzip header"
+        );
+        assert!(!in_place(&ext(10, 0, None), tail_at), "empty");
+        assert!(
+            !in_place(&ext(u64::MAX - 10, 500, None), tail_at),
+            "offset + len overflows"
+        );
+        assert!(
+            !in_place(&ext(10, 500, Some((9_991, 10))), tail_at),
+            "end in the tail unit"
+        );
+        assert!(
+            !in_place(&ext(10, 500, Some((u64::MAX, 10))), tail_at),
+            "offset + end overflows"
+        );
+    }
 
     #[test]
     fn walk_order_puts_a_directory_before_its_contents_and_siblings_bytewise() {
