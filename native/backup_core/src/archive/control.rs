@@ -3,14 +3,15 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Shareable job state: wrap it in an `Arc` and hand `&*arc` to the worker. All fields are
 /// atomics, so reading progress or cancelling is lock-free from any thread at any time.
 #[derive(Debug, Default)]
 pub struct JobControl {
-    cancel: AtomicBool,
+    /// Shared with the job's own threads (`stop_signal`).
+    cancel: Arc<AtomicBool>,
     /// Set by `jobs::spawn` when the work has returned.
     finished: AtomicBool,
     /// When set, the job stops with `Error::Timeout` at its first check past this instant.
@@ -81,6 +82,15 @@ impl JobControl {
         }
     }
 
+    /// What a thread of the job's own checks to see the job stopped, without borrowing this
+    /// control: the cancel flag, and the deadline as set now (it is set before the work starts).
+    pub(crate) fn stop_signal(&self) -> StopSignal {
+        StopSignal {
+            cancel: Arc::clone(&self.cancel),
+            deadline: self.deadline.get().copied(),
+        }
+    }
+
     /// True once the job's work has returned (see `jobs::spawn`).
     pub fn is_finished(&self) -> bool {
         self.finished.load(Ordering::Acquire)
@@ -130,6 +140,20 @@ impl JobControl {
     pub(crate) fn rewind(&self, p: Progress) {
         self.files_done.store(p.files_done, Ordering::Relaxed);
         self.bytes_done.store(p.bytes_done, Ordering::Relaxed);
+    }
+}
+
+/// A job's stop as its own threads see it (`JobControl::stop_signal`).
+#[derive(Debug, Clone)]
+pub(crate) struct StopSignal {
+    cancel: Arc<AtomicBool>,
+    deadline: Option<Instant>,
+}
+
+impl StopSignal {
+    /// True once the job was cancelled or its deadline passed.
+    pub(crate) fn is_set(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 }
 

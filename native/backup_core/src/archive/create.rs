@@ -20,7 +20,7 @@
 //! compressed anew, the rest of PREV's unit is copied to end the unit being written (a *tail*,
 //! plan.rs), and the rest is compressed as usual.
 
-use super::control::JobControl;
+use super::control::{JobControl, StopSignal};
 use super::hashing::{Base, Finished, OffloadWriter, MAX_MISMATCHED};
 use super::manifest::{
     encode_checkpoints, encode_record, trailer_header_v, trailer_padding, EntryExt, EntryKind,
@@ -420,9 +420,15 @@ impl Sink {
         }
     }
 
-    fn new(file: File, opts: &ArchiveOptions, base: Option<Base>) -> io::Result<Sink> {
+    fn new(
+        file: File,
+        opts: &ArchiveOptions,
+        base: Option<Base>,
+        stop: StopSignal,
+    ) -> io::Result<Sink> {
         // sha256 and the write syscalls run on their own thread
-        let out = OffloadWriter::with_base(file, base)?;
+        let mut out = OffloadWriter::with_base(file, base)?;
+        out.set_stop(stop);
         match opts.format {
             Format::Gzip => {
                 // The one gzip level rule, for archives and dumps alike.
@@ -922,7 +928,9 @@ fn write_archive(
     // O_EXCL|O_NOFOLLOW: a symlink planted at OUT.tmp is replaced, never written through.
     let file = crate::fsutil::create_tmp(&tmp_path)?;
     let tmp = TmpFile::new(tmp_path.clone());
-    let io_err = |e: io::Error| Error::io(&tmp_path, e);
+    // a stopped job reports its stop, whatever its output said then (it may have been given
+    // up: `OffloadWriter::set_stop`)
+    let io_err = |e: io::Error| ctl.stop_reason().unwrap_or_else(|| Error::io(&tmp_path, e));
     // while the output is a copy of PREV, its sha256 is resumed from PREV's checkpoints
     let base = prev.and_then(|p| {
         let checkpoints = p.checkpoints(ctl).ok()?;
@@ -931,7 +939,7 @@ fn write_archive(
             checkpoints,
         })
     });
-    let mut sink = Sink::new(file, opts, base).map_err(|e| {
+    let mut sink = Sink::new(file, opts, base, ctl.stop_signal()).map_err(|e| {
         if e.kind() == io::ErrorKind::InvalidInput {
             Error::InvalidArgument(e.to_string())
         } else {
@@ -1081,13 +1089,12 @@ fn write_archive(
     // The two waits for the output threads below (checkpoints, the end) give up on a cancel:
     // the job then ends with its own Cancelled/Timeout, not after the queued copies.
     let stopped = || ctl.is_cancelled();
-    let stopped_or_io = |e: io::Error| ctl.stop_reason().unwrap_or_else(|| io_err(e));
     // every data unit is out (drained above): the checkpoints cover the archive up to here
     let checkpoints = match sink.gz() {
         Some(w) => w
             .inner_mut()
             .and_then(|o| o.checkpoints(&stopped))
-            .map_err(stopped_or_io)?,
+            .map_err(io_err)?,
         None => Vec::new(),
     };
     manifest.write_to(&checkpoints, &mut sink).map_err(io_err)?;
@@ -1115,7 +1122,7 @@ fn write_archive(
         w.write_stored_unit(&loc.encode()).map_err(io_err)?;
     }
     ctl.check()?;
-    let (done, padding) = sink.finish(&stopped).map_err(stopped_or_io)?;
+    let (done, padding) = sink.finish(&stopped).map_err(io_err)?;
     if !done.mismatched.is_empty() {
         // `tmp` removes the file: this attempt is discarded
         return Ok((Summary::default(), done.mismatched));

@@ -5,13 +5,14 @@
 //! the sha256 resumed from a previous archive's checkpoints must agree on one byte count and
 //! one order of blocks, so they stay in one file; about 170 of its lines are tests.
 
+use super::control::StopSignal;
 use super::sha_resume::{Midstate, Sha256Stream};
 use sha2::{Digest as _, Sha256};
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -127,6 +128,8 @@ pub struct OffloadWriter<W: SpliceTarget + Send + 'static> {
     blocks: usize,
     writer: Option<JoinHandle<io::Result<(W, u64, SpliceStats)>>>,
     hasher: Option<JoinHandle<io::Result<Hashed>>>,
+    /// The job's stop, seen while a send waits (`set_stop`).
+    stop: Option<StopSignal>,
     /// Set by `drop` (an error or a cancel: nothing will be read from the output), so the
     /// threads skip what is still queued instead of copying and hashing it first.
     abandon: Arc<AtomicBool>,
@@ -638,6 +641,39 @@ fn hash_thread(
     h.finish()
 }
 
+/// How a send to one of the threads went.
+enum Sent {
+    Yes,
+    /// The thread is gone (it failed).
+    Gone,
+    /// The job was stopped while the queue was full.
+    Stopped,
+}
+
+/// Sends `block`, waiting while `tx`'s queue is full; with a `stop`, polls it meanwhile every
+/// `STOP_POLL` (the thread takes a message per range or block, so the queue never runs dry
+/// for it).
+fn send_or_stop(tx: &SyncSender<Block>, block: Block, stop: Option<&StopSignal>) -> Sent {
+    let Some(stop) = stop else {
+        return match tx.send(block) {
+            Ok(()) => Sent::Yes,
+            Err(_) => Sent::Gone,
+        };
+    };
+    let mut block = block;
+    loop {
+        match tx.try_send(block) {
+            Ok(()) => return Sent::Yes,
+            Err(TrySendError::Disconnected(_)) => return Sent::Gone,
+            Err(TrySendError::Full(_)) if stop.is_set() => return Sent::Stopped,
+            Err(TrySendError::Full(b)) => {
+                block = b;
+                std::thread::sleep(STOP_POLL);
+            }
+        }
+    }
+}
+
 /// A thread not yet ended.
 fn running<T>(t: &Option<JoinHandle<T>>) -> bool {
     t.as_ref().is_some_and(|t| !t.is_finished())
@@ -748,6 +784,7 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
             writer: Some(writer),
             hasher: Some(hasher),
             abandon,
+            stop: None,
         })
     }
 
@@ -857,19 +894,33 @@ impl<W: SpliceTarget + Send + 'static> OffloadWriter<W> {
     }
 
     fn send_block(&mut self, block: Block) -> io::Result<()> {
+        let stop = self.stop.as_ref();
         let sent = match (&self.to_hasher, &self.to_writer) {
-            (Some(h), Some(w)) => h.send(block.clone()).is_ok() && w.send(block).is_ok(),
-            _ => false,
+            (Some(h), Some(w)) => match send_or_stop(h, block.clone(), stop) {
+                Sent::Yes => send_or_stop(w, block, stop),
+                other => other,
+            },
+            _ => Sent::Gone,
         };
-        if sent {
-            Ok(())
-        } else {
+        match sent {
+            Sent::Yes => Ok(()),
+            Sent::Stopped => {
+                let _ = self.give_up();
+                Err(io::Error::other(Abandoned))
+            }
             // The writer stopped: it failed; return its error.
-            Err(match self.join() {
+            Sent::Gone => Err(match self.join() {
                 Err(e) => e,
                 Ok(_) => io::Error::other("output thread stopped"),
-            })
+            }),
         }
+    }
+
+    /// While a send waits for room in a thread's queue, the job's stop gives the output up:
+    /// the gzip writer hands over up to 1024 queued units at once (pgzip.rs), and a cancel
+    /// must not wait for their copy.
+    pub(crate) fn set_stop(&mut self, stop: StopSignal) {
+        self.stop = Some(stop);
     }
 
     fn join(&mut self) -> io::Result<Finished<W>> {
@@ -1231,6 +1282,49 @@ mod offload_tests {
             calls.len()
         );
         assert!(took < std::time::Duration::from_millis(500), "{took:?}");
+    }
+
+    #[test]
+    fn a_cancel_while_the_caller_waits_for_room_in_the_queue_gives_the_output_up() {
+        // 200 ranges of 9 ms of copy each: the queue (64) fills at once, and
+        // the caller would wait for the copy of the rest before it could see a cancel
+        let f = tempfile::tempfile().expect("tempfile");
+        f.set_len(200 * MAX_SPLICE).expect("set_len");
+        let src = Arc::new(f);
+        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut w = OffloadWriter::new(Proportional(Arc::clone(&calls))).expect("thread");
+        let ctl = Arc::new(crate::archive::JobControl::new());
+        w.set_stop(ctl.stop_signal());
+        let canceller = {
+            let ctl = Arc::clone(&ctl);
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                ctl.cancel();
+                std::time::Instant::now()
+            })
+        };
+        let mut result = Ok(());
+        for i in 0..200u64 {
+            // not continuing each other: one message each
+            result = w.splice(Arc::clone(&src), i * MAX_SPLICE, MAX_SPLICE - 4096, None);
+            if result.is_err() {
+                break;
+            }
+        }
+        let returned = std::time::Instant::now();
+        let cancelled = canceller.join().expect("canceller");
+        let e = result.expect_err("given up while waiting");
+        assert!(is_abandoned(&e), "{e}");
+        let late = returned.saturating_duration_since(cancelled);
+        assert!(
+            late < std::time::Duration::from_millis(200),
+            "{late:?} after the cancel"
+        );
+        let copied = calls.lock().expect("lock").len();
+        assert!(
+            copied < 200,
+            "stopped before the queue was worked through: {copied}"
+        );
     }
 
     /// An output that takes 20 ms per splice and counts them.
