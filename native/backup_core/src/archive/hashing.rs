@@ -1229,10 +1229,27 @@ mod offload_tests {
         assert!(took < std::time::Duration::from_secs(1), "{took:?}");
     }
 
-    /// An output whose copies take 10 ms per `MAX_SPLICE`, as a `copy_file_range` takes time
-    /// in proportion to its length; it records the length of each.
-    struct Proportional(Arc<std::sync::Mutex<Vec<u64>>>);
-    impl SpliceTarget for Proportional {
+    /// An output whose copies take time: `fixed_ms` a call, plus `ms_per_step` per
+    /// `MAX_SPLICE` of its length (a `copy_file_range` takes time in proportion); it records
+    /// the length of each call.
+    struct Timed {
+        fixed_ms: u64,
+        ms_per_step: u64,
+        calls: Arc<std::sync::Mutex<Vec<u64>>>,
+    }
+    impl Timed {
+        /// The output, and the lengths of its calls.
+        fn new(fixed_ms: u64, ms_per_step: u64) -> (Timed, Arc<std::sync::Mutex<Vec<u64>>>) {
+            let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let t = Timed {
+                fixed_ms,
+                ms_per_step,
+                calls: Arc::clone(&calls),
+            };
+            (t, calls)
+        }
+    }
+    impl SpliceTarget for Timed {
         fn splice_from(
             &mut self,
             _: &File,
@@ -1241,8 +1258,9 @@ mod offload_tests {
             _: u64,
             _: &mut bool,
         ) -> io::Result<SpliceStats> {
-            std::thread::sleep(std::time::Duration::from_millis(10 * len / MAX_SPLICE));
-            if let Ok(mut calls) = self.0.lock() {
+            let ms = self.fixed_ms + self.ms_per_step * len / MAX_SPLICE;
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            if let Ok(mut calls) = self.calls.lock() {
                 calls.push(len);
             }
             Ok(SpliceStats {
@@ -1251,7 +1269,7 @@ mod offload_tests {
             })
         }
     }
-    impl Write for Proportional {
+    impl Write for Timed {
         fn write(&mut self, b: &[u8]) -> io::Result<usize> {
             Ok(b.len())
         }
@@ -1260,13 +1278,17 @@ mod offload_tests {
         }
     }
 
+    fn count(calls: &std::sync::Mutex<Vec<u64>>) -> usize {
+        calls.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
     #[test]
     fn a_stop_during_the_copy_of_one_large_range_waits_for_one_step_not_the_range() {
         // one reused file of 4 GiB is one range; its whole copy would take 1.28 s here
         let f = tempfile::tempfile().expect("tempfile");
         f.set_len(4 << 30).expect("set_len");
-        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut w = OffloadWriter::new(Proportional(Arc::clone(&calls))).expect("thread");
+        let (out, calls) = Timed::new(0, 10);
+        let mut w = OffloadWriter::new(out).expect("thread");
         w.splice(Arc::new(f), 0, 4 << 30, None).expect("splice");
         w.flush().expect("flush");
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -1291,8 +1313,8 @@ mod offload_tests {
         let f = tempfile::tempfile().expect("tempfile");
         f.set_len(200 * MAX_SPLICE).expect("set_len");
         let src = Arc::new(f);
-        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut w = OffloadWriter::new(Proportional(Arc::clone(&calls))).expect("thread");
+        let (out, calls) = Timed::new(0, 10);
+        let mut w = OffloadWriter::new(out).expect("thread");
         let ctl = Arc::new(crate::archive::JobControl::new());
         w.set_stop(ctl.stop_signal());
         let canceller = {
@@ -1320,39 +1342,11 @@ mod offload_tests {
             late < std::time::Duration::from_millis(200),
             "{late:?} after the cancel"
         );
-        let copied = calls.lock().expect("lock").len();
+        let copied = count(&calls);
         assert!(
             copied < 200,
             "stopped before the queue was worked through: {copied}"
         );
-    }
-
-    /// An output that takes 20 ms per splice and counts them.
-    struct Slow(Arc<std::sync::atomic::AtomicUsize>);
-    impl SpliceTarget for Slow {
-        fn splice_from(
-            &mut self,
-            _: &File,
-            _: u64,
-            len: u64,
-            _: u64,
-            _: &mut bool,
-        ) -> io::Result<SpliceStats> {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            self.0.fetch_add(1, Ordering::SeqCst);
-            Ok(SpliceStats {
-                copied: len,
-                ..SpliceStats::default()
-            })
-        }
-    }
-    impl Write for Slow {
-        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
     }
 
     #[test]
@@ -1362,29 +1356,29 @@ mod offload_tests {
         let f = tempfile::tempfile().expect("tempfile");
         f.set_len(2 * MAX_SPLICE).expect("set_len");
         let src = Arc::new(f);
-        let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let mut w = OffloadWriter::new(Slow(Arc::clone(&done))).expect("thread");
+        let (out, done) = Timed::new(20, 0);
+        let mut w = OffloadWriter::new(out).expect("thread");
         for i in 0..4u64 {
             w.splice(Arc::clone(&src), i * MAX_SPLICE / 2, MAX_SPLICE / 2, None)
                 .expect("splice");
         }
         let f = w.finish_spliced().expect("finish");
-        assert_eq!(done.load(Ordering::SeqCst), 2);
+        assert_eq!(count(&done), 2);
         assert_eq!(f.count, 2 * MAX_SPLICE);
     }
 
     #[test]
     fn an_output_dropped_unfinished_skips_what_is_queued() {
         let (_, src) = pseudo_source(1 << 20);
-        let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let mut w = OffloadWriter::new(Slow(Arc::clone(&done))).expect("thread");
+        let (out, done) = Timed::new(20, 0);
+        let mut w = OffloadWriter::new(out).expect("thread");
         // 60 ranges that do not continue each other (not merged): 1.2 s of work queued
         for i in 0..60u64 {
             w.splice(Arc::clone(&src), (i % 2) * 4096, 4096, None)
                 .expect("splice");
         }
         drop(w);
-        let n = done.load(Ordering::SeqCst);
+        let n = count(&done);
         assert!(n < 10, "{n} of 60 queued splices copied after the drop");
     }
 
@@ -1395,8 +1389,8 @@ mod offload_tests {
         f.set_len(2 << 30).expect("set_len");
         let src = Arc::new(f);
         for at_end in [false, true] {
-            let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-            let mut w = OffloadWriter::new(Slow(Arc::clone(&done))).expect("thread");
+            let (out, done) = Timed::new(20, 0);
+            let mut w = OffloadWriter::new(out).expect("thread");
             for i in 0..60u64 {
                 w.splice(Arc::clone(&src), i * (32 << 20), 32 << 20, None)
                     .expect("splice");
@@ -1410,7 +1404,7 @@ mod offload_tests {
             }
             .expect("given up");
             assert_eq!(e.kind(), io::ErrorKind::Interrupted, "at end: {at_end}");
-            let n = done.load(Ordering::SeqCst);
+            let n = count(&done);
             assert!(n < 10, "at end {at_end}: {n} of 60 queued splices copied");
         }
     }
