@@ -1023,6 +1023,9 @@ impl<W: SpliceTarget + Send + 'static> Drop for OffloadWriter<W> {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod offload_tests {
     use super::*;
 
