@@ -36,6 +36,10 @@ mod reuse;
 mod sha_resume;
 mod tarread;
 mod tarw;
+// Test data shared with the integration suites (their `common` module).
+#[cfg(test)]
+#[path = "../../tests/common/mod.rs"]
+pub(crate) mod testdata;
 mod validate;
 
 pub use control::{JobControl, Progress};

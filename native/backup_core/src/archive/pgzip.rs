@@ -1113,13 +1113,9 @@ fn deflate_all(c: &mut Compress, data: &[u8], out: &mut Vec<u8>, last: bool) -> 
 }
 
 #[cfg(test)]
-#[path = "../../tests/common/mod.rs"]
-mod testdata;
-
-#[cfg(test)]
 mod tests {
-    use super::testdata::pseudo_random;
     use super::*;
+    use crate::archive::testdata::pseudo_random;
     use flate2::read::GzDecoder;
     use proptest::prelude::*;
     use std::io::Read;

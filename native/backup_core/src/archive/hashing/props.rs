@@ -8,6 +8,7 @@
 
 use super::*;
 use crate::archive::sha_resume::Sha256Stream;
+use crate::archive::testdata::pseudo_random as bytes;
 use proptest::prelude::*;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
@@ -55,19 +56,6 @@ impl SpliceTarget for FailingAt {
         self.room(len)?;
         self.out.splice_from(src, off, len, at, try_clone)
     }
-}
-
-/// Pseudo-random bytes (xorshift), `n` of them.
-fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 fn file_of(data: &[u8]) -> Arc<File> {
