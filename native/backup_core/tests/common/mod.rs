@@ -1,4 +1,5 @@
-//! Test data shared by the suites and by the crate's unit tests (`archive::testdata`: pgzip.rs, hashing/props.rs).
+//! Test data shared by the suites and by the crate's unit tests (`archive::testdata`: pgzip.rs,
+//! hashing/props.rs).
 
 /// `n` bytes of xorshift noise from `seed`: incompressible, and the same on every run.
 pub fn pseudo_random(n: usize, seed: u64) -> Vec<u8> {
