@@ -1166,31 +1166,14 @@ mod offload_tests {
         }
     }
 
-    struct Failing;
-    impl SpliceTarget for Failing {
-        fn splice_from(
-            &mut self,
-            _: &File,
-            _: u64,
-            _: u64,
-            _: u64,
-            _: &mut bool,
-        ) -> io::Result<SpliceStats> {
-            Err(io::Error::from(io::ErrorKind::StorageFull))
-        }
-    }
-    impl Write for Failing {
-        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
-            Err(io::Error::from(io::ErrorKind::StorageFull))
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
+    /// An output that has no room from its first byte on.
+    fn failing() -> super::props::FailingAt {
+        super::props::FailingAt::at(0)
     }
 
     #[test]
     fn offload_writer_reports_the_inner_error_not_a_panic() {
-        let mut w = OffloadWriter::new(Failing).expect("thread");
+        let mut w = OffloadWriter::new(failing()).expect("thread");
         let mut kind = None;
         for _ in 0..20 {
             if let Err(e) = w.write_all(&[0u8; 1 << 20]) {
@@ -1211,7 +1194,7 @@ mod offload_tests {
         let f = tempfile::tempfile().expect("tempfile");
         f.set_len(3 << 30).expect("set_len");
         let src = Arc::new(f);
-        let mut w = OffloadWriter::new(Failing).expect("thread");
+        let mut w = OffloadWriter::new(failing()).expect("thread");
         let t = std::time::Instant::now();
         let mut failed = None;
         for i in 0..66u64 {
@@ -1439,7 +1422,7 @@ mod offload_tests {
                 file: Arc::clone(&src),
                 checkpoints: Vec::new(),
             });
-            let mut w = OffloadWriter::with_base(Failing, base).expect("thread");
+            let mut w = OffloadWriter::with_base(failing(), base).expect("thread");
             let crc = crc32fast::hash(&vec![3u8; 3 << 20]);
             w.splice(Arc::clone(&src), 0, 3 << 20, Some(crc))
                 .expect("splice");

@@ -16,13 +16,21 @@ use std::time::Duration;
 const BASE_LEN: usize = 20 << 20;
 const OTHER_LEN: usize = 4 << 20;
 
-/// A `Vec` output that fails (no space) once it would pass `fail_at` bytes.
-struct FailingAt {
+/// A `Vec` output that fails (no space) once it would pass `fail_at` bytes; also the failing
+/// output of the other tests of the module (`at(0)`).
+pub(super) struct FailingAt {
     out: Vec<u8>,
     fail_at: Option<u64>,
 }
 
 impl FailingAt {
+    pub(super) fn at(n: u64) -> FailingAt {
+        FailingAt {
+            out: Vec::new(),
+            fail_at: Some(n),
+        }
+    }
+
     fn room(&self, n: u64) -> io::Result<()> {
         match self.fail_at {
             Some(f) if self.out.len() as u64 + n > f => {
