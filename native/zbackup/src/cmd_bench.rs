@@ -575,11 +575,18 @@ struct LoopFs {
 }
 
 impl LoopFs {
-    /// `mkfs` is the command without the image; `None` where it cannot be made or mounted.
-    fn make(work: &Path, name: &str, mkfs: &str, mib: u64) -> Option<LoopFs> {
+    /// `mkfs` is the command without the image, `package` the Debian package that has it;
+    /// `Err(why)` where it cannot be made or mounted.
+    fn make(
+        work: &Path,
+        name: &str,
+        mkfs: &str,
+        package: &str,
+        mib: u64,
+    ) -> std::result::Result<LoopFs, String> {
         let tool = mkfs.split(' ').next().unwrap_or(mkfs);
         if shell(&format!("command -v {tool} > /dev/null")).is_err() {
-            return None;
+            return Err(format!("{tool} not found (apt-get install {package})"));
         }
         let img = work.join(format!("{name}.img"));
         let mnt = work.join(name);
@@ -589,7 +596,12 @@ impl LoopFs {
             && shell(&format!("truncate -s {mib}M '{}'", lfs.img.display())).is_ok()
             && shell(&format!("{mkfs} '{}' > /dev/null", lfs.img.display())).is_ok()
             && shell(&lfs.mount).is_ok();
-        made.then_some(lfs)
+        match made {
+            true => Ok(lfs),
+            false => Err(format!(
+                "this kernel or user cannot make and mount a loop {name} image"
+            )),
+        }
     }
 
     /// Unmounts and mounts again: what is read next comes from the disk, not the page cache.
@@ -699,9 +711,9 @@ fn incremental(work: &Path, size_mib: u64, threads: usize, runs: usize) -> Resul
     let work_fs = fs_type(work);
     let extract_here = extract_runs(&fresh, work, runs)?;
     let ext4_mib = size_mib * 2 * runs as u64 + 1024;
-    let extract_ext4 = match LoopFs::make(work, "ext4", "mkfs.ext4 -q -F", ext4_mib) {
-        Some(lfs) => Some(extract_runs(&fresh, &lfs.mnt, runs)?),
-        None => None,
+    let extract_ext4 = match LoopFs::make(work, "ext4", "mkfs.ext4 -q -F", "e2fsprogs", ext4_mib) {
+        Ok(lfs) => Ok(extract_runs(&fresh, &lfs.mnt, runs)?),
+        Err(why) => Err(why),
     };
     let czf_size = size_of(&czf)?;
     let mib = |b: u64| b as f64 / 1048576.0;
@@ -740,8 +752,8 @@ fn incremental(work: &Path, size_mib: u64, threads: usize, runs: usize) -> Resul
     row("tar -czf (changed tree)", tczf, Some(czf_size));
     row("tar -cf (changed tree)", tcf, Some(size_of(&plain)?));
     let mut extracts = vec![(format!("the work dir ({work_fs})"), extract_here)];
-    let ext4_made = extract_ext4.is_some();
-    extracts.extend(extract_ext4.map(|r| ("a fresh ext4".to_string(), r)));
+    let ext4_skipped = extract_ext4.as_ref().err().cloned();
+    extracts.extend(extract_ext4.ok().map(|r| ("a fresh ext4".to_string(), r)));
     let medians = |r: &[ExtractRun]| {
         (
             median(r.iter().map(|x| x.ours).collect()),
@@ -773,8 +785,8 @@ fn incremental(work: &Path, size_mib: u64, threads: usize, runs: usize) -> Resul
             );
         }
     }
-    if !ext4_made {
-        println!("  extract on a fresh ext4 skipped: this kernel or user cannot make and mount a loop ext4 image");
+    if let Some(why) = ext4_skipped {
+        println!("  extract on a fresh ext4 skipped: {why}");
     }
     for (name, s) in [("set 2", &s2), ("set 3", &s3)] {
         if let Some(r) = &s.reuse {
@@ -870,22 +882,18 @@ fn incremental(work: &Path, size_mib: u64, threads: usize, runs: usize) -> Resul
 /// unchanged tree, each made with `--reuse` of the one before, against the space one set
 /// takes; then sets deleted and the others checked. Needs root, a loop device and mkfs.xfs.
 fn reflink(work: &Path, size_mib: u64, threads: usize) -> Result<()> {
-    let have_mkfs = Command::new("sh")
-        .arg("-c")
-        .arg("command -v mkfs.xfs")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !have_mkfs {
-        println!("reflink check skipped: mkfs.xfs not found (apt-get install xfsprogs)");
-        return Ok(());
-    }
-    let Some(lfs) = LoopFs::make(work, "xfs", "mkfs.xfs -q -m reflink=1", size_mib * 3 + 512)
-    else {
-        println!(
-            "reflink check skipped: this kernel or user cannot make and mount a loop XFS image"
-        );
-        return Ok(());
+    let lfs = match LoopFs::make(
+        work,
+        "xfs",
+        "mkfs.xfs -q -m reflink=1",
+        "xfsprogs",
+        size_mib * 3 + 512,
+    ) {
+        Ok(lfs) => lfs,
+        Err(why) => {
+            println!("reflink check skipped: {why}");
+            return Ok(());
+        }
     };
     let mnt = lfs.mnt.clone();
     // space used on the file system (statfs): `du` counts a shared extent once per file
