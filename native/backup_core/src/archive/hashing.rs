@@ -1336,6 +1336,32 @@ mod offload_tests {
     }
 
     #[test]
+    fn a_deadline_passing_while_the_caller_waits_for_room_gives_the_output_up_too() {
+        // as above, the job stopped by its deadline (copied into the stop signal) instead
+        let f = tempfile::tempfile().expect("tempfile");
+        f.set_len(200 * MAX_SPLICE).expect("set_len");
+        let src = Arc::new(f);
+        let (out, calls) = Timed::new(0, 10);
+        let mut w = OffloadWriter::new(out).expect("thread");
+        let limit = std::time::Duration::from_millis(100);
+        let ctl = crate::archive::JobControl::with_timeout(limit);
+        let started = std::time::Instant::now();
+        w.set_stop(ctl.stop_signal());
+        let mut result = Ok(());
+        for i in 0..200u64 {
+            result = w.splice(Arc::clone(&src), i * MAX_SPLICE, MAX_SPLICE - 4096, None);
+            if result.is_err() {
+                break;
+            }
+        }
+        let took = started.elapsed();
+        let e = result.expect_err("given up while waiting");
+        assert!(is_abandoned(&e), "{e}");
+        assert!(took < limit * 3, "{took:?} for a deadline of {limit:?}");
+        assert!(count(&calls) < 200);
+    }
+
+    #[test]
     fn continuing_splices_are_handed_over_every_max_splice_bytes() {
         // 4 splices of half a range each, continuing each other: two ranges, so the output
         // threads start on the first before the caller has planned the rest
