@@ -1292,25 +1292,16 @@ mod offload_tests {
         assert!(took < std::time::Duration::from_millis(500), "{took:?}");
     }
 
-    #[test]
-    fn a_cancel_while_the_caller_waits_for_room_in_the_queue_gives_the_output_up() {
-        // 200 ranges of 9 ms of copy each: the queue (64) fills at once, and
-        // the caller would wait for the copy of the rest before it could see a cancel
+    /// 200 ranges of 9 ms of copy each, handed to an output with `stop`: the queue (64) fills
+    /// at once, and the caller would wait for the copy of the rest before it could see a stop.
+    /// What the last hand-over returned, when, and how many ranges were copied.
+    fn ranges_behind_a_full_queue(stop: StopSignal) -> (io::Result<()>, std::time::Instant, usize) {
         let f = tempfile::tempfile().expect("tempfile");
         f.set_len(200 * MAX_SPLICE).expect("set_len");
         let src = Arc::new(f);
         let (out, calls) = Timed::new(0, 10);
         let mut w = OffloadWriter::new(out).expect("thread");
-        let ctl = Arc::new(crate::archive::JobControl::new());
-        w.set_stop(ctl.stop_signal());
-        let canceller = {
-            let ctl = Arc::clone(&ctl);
-            std::thread::spawn(move || {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-                ctl.cancel();
-                std::time::Instant::now()
-            })
-        };
+        w.set_stop(stop);
         let mut result = Ok(());
         for i in 0..200u64 {
             // not continuing each other: one message each
@@ -1320,6 +1311,22 @@ mod offload_tests {
             }
         }
         let returned = std::time::Instant::now();
+        drop(w);
+        (result, returned, count(&calls))
+    }
+
+    #[test]
+    fn a_cancel_while_the_caller_waits_for_room_in_the_queue_gives_the_output_up() {
+        let ctl = Arc::new(crate::archive::JobControl::new());
+        let canceller = {
+            let ctl = Arc::clone(&ctl);
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                ctl.cancel();
+                std::time::Instant::now()
+            })
+        };
+        let (result, returned, copied) = ranges_behind_a_full_queue(ctl.stop_signal());
         let cancelled = canceller.join().expect("canceller");
         let e = result.expect_err("given up while waiting");
         assert!(is_abandoned(&e), "{e}");
@@ -1328,7 +1335,6 @@ mod offload_tests {
             late < std::time::Duration::from_millis(200),
             "{late:?} after the cancel"
         );
-        let copied = count(&calls);
         assert!(
             copied < 200,
             "stopped before the queue was worked through: {copied}"
@@ -1338,27 +1344,15 @@ mod offload_tests {
     #[test]
     fn a_deadline_passing_while_the_caller_waits_for_room_gives_the_output_up_too() {
         // as above, the job stopped by its deadline (copied into the stop signal) instead
-        let f = tempfile::tempfile().expect("tempfile");
-        f.set_len(200 * MAX_SPLICE).expect("set_len");
-        let src = Arc::new(f);
-        let (out, calls) = Timed::new(0, 10);
-        let mut w = OffloadWriter::new(out).expect("thread");
         let limit = std::time::Duration::from_millis(100);
         let ctl = crate::archive::JobControl::with_timeout(limit);
         let started = std::time::Instant::now();
-        w.set_stop(ctl.stop_signal());
-        let mut result = Ok(());
-        for i in 0..200u64 {
-            result = w.splice(Arc::clone(&src), i * MAX_SPLICE, MAX_SPLICE - 4096, None);
-            if result.is_err() {
-                break;
-            }
-        }
-        let took = started.elapsed();
+        let (result, returned, copied) = ranges_behind_a_full_queue(ctl.stop_signal());
+        let took = returned - started;
         let e = result.expect_err("given up while waiting");
         assert!(is_abandoned(&e), "{e}");
         assert!(took < limit * 3, "{took:?} for a deadline of {limit:?}");
-        assert!(count(&calls) < 200);
+        assert!(copied < 200);
     }
 
     #[test]
